@@ -1,2 +1,102 @@
-// Placeholder: the exports of the runtime module land here.
-export function abi_version(): i32 { return 1; }
+// The module's exports: the whole interface a host sees. Plain numbers and pointers only, so
+// any host instantiates it with no imports and no glue (no @assemblyscript/loader needed).
+//
+// Calling pattern (host/core/runtime.ts): alloc a block, copy the weights in once, write a
+// descriptor, model_new; then per session: session_new, prefill (one call per prompt),
+// generate_next (one call per token) or generate (one call for a whole generation).
+
+import {
+  ABI_VERSION, Model, Session, OK, ERR_BAD_PARAM, ERR_EMPTY,
+  modelNew, modelFree, sessionNew, sessionFree, sessionReset, prefill as runPrefill, stepToken,
+  getDetail, getError, WINDOW_EXACT, WINDOW_SLIDE, ERR_BAD_TOKEN,
+} from './model';
+import { sampleToken, seedRng } from './sampling';
+import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
+import { erf } from './kernels/math';
+
+export function abi_version(): i32 { return ABI_VERSION; }
+/** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
+export function has_simd(): i32 { return ASC_FEATURE_SIMD ? 1 : 0; }
+
+// ---- memory
+export function alloc(bytes: usize): usize { return heap.alloc(bytes); }
+export function free(ptr: usize): void { heap.free(ptr); }
+
+// ---- errors: the code of the last failure and its detail (a word index, a token index, ...)
+export function last_error(): i32 { return getError(); }
+export function error_detail(): i32 { return getDetail(); }
+
+// ---- model
+export function model_new(desc: usize): usize { return modelNew(desc); }
+export function model_free(m: usize): void { modelFree(m); }
+
+// ---- sessions
+export function session_new(m: usize): usize { return sessionNew(m); }
+export function session_free(s: usize): void { sessionFree(s); }
+export function session_reset(s: usize): void { sessionReset(changetype<Session>(s)); }
+export function session_pos(s: usize): i32 { return changetype<Session>(s).pos; }
+export function session_logits(s: usize): usize { return changetype<Session>(s).logits; }
+/** 0: the original's exact window (recompute the last T tokens per token past T);
+ *  1: an approximation that keeps the recurrent state with the position clamped to T-1. */
+export function session_set_window(s: usize, mode: i32): i32 {
+  if (mode != WINDOW_EXACT && mode != WINDOW_SLIDE) return ERR_BAD_PARAM;
+  changetype<Session>(s).mode = mode;
+  return OK;
+}
+
+/** Runs n token ids (i32 at ids). out != 0 receives every position's logits [n, V]. */
+export function prefill(s: usize, ids: usize, n: i32, out: usize): i32 {
+  return runPrefill(changetype<Session>(s), ids, n, out);
+}
+
+/** Sampling parameters: temperature 0 is greedy; topk 0 is off; topp 1 is off. */
+export function sampler_set(s: usize, temperature: f32, topk: i32, topp: f32, seedLo: u32, seedHi: u32): i32 {
+  const ss = changetype<Session>(s);
+  // written so that NaN fails every test
+  if (!(temperature >= 0 && temperature < Infinity)) return ERR_BAD_PARAM;
+  if (topk < 0) return ERR_BAD_PARAM;
+  if (!(topp > 0 && topp <= 1)) return ERR_BAD_PARAM;
+  ss.temperature = temperature;
+  ss.topk = topk;
+  ss.topp = topp;
+  seedRng(ss, seedLo, seedHi);
+  return OK;
+}
+
+/** Draws a token from the current logits without feeding it. */
+export function sample(s: usize): i32 {
+  const ss = changetype<Session>(s);
+  if (ss.pos == 0) return ERR_EMPTY;
+  return sampleToken(ss);
+}
+
+/** Draws the next token, feeds it (so the logits after it are ready), returns it. */
+export function generate_next(s: usize): i32 {
+  const ss = changetype<Session>(s);
+  if (ss.pos == 0) return ERR_EMPTY;
+  const tok = sampleToken(ss);
+  stepToken(ss, tok, ss.logits);
+  return tok;
+}
+
+/** Up to max tokens in one call, written to out (i32); stops after eos (if eos >= 0).
+ *  Returns how many were written, or an error. */
+export function generate(s: usize, max: i32, out: usize, eos: i32): i32 {
+  const ss = changetype<Session>(s);
+  if (ss.pos == 0) return ERR_EMPTY;
+  if (max < 0) return ERR_BAD_PARAM;
+  for (let i = 0; i < max; i++) {
+    const tok = sampleToken(ss);
+    store<i32>(out + (<usize>i << 2), tok);
+    stepToken(ss, tok, ss.logits);
+    if (tok == eos) return i + 1;
+  }
+  return max;
+}
+
+// ---- test hooks: the kernels and their scalar references, for the tests that tie them
+export function test_matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void { matvec_f32_ref(W, x, y, rows, cols); }
+export function test_matvec_f32(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  if (ASC_FEATURE_SIMD) matvec_f32_simd(W, x, y, rows, cols); else matvec_f32_ref(W, x, y, rows, cols);
+}
+export function test_erf(x: f64): f64 { return erf(x); }

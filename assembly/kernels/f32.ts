@@ -1,0 +1,126 @@
+// FP32 matrix-vector kernels.
+//
+// Layout: a Linear weight W of shape [rows, cols] is row-major, as PyTorch stores it:
+// W[r][c] at W + (r * cols + c) * 4. y = W x computes rows outputs from cols inputs.
+//
+// Each kernel has a plain scalar reference (`*_ref`) beside the SIMD version; the SIMD
+// version is compiled only where the build enables SIMD (ASC_FEATURE_SIMD), so the scalar
+// fallback build (for engines without SIMD, e.g. JavaScriptCore without its JIT) runs the
+// reference. Tests compare the two through the exported test hooks in index.ts.
+//
+// Baseline SIMD only: f32x4 mul then add (no fused or relaxed ops), so every engine
+// computes the same bits.
+
+/** y[r] = sum_c W[r][c] * x[c], summed left to right. The reference for every f32 matvec. */
+export function matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = W + (<usize>r * <usize>cols << 2);
+    let acc: f32 = 0;
+    for (let c = 0; c < cols; c++) {
+      acc += load<f32>(row + (<usize>c << 2)) * load<f32>(x + (<usize>c << 2));
+    }
+    store<f32>(y + (<usize>r << 2), acc);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  // [sum a, sum b, sum c, sum d]
+  const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/** SIMD y = W x: four rows at a time, four lanes of the inner dimension per step. */
+export function matvec_f32_simd(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  const c4 = cols & ~3;
+  const stride = <usize>cols << 2;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const w0 = W + <usize>r * stride;
+    const w1 = w0 + stride;
+    const w2 = w1 + stride;
+    const w3 = w2 + stride;
+    let a0 = f32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let a3 = f32x4.splat(0);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      const xv = v128.load(x + o);
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xv));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xv));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xv));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xv));
+    }
+    let out = hsum4(a0, a1, a2, a3);
+    if (c4 < cols) {
+      let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+      for (let c = c4; c < cols; c++) {
+        const o = <usize>c << 2;
+        const xs = load<f32>(x + o);
+        t0 += load<f32>(w0 + o) * xs;
+        t1 += load<f32>(w1 + o) * xs;
+        t2 += load<f32>(w2 + o) * xs;
+        t3 += load<f32>(w3 + o) * xs;
+      }
+      out = f32x4.add(out, f32x4(t0, t1, t2, t3));
+    }
+    v128.store(y + (<usize>r << 2), out);
+  }
+  for (; r < rows; r++) {
+    const wr = W + <usize>r * stride;
+    let a = f32x4.splat(0);
+    for (let c = 0; c < c4; c += 4) {
+      const o = <usize>c << 2;
+      a = f32x4.add(a, f32x4.mul(v128.load(wr + o), v128.load(x + o)));
+    }
+    let s = f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+    for (let c = c4; c < cols; c++) {
+      const o = <usize>c << 2;
+      s += load<f32>(wr + o) * load<f32>(x + o);
+    }
+    store<f32>(y + (<usize>r << 2), s);
+  }
+}
+
+/** The f32 matvec the model uses: SIMD where the build has it, else the reference. */
+// @ts-ignore: decorator
+@inline export function matvec_f32(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    matvec_f32_simd(W, x, y, rows, cols);
+  } else {
+    matvec_f32_ref(W, x, y, rows, cols);
+  }
+}
+
+/** y[i] += a * x[i] for n floats. */
+export function axpy_f32(a: f32, x: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const av = f32x4.splat(a);
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(av, v128.load(x + o))));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o));
+  }
+}
+
+/** y[i] += x[i] for n floats. */
+export function add_f32(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(x + o)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
+  }
+}

@@ -1,0 +1,487 @@
+// The Itera-Lite forward pass, as ../shared/spec/architecture.md states it.
+//
+// Memory: a Model is laid out once (its weights are copied into linear memory by the host,
+// once, and derived tables are computed here at load); a Session is laid out once when it is
+// created. Nothing below allocates after that: the per-token path only reads and writes
+// those buffers.
+//
+// Names: V vocab, d hidden, L layers, N ssm state, K conv width, di = e*d inner width,
+// E experts, f expert (or FFN) width, k experts used, T positions.
+
+import { matvec_f32, add_f32, axpy_f32 } from './kernels/f32';
+import { gelu, layernorm, silu, softplus } from './kernels/math';
+
+export const ABI_VERSION: i32 = 1;
+
+// ---- The model descriptor the host writes (u32 words) ----------------------------------
+export const D_ABI: i32 = 0;
+export const D_V: i32 = 1;
+export const D_D: i32 = 2;
+export const D_L: i32 = 3;
+export const D_N: i32 = 4;
+export const D_K: i32 = 5;
+export const D_DI: i32 = 6;
+export const D_E: i32 = 7;
+export const D_F: i32 = 8;
+export const D_TOPK: i32 = 9;
+export const D_T: i32 = 10;
+export const D_EPS: i32 = 11; // f32 bits
+export const D_BLOCK: i32 = 12; // the weights block the model owns (freed with it), or 0
+export const D_GLOBALS: i32 = 13; // 5 (ptr, type) pairs follow
+// global tensor slots
+export const G_TOK_EMBD: i32 = 0; // [V, d]
+export const G_POS_EMBD: i32 = 1; // [T, d]
+export const G_OUT_NORM_W: i32 = 2; // [d]
+export const G_OUT_NORM_B: i32 = 3; // [d]
+export const G_OUTPUT: i32 = 4; // [V, d] (the same pointer as G_TOK_EMBD when tied)
+export const G_COUNT: i32 = 5;
+export const D_LAYERS: i32 = D_GLOBALS + 2 * G_COUNT; // per layer: S_COUNT (ptr, type) pairs
+// per-layer tensor slots
+export const S_SSM_NORM_W: i32 = 0; // [d]
+export const S_SSM_NORM_B: i32 = 1; // [d]
+export const S_SSM_IN: i32 = 2; // [2*di, d]
+export const S_CONV_W: i32 = 3; // [di, K]
+export const S_CONV_B: i32 = 4; // [di]
+export const S_A_LOG: i32 = 5; // [N]
+export const S_SSM_B: i32 = 6; // [N, di]
+export const S_SSM_C: i32 = 7; // [di, N]
+export const S_SSM_D: i32 = 8; // [di]
+export const S_DT_W: i32 = 9; // [di, di]
+export const S_DT_B: i32 = 10; // [di]
+export const S_SSM_OUT: i32 = 11; // [d, di]
+export const S_FFN_NORM_W: i32 = 12; // [d]
+export const S_FFN_NORM_B: i32 = 13; // [d]
+export const S_ROUTER: i32 = 14; // [E, d]; 0 for a dense layer
+export const S_UP: i32 = 15; // MoE [E, f, d]; dense [f, d]
+export const S_DOWN: i32 = 16; // MoE [E, d, f]; dense [d, f]
+export const S_COUNT: i32 = 17;
+
+// tensor types (the GGUF type numbers)
+export const T_F32: i32 = 0;
+
+// ---- Error reporting -------------------------------------------------------------------
+export const OK: i32 = 0;
+export const ERR_BAD_TOKEN: i32 = -1; // a token id outside [0, V); detail = its index
+export const ERR_EMPTY: i32 = -2; // no tokens where at least one is needed
+export const ERR_BAD_PARAM: i32 = -3; // a sampling or mode parameter out of range; detail = which
+export const ERR_BAD_MODEL: i32 = -4; // the descriptor is inconsistent; detail = word index
+export const ERR_BAD_TYPE: i32 = -5; // a tensor type this build does not run; detail = word index
+
+let lastDetail: i32 = 0;
+let lastError: i32 = 0;
+export function setDetail(v: i32): void { lastDetail = v; }
+export function getDetail(): i32 { return lastDetail; }
+export function getError(): i32 { return lastError; }
+function fail(code: i32, detail: i32): usize { lastError = code; lastDetail = detail; return 0; }
+
+// ---- Structures -----------------------------------------------------------------------
+
+@unmanaged
+export class Layer {
+  ssm_norm_w: usize; // [d]
+  ssm_norm_b: usize; // [d]
+  ssm_in: usize; // [2*di, d]
+  conv_t: usize; // [K, di]  conv taps transposed at load, tap-major
+  conv_b: usize; // [di]
+  a_neg: usize; // [N]  A = -exp(A_log), computed at load
+  ssm_b: usize; // [N, di]
+  ssm_c: usize; // [di, N]
+  ssm_d: usize; // [di]
+  dt_w: usize; // [di, di]
+  dt_b: usize; // [di]
+  ssm_out: usize; // [d, di]
+  ffn_norm_w: usize; // [d]
+  ffn_norm_b: usize; // [d]
+  router: usize; // [E, d], 0 when dense
+  up: usize; // [E, f, d] or [f, d]
+  down: usize; // [E, d, f] or [d, f]
+  moe: i32; // 1 for a MoE layer
+}
+
+@unmanaged
+export class Model {
+  V: i32;
+  d: i32;
+  L: i32;
+  N: i32;
+  K: i32;
+  di: i32;
+  E: i32;
+  f: i32;
+  k: i32;
+  T: i32;
+  eps: f32;
+  block: usize; // weights block owned by the model
+  derived: usize; // block of tables computed at load (conv_t, a_neg)
+  tok_embd: usize; // [V, d]
+  pos_embd: usize; // [T, d]
+  out_norm_w: usize; // [d]
+  out_norm_b: usize; // [d]
+  output: usize; // [V, d]
+  layers: usize; // L Layer structs, contiguous
+}
+
+// Window behaviour past T positions.
+export const WINDOW_EXACT: i32 = 0; // the original's: recompute the last T tokens for each new token
+export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, position clamped to T-1
+
+@unmanaged
+export class Session {
+  model: Model;
+  pos: i32; // tokens in the current window (<= T)
+  mode: i32; // WINDOW_EXACT or WINDOW_SLIDE
+  block: usize; // the one allocation holding every buffer below
+  h: usize; // [d] residual
+  u: usize; // [d] normed
+  xz: usize; // [2*di] in_proj output: a then g
+  sv: usize; // [di] SiLU(conv(a))
+  tmp: usize; // [max(di, d)] scratch
+  y: usize; // [di]
+  bs: usize; // [N] B . s
+  m: usize; // [d] MoE / FFN output
+  hid: usize; // [f]
+  rl: usize; // [E] router logits
+  picks: usize; // [k] i32 chosen experts
+  gates: usize; // [k] f32
+  logits: usize; // [V] logits of the last position
+  conv: usize; // [L, K-1, di] last K-1 values of a, oldest first
+  z: usize; // [L, N] scan state
+  hist: usize; // [T] i32 tokens of the current window
+  probs: usize; // [V] f32 sampler scratch
+  idx: usize; // [V] i32 sampler scratch
+  temperature: f32;
+  topk: i32;
+  topp: f32;
+  rng: u64;
+}
+
+// ---- Helpers ----------------------------------------------------------------------------
+
+// @ts-ignore: decorator
+@inline function fat(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function fset(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
+
+function alloc16(bytes: usize): usize {
+  // the TLSF allocator hands out 16-byte aligned blocks; zero them so states start at 0
+  const p = heap.alloc(bytes);
+  memory.fill(p, 0, bytes);
+  return p;
+}
+
+// ---- Model ------------------------------------------------------------------------------
+
+/** Builds a Model from a descriptor; returns 0 (with the offending word in the detail) if it is
+ *  inconsistent. The host validates the file first; this is the module's own last line. */
+// @ts-ignore: decorator
+@inline function word(desc: usize, i: i32): u32 { return load<u32>(desc + (<usize>i << 2)); }
+
+export function modelNew(desc: usize): usize {
+  if (<i32>word(desc, D_ABI) != ABI_VERSION) return fail(ERR_BAD_MODEL, D_ABI);
+  for (let i = D_V; i <= D_T; i++) {
+    const v = word(desc, i);
+    if (v == 0 || v > 1 << 24) return fail(ERR_BAD_MODEL, i);
+  }
+  const E = <i32>word(desc, D_E), k = <i32>word(desc, D_TOPK);
+  if (k > E) return fail(ERR_BAD_MODEL, D_TOPK);
+  const L = <i32>word(desc, D_L);
+  for (let g = 0; g < G_COUNT; g++) {
+    if (word(desc, D_GLOBALS + 2 * g) == 0) return fail(ERR_BAD_MODEL, D_GLOBALS + 2 * g);
+    if (<i32>word(desc, D_GLOBALS + 2 * g + 1) != T_F32) return fail(ERR_BAD_TYPE, D_GLOBALS + 2 * g + 1);
+  }
+  for (let l = 0; l < L; l++) {
+    const base = D_LAYERS + l * 2 * S_COUNT;
+    for (let s = 0; s < S_COUNT; s++) {
+      if (s != S_ROUTER && word(desc, base + 2 * s) == 0) return fail(ERR_BAD_MODEL, base + 2 * s);
+      if (<i32>word(desc, base + 2 * s + 1) != T_F32) return fail(ERR_BAD_TYPE, base + 2 * s + 1);
+    }
+  }
+
+  const m = changetype<Model>(alloc16(offsetof<Model>()));
+  m.V = <i32>word(desc, D_V);
+  m.d = <i32>word(desc, D_D);
+  m.L = L;
+  m.N = <i32>word(desc, D_N);
+  m.K = <i32>word(desc, D_K);
+  m.di = <i32>word(desc, D_DI);
+  m.E = E;
+  m.f = <i32>word(desc, D_F);
+  m.k = k;
+  m.T = <i32>word(desc, D_T);
+  m.eps = reinterpret<f32>(word(desc, D_EPS));
+  m.block = <usize>word(desc, D_BLOCK);
+  m.tok_embd = <usize>word(desc, D_GLOBALS + 2 * G_TOK_EMBD);
+  m.pos_embd = <usize>word(desc, D_GLOBALS + 2 * G_POS_EMBD);
+  m.out_norm_w = <usize>word(desc, D_GLOBALS + 2 * G_OUT_NORM_W);
+  m.out_norm_b = <usize>word(desc, D_GLOBALS + 2 * G_OUT_NORM_B);
+  m.output = <usize>word(desc, D_GLOBALS + 2 * G_OUTPUT);
+
+  const K = m.K, di = m.di, N = m.N;
+  const layerSize = offsetof<Layer>();
+  m.layers = alloc16(<usize>L * layerSize);
+  // derived tables: per layer conv taps [K, di] and A [N]
+  const perLayer = (<usize>(K * di + N) << 2);
+  m.derived = alloc16(<usize>L * perLayer);
+  for (let l = 0; l < L; l++) {
+    const base = D_LAYERS + l * 2 * S_COUNT;
+    const ly = changetype<Layer>(m.layers + <usize>l * layerSize);
+    ly.ssm_norm_w = <usize>word(desc, base + 2 * S_SSM_NORM_W);
+    ly.ssm_norm_b = <usize>word(desc, base + 2 * S_SSM_NORM_B);
+    ly.ssm_in = <usize>word(desc, base + 2 * S_SSM_IN);
+    ly.conv_b = <usize>word(desc, base + 2 * S_CONV_B);
+    ly.ssm_b = <usize>word(desc, base + 2 * S_SSM_B);
+    ly.ssm_c = <usize>word(desc, base + 2 * S_SSM_C);
+    ly.ssm_d = <usize>word(desc, base + 2 * S_SSM_D);
+    ly.dt_w = <usize>word(desc, base + 2 * S_DT_W);
+    ly.dt_b = <usize>word(desc, base + 2 * S_DT_B);
+    ly.ssm_out = <usize>word(desc, base + 2 * S_SSM_OUT);
+    ly.ffn_norm_w = <usize>word(desc, base + 2 * S_FFN_NORM_W);
+    ly.ffn_norm_b = <usize>word(desc, base + 2 * S_FFN_NORM_B);
+    ly.router = <usize>word(desc, base + 2 * S_ROUTER);
+    ly.up = <usize>word(desc, base + 2 * S_UP);
+    ly.down = <usize>word(desc, base + 2 * S_DOWN);
+    ly.moe = ly.router != 0 ? 1 : 0;
+    // conv1d.weight [di, 1, K] -> taps [K, di] so that one tap runs across channels
+    const convW = <usize>word(desc, base + 2 * S_CONV_W);
+    ly.conv_t = m.derived + <usize>l * perLayer;
+    for (let c = 0; c < di; c++) {
+      for (let j = 0; j < K; j++) fset(ly.conv_t, j * di + c, fat(convW, c * K + j));
+    }
+    // A = -exp(A_log)
+    const aLog = <usize>word(desc, base + 2 * S_A_LOG);
+    ly.a_neg = ly.conv_t + (<usize>(K * di) << 2);
+    for (let n = 0; n < N; n++) fset(ly.a_neg, n, -Mathf.exp(fat(aLog, n)));
+  }
+  return changetype<usize>(m);
+}
+
+export function modelFree(mp: usize): void {
+  const m = changetype<Model>(mp);
+  if (m.block != 0) heap.free(m.block);
+  heap.free(m.layers);
+  heap.free(m.derived);
+  heap.free(mp);
+}
+
+// ---- Session ----------------------------------------------------------------------------
+
+/** Bytes of n floats rounded up to 16. */
+// @ts-ignore: decorator
+@inline function fl(n: i32): usize { return <usize>((n + 3) & ~3) << 2; }
+
+export function sessionNew(mp: usize): usize {
+  const m = changetype<Model>(mp);
+  const s = changetype<Session>(alloc16(offsetof<Session>()));
+  s.model = m;
+  s.mode = WINDOW_EXACT;
+  const d = m.d, di = m.di, V = m.V, L = m.L, N = m.N, K = m.K, E = m.E, k = m.k, f = m.f;
+  // every buffer in one block, each rounded up to 4 floats (16 bytes); two passes: size, then place
+  let p: usize = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    if (pass == 1) { s.block = alloc16(p); p = s.block; }
+    s.h = p; p += fl(d);
+    s.u = p; p += fl(d);
+    s.xz = p; p += fl(2 * di);
+    s.sv = p; p += fl(di);
+    s.tmp = p; p += fl(max(di, d));
+    s.y = p; p += fl(di);
+    s.bs = p; p += fl(N);
+    s.m = p; p += fl(d);
+    s.hid = p; p += fl(f);
+    s.rl = p; p += fl(E);
+    s.picks = p; p += fl(k);
+    s.gates = p; p += fl(k);
+    s.logits = p; p += fl(V);
+    s.conv = p; p += fl(L * (K - 1) * di);
+    s.z = p; p += fl(L * N);
+    s.hist = p; p += fl(m.T);
+    s.probs = p; p += fl(V);
+    s.idx = p; p += fl(V);
+  }
+  s.temperature = 0;
+  s.topk = 0;
+  s.topp = 1;
+  s.rng = 0x9E3779B97F4A7C15;
+  return changetype<usize>(s);
+}
+
+export function sessionFree(sp: usize): void {
+  const s = changetype<Session>(sp);
+  heap.free(s.block);
+  heap.free(sp);
+}
+
+/** Forget every token: position 0, zero conv windows and scan states. */
+export function sessionReset(s: Session): void {
+  const m = s.model;
+  s.pos = 0;
+  clearState(s, m);
+}
+
+function clearState(s: Session, m: Model): void {
+  memory.fill(s.conv, 0, <usize>(m.L * (m.K - 1) * m.di) << 2);
+  memory.fill(s.z, 0, <usize>(m.L * m.N) << 2);
+}
+
+// ---- Forward ----------------------------------------------------------------------------
+
+/** One token at position p through every layer, updating the recurrent state.
+ *  If out != 0, writes the V logits there. */
+function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
+  const m = s.model;
+  const d = m.d, di = m.di, N = m.N, K = m.K, f = m.f, eps = m.eps;
+  const h = s.h, u = s.u, xz = s.xz, sv = s.sv, tmp = s.tmp, y = s.y;
+
+  // h = embedding[x] + position_embedding[p]
+  memory.copy(h, m.tok_embd + (<usize>tok * <usize>d << 2), <usize>d << 2);
+  add_f32(m.pos_embd + (<usize>p * <usize>d << 2), h, d);
+
+  for (let l = 0; l < m.L; l++) {
+    const ly = changetype<Layer>(m.layers + <usize>l * offsetof<Layer>());
+
+    // ---- SSM block
+    // u = LayerNorm(h; ssm.norm)
+    layernorm(h, ly.ssm_norm_w, ly.ssm_norm_b, u, d, eps);
+    // [a; g] = in_proj . u
+    matvec_f32(ly.ssm_in, u, xz, 2 * di, d);
+    // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
+    const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}, oldest first
+    const taps = ly.conv_t;
+    for (let c = 0; c < di; c++) {
+      let acc = fat(ly.conv_b, c);
+      for (let j = 0; j < K - 1; j++) acc += fat(taps, j * di + c) * fat(win, j * di + c);
+      acc += fat(taps, (K - 1) * di + c) * fat(xz, c);
+      fset(sv, c, silu(acc));
+    }
+    if (K > 1) {
+      if (K > 2) memory.copy(win, win + (<usize>di << 2), <usize>((K - 2) * di) << 2);
+      memory.copy(win + (<usize>((K - 2) * di) << 2), xz, <usize>di << 2);
+    }
+    // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
+    matvec_f32(ly.dt_w, sv, tmp, di, di);
+    let dsum: f32 = 0;
+    for (let c = 0; c < di; c++) dsum += softplus(fat(tmp, c) + fat(ly.dt_b, c));
+    const delta = dsum / <f32>di;
+    // z = exp(delta * A) * z + delta * (B . s)
+    matvec_f32(ly.ssm_b, sv, s.bs, N, di);
+    const z = s.z + (<usize>(l * N) << 2);
+    for (let n = 0; n < N; n++) {
+      fset(z, n, Mathf.exp(delta * fat(ly.a_neg, n)) * fat(z, n) + delta * fat(s.bs, n));
+    }
+    // y = C . z + D * s;  y *= SiLU(g)
+    matvec_f32(ly.ssm_c, z, y, di, N);
+    for (let c = 0; c < di; c++) {
+      const yc = fat(y, c) + fat(ly.ssm_d, c) * fat(sv, c);
+      fset(y, c, yc * silu(fat(xz, di + c)));
+    }
+    // h = h + out_proj . y
+    matvec_f32(ly.ssm_out, y, tmp, d, di);
+    add_f32(tmp, h, d);
+
+    // ---- MoE or FFN
+    layernorm(h, ly.ffn_norm_w, ly.ffn_norm_b, u, d, eps);
+    if (ly.moe) {
+      moe(s, ly, u);
+    } else {
+      // m = w2 . GELU(w1 . u)
+      matvec_f32(ly.up, u, s.hid, f, d);
+      for (let i = 0; i < f; i++) fset(s.hid, i, gelu(fat(s.hid, i)));
+      matvec_f32(ly.down, s.hid, s.m, d, f);
+    }
+    add_f32(s.m, h, d);
+  }
+
+  if (out != 0) {
+    // logits = lm_head . LayerNorm(h; norm)
+    layernorm(h, m.out_norm_w, m.out_norm_b, u, d, eps);
+    matvec_f32(m.output, u, out, m.V, d);
+  }
+}
+
+/** m = sum over the k picked experts of gate_j * w2_j . GELU(w1_j . u), gates = softmax over the
+ *  k largest router logits. Ties go to the lower expert index. */
+function moe(s: Session, ly: Layer, u: usize): void {
+  const m = s.model;
+  const d = m.d, f = m.f, E = m.E, k = m.k;
+  const rl = s.rl, picks = s.picks, gates = s.gates;
+  matvec_f32(ly.router, u, rl, E, d);
+  // top-k, highest logit first; on equal logits the lower index wins
+  for (let i = 0; i < k; i++) {
+    let best = -1;
+    let bv: f32 = -Infinity;
+    for (let e = 0; e < E; e++) {
+      let taken = false;
+      for (let j = 0; j < i; j++) if (load<i32>(picks + (<usize>j << 2)) == e) taken = true;
+      if (taken) continue;
+      const v = fat(rl, e);
+      if (best < 0 || v > bv) { best = e; bv = v; }
+    }
+    store<i32>(picks + (<usize>i << 2), best);
+    fset(gates, i, bv);
+  }
+  // softmax over the k picked logits (the first is the largest)
+  const top = fat(gates, 0);
+  let sum: f32 = 0;
+  for (let i = 0; i < k; i++) {
+    const e = Mathf.exp(fat(gates, i) - top);
+    fset(gates, i, e);
+    sum += e;
+  }
+  memory.fill(s.m, 0, <usize>d << 2);
+  const upStride = <usize>(f * d) << 2;
+  for (let i = 0; i < k; i++) {
+    const e = <usize>load<i32>(picks + (<usize>i << 2));
+    matvec_f32(ly.up + e * upStride, u, s.hid, f, d);
+    for (let j = 0; j < f; j++) fset(s.hid, j, gelu(fat(s.hid, j)));
+    matvec_f32(ly.down + e * upStride, s.hid, s.tmp, d, f);
+    axpy_f32(fat(gates, i) / sum, s.tmp, s.m, d);
+  }
+}
+
+/** Feeds one token, honouring the window mode past T positions; writes logits to out (if != 0). */
+export function stepToken(s: Session, tok: i32, out: usize): void {
+  const m = s.model;
+  const T = m.T;
+  if (s.pos < T) {
+    store<i32>(s.hist + (<usize>s.pos << 2), tok);
+    forwardToken(s, tok, s.pos, out);
+    s.pos++;
+    return;
+  }
+  // the window is full: drop its oldest token
+  memory.copy(s.hist, s.hist + 4, <usize>(T - 1) << 2);
+  store<i32>(s.hist + (<usize>(T - 1) << 2), tok);
+  if (s.mode == WINDOW_SLIDE) {
+    forwardToken(s, tok, T - 1, out);
+    return;
+  }
+  // exact: the original recomputes the last T tokens, positions restarting at 0
+  clearState(s, m);
+  for (let p = 0; p < T; p++) {
+    forwardToken(s, load<i32>(s.hist + (<usize>p << 2)), p, p == T - 1 ? out : 0);
+  }
+}
+
+/** Runs n tokens from ids. outAll != 0: every position's logits, [n, V]. The last position's
+ *  logits are always left in s.logits. Returns OK or an error (state untouched on error). */
+export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
+  const m = s.model;
+  if (n <= 0) return ERR_EMPTY;
+  for (let i = 0; i < n; i++) {
+    const t = load<i32>(ids + (<usize>i << 2));
+    if (t < 0 || t >= m.V) { setDetail(i); return ERR_BAD_TOKEN; }
+  }
+  const V = m.V;
+  for (let i = 0; i < n; i++) {
+    const t = load<i32>(ids + (<usize>i << 2));
+    const last = i == n - 1;
+    if (outAll != 0) {
+      const o = outAll + (<usize>i * <usize>V << 2);
+      stepToken(s, t, o);
+      if (last) memory.copy(s.logits, o, <usize>V << 2);
+    } else {
+      stepToken(s, t, last ? s.logits : 0);
+    }
+  }
+  return OK;
+}
