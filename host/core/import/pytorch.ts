@@ -74,7 +74,7 @@ function findRoot(zip: ZipArchive): string {
 function readByteorder(zip: ZipArchive, root: string, notes: string[]): void {
   const name = root + 'byteorder';
   if (!zip.has(name)) {
-    notes.push('no byteorder record (written by torch before 2.1): storages read as little-endian');
+    notes.push('no byteorder record (older torch versions write none): storages read as little-endian');
     return;
   }
   const raw = zip.read(name);
