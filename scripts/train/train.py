@@ -1,0 +1,414 @@
+#!/usr/bin/python3
+"""Train an Itera-Lite model on a tokenized corpus, optionally distilling from a teacher.
+
+See scripts/train/README.md for the corpus format, the loss and measured speeds.
+Run with Debian's /usr/bin/python3 (it has torch); e.g.
+
+  /usr/bin/python3 scripts/train/train.py --data corpus/ --out runs/micro --preset micro --steps 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from itera_model import IteraConfig, IteraLite, default_moe_layers, load_checkpoint  # noqa: E402
+from safetensors_io import write_safetensors  # noqa: E402
+
+EOS_ID = 3
+
+# Two configurations of the original (vocab 2000, T 128). The teacher's shape is the one whose
+# parameter count matches the report's 1,118,496.
+PRESETS: Dict[str, Dict] = {
+    "micro": dict(hidden_size=64, num_layers=3, ssm_state_size=8, ssm_conv_kernel=4, ssm_expand_factor=2,
+                  num_experts=4, expert_size=32, top_k_experts=2, moe_layers=[1], max_seq_length=128),
+    "teacher": dict(hidden_size=128, num_layers=4, ssm_state_size=8, ssm_conv_kernel=4, ssm_expand_factor=2,
+                    num_experts=4, expert_size=64, top_k_experts=2, moe_layers=[1, 3], max_seq_length=128),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+
+
+class Corpus:
+    """A directory with train.bin, val.bin (flat little-endian token ids, documents separated by
+    <EOS>=3), tokenizer.json and optionally meta.json ({"dtype": "uint16" | "int32", ...})."""
+
+    def __init__(self, path: str, val_fraction_if_missing: float = 0.05):
+        self.path = path
+        meta_path = os.path.join(path, "meta.json")
+        self.meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
+        dtype = {"uint16": "<u2", "int32": "<i4"}.get(self.meta.get("dtype", "uint16"))
+        if dtype is None:
+            raise SystemExit(f"{meta_path}: dtype must be 'uint16' or 'int32', got {self.meta.get('dtype')!r}")
+        self.eos_id = int(self.meta.get("eos_id", EOS_ID))
+        train = np.fromfile(os.path.join(path, "train.bin"), dtype=dtype).astype(np.int64)
+        val_path = os.path.join(path, "val.bin")
+        if os.path.exists(val_path):
+            val = np.fromfile(val_path, dtype=dtype).astype(np.int64)
+        else:
+            cut = int(len(train) * (1 - val_fraction_if_missing))
+            print(f"note: no val.bin; holding out the last {len(train) - cut} training tokens", flush=True)
+            train, val = train[:cut], train[cut:]
+        if train.size and train.min() < 0:
+            raise SystemExit("negative token id in train.bin")
+        self.train = torch.from_numpy(train)
+        self.val = torch.from_numpy(val)
+        self.tokenizer_path = os.path.join(path, "tokenizer.json")
+        self.tokenizer_vocab: Optional[int] = None
+        if os.path.exists(self.tokenizer_path):
+            tok = json.load(open(self.tokenizer_path, encoding="utf-8"))
+            self.tokenizer_vocab = int(tok["vocab_size"]) if "vocab_size" in tok else None
+        max_id = int(max(self.train.max() if len(self.train) else 0, self.val.max() if len(self.val) else 0))
+        self.vocab_size = int(self.meta.get("vocab_size") or self.tokenizer_vocab or max_id + 1)
+        if max_id >= self.vocab_size:
+            raise SystemExit(f"token id {max_id} >= vocab size {self.vocab_size}")
+        # starts of documents: position 0 and every position after an <EOS>
+        eos = (self.train == self.eos_id).nonzero().flatten() + 1
+        self.doc_starts = torch.cat([torch.zeros(1, dtype=torch.long), eos])
+
+
+class BatchSampler:
+    """Deterministic windows of S+1 tokens from the training stream, drawn with a seeded generator.
+
+    mode 'random': any start position; mode 'doc': starts at document starts only (position 0 of
+    the model then sees the start of a document, as in generation from a prompt).
+    """
+
+    def __init__(self, corpus: Corpus, batch_size: int, seq_len: int, seed: int, mode: str = "random"):
+        self.data = corpus.train
+        self.B, self.S = batch_size, seq_len
+        n = len(self.data)
+        if n < seq_len + 1:
+            raise SystemExit(f"training stream has {n} tokens; need at least seq_len+1 = {seq_len + 1}")
+        self.gen = torch.Generator().manual_seed(seed)
+        self.mode = mode
+        if mode == "doc":
+            starts = corpus.doc_starts
+            self.starts = starts[starts + seq_len + 1 <= n]
+            if len(self.starts) == 0:
+                raise SystemExit("no document start has seq_len+1 tokens after it")
+        self.max_start = n - (seq_len + 1)
+        self.offsets = torch.arange(seq_len + 1)
+
+    def next(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.mode == "doc":
+            pick = torch.randint(len(self.starts), (self.B,), generator=self.gen)
+            starts = self.starts[pick]
+        else:
+            starts = torch.randint(self.max_start + 1, (self.B,), generator=self.gen)
+        win = self.data[starts.unsqueeze(1) + self.offsets]  # [B, S+1]
+        return win[:, :-1], win[:, 1:]
+
+
+def val_windows(val: torch.Tensor, seq_len: int, max_tokens: int) -> torch.Tensor:
+    """Non-overlapping windows of S+1 tokens (stride S) over the start of the validation stream."""
+    n = min(len(val), max_tokens + 1)
+    count = (n - 1) // seq_len
+    if count == 0:
+        return torch.empty(0, seq_len + 1, dtype=torch.long)
+    idx = torch.arange(count).unsqueeze(1) * seq_len + torch.arange(seq_len + 1)
+    return val[idx]
+
+
+@torch.no_grad()
+def evaluate(model: IteraLite, windows: torch.Tensor, batch_size: int) -> float:
+    """Mean cross-entropy (nats per token) over every predicted token of the windows."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        w = windows[i : i + batch_size]
+        logits = model(w[:, :-1], vocab_last=False)  # [B, V, S]
+        total += F.cross_entropy(logits, w[:, 1:], reduction="sum").item()
+        count += w[:, 1:].numel()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loss and optimisation
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, dim: int = 1) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher/T) || softmax(student/T)) over the vocabulary dimension `dim`
+    (1 for the [B, V, S] layout used in training), averaged over tokens."""
+    s = F.log_softmax(student_logits / temperature, dim=dim)
+    t = F.log_softmax(teacher_logits / temperature, dim=dim)
+    tokens = student_logits.numel() // student_logits.shape[dim]
+    return F.kl_div(s, t, log_target=True, reduction="sum") / tokens * temperature**2
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, min_ratio: float) -> float:
+    """Linear warmup from 0 to peak over `warmup` steps, then cosine down to peak*min_ratio."""
+    if warmup > 0 and step < warmup:
+        return peak * (step + 1) / warmup
+    span = max(total - warmup, 1)
+    progress = min(max(step - warmup, 0) / span, 1.0)
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: IteraLite, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices named *.weight (linears, embeddings) only — not on norms,
+    biases, the conv kernel or the SSM's A_log, B, C, D."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if name.endswith(".weight") and p.dim() == 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+
+def export_state(model: IteraLite) -> Dict[str, torch.Tensor]:
+    """The spec's state_dict names; tied lm_head.weight appears as well (same tensor)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def save_model(model: IteraLite, out_dir: str, stem: str, extra_meta: Dict[str, str],
+               tokenizer_path: Optional[str], torch_save: bool) -> str:
+    """Writes <stem>.safetensors (and <stem>.pt with --torch-save), tokenizer.json beside it."""
+    os.makedirs(out_dir, exist_ok=True)
+    sd = export_state(model)
+    meta = {"format": "itera-lite", "config": model.config.to_json(), "tied_embeddings": "true",
+            "parameters": str(model.num_parameters())}
+    meta.update(extra_meta)
+    if tokenizer_path and os.path.exists(tokenizer_path):
+        dst = os.path.join(out_dir, "tokenizer.json")
+        if os.path.abspath(dst) != os.path.abspath(tokenizer_path):
+            shutil.copyfile(tokenizer_path, dst)
+        meta["tokenizer"] = "tokenizer.json"
+    path = os.path.join(out_dir, stem + ".safetensors")
+    tmp = path + ".tmp"
+    write_safetensors(tmp, sd, meta)
+    os.replace(tmp, path)
+    if torch_save:
+        # state_dict() keeps embedding.weight and lm_head.weight as one tensor: one shared storage
+        torch.save({"model_state_dict": model.state_dict(), "config": model.config.to_json()},
+                   os.path.join(out_dir, stem + ".pt"))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_config(args, vocab_size: int) -> IteraConfig:
+    cfg: Dict = {}
+    if args.preset:
+        cfg.update(PRESETS[args.preset])
+    if args.config:
+        cfg.update(json.load(open(args.config)))
+    flag_map = {"d": "hidden_size", "layers": "num_layers", "state": "ssm_state_size", "kernel": "ssm_conv_kernel",
+                "expand": "ssm_expand_factor", "experts": "num_experts", "expert_size": "expert_size",
+                "top_k": "top_k_experts", "max_seq": "max_seq_length"}
+    for flag, key in flag_map.items():
+        v = getattr(args, flag)
+        if v is not None:
+            cfg[key] = v
+    if args.moe_layers is not None:
+        cfg["moe_layers"] = [int(x) for x in args.moe_layers.split(",") if x.strip() != ""]
+    elif "moe_layers" not in cfg or args.layers is not None:
+        cfg["moe_layers"] = default_moe_layers(cfg.get("num_layers", IteraConfig.num_layers))
+    cfg["vocab_size"] = args.vocab_size or cfg.get("vocab_size") or vocab_size
+    if cfg["vocab_size"] < vocab_size:
+        raise SystemExit(f"vocab_size {cfg['vocab_size']} is smaller than the corpus vocabulary {vocab_size}")
+    return IteraConfig.from_dict(cfg)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Train an Itera-Lite model (SSM + MoE) on a tokenized corpus, optionally by distillation.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data and output")
+    g.add_argument("--data", required=True, help="corpus directory: train.bin, val.bin, tokenizer.json, [meta.json]")
+    g.add_argument("--out", required=True, help="output directory for checkpoints and the log")
+    g.add_argument("--torch-save", action="store_true", help="also write model.pt ({'model_state_dict': ...})")
+    g.add_argument("--sampling", choices=["random", "doc"], default="random",
+                   help="training windows start anywhere, or at document starts only")
+    g = p.add_argument_group("model (a preset, then --config JSON, then these flags)")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="micro (~0.29M at V=2000) or teacher (~1.1M)")
+    g.add_argument("--config", help="JSON with IteraConfig keys (as in reference.json 'config')")
+    g.add_argument("--init", help="start from these weights (.pt or .safetensors); its config wins")
+    g.add_argument("--vocab-size", type=int, help="V (default: the corpus's)")
+    g.add_argument("--d", type=int, help="hidden size")
+    g.add_argument("--layers", type=int, help="number of layers L")
+    g.add_argument("--state", type=int, help="SSM state size N")
+    g.add_argument("--kernel", type=int, help="conv kernel K")
+    g.add_argument("--expand", type=int, help="expand factor e (di = e*d)")
+    g.add_argument("--experts", type=int, help="experts per MoE layer E")
+    g.add_argument("--expert-size", type=int, help="expert / FFN hidden width f")
+    g.add_argument("--top-k", type=int, help="experts per token k")
+    g.add_argument("--moe-layers", help="comma-separated MoE layer indices ('' for none; default odd)")
+    g.add_argument("--max-seq", type=int, help="T, rows of the position embedding")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--steps", type=int, default=1000)
+    g.add_argument("--batch-size", type=int, default=16)
+    g.add_argument("--seq-len", type=int, help="training window (default T)")
+    g.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    g.add_argument("--min-lr-ratio", type=float, default=0.1, help="final lr = lr * this")
+    g.add_argument("--warmup", type=int, default=100, help="linear warmup steps")
+    g.add_argument("--weight-decay", type=float, default=0.1)
+    g.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm (0: off)")
+    g.add_argument("--aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=1, help="torch threads")
+    g = p.add_argument_group("distillation")
+    g.add_argument("--teacher", help="teacher checkpoint (.pt or .safetensors); enables distillation")
+    g.add_argument("--kd-temperature", type=float, default=2.0)
+    g.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation term")
+    g = p.add_argument_group("progress and evaluation")
+    g.add_argument("--log-every", type=int, default=20)
+    g.add_argument("--eval-every", type=int, default=200)
+    g.add_argument("--eval-tokens", type=int, default=65536, help="validation tokens per evaluation")
+    g.add_argument("--eval-batch-size", type=int, default=32)
+    g.add_argument("--quiet", action="store_true", help="only the final summary")
+    return p.parse_args(argv)
+
+
+def fmt_time(sec: float) -> str:
+    sec = int(max(sec, 0))
+    return f"{sec // 3600}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+
+
+def train(args: argparse.Namespace) -> Dict:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    corpus = Corpus(args.data)
+    if args.init:
+        model, _ = load_checkpoint(args.init)
+        if model.config.vocab_size < corpus.vocab_size:
+            raise SystemExit("--init model's vocabulary is smaller than the corpus's")
+    else:
+        model = IteraLite(build_config(args, corpus.vocab_size))
+    cfg = model.config
+    S = args.seq_len or cfg.max_seq_length
+    if S > cfg.max_seq_length:
+        raise SystemExit(f"--seq-len {S} > max_seq_length {cfg.max_seq_length}")
+    teacher = None
+    if args.teacher:
+        teacher, _ = load_checkpoint(args.teacher)
+        for p_ in teacher.parameters():
+            p_.requires_grad_(False)
+        if teacher.config.vocab_size != cfg.vocab_size:
+            raise SystemExit(f"teacher vocab {teacher.config.vocab_size} != student vocab {cfg.vocab_size}")
+        if teacher.config.max_seq_length < S:
+            raise SystemExit(f"teacher max_seq_length {teacher.config.max_seq_length} < --seq-len {S}")
+    sampler = BatchSampler(corpus, args.batch_size, S, args.seed, args.sampling)
+    vwin = val_windows(corpus.val, S, args.eval_tokens)
+    opt = make_optimizer(model, args.lr, args.weight_decay)
+    os.makedirs(args.out, exist_ok=True)
+    log = open(os.path.join(args.out, "train_log.jsonl"), "w")
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(msg, flush=True)
+
+    say(f"model: {model.num_parameters():,} parameters  config {cfg.to_json()}")
+    say(f"data: {len(corpus.train):,} train / {len(corpus.val):,} val tokens, vocab {corpus.vocab_size}, "
+        f"{len(vwin)} val windows of {S}")
+    if teacher is not None:
+        tv = evaluate(teacher, vwin, args.eval_batch_size) if len(vwin) else float("nan")
+        say(f"teacher: {teacher.num_parameters():,} parameters, val loss {tv:.4f} "
+            f"({tv / math.log(2):.3f} bits/token); T={args.kd_temperature} alpha={args.kd_alpha}")
+
+    best = {"val_loss": float("inf"), "step": -1}
+    tokens_per_step = args.batch_size * S
+    history: List[Dict] = []
+    t_start = time.time()
+    t_win, tok_win = t_start, 0
+    meta_common = {"seed": str(args.seed), "teacher": os.path.basename(args.teacher) if args.teacher else ""}
+
+    def do_eval(step: int) -> None:
+        if not len(vwin):
+            return
+        vl = evaluate(model, vwin, args.eval_batch_size)
+        rec = {"step": step, "val_loss": vl, "val_bits_per_token": vl / math.log(2)}
+        improved = vl < best["val_loss"]
+        if improved:
+            best.update(val_loss=vl, step=step)
+            meta = dict(meta_common, step=str(step), val_loss=f"{vl:.6f}")
+            save_model(model, args.out, "model", meta, corpus.tokenizer_path, args.torch_save)
+        say(f"eval step {step}: val loss {vl:.4f}, {vl / math.log(2):.3f} bits/token, "
+            f"ppl {math.exp(min(vl, 50)):.2f}{'  (best, saved)' if improved else ''}")
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        history.append(rec)
+
+    model.train()
+    last = {}
+    for step in range(args.steps):
+        lr = lr_at(step, args.steps, args.lr, args.warmup, args.min_lr_ratio)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = sampler.next()
+        logits, aux = model(x, with_aux=True, vocab_last=False)  # [B, V, S]
+        ce = F.cross_entropy(logits, y)
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x, vocab_last=False)
+            kd = kd_loss(logits, t_logits, args.kd_temperature)
+            loss = args.kd_alpha * kd + (1 - args.kd_alpha) * ce
+        else:
+            kd = None
+            loss = ce
+        loss = loss + args.aux_weight * aux
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip if args.grad_clip > 0 else float("inf"))
+        opt.step()
+        tok_win += tokens_per_step
+        last = {"step": step + 1, "loss": loss.item(), "ce": ce.item(), "aux": aux.item(),
+                "kd": kd.item() if kd is not None else None, "lr": lr, "grad_norm": float(gnorm)}
+        if (step + 1) % args.log_every == 0 or step == 0 or step + 1 == args.steps:
+            now = time.time()
+            tps = tok_win / max(now - t_win, 1e-9)
+            eta = (args.steps - step - 1) * tokens_per_step / max(tps, 1e-9)
+            last["tokens_per_s"] = tps
+            say(f"step {step + 1}/{args.steps}  loss {last['loss']:.4f}  ce {last['ce']:.4f}"
+                + (f"  kd {last['kd']:.4f}" if kd is not None else "")
+                + f"  aux {last['aux']:.3f}  lr {lr:.2e}  |g| {last['grad_norm']:.2f}"
+                + f"  {tps:,.0f} tok/s  elapsed {fmt_time(now - t_start)}  eta {fmt_time(eta)}")
+            log.write(json.dumps(last) + "\n")
+            log.flush()
+            t_win, tok_win = now, 0
+        if args.eval_every > 0 and (step + 1) % args.eval_every == 0 and step + 1 != args.steps:
+            do_eval(step + 1)
+    do_eval(args.steps)
+    elapsed = time.time() - t_start
+    if best["step"] < 0:  # no validation data: keep the final weights
+        save_model(model, args.out, "model", dict(meta_common, step=str(args.steps)), corpus.tokenizer_path,
+                   args.torch_save)
+    save_model(model, args.out, "last", dict(meta_common, step=str(args.steps)), corpus.tokenizer_path, False)
+    summary = {"steps": args.steps, "final_loss": last.get("loss"), "final_ce": last.get("ce"),
+               "best_val_loss": best["val_loss"], "best_step": best["step"], "seconds": elapsed,
+               "tokens_per_s_overall": args.steps * tokens_per_step / max(elapsed, 1e-9),
+               "parameters": model.num_parameters(), "out": os.path.join(args.out, "model.safetensors")}
+    log.write(json.dumps({"summary": summary}) + "\n")
+    log.close()
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
