@@ -24,6 +24,11 @@ import numpy as np
 UNK_ID, EOS_ID = 1, 3
 
 
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
 def split_documents(text: str) -> List[str]:
     return [d.strip() for d in re.split(r"\n\s*\n", text) if d.strip()]
 
@@ -37,14 +42,14 @@ def write_ids(path: str, ids: List[int], dtype: str) -> None:
 
 
 def build(tokenizer: str, text_paths: List[str], out: str, val_fraction: float, val_text: List[str]) -> dict:
-    tok = json.load(open(tokenizer, encoding="utf-8"))
+    tok = json.loads(read_text(tokenizer))
     if "token_to_id" not in tok:
         raise SystemExit(f"{tokenizer}: only the word-level format ({{'token_to_id': ...}}) is supported here")
     t2i = tok["token_to_id"]
     vocab = int(tok.get("vocab_size", len(t2i)))
-    docs = [d for p in text_paths for d in split_documents(open(p, encoding="utf-8").read())]
+    docs = [d for p in text_paths for d in split_documents(read_text(p))]
     if val_text:
-        val_docs = [d for p in val_text for d in split_documents(open(p, encoding="utf-8").read())]
+        val_docs = [d for p in val_text for d in split_documents(read_text(p))]
         train_docs = docs
     else:
         cut = len(docs) - max(1, int(round(len(docs) * val_fraction)))

@@ -43,6 +43,11 @@ PRESETS: Dict[str, Dict] = {
 # Corpus
 
 
+def read_json(path: str):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
 class Corpus:
     """A directory with train.bin, val.bin (flat little-endian token ids, documents separated by
     <EOS>=3), tokenizer.json and optionally meta.json ({"dtype": "uint16" | "int32", ...})."""
@@ -50,7 +55,7 @@ class Corpus:
     def __init__(self, path: str, val_fraction_if_missing: float = 0.05):
         self.path = path
         meta_path = os.path.join(path, "meta.json")
-        self.meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
+        self.meta = read_json(meta_path) if os.path.exists(meta_path) else {}
         dtype = {"uint16": "<u2", "int32": "<i4"}.get(self.meta.get("dtype", "uint16"))
         if dtype is None:
             raise SystemExit(f"{meta_path}: dtype must be 'uint16' or 'int32', got {self.meta.get('dtype')!r}")
@@ -70,7 +75,7 @@ class Corpus:
         self.tokenizer_path = os.path.join(path, "tokenizer.json")
         self.tokenizer_vocab: Optional[int] = None
         if os.path.exists(self.tokenizer_path):
-            tok = json.load(open(self.tokenizer_path, encoding="utf-8"))
+            tok = read_json(self.tokenizer_path)
             self.tokenizer_vocab = int(tok["vocab_size"]) if "vocab_size" in tok else None
         max_id = int(max(self.train.max() if len(self.train) else 0, self.val.max() if len(self.val) else 0))
         self.vocab_size = int(self.meta.get("vocab_size") or self.tokenizer_vocab or max_id + 1)
@@ -213,7 +218,7 @@ def build_config(args, vocab_size: int) -> IteraConfig:
     if args.preset:
         cfg.update(PRESETS[args.preset])
     if args.config:
-        cfg.update(json.load(open(args.config)))
+        cfg.update(read_json(args.config))
     flag_map = {"d": "hidden_size", "layers": "num_layers", "state": "ssm_state_size", "kernel": "ssm_conv_kernel",
                 "expand": "ssm_expand_factor", "experts": "num_experts", "expert_size": "expert_size",
                 "top_k": "top_k_experts", "max_seq": "max_seq_length"}
@@ -286,7 +291,8 @@ def fmt_time(sec: float) -> str:
     return f"{sec // 3600}:{sec // 60 % 60:02d}:{sec % 60:02d}"
 
 
-def train(args: argparse.Namespace) -> Dict:
+def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
+    """Runs the training; returns the final model (eval mode) and a summary."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     corpus = Corpus(args.data)
@@ -402,7 +408,8 @@ def train(args: argparse.Namespace) -> Dict:
     log.write(json.dumps({"summary": summary}) + "\n")
     log.close()
     print(json.dumps(summary), flush=True)
-    return summary
+    model.eval()
+    return model, summary
 
 
 def main(argv: Optional[List[str]] = None) -> int:
