@@ -9,7 +9,7 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { matvec_f32, add_f32, axpy_f32 } from './kernels/f32';
-import { gelu, layernorm, silu, softplus } from './kernels/math';
+import { gelu, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -323,6 +323,64 @@ function clearState(s: Session, m: Model): void {
   memory.fill(s.z, 0, <usize>(m.L * m.N) << 2);
 }
 
+// ---- Elementwise steps of the SSM block (SIMD where the build has it; the scalar loops are
+// the reference and run the remainder lanes)
+
+/** sv[c] = SiLU(bias[c] + sum_j taps[j][c] * a_{t-K+1+j}[c]); win holds a_{t-K+1}..a_{t-1}. */
+function convSilu(win: usize, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= di; c += 4) {
+      const o = <usize>c << 2;
+      let acc = v128.load(bias + o);
+      for (let j = 0; j < K - 1; j++) {
+        const row = <usize>(j * di) << 2;
+        acc = f32x4.add(acc, f32x4.mul(v128.load(taps + row + o), v128.load(win + row + o)));
+      }
+      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + (<usize>((K - 1) * di) << 2) + o), v128.load(a + o)));
+      v128.store(sv + o, silu4(acc));
+    }
+  }
+  for (; c < di; c++) {
+    let acc = fat(bias, c);
+    for (let j = 0; j < K - 1; j++) acc += fat(taps, j * di + c) * fat(win, j * di + c);
+    acc += fat(taps, (K - 1) * di + c) * fat(a, c);
+    fset(sv, c, silu(acc));
+  }
+}
+
+/** mean over c of softplus(x[c] + b[c]). */
+function softplusMean(x: usize, b: usize, n: i32): f32 {
+  let c = 0;
+  let sum: f32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (; c + 4 <= n; c += 4) {
+      const o = <usize>c << 2;
+      acc = f32x4.add(acc, softplus4(f32x4.add(v128.load(x + o), v128.load(b + o))));
+    }
+    sum = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  }
+  for (; c < n; c++) sum += softplus(fat(x, c) + fat(b, c));
+  return sum / <f32>n;
+}
+
+/** y[c] = (y[c] + D[c] * s[c]) * SiLU(g[c]). */
+function gateY(y: usize, D: usize, s: usize, g: usize, n: i32): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= n; c += 4) {
+      const o = <usize>c << 2;
+      const yc = f32x4.add(v128.load(y + o), f32x4.mul(v128.load(D + o), v128.load(s + o)));
+      v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
+    }
+  }
+  for (; c < n; c++) {
+    const yc = fat(y, c) + fat(D, c) * fat(s, c);
+    fset(y, c, yc * silu(fat(g, c)));
+  }
+}
+
 // ---- Forward ----------------------------------------------------------------------------
 
 /** One token at position p through every layer, updating the recurrent state.
@@ -346,22 +404,14 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     matvec_f32(ly.ssm_in, u, xz, 2 * di, d);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}, oldest first
-    const taps = ly.conv_t;
-    for (let c = 0; c < di; c++) {
-      let acc = fat(ly.conv_b, c);
-      for (let j = 0; j < K - 1; j++) acc += fat(taps, j * di + c) * fat(win, j * di + c);
-      acc += fat(taps, (K - 1) * di + c) * fat(xz, c);
-      fset(sv, c, silu(acc));
-    }
+    convSilu(win, ly.conv_t, ly.conv_b, xz, sv, di, K);
     if (K > 1) {
       if (K > 2) memory.copy(win, win + (<usize>di << 2), <usize>((K - 2) * di) << 2);
       memory.copy(win + (<usize>((K - 2) * di) << 2), xz, <usize>di << 2);
     }
     // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
     matvec_f32(ly.dt_w, sv, tmp, di, di);
-    let dsum: f32 = 0;
-    for (let c = 0; c < di; c++) dsum += softplus(fat(tmp, c) + fat(ly.dt_b, c));
-    const delta = dsum / <f32>di;
+    const delta = softplusMean(tmp, ly.dt_b, di);
     // z = exp(delta * A) * z + delta * (B . s)
     matvec_f32(ly.ssm_b, sv, s.bs, N, di);
     const z = s.z + (<usize>(l * N) << 2);
@@ -370,10 +420,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     }
     // y = C . z + D * s;  y *= SiLU(g)
     matvec_f32(ly.ssm_c, z, y, di, N);
-    for (let c = 0; c < di; c++) {
-      const yc = fat(y, c) + fat(ly.ssm_d, c) * fat(sv, c);
-      fset(y, c, yc * silu(fat(xz, di + c)));
-    }
+    gateY(y, ly.ssm_d, sv, xz + (<usize>di << 2), di);
     // h = h + out_proj . y
     matvec_f32(ly.ssm_out, y, tmp, d, di);
     add_f32(tmp, h, d);

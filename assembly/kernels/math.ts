@@ -47,3 +47,59 @@ export function layernorm(x: usize, w: usize, b: usize, out: usize, n: i32, eps:
     store<f32>(out + o, v * load<f32>(w + o) + load<f32>(b + o));
   }
 }
+
+// ---- f32x4 versions (SIMD builds only). Within a few ulp of the scalar ones above; the tests
+// hold them to that against the scalar functions.
+
+const LOG2E: f32 = 1.4426950408889634;
+const LN2_HI: f32 = 0.693145751953125; // ln 2 split so that n * LN2_HI is exact for |n| < 2^11
+const LN2_LO: f32 = 1.428606765330187e-6;
+
+/** e^x for 4 lanes: x = n ln2 + r, |r| <= ln2 / 2, e^r by a degree-6 Taylor polynomial, 2^n
+ *  by building the exponent bits. Inputs are clamped to [-87.3, 88.3]: no inf, no subnormals. */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
+  let p = f32x4.splat(<f32>(1.0 / 720.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/** log(y) for 4 lanes with y in (1, 2]: y = 2^k m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s)
+ *  with s = (m - 1) / (m + 1) as an odd series to s^9. */
+// @ts-ignore: decorator
+@inline function log12(y: v128): v128 {
+  const big = f32x4.gt(y, f32x4.splat(<f32>1.4142135623730951));
+  const m = v128.bitselect(f32x4.mul(y, f32x4.splat(0.5)), y, big);
+  const k = v128.and(big, f32x4.splat(<f32>0.6931471805599453)); // k ln2, k in {0, 1}
+  const s = f32x4.div(f32x4.sub(m, f32x4.splat(1)), f32x4.add(m, f32x4.splat(1)));
+  const s2 = f32x4.mul(s, s);
+  let q = f32x4.splat(<f32>(1.0 / 9.0));
+  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 7.0)));
+  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 5.0)));
+  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 3.0)));
+  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>1.0));
+  return f32x4.add(k, f32x4.mul(f32x4.mul(s, q), f32x4.splat(2)));
+}
+
+/** SiLU for 4 lanes. */
+// @ts-ignore: decorator
+@inline export function silu4(x: v128): v128 {
+  return f32x4.div(x, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));
+}
+
+/** softplus for 4 lanes: max(x, 0) + log(1 + e^-|x|), and x itself where x > 20. */
+// @ts-ignore: decorator
+@inline export function softplus4(x: v128): v128 {
+  const e = exp4(f32x4.neg(f32x4.abs(x)));
+  const sp = f32x4.add(f32x4.max(x, f32x4.splat(0)), log12(f32x4.add(f32x4.splat(1), e)));
+  return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20)));
+}

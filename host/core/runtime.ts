@@ -29,6 +29,8 @@ export interface IteraExports {
   test_matvec_f32_ref(W: number, x: number, y: number, rows: number, cols: number): void;
   test_matvec_f32(W: number, x: number, y: number, rows: number, cols: number): void;
   test_erf(x: number): number;
+  test_elementwise(which: number, x: number, y: number, n: number): void;
+  test_elementwise_ref(which: number, x: number, y: number, n: number): void;
 }
 
 export const ABI_VERSION = 1;

@@ -1,0 +1,75 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from '../command.js';
+import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
+import { importCheckpoint } from '../../core/import/index.js';
+import { stateDictToModel, writeModelFile } from '../../core/model-file.js';
+import { tokenizerFromOriginalJson } from '../../core/tokenizer.js';
+import { IteraError } from '../../core/types.js';
+
+export const convert: Command = {
+  name: 'convert',
+  summary: 'turn a PyTorch (.pt) or safetensors checkpoint plus its tokenizer into one model file',
+  help: `Usage: itera convert CHECKPOINT --tokenizer TOKENIZER.json -o MODEL.gguf [options]
+
+Reads a checkpoint without Python (torch.save zip archives, parsed and never executed; or
+safetensors), infers the configuration from tensor shapes, checks every tensor against it, and
+writes one GGUF file holding the configuration, the weights and the tokenizer. Converting the
+same inputs twice gives byte-identical files.
+
+Options:
+      --tokenizer FILE  the original's tokenizer JSON (word level or character level)
+  -o, --output FILE     the model file to write
+      --name NAME       general.name in the file (default: the checkpoint's file name)
+      --top-k K         experts used per token (not stored in checkpoints; default 2)
+      --eps E           LayerNorm epsilon (default 1e-5)
+  -h, --help            this help
+
+Example:
+  itera convert ../shared/reference/checkpoints/itera_lite_micro_distilled.pt \\
+      --tokenizer ../shared/reference/tokenizers/tokenizer_2000.json -o micro.gguf`,
+  options: {
+    tokenizer: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    name: { type: 'string' },
+    'top-k': { type: 'string' },
+    eps: { type: 'string' },
+  },
+  positionals: [1, 1],
+  async run(v, [ckpt], io) {
+    const out = str(v, 'output');
+    if (out === undefined) throw new UsageError('--output FILE is required');
+    const tokPath = str(v, 'tokenizer');
+    if (tokPath === undefined) throw new UsageError('--tokenizer FILE is required (the tokenizer JSON that goes with the checkpoint)');
+    for (const p of [ckpt, tokPath]) if (!existsSync(p)) throw new IteraError(`file not found: ${p}`, 'NO_FILE');
+    const topK = num(v, 'top-k', { int: true, min: 1 });
+    const eps = num(v, 'eps', { min: 0 });
+    let tokJson: unknown;
+    try {
+      tokJson = JSON.parse(readFileSync(tokPath, 'utf8'));
+    } catch (e) {
+      throw new IteraError(`tokenizer ${tokPath} is not valid JSON: ${(e as Error).message}`, 'BAD_TOKENIZER');
+    }
+    const tokenizer = tokenizerFromOriginalJson(tokJson);
+    const imported = importCheckpoint(readFileSync(ckpt), ckpt);
+    const m = stateDictToModel(imported.tensors, { topK, eps });
+    const name = str(v, 'name') ?? basename(ckpt).replace(/\.(pt|pth|bin|safetensors)$/i, '');
+    const bytes = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer, name });
+    writeFileSync(out, bytes);
+    const c = m.config;
+    const lines = [
+      `checkpoint   ${ckpt} (${imported.format}, ${fmtInt(imported.tensors.size)} tensors)`,
+      ...imported.notes.map((n) => `  note: ${n}`),
+      `config       V=${c.vocabSize} d=${c.hiddenSize} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} di=${c.ssmInnerSize} ` +
+        `E=${c.numExperts} f=${c.expertSize} k=${c.topK} moe_layers=[${c.moeLayers.join(',')}] T=${c.maxSeqLength} eps=${c.layerNormEps}`,
+      `tokenizer    ${tokenizer.kind}, ${fmtInt(tokenizer.size)} tokens`,
+      `parameters   ${fmtInt(m.parameters)}`,
+      `tensors:`,
+      ...m.tensors.map((t) => `  ${t.name.padEnd(30)} ${t.shape.join(' x ').padEnd(14)} ${t.typeName ?? 'F32'}`),
+      ...m.notes.map((n) => `note: ${n}`),
+      `wrote        ${out} (${fmtBytes(bytes.byteLength)})`,
+    ];
+    io.out.write(lines.join('\n') + '\n');
+    return 0;
+  },
+};

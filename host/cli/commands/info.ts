@@ -1,0 +1,42 @@
+import type { Command } from '../command.js';
+import { fmtBytes, fmtInt } from '../command.js';
+import { modelHelp, modelOptions, openModel } from './model-option.js';
+import { ggmlTypeName } from '../../core/gguf.js';
+
+export const info: Command = {
+  name: 'info',
+  summary: 'show a model file: configuration, tokenizer, tensors, sizes',
+  help: `Usage: itera info [--model FILE] [--json]
+
+Reads and validates a model file and prints what is in it.
+
+Options:
+${modelHelp}
+      --json           print as JSON
+  -h, --help           this help`,
+  options: { ...modelOptions, json: { type: 'boolean' } },
+  async run(v, _p, io) {
+    const model = await openModel(v);
+    try {
+      const i = model.info();
+      if (v.json) {
+        io.out.write(JSON.stringify({ ...i, loadMs: model.loadMs, memoryBytes: model.memoryBytes() }, null, 2) + '\n');
+        return 0;
+      }
+      const c = i.config;
+      io.out.write(
+        `name         ${i.name}\n` +
+          `file         ${fmtBytes(i.fileBytes)}, ${fmtInt(i.parameters)} parameters\n` +
+          `config       V=${c.vocabSize} d=${c.hiddenSize} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} di=${c.ssmInnerSize} ` +
+          `E=${c.numExperts} f=${c.expertSize} k=${c.topK} moe_layers=[${c.moeLayers.join(',')}] T=${c.maxSeqLength} eps=${c.layerNormEps}\n` +
+          `tokenizer    ${i.tokenizer}, ${fmtInt(model.tokenizer.size)} tokens\n` +
+          `runtime      ${i.simd ? 'SIMD' : 'scalar'} build, ${fmtBytes(model.memoryBytes())} of WebAssembly memory, loaded in ${model.loadMs.toFixed(1)} ms\n` +
+          `tensors:\n` +
+          Object.entries(i.tensorTypes).map(([n, t]) => `  ${n.padEnd(30)} ${ggmlTypeName(t)}`).join('\n') + '\n',
+      );
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};

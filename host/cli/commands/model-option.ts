@@ -1,0 +1,38 @@
+// --model and --build, shared by every command that runs a model.
+
+import { defaultModelPath, loadModel, type Build } from '../../node/index.js';
+import type { IteraModel } from '../../core/api.js';
+import { IteraError } from '../../core/types.js';
+import { str, UsageError, type Options, type Values } from '../command.js';
+
+export const modelOptions: Options = {
+  model: { type: 'string', short: 'm' },
+  build: { type: 'string' },
+};
+
+export const modelHelp = `  -m, --model FILE     model file (.gguf); default: the shipped default model in models/
+      --build B        WebAssembly build: auto (default: SIMD if the engine has it), simd, scalar`;
+
+export function modelPathFrom(v: Values): string {
+  const m = str(v, 'model');
+  if (m !== undefined) return m;
+  const d = defaultModelPath();
+  if (d === null) {
+    throw new IteraError(
+      'no default model: models/default.gguf is not there yet. Pass --model FILE, or make one from a PyTorch checkpoint with\n' +
+        '  itera convert checkpoint.pt --tokenizer tokenizer.json -o model.gguf',
+      'NO_DEFAULT_MODEL',
+    );
+  }
+  return d;
+}
+
+export function buildFrom(v: Values): Build {
+  const b = str(v, 'build') ?? 'auto';
+  if (b !== 'auto' && b !== 'simd' && b !== 'scalar') throw new UsageError(`--build must be auto, simd or scalar, got '${b}'`);
+  return b;
+}
+
+export async function openModel(v: Values): Promise<IteraModel> {
+  return loadModel(modelPathFrom(v), { build: buildFrom(v) });
+}

@@ -1,0 +1,57 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from '../command.js';
+import { fmtInt, num, str, UsageError } from '../command.js';
+import { modelHelp, modelOptions, openModel } from './model-option.js';
+import { IteraError } from '../../core/types.js';
+import { Progress } from '../progress.js';
+
+export const score: Command = {
+  name: 'score',
+  summary: 'perplexity and bits per character of a text under a model',
+  help: `Usage: itera score --text FILE [--model FILE] [--json]
+
+Scores a text file: total log-likelihood, perplexity per token and bits per character.
+A text longer than the model's context is scored in windows of T tokens that advance by
+--stride tokens; every token after the first is predicted exactly once.
+
+Options:
+${modelHelp}
+      --text FILE      the text file to score (UTF-8)
+      --stride N       window advance in tokens (default: half the context)
+      --json           print the result as one JSON object
+  -h, --help           this help`,
+  options: { ...modelOptions, text: { type: 'string' }, stride: { type: 'string' }, json: { type: 'boolean' } },
+  async run(v, _p, io) {
+    const file = str(v, 'text');
+    if (file === undefined) throw new UsageError('--text FILE is required');
+    if (!existsSync(file)) throw new IteraError(`text file not found: ${file}`, 'NO_FILE');
+    const text = readFileSync(file, 'utf8');
+    const model = await openModel(v);
+    try {
+      const stride = num(v, 'stride', { int: true, min: 1, max: model.config.maxSeqLength });
+      const ids = model.encode(text);
+      const bar = new Progress('scoring', ids.length);
+      const t0 = performance.now();
+      const r = model.score(ids, { stride, onProgress: (d) => bar.update(d) });
+      const ms = performance.now() - t0;
+      bar.done();
+      const res = { ...r, characters: text.length, bitsPerCharacter: r.nll / Math.LN2 / Math.max(1, text.length), ms };
+      if (v.json) {
+        io.out.write(JSON.stringify(res) + '\n');
+      } else {
+        io.out.write(
+          `tokens              ${fmtInt(res.tokens)} (${fmtInt(res.predicted)} predicted)\n` +
+            `characters          ${fmtInt(res.characters)}\n` +
+            `log-likelihood      ${res.logLikelihood.toFixed(2)} nats\n` +
+            `perplexity          ${res.perplexity.toFixed(3)}\n` +
+            `bits per token      ${res.bitsPerToken.toFixed(4)}\n` +
+            `bits per character  ${res.bitsPerCharacter.toFixed(4)}\n` +
+            `time                ${(ms / 1000).toFixed(2)} s\n`,
+        );
+      }
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+};

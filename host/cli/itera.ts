@@ -1,0 +1,59 @@
+// The itera command line: one subcommand per job, each with --help.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail, parse, type Command, type Io } from './command.js';
+import { run } from './commands/run.js';
+import { logits } from './commands/logits.js';
+import { score } from './commands/score.js';
+import { bench } from './commands/bench.js';
+import { convert } from './commands/convert.js';
+import { info } from './commands/info.js';
+import { packageRoot } from '../node/index.js';
+
+export const commands: Command[] = [run, convert, info, logits, score, bench];
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function usage(): string {
+  const w = Math.max(...commands.map((c) => c.name.length));
+  return `Usage: itera <command> [options]
+
+Itera-Lite Edge ${version()}: tiny state-space + mixture-of-experts language models in WebAssembly.
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
+
+Run 'itera <command> --help' for a command's options.
+`;
+}
+
+export async function main(argv: string[], io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const target = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
+    io.out.write(target ? target.help + '\n' : usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.out.write(version() + '\n');
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    io.err.write(`itera: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const p = parse(cmd, rest);
+    if (p === 'help') {
+      io.out.write(cmd.help + '\n');
+      return 0;
+    }
+    return await cmd.run(p.values, p.positionals, io);
+  } catch (e) {
+    return fail(e, cmd.name, io);
+  }
+}

@@ -1,0 +1,279 @@
+// The runtime API every host shares: load a model file into its own WebAssembly instance,
+// open sessions, generate (streaming), score text, read logits. Platform-neutral: the shims
+// (host/node, host/web) hand it the module's bytes or a compiled module.
+
+import { IteraConfig, IteraError } from './types.js';
+import { readModelFile, tensorAsF32, type IteraModelFile } from './model-file.js';
+import type { Tokenizer } from './tokenizer.js';
+import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
+
+export interface GenerateOptions extends SamplerOptions {
+  /** Most tokens to generate (default 64). */
+  maxTokens?: number;
+  /** Stop after the tokenizer's end-of-sequence token (default true). */
+  stopAtEos?: boolean;
+  /** A prompt longer than the model's T positions: 'error' (default) or 'left' (keep its last T
+   *  tokens, as the original generator did). */
+  truncate?: 'error' | 'left';
+  /** Past T positions: 'exact' (the original's window recomputation, default) or 'slide'
+   *  (an approximation that keeps the recurrent state; much faster past T). */
+  window?: 'exact' | 'slide';
+}
+
+export interface GeneratedToken {
+  id: number;
+  /** The text this token adds to the output so far. */
+  text: string;
+  /** Milliseconds spent in the module for this token (sampling and the forward step). */
+  ms: number;
+}
+
+export interface GenerationResult {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  /** Milliseconds: prompt prefill, then all generated tokens. */
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export interface ScoreResult {
+  /** Tokens the text encodes to. */
+  tokens: number;
+  /** Tokens that were predicted (every token after the first of each window). */
+  predicted: number;
+  characters: number;
+  /** Sum of -ln p over predicted tokens (nats). */
+  nll: number;
+  /** Total log-likelihood = -nll. */
+  logLikelihood: number;
+  perplexity: number;
+  bitsPerToken: number;
+  /** -log2 likelihood divided by the characters of the text. */
+  bitsPerCharacter: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  config: IteraConfig;
+  parameters: number;
+  fileBytes: number;
+  /** Bytes of weights laid into the module's memory. */
+  weightBytes: number;
+  tensorTypes: Record<string, number>;
+  simd: boolean;
+  tokenizer: string;
+}
+
+/** Clamps nothing, checks everything a user can get wrong about generation options. */
+export function validateGenerate(o: GenerateOptions, vocabSize: number): void {
+  validateSampler(o, vocabSize);
+  const max = o.maxTokens ?? 64;
+  if (!Number.isInteger(max) || max < 0) throw new IteraError(`max tokens must be a whole number >= 0, got ${max}`, 'BAD_PARAM');
+  if (o.truncate !== undefined && o.truncate !== 'error' && o.truncate !== 'left') {
+    throw new IteraError(`truncate must be 'error' or 'left', got '${o.truncate}'`, 'BAD_PARAM');
+  }
+  if (o.window !== undefined && o.window !== 'exact' && o.window !== 'slide') {
+    throw new IteraError(`window must be 'exact' or 'slide', got '${o.window}'`, 'BAD_PARAM');
+  }
+}
+
+export class IteraModel {
+  protected constructor(
+    readonly ex: IteraExports,
+    readonly file: IteraModelFile,
+    readonly wasmModel: WasmModel,
+    readonly fileBytes: number,
+    /** Milliseconds to parse, validate, instantiate and lay the weights into memory. */
+    readonly loadMs: number,
+  ) {}
+
+  /** Reads a model file (validating all of it) into a fresh instance of the module. */
+  static async fromBytes(modelBytes: Uint8Array, wasm: BufferSource | WebAssembly.Module, now: () => number = () => Date.now()): Promise<IteraModel> {
+    const t0 = now();
+    const file = readModelFile(modelBytes);
+    const ex = await instantiate(wasm);
+    const cache = new Map<string, Float32Array>();
+    const wasmModel = new WasmModel(ex, file.config, {
+      config: file.config,
+      f32(name: string) {
+        const t = file.tensors.get(name);
+        if (!t) return null;
+        let v = cache.get(name);
+        if (!v) { v = tensorAsF32(t); cache.set(name, v); }
+        return v;
+      },
+    });
+    return new IteraModel(ex, file, wasmModel, modelBytes.byteLength, now() - t0);
+  }
+
+  get config(): IteraConfig { return this.file.config; }
+  get tokenizer(): Tokenizer { return this.file.tokenizer; }
+
+  info(): ModelInfo {
+    const tensorTypes: Record<string, number> = {};
+    let parameters = 0;
+    for (const [name, t] of this.file.tensors) {
+      tensorTypes[name] = t.type;
+      parameters += t.shape.reduce((a, b) => a * b, 1);
+    }
+    return {
+      name: this.file.name,
+      config: this.config,
+      parameters,
+      fileBytes: this.fileBytes,
+      weightBytes: this.wasmModel.weightBytes,
+      tensorTypes,
+      simd: this.ex.has_simd() === 1,
+      tokenizer: this.tokenizer.kind,
+    };
+  }
+
+  /** Bytes of the module's linear memory right now (weights, sessions, scratch). */
+  memoryBytes(): number { return this.ex.memory.buffer.byteLength; }
+
+  session(): WasmSession { return this.wasmModel.newSession(); }
+
+  encode(text: string): number[] { return this.tokenizer.encode(text); }
+  decode(ids: readonly number[]): string { return this.tokenizer.decode(ids); }
+
+  /** The prompt as ids, checked: not empty, in range, within T (or cut to its last T). */
+  promptIds(prompt: string | readonly number[], truncate: 'error' | 'left' = 'error'): number[] {
+    const ids = typeof prompt === 'string' ? this.encode(prompt) : Array.from(prompt);
+    if (ids.length === 0) {
+      throw new IteraError(typeof prompt === 'string'
+        ? 'empty prompt: it has no tokens; give some text (for example --prompt "Once upon a time")'
+        : 'empty prompt: give at least one token id', 'EMPTY_PROMPT');
+    }
+    const T = this.config.maxSeqLength;
+    if (ids.length > T) {
+      if (truncate === 'left') return ids.slice(ids.length - T);
+      throw new IteraError(`prompt is ${ids.length} tokens, past this model's context of ${T} positions: shorten it, or keep its last ${T} tokens as the original generator did (--truncate left)`, 'PROMPT_TOO_LONG');
+    }
+    return ids;
+  }
+
+  /** Streams generated tokens as they are made: one call into the module per token. */
+  async *stream(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): AsyncGenerator<GeneratedToken, GenerationResult> {
+    validateGenerate(o, this.config.vocabSize);
+    const promptIds = this.promptIds(prompt, o.truncate);
+    const s = this.session();
+    try {
+      s.setWindow(o.window ?? 'exact');
+      s.setSampler(o);
+      const t0 = now();
+      s.prefill(promptIds);
+      const prefillMs = now() - t0;
+      const max = o.maxTokens ?? 64;
+      const eos = (o.stopAtEos ?? true) ? this.tokenizer.eos : -1;
+      const ids: number[] = [];
+      let text = '';
+      let decodeMs = 0;
+      for (let i = 0; i < max; i++) {
+        const a = now();
+        const id = s.next();
+        const ms = now() - a;
+        decodeMs += ms;
+        ids.push(id);
+        const piece = this.tokenizer.decodeToken(id, text === '');
+        text += piece;
+        yield { id, text: piece, ms };
+        if (id === eos) break;
+      }
+      return { promptIds, ids, text, prefillMs, decodeMs };
+    } finally {
+      s.free();
+    }
+  }
+
+  /** Generates in one call into the module (no streaming). */
+  generate(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): GenerationResult {
+    validateGenerate(o, this.config.vocabSize);
+    const promptIds = this.promptIds(prompt, o.truncate);
+    const s = this.session();
+    try {
+      s.setWindow(o.window ?? 'exact');
+      s.setSampler(o);
+      const t0 = now();
+      s.prefill(promptIds);
+      const t1 = now();
+      const eos = (o.stopAtEos ?? true) ? this.tokenizer.eos : -1;
+      const ids = s.generate(o.maxTokens ?? 64, eos);
+      const t2 = now();
+      return { promptIds, ids, text: this.decode(ids), prefillMs: t1 - t0, decodeMs: t2 - t1 };
+    } finally {
+      s.free();
+    }
+  }
+
+  /** Logits of every position [n][V]: by prefill (default) or one token at a time (step). */
+  logits(ids: readonly number[], opts: { step?: boolean; window?: 'exact' | 'slide' } = {}): Float32Array {
+    const s = this.session();
+    try {
+      s.setWindow(opts.window ?? 'exact');
+      if (!opts.step) return s.prefill(ids, true)!;
+      const V = this.config.vocabSize;
+      if (ids.length === 0) throw new IteraError('empty input: give at least one token id', 'EMPTY_PROMPT');
+      const out = new Float32Array(ids.length * V);
+      for (let i = 0; i < ids.length; i++) {
+        s.prefill([ids[i]]);
+        out.set(s.logits(), i * V);
+      }
+      return out;
+    } finally {
+      s.free();
+    }
+  }
+
+  /** Log-likelihood of a text (or ids) under the model, in windows of T tokens that overlap by
+   *  T - stride: every token after the first is predicted once, with at least T - stride tokens
+   *  of context when the text is longer than T. stride defaults to T / 2. */
+  score(input: string | readonly number[], opts: { stride?: number; onProgress?: (done: number, total: number) => void } = {}): ScoreResult {
+    const ids = typeof input === 'string' ? this.encode(input) : Array.from(input);
+    if (ids.length < 2) throw new IteraError(`need at least 2 tokens to score, the text has ${ids.length}`, 'TOO_SHORT');
+    const T = this.config.maxSeqLength;
+    const V = this.config.vocabSize;
+    const stride = opts.stride ?? Math.max(1, Math.floor(T / 2));
+    if (!Number.isInteger(stride) || stride < 1 || stride > T) throw new IteraError(`stride must be a whole number from 1 to ${T}, got ${stride}`, 'BAD_PARAM');
+    const s = this.session();
+    let nll = 0;
+    let predicted = 0;
+    try {
+      // window w covers ids[start, start+T); it scores targets from `from` on (earlier ones were scored before)
+      let scoredUpTo = 1; // ids[0] has no prediction
+      for (let start = 0; scoredUpTo < ids.length; start += stride) {
+        const end = Math.min(start + T, ids.length);
+        s.reset();
+        const logits = s.prefill(ids.slice(start, end), true)!;
+        for (let t = Math.max(scoredUpTo, start + 1); t < end; t++) {
+          const row = (t - 1 - start) * V;
+          let mx = -Infinity;
+          for (let v = 0; v < V; v++) mx = Math.max(mx, logits[row + v]);
+          let sum = 0;
+          for (let v = 0; v < V; v++) sum += Math.exp(logits[row + v] - mx);
+          nll += Math.log(sum) + mx - logits[row + ids[t]];
+          predicted++;
+        }
+        scoredUpTo = end;
+        opts.onProgress?.(end, ids.length);
+        if (end === ids.length) break;
+      }
+    } finally {
+      s.free();
+    }
+    const characters = typeof input === 'string' ? input.length : this.decode(ids).length;
+    const bits = nll / Math.LN2;
+    return {
+      tokens: ids.length,
+      predicted,
+      characters,
+      nll,
+      logLikelihood: -nll,
+      perplexity: Math.exp(nll / predicted),
+      bitsPerToken: bits / predicted,
+      bitsPerCharacter: bits / Math.max(1, characters),
+    };
+  }
+
+  dispose(): void { this.wasmModel.free(); }
+}
