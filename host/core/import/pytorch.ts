@@ -256,6 +256,13 @@ function toPlain(v: PickleValue, depth: number, seen: Set<object>, budget: { nod
   }
 }
 
+/** A printable label for a dict key that is not a string (never throws). */
+function keyLabel(k: PickleValue): string {
+  if (typeof k === 'string') return k;
+  if (k === null || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return String(k);
+  return `<${describe(k)} key>`;
+}
+
 function plain(v: PickleValue): unknown {
   return toPlain(v, 0, new Set(), { nodes: 100_000 });
 }
@@ -320,7 +327,7 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
     const others: string[] = [];
     for (const [k, v] of top) {
       if (k === wrapperKey) continue;
-      const key = typeof k === 'string' ? k : String(plain(k));
+      const key = keyLabel(k);
       others.push(key);
       setOwn(extra, key, plain(v));
       if (holdsTensor(v)) notes.push(`top-level key '${key}' holds tensors that were not imported (only '${wrapperKey}' is)`);
@@ -345,7 +352,7 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
   const skipped: string[] = [];
   for (const [k, v] of stateDict) {
     if (typeof k !== 'string') {
-      skipped.push(String(plain(k)));
+      skipped.push(keyLabel(k));
       continue;
     }
     if (k.endsWith(PACKED_SUFFIX) && v instanceof PyTuple) {
