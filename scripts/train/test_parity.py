@@ -19,7 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-SHARED = os.environ.get("ITERA_SHARED") or os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared"))
+SHARED = os.environ.get("ITERA_SHARED_DIR") or os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared"))
 CKPT = os.path.join(SHARED, "reference", "checkpoints", "itera_lite_micro_distilled.pt")
 GOLDEN = os.path.join(SHARED, "reference", "golden", "micro")
 TOL = 1e-5
