@@ -35,3 +35,62 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return m;
 }
+
+import type { IteraConfig } from '../core/types.js';
+import type { WeightSource } from '../core/runtime.js';
+
+export const TINY: IteraConfig = {
+  vocabSize: 50, hiddenSize: 8, numLayers: 2, ssmStateSize: 4, ssmConvKernel: 4, ssmInnerSize: 16,
+  numExperts: 4, expertSize: 8, topK: 2, moeLayers: [1], maxSeqLength: 16, layerNormEps: 1e-5,
+};
+
+/** Tensor shapes (PyTorch order) by model-file name for a config. */
+export function tensorShapes(c: IteraConfig, tied = true): Map<string, number[]> {
+  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, ssmConvKernel: K, numExperts: E, expertSize: f } = c;
+  const m = new Map<string, number[]>([
+    ['token_embd.weight', [V, d]], ['position_embd.weight', [c.maxSeqLength, d]],
+  ]);
+  for (let l = 0; l < c.numLayers; l++) {
+    const b = `blk.${l}.`;
+    m.set(b + 'ssm_norm.weight', [d]); m.set(b + 'ssm_norm.bias', [d]);
+    m.set(b + 'ssm_in.weight', [2 * di, d]);
+    m.set(b + 'ssm_conv1d.weight', [di, K]); m.set(b + 'ssm_conv1d.bias', [di]);
+    m.set(b + 'ssm_a_log', [N]); m.set(b + 'ssm_b', [N, di]); m.set(b + 'ssm_c', [di, N]); m.set(b + 'ssm_d', [di]);
+    m.set(b + 'ssm_dt.weight', [di, di]); m.set(b + 'ssm_dt.bias', [di]);
+    m.set(b + 'ssm_out.weight', [d, di]);
+    m.set(b + 'ffn_norm.weight', [d]); m.set(b + 'ffn_norm.bias', [d]);
+    if (c.moeLayers.includes(l)) {
+      m.set(b + 'ffn_gate_inp.weight', [E, d]);
+      m.set(b + 'ffn_up_exps.weight', [E, f, d]);
+      m.set(b + 'ffn_down_exps.weight', [E, d, f]);
+    } else {
+      m.set(b + 'ffn_up.weight', [f, d]);
+      m.set(b + 'ffn_down.weight', [d, f]);
+    }
+  }
+  m.set('output_norm.weight', [d]); m.set('output_norm.bias', [d]);
+  if (!tied) m.set('output.weight', [V, d]);
+  return m;
+}
+
+/** Random but deterministic weights of a plausible scale for a config. */
+export function randomWeights(c: IteraConfig, seed = 1, tied = true): Map<string, Float32Array> {
+  const rnd = lcg(seed);
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of tensorShapes(c, tied)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    const fan = shape[shape.length - 1];
+    for (let i = 0; i < n; i++) {
+      if (name.endsWith('norm.weight')) v[i] = 1 + 0.1 * rnd();
+      else if (name.endsWith('a_log')) v[i] = Math.log(1 + i);
+      else v[i] = rnd() / Math.sqrt(fan);
+    }
+    out.set(name, v);
+  }
+  return out;
+}
+
+export function weightSource(c: IteraConfig, w: Map<string, Float32Array>): WeightSource {
+  return { config: c, f32: (name) => w.get(name) ?? null };
+}
