@@ -180,7 +180,8 @@ export function modelNew(desc: usize): usize {
   if (<i32>word(desc, D_ABI) != ABI_VERSION) return fail(ERR_BAD_MODEL, D_ABI);
   for (let i = D_V; i <= D_T; i++) {
     const v = word(desc, i);
-    if (v == 0 || v > 1 << 24) return fail(ERR_BAD_MODEL, i);
+    // E and k may be 0 in a model without MoE layers
+    if ((v == 0 && i != D_E && i != D_TOPK) || v > 1 << 24) return fail(ERR_BAD_MODEL, i);
   }
   const E = <i32>word(desc, D_E), k = <i32>word(desc, D_TOPK);
   if (k > E) return fail(ERR_BAD_MODEL, D_TOPK);
@@ -193,6 +194,7 @@ export function modelNew(desc: usize): usize {
     const base = D_LAYERS + l * 2 * S_COUNT;
     for (let s = 0; s < S_COUNT; s++) {
       if (s != S_ROUTER && word(desc, base + 2 * s) == 0) return fail(ERR_BAD_MODEL, base + 2 * s);
+      if (s == S_ROUTER && word(desc, base + 2 * s) != 0 && k == 0) return fail(ERR_BAD_MODEL, D_TOPK);
       if (<i32>word(desc, base + 2 * s + 1) != T_F32) return fail(ERR_BAD_TYPE, base + 2 * s + 1);
     }
   }
