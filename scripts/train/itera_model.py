@@ -472,6 +472,8 @@ def load_checkpoint(path: str, top_k_experts: Optional[int] = None) -> Tuple[Ite
         cfg.top_k_experts = top_k_experts
     model = IteraLite(cfg)
     sd = dict(sd)
+    if "lm_head.weight" in sd and not torch.equal(sd["lm_head.weight"], sd["embedding.weight"]):
+        raise ValueError(f"{path}: lm_head.weight differs from embedding.weight; this model ties them")
     sd.setdefault("lm_head.weight", sd["embedding.weight"])
     model.load_state_dict(sd)
     model.eval()

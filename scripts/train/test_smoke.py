@@ -137,6 +137,21 @@ class SmokeTest(unittest.TestCase):
 
 
 class UnitTest(unittest.TestCase):
+    def test_doc_sampling_starts_at_documents(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            make_corpus(tmp, seed=1)
+            corpus = train_cli.Corpus(tmp)
+            sampler = train_cli.BatchSampler(corpus, 16, 20, seed=0, mode="doc")
+            data = corpus.train
+            for _ in range(5):
+                x, y = sampler.next()
+                self.assertTrue(torch.equal(x[:, 1:], y[:, :-1]))
+                for row in x:
+                    # the window starts the stream or follows an <EOS>
+                    idx = (data.unfold(0, 20, 1) == row).all(1).nonzero().flatten()
+                    self.assertTrue(any(i == 0 or data[i - 1] == 3 for i in idx.tolist()))
+
+
     def test_kd_loss_zero_for_equal_logits(self):
         x = torch.randn(2, 10, 5)
         self.assertLess(train_cli.kd_loss(x, x, 2.0).abs().item(), 1e-6)
