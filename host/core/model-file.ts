@@ -71,6 +71,7 @@ export function modelTensorSpecs(c: IteraConfig, tied: boolean): TensorSpec[] {
   };
   add('token_embd.weight', [V, d], '[V, d]', 'embedding.weight');
   add('position_embd.weight', [c.maxSeqLength, d], '[T, d]', 'position_embedding.weight');
+  const moe = new Set(c.moeLayers);
   for (let i = 0; i < c.numLayers; i++) {
     const b = `blk.${i}.`;
     const p = `layers.${i}.`;
@@ -86,7 +87,7 @@ export function modelTensorSpecs(c: IteraConfig, tied: boolean): TensorSpec[] {
     add(b + 'ssm_dt.weight', [di, di], '[di, di]', p + 'ssm.ssm.delta_proj.weight');
     add(b + 'ssm_dt.bias', [di], '[di]', p + 'ssm.ssm.delta_proj.bias');
     add(b + 'ssm_out.weight', [d, di], '[d, di]', p + 'ssm.out_proj.weight');
-    if (c.moeLayers.includes(i)) {
+    if (moe.has(i)) {
       const m = p + 'moe.layer.';
       add(b + 'ffn_norm.weight', [d], '[d]', m + 'norm.weight');
       add(b + 'ffn_norm.bias', [d], '[d]', m + 'norm.bias');
