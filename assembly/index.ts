@@ -12,7 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
-import { erf, exp4, silu4, softplus4, silu, softplus } from './kernels/math';
+import { erf, exp4, silu4, softplus4, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
@@ -101,14 +101,14 @@ export function test_matvec_f32(W: usize, x: usize, y: usize, rows: i32, cols: i
 }
 export function test_erf(x: f64): f64 { return erf(x); }
 /** Elementwise hooks: f(x[i]) for n floats, by the SIMD function (4 lanes at a time) where the build
- *  has it, else by the scalar one; which: 0 exp, 1 SiLU, 2 softplus. Scalar references below. */
+ *  has it, else by the scalar one; which: 0 exp, 1 SiLU, 2 softplus, 3 GELU. Scalar references below. */
 export function test_elementwise(which: i32, x: usize, y: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
       const v = v128.load(x + o);
-      v128.store(y + o, which == 0 ? exp4(v) : which == 1 ? silu4(v) : softplus4(v));
+      v128.store(y + o, which == 0 ? exp4(v) : which == 1 ? silu4(v) : which == 2 ? softplus4(v) : gelu4(v));
     }
   }
   test_elementwise_ref(which, x + (<usize>i << 2), y + (<usize>i << 2), n - i);
@@ -117,6 +117,6 @@ export function test_elementwise_ref(which: i32, x: usize, y: usize, n: i32): vo
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 2;
     const v = load<f32>(x + o);
-    store<f32>(y + o, which == 0 ? Mathf.exp(v) : which == 1 ? silu(v) : softplus(v));
+    store<f32>(y + o, which == 0 ? Mathf.exp(v) : which == 1 ? silu(v) : which == 2 ? softplus(v) : gelu(v));
   }
 }

@@ -9,7 +9,7 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { matvec_f32, add_f32, axpy_f32 } from './kernels/f32';
-import { gelu, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
+import { gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -434,7 +434,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     } else {
       // m = w2 . GELU(w1 . u)
       matvec_f32(ly.up, u, s.hid, f, d);
-      for (let i = 0; i < f; i++) fset(s.hid, i, gelu(fat(s.hid, i)));
+      gelu_inplace(s.hid, f);
       matvec_f32(ly.down, s.hid, s.m, d, f);
     }
     add_f32(s.m, h, d);
@@ -481,7 +481,7 @@ function moe(s: Session, ly: Layer, u: usize): void {
   for (let i = 0; i < k; i++) {
     const e = <usize>load<i32>(picks + (<usize>i << 2));
     matvec_f32(ly.up + e * upStride, u, s.hid, f, d);
-    for (let j = 0; j < f; j++) fset(s.hid, j, gelu(fat(s.hid, j)));
+    gelu_inplace(s.hid, f);
     matvec_f32(ly.down + e * upStride, s.hid, s.tmp, d, f);
     axpy_f32(fat(gates, i) / sum, s.tmp, s.m, d);
   }

@@ -103,3 +103,37 @@ const LN2_LO: f32 = 1.428606765330187e-6;
   const sp = f32x4.add(f32x4.max(x, f32x4.splat(0)), log12(f32x4.add(f32x4.splat(1), e)));
   return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20)));
 }
+
+/** Exact-GELU for 4 lanes: 0.5 x (1 + erf(x / sqrt 2)) with the same erf approximation as the
+ *  scalar one, in f32. */
+// @ts-ignore: decorator
+@inline export function gelu4(x: v128): v128 {
+  const z = f32x4.mul(x, f32x4.splat(<f32>0.7071067811865476));
+  const az = f32x4.abs(z);
+  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(az, f32x4.splat(<f32>0.3275911))));
+  let p = f32x4.splat(<f32>1.061405429);
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>-1.453152027));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>1.421413741));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>-0.284496736));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>0.254829592));
+  p = f32x4.mul(p, t);
+  const e = f32x4.sub(f32x4.splat(1), f32x4.mul(p, exp4(f32x4.neg(f32x4.mul(az, az)))));
+  // erf(z) carries the sign of z: flip the sign bit of e where z < 0
+  const erfz = v128.xor(e, v128.and(z, f32x4.splat(-0.0)));
+  return f32x4.mul(f32x4.mul(x, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1), erfz));
+}
+
+/** y[i] = GELU(y[i]) for n floats. */
+export function gelu_inplace(y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(y + o, gelu4(v128.load(y + o)));
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, gelu(load<f32>(y + o)));
+  }
+}

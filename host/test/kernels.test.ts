@@ -64,14 +64,14 @@ t.test('erf: within 1.5e-7 of a high-precision series', async (t) => {
   t.equal(ex.test_erf(-10), -1);
 });
 
-t.test('exp, SiLU, softplus: f32x4 versions vs the scalar ones', async (t) => {
+t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t) => {
   const ex = await exportsOf('simd');
   const n = 4096;
   const x = ex.alloc(n * 4), a = ex.alloc(n * 4), b = ex.alloc(n * 4);
   const xs = new Float32Array(ex.memory.buffer, x, n);
   for (let i = 0; i < n; i++) xs[i] = -40 + (80 * i) / (n - 1); // -40 .. 40, through 0 and the softplus threshold 20
-  const names = ['exp', 'silu', 'softplus'];
-  for (let which = 0; which < 3; which++) {
+  const names = ['exp', 'silu', 'softplus', 'gelu'];
+  for (let which = 0; which < 4; which++) {
     ex.test_elementwise(which, x, a, n);
     ex.test_elementwise_ref(which, x, b, n);
     const va = new Float32Array(ex.memory.buffer, a, n), vb = new Float32Array(ex.memory.buffer, b, n);
@@ -82,13 +82,13 @@ t.test('exp, SiLU, softplus: f32x4 versions vs the scalar ones', async (t) => {
       if (Math.abs(vb[i]) > 1e-30) worstRel = Math.max(worstRel, d / Math.abs(vb[i]));
     }
     // exp: relative error of a degree-6 polynomial after range reduction (a few ulp);
-    // SiLU and softplus: absolute error dominated by rounding near 1 + tiny
+    // SiLU, softplus and GELU: absolute error dominated by rounding near 1 + tiny
     if (which === 0) t.ok(worstRel < 1e-6, `${names[which]}: max relative error ${worstRel.toExponential(2)}`);
     else t.ok(worstAbs < 4e-6 * 40, `${names[which]}: max absolute error ${worstAbs.toExponential(2)} over |x| <= 40`);
   }
   // NaN stays NaN in every lane version
   xs[0] = NaN; xs[1] = NaN; xs[2] = NaN; xs[3] = NaN;
-  for (let which = 1; which < 3; which++) {
+  for (let which = 1; which < 4; which++) {
     ex.test_elementwise(which, x, a, 4);
     const va = new Float32Array(ex.memory.buffer, a, 4);
     t.ok(Array.from(va).every((v) => Number.isNaN(v)), `${names[which]}(NaN) is NaN`);
