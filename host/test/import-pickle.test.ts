@@ -288,11 +288,13 @@ function onlyIteraErrors(t: { fail(m: string): unknown }, fn: () => unknown, wha
   }
 }
 
-t.test('truncated pickles: every prefix is an IteraError', async (t) => {
+t.test('truncated pickles: prefixes are IteraErrors', async (t) => {
   let bad = 0;
   for (let p = 0; p <= 5; p++) {
     const full = fixture(`plain_p${p}.pkl`);
-    for (let n = 0; n < full.length; n++) {
+    // Every prefix of the first and last 600 bytes, every 5th in between (parsing is linear, so
+    // all prefixes of all six files would cost a few seconds).
+    for (let n = 0; n < full.length; n += n < 600 || n > full.length - 600 ? 1 : 5) {
       const r = onlyIteraErrors(t, () => unpickle(full.subarray(0, n)), `p${p} prefix ${n}`);
       if (r !== 'error') bad++;
     }
@@ -305,7 +307,7 @@ t.test('mutated pickles: IteraError or a value, never anything else', async (t) 
   let outcomes = { ok: 0, error: 0, bad: 0 };
   for (let p = 0; p <= 5; p++) {
     const full = fixture(`plain_p${p}.pkl`);
-    for (let i = 0; i < 1500; i++) {
+    for (let i = 0; i < 800; i++) {
       const m = full.slice();
       const flips = 1 + Math.floor(rnd() * 4);
       for (let f = 0; f < flips; f++) {

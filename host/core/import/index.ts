@@ -31,7 +31,7 @@ export function sniffCheckpoint(bytes: Uint8Array): CheckpointKind {
   return 'unknown';
 }
 
-export interface ImportOptions extends TorchImportOptions {}
+export type ImportOptions = TorchImportOptions;
 
 /** Imports a checkpoint; `hint` (a file name) only sharpens error messages. */
 export function importCheckpoint(bytes: Uint8Array, hint?: string, options: ImportOptions = {}): ImportedCheckpoint {

@@ -43,7 +43,8 @@ export const STORAGE_ELEMENT_SIZE: Readonly<Record<StorageElement, number>> = {
   qint32: 4,
 };
 
-type GlobalSpec =
+/** What an allow-listed global is: a storage type, a dtype, a qscheme, or a pure function. */
+export type GlobalSpec =
   | { kind: 'storage-type'; element: StorageElement }
   | { kind: 'dtype'; dtype: string }
   | { kind: 'qscheme'; scheme: string }
@@ -418,7 +419,7 @@ function normalizeInt(v: bigint): number | bigint {
 function parseDecimalInt(text: string, where: string): number | bigint {
   const t = text.trim();
   if (!/^[+-]?[0-9]+$/.test(t) || t.length > 4096) throw invalid(`malformed integer literal (${where})`);
-  return normalizeInt(BigInt(t));
+  return t.length <= 15 ? Number(t) : normalizeInt(BigInt(t));
 }
 
 /** Decodes Python's 'raw-unicode-escape' (UNICODE opcode): \uXXXX and \UXXXXXXXX, else latin-1. */
@@ -610,7 +611,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
       throw new IteraError(
         `pickle names the global '${module}.${name}' (${where()}), which is not on the allow-list: refusing to ` +
           'load. A checkpoint may only name tensor-rebuilding functions, storage types, dtypes and OrderedDict; ' +
-          'this file would run that code if opened with torch.load.',
+          'this file would run that code if opened with torch.load. If it holds a whole pickled model or ' +
+          'training state, save model.state_dict() with torch.save and import that.',
         'PICKLE_GLOBAL_FORBIDDEN',
       );
     }
