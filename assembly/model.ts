@@ -8,8 +8,9 @@
 // Names: V vocab, d hidden, L layers, N ssm state, K conv width, di = e*d inner width,
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
-import { matvec_f32, add_f32, axpy_f32 } from './kernels/f32';
+import { add_f32, axpy_f32 } from './kernels/f32';
 import { gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
+import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -27,15 +28,19 @@ export const D_TOPK: i32 = 9;
 export const D_T: i32 = 10;
 export const D_EPS: i32 = 11; // f32 bits
 export const D_BLOCK: i32 = 12; // the weights block the model owns (freed with it), or 0
-export const D_GLOBALS: i32 = 13; // 5 (ptr, type) pairs follow
+export const D_GLOBALS: i32 = 13; // G_COUNT slots follow
+// A slot is SLOT_WORDS words: the tensor's address, its GGUF type (F32 0, F16 1, Q4_0 2, Q8_0 8,
+// I8 24), and for I8 the per-tensor scale (f32 bits) and zero point (i32). The tensor's bytes are
+// exactly as in the model file; quantized ones are repacked in place by modelNew.
+export const SLOT_WORDS: i32 = 4;
 // global tensor slots
 export const G_TOK_EMBD: i32 = 0; // [V, d]
 export const G_POS_EMBD: i32 = 1; // [T, d]
 export const G_OUT_NORM_W: i32 = 2; // [d]
 export const G_OUT_NORM_B: i32 = 3; // [d]
-export const G_OUTPUT: i32 = 4; // [V, d] (the same pointer as G_TOK_EMBD when tied)
+export const G_OUTPUT: i32 = 4; // [V, d]; address 0 when tied to G_TOK_EMBD
 export const G_COUNT: i32 = 5;
-export const D_LAYERS: i32 = D_GLOBALS + 2 * G_COUNT; // per layer: S_COUNT (ptr, type) pairs
+export const D_LAYERS: i32 = D_GLOBALS + SLOT_WORDS * G_COUNT; // per layer: S_COUNT slots
 // per-layer tensor slots
 export const S_SSM_NORM_W: i32 = 0; // [d]
 export const S_SSM_NORM_B: i32 = 1; // [d]
@@ -51,13 +56,10 @@ export const S_DT_B: i32 = 10; // [di]
 export const S_SSM_OUT: i32 = 11; // [d, di]
 export const S_FFN_NORM_W: i32 = 12; // [d]
 export const S_FFN_NORM_B: i32 = 13; // [d]
-export const S_ROUTER: i32 = 14; // [E, d]; 0 for a dense layer
+export const S_ROUTER: i32 = 14; // [E, d]; address 0 for a dense layer
 export const S_UP: i32 = 15; // MoE [E, f, d]; dense [f, d]
 export const S_DOWN: i32 = 16; // MoE [E, d, f]; dense [d, f]
 export const S_COUNT: i32 = 17;
-
-// tensor types (the GGUF type numbers)
-export const T_F32: i32 = 0;
 
 // ---- Error reporting -------------------------------------------------------------------
 export const OK: i32 = 0;
@@ -80,21 +82,21 @@ function fail(code: i32, detail: i32): usize { lastError = code; lastDetail = de
 export class Layer {
   ssm_norm_w: usize; // [d]
   ssm_norm_b: usize; // [d]
-  ssm_in: usize; // [2*di, d]
+  ssm_in: Mat; // [2*di, d]
   conv_t: usize; // [K, di]  conv taps transposed at load, tap-major
   conv_b: usize; // [di]
   a_neg: usize; // [N]  A = -exp(A_log), computed at load
-  ssm_b: usize; // [N, di]
-  ssm_c: usize; // [di, N]
+  ssm_b: Mat; // [N, di]
+  ssm_c: Mat; // [di, N]
   ssm_d: usize; // [di]
-  dt_w: usize; // [di, di]
+  dt_w: Mat; // [di, di]
   dt_b: usize; // [di]
-  ssm_out: usize; // [d, di]
+  ssm_out: Mat; // [d, di]
   ffn_norm_w: usize; // [d]
   ffn_norm_b: usize; // [d]
-  router: usize; // [E, d], 0 when dense
-  up: usize; // [E, f, d] or [f, d]
-  down: usize; // [E, d, f] or [d, f]
+  router: Mat; // [E, d]; null (0) when dense
+  up: usize; // MoE: E Mats [f, d], one per expert; dense: one Mat
+  down: usize; // MoE: E Mats [d, f]; dense: one Mat
   moe: i32; // 1 for a MoE layer
 }
 
@@ -111,13 +113,14 @@ export class Model {
   k: i32;
   T: i32;
   eps: f32;
+  maxCols: i32; // widest input of any matrix (for the activation scratch)
   block: usize; // weights block owned by the model
-  derived: usize; // block of tables computed at load (conv_t, a_neg)
-  tok_embd: usize; // [V, d]
-  pos_embd: usize; // [T, d]
+  derived: usize; // one block for everything computed at load (Mats, scales, f32 copies, tables)
+  tok_embd: Mat; // [V, d]
+  pos_embd: usize; // [T, d] f32
   out_norm_w: usize; // [d]
   out_norm_b: usize; // [d]
-  output: usize; // [V, d]
+  output: Mat; // [V, d] (the same Mat as tok_embd when tied)
   layers: usize; // L Layer structs, contiguous
 }
 
@@ -149,6 +152,7 @@ export class Session {
   hist: usize; // [T] i32 tokens of the current window
   probs: usize; // [V] f32 sampler scratch
   idx: usize; // [V] i32 sampler scratch
+  qs: QScratch; // quantized activations (int16 [maxCols], f32 [maxCols/32])
   temperature: f32;
   topk: i32;
   topp: f32;
@@ -176,6 +180,113 @@ function alloc16(bytes: usize): usize {
 // @ts-ignore: decorator
 @inline function word(desc: usize, i: i32): u32 { return load<u32>(desc + (<usize>i << 2)); }
 
+/** Rows and columns of a tensor slot (a vector is 1 x n). The layer's MoE flag picks the expert
+ *  shapes for UP and DOWN. */
+function slotShape(m: Model, global: bool, slot: i32, moe: bool): u64 {
+  const V = m.V, d = m.d, di = m.di, N = m.N, K = m.K, E = m.E, f = m.f, T = m.T;
+  let rows = 1, cols = 0;
+  if (global) {
+    if (slot == G_TOK_EMBD || slot == G_OUTPUT) { rows = V; cols = d; }
+    else if (slot == G_POS_EMBD) { rows = T; cols = d; }
+    else cols = d;
+  } else if (slot == S_SSM_IN) { rows = 2 * di; cols = d; }
+  else if (slot == S_CONV_W) { rows = di; cols = K; }
+  else if (slot == S_A_LOG) cols = N;
+  else if (slot == S_SSM_B) { rows = N; cols = di; }
+  else if (slot == S_SSM_C) { rows = di; cols = N; }
+  else if (slot == S_DT_W) { rows = di; cols = di; }
+  else if (slot == S_SSM_OUT) { rows = d; cols = di; }
+  else if (slot == S_ROUTER) { rows = E; cols = d; }
+  else if (slot == S_UP) { rows = moe ? E * f : f; cols = d; }
+  else if (slot == S_DOWN) { rows = moe ? E * d : d; cols = f; }
+  else if (slot == S_SSM_NORM_W || slot == S_SSM_NORM_B || slot == S_FFN_NORM_W || slot == S_FFN_NORM_B) cols = d;
+  else cols = di; // CONV_B, SSM_D, DT_B
+  return (<u64>rows << 32) | <u64>cols;
+}
+
+// @ts-ignore: decorator
+@inline function isMatrixSlot(global: bool, slot: i32): bool {
+  if (global) return slot == G_TOK_EMBD || slot == G_OUTPUT;
+  return slot == S_SSM_IN || slot == S_SSM_B || slot == S_SSM_C || slot == S_DT_W || slot == S_SSM_OUT ||
+    slot == S_ROUTER || slot == S_UP || slot == S_DOWN;
+}
+
+/** Bytes between consecutive Mats of one layer's experts (take() rounds to 16). */
+const MAT_STRIDE: usize = (offsetof<Mat>() + 15) & ~15;
+
+/** The load-time builder: pass 0 only measures the derived block, pass 1 fills it. */
+let bPass: i32 = 0;
+let bCursor: usize = 0;
+function take(bytes: usize): usize {
+  const p = bCursor;
+  bCursor += (bytes + 15) & ~15;
+  return p;
+}
+
+/** A tensor slot as f32 values: the file's own bytes when F32, a converted copy when F16.
+ *  Returns 0 (pass 1 only meaningful) or fails for a type a vector cannot have. */
+function vectorSlot(desc: usize, w: i32, n: i32): usize {
+  const addr = <usize>word(desc, w);
+  const type = <i32>word(desc, w + 1);
+  if (type == T_F32) return addr;
+  // F16: converted into the derived block
+  const out = take(<usize>n << 2);
+  if (bPass == 1) for (let i = 0; i < n; i++) store<f32>(out + (<usize>i << 2), f16ToF32(<u32>load<u16>(addr + (<usize>i << 1))));
+  return out;
+}
+
+/** One Mat over rows [r0, r0 + rows) of a matrix slot whose full shape is [allRows, cols]. */
+function matSlice(desc: usize, w: i32, allRows: i32, cols: i32, r0: i32, rows: i32, full: Mat): Mat {
+  const m = changetype<Mat>(take(offsetof<Mat>()));
+  if (bPass == 1) {
+    m.type = full.type;
+    m.rows = rows;
+    m.cols = cols;
+    m.zp = full.zp;
+    const nb = cols / QK;
+    if (full.type == T_F32) { m.q = full.q + (<usize>r0 * <usize>cols << 2); m.s = 0; }
+    else if (full.type == T_Q4_0) { m.q = full.q + <usize>r0 * <usize>(cols >> 1); m.s = full.s + (<usize>(r0 * nb) << 2); }
+    else { m.q = full.q + <usize>r0 * <usize>cols; m.s = full.s + (<usize>(r0 * nb) << 2); }
+  }
+  return m;
+}
+
+/** The whole matrix of a slot, repacked for the kernels. Pass 1 does the work. */
+function matSlot(desc: usize, w: i32, rows: i32, cols: i32): Mat {
+  const m = changetype<Mat>(take(offsetof<Mat>()));
+  const addr = <usize>word(desc, w);
+  let type = <i32>word(desc, w + 1);
+  const nb = cols / QK;
+  const blocks = rows * nb;
+  let q = addr;
+  let sc: usize = 0;
+  if (type == T_F16) {
+    q = vectorSlot(desc, w, rows * cols);
+    type = T_F32;
+  } else if (type == T_Q8_0 || type == T_Q4_0 || type == T_I8) {
+    sc = take(<usize>blocks << 2);
+    if (bPass == 1) {
+      if (type == T_Q8_0) repackQ8_0(addr, sc, blocks);
+      else if (type == T_Q4_0) repackQ4_0(addr, sc, blocks);
+      else {
+        const scale = reinterpret<f32>(word(desc, w + 2));
+        for (let i = 0; i < blocks; i++) store<f32>(sc + (<usize>i << 2), scale);
+      }
+    }
+  }
+  if (bPass == 1) {
+    m.q = q;
+    m.s = sc;
+    m.type = type;
+    m.rows = rows;
+    m.cols = cols;
+    m.zp = type == T_I8 ? <i32>word(desc, w + 3) : 0;
+  }
+  return m;
+}
+
+/** Builds a Model from a descriptor; returns 0 (with the error and the offending word) if it is
+ *  inconsistent. The host validates the file first; this is the module's own last line. */
 export function modelNew(desc: usize): usize {
   if (<i32>word(desc, D_ABI) != ABI_VERSION) return fail(ERR_BAD_MODEL, D_ABI);
   for (let i = D_V; i <= D_T; i++) {
@@ -186,18 +297,6 @@ export function modelNew(desc: usize): usize {
   const E = <i32>word(desc, D_E), k = <i32>word(desc, D_TOPK);
   if (k > E) return fail(ERR_BAD_MODEL, D_TOPK);
   const L = <i32>word(desc, D_L);
-  for (let g = 0; g < G_COUNT; g++) {
-    if (word(desc, D_GLOBALS + 2 * g) == 0) return fail(ERR_BAD_MODEL, D_GLOBALS + 2 * g);
-    if (<i32>word(desc, D_GLOBALS + 2 * g + 1) != T_F32) return fail(ERR_BAD_TYPE, D_GLOBALS + 2 * g + 1);
-  }
-  for (let l = 0; l < L; l++) {
-    const base = D_LAYERS + l * 2 * S_COUNT;
-    for (let s = 0; s < S_COUNT; s++) {
-      if (s != S_ROUTER && word(desc, base + 2 * s) == 0) return fail(ERR_BAD_MODEL, base + 2 * s);
-      if (s == S_ROUTER && word(desc, base + 2 * s) != 0 && k == 0) return fail(ERR_BAD_MODEL, D_TOPK);
-      if (<i32>word(desc, base + 2 * s + 1) != T_F32) return fail(ERR_BAD_TYPE, base + 2 * s + 1);
-    }
-  }
 
   const m = changetype<Model>(alloc16(offsetof<Model>()));
   m.V = <i32>word(desc, D_V);
@@ -211,56 +310,118 @@ export function modelNew(desc: usize): usize {
   m.k = k;
   m.T = <i32>word(desc, D_T);
   m.eps = reinterpret<f32>(word(desc, D_EPS));
-  m.block = <usize>word(desc, D_BLOCK);
-  m.tok_embd = <usize>word(desc, D_GLOBALS + 2 * G_TOK_EMBD);
-  m.pos_embd = <usize>word(desc, D_GLOBALS + 2 * G_POS_EMBD);
-  m.out_norm_w = <usize>word(desc, D_GLOBALS + 2 * G_OUT_NORM_W);
-  m.out_norm_b = <usize>word(desc, D_GLOBALS + 2 * G_OUT_NORM_B);
-  m.output = <usize>word(desc, D_GLOBALS + 2 * G_OUTPUT);
+  m.maxCols = max(max(m.d, m.di), max(m.f, m.N));
 
-  const K = m.K, di = m.di, N = m.N;
-  const layerSize = offsetof<Layer>();
-  m.layers = alloc16(<usize>L * layerSize);
-  // derived tables: per layer conv taps [K, di] and A [N]
-  const perLayer = (<usize>(K * di + N) << 2);
-  m.derived = alloc16(<usize>L * perLayer);
+  // every slot: present (but the optional ones), a known type, quantized only where allowed
+  for (let g = 0; g < G_COUNT; g++) {
+    const w = D_GLOBALS + SLOT_WORDS * g;
+    if (word(desc, w) == 0 && g != G_OUTPUT) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_MODEL, w); }
+    const bad = checkType(m, desc, w, true, g, false);
+    if (bad != 0) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_TYPE, w + 1); }
+  }
   for (let l = 0; l < L; l++) {
-    const base = D_LAYERS + l * 2 * S_COUNT;
-    const ly = changetype<Layer>(m.layers + <usize>l * layerSize);
-    ly.ssm_norm_w = <usize>word(desc, base + 2 * S_SSM_NORM_W);
-    ly.ssm_norm_b = <usize>word(desc, base + 2 * S_SSM_NORM_B);
-    ly.ssm_in = <usize>word(desc, base + 2 * S_SSM_IN);
-    ly.conv_b = <usize>word(desc, base + 2 * S_CONV_B);
-    ly.ssm_b = <usize>word(desc, base + 2 * S_SSM_B);
-    ly.ssm_c = <usize>word(desc, base + 2 * S_SSM_C);
-    ly.ssm_d = <usize>word(desc, base + 2 * S_SSM_D);
-    ly.dt_w = <usize>word(desc, base + 2 * S_DT_W);
-    ly.dt_b = <usize>word(desc, base + 2 * S_DT_B);
-    ly.ssm_out = <usize>word(desc, base + 2 * S_SSM_OUT);
-    ly.ffn_norm_w = <usize>word(desc, base + 2 * S_FFN_NORM_W);
-    ly.ffn_norm_b = <usize>word(desc, base + 2 * S_FFN_NORM_B);
-    ly.router = <usize>word(desc, base + 2 * S_ROUTER);
-    ly.up = <usize>word(desc, base + 2 * S_UP);
-    ly.down = <usize>word(desc, base + 2 * S_DOWN);
-    ly.moe = ly.router != 0 ? 1 : 0;
-    // conv1d.weight [di, 1, K] -> taps [K, di] so that one tap runs across channels
-    const convW = <usize>word(desc, base + 2 * S_CONV_W);
-    ly.conv_t = m.derived + <usize>l * perLayer;
-    for (let c = 0; c < di; c++) {
-      for (let j = 0; j < K; j++) fset(ly.conv_t, j * di + c, fat(convW, c * K + j));
+    const base = D_LAYERS + l * SLOT_WORDS * S_COUNT;
+    const moe = word(desc, base + SLOT_WORDS * S_ROUTER) != 0;
+    if (moe && k == 0) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_MODEL, D_TOPK); }
+    for (let s = 0; s < S_COUNT; s++) {
+      const w = base + SLOT_WORDS * s;
+      if (s != S_ROUTER && word(desc, w) == 0) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_MODEL, w); }
+      if (checkType(m, desc, w, false, s, moe) != 0) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_TYPE, w + 1); }
     }
-    // A = -exp(A_log)
-    const aLog = <usize>word(desc, base + 2 * S_A_LOG);
-    ly.a_neg = ly.conv_t + (<usize>(K * di) << 2);
-    for (let n = 0; n < N; n++) fset(ly.a_neg, n, -Mathf.exp(fat(aLog, n)));
+  }
+
+  m.block = <usize>word(desc, D_BLOCK);
+  // two passes over the same code: measure the derived block, then fill it
+  for (bPass = 0; bPass < 2; bPass++) {
+    if (bPass == 0) bCursor = 0;
+    else { m.derived = alloc16(bCursor); bCursor = m.derived; }
+    buildModel(m, desc);
   }
   return changetype<usize>(m);
+}
+
+/** 0 if the slot's type is one this build runs for that slot (and its shape suits it). */
+function checkType(m: Model, desc: usize, w: i32, global: bool, slot: i32, moe: bool): i32 {
+  if (word(desc, w) == 0) return 0;
+  const type = <i32>word(desc, w + 1);
+  if (type == T_F32 || type == T_F16) return 0;
+  if (type != T_Q8_0 && type != T_Q4_0 && type != T_I8) return 1;
+  if (!isMatrixSlot(global, slot)) return 1;
+  const cols = <i32>(slotShape(m, global, slot, moe) & 0xffffffff);
+  if (cols % QK != 0) return 1;
+  if (type == T_I8 && !(reinterpret<f32>(word(desc, w + 2)) > 0)) return 1;
+  return 0;
+}
+
+function buildModel(m: Model, desc: usize): void {
+  const L = m.L, K = m.K, di = m.di, N = m.N, E = m.E;
+  m.tok_embd = matSlot(desc, D_GLOBALS + SLOT_WORDS * G_TOK_EMBD, m.V, m.d);
+  m.output = word(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT) == 0 ? m.tok_embd : matSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT, m.V, m.d);
+  m.pos_embd = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD, m.T * m.d);
+  m.out_norm_w = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_W, m.d);
+  m.out_norm_b = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_B, m.d);
+  const layerSize = offsetof<Layer>();
+  const layers = take(<usize>L * layerSize);
+  if (bPass == 1) m.layers = layers;
+  for (let l = 0; l < L; l++) {
+    const base = D_LAYERS + l * SLOT_WORDS * S_COUNT;
+    const ly = changetype<Layer>(layers + <usize>l * layerSize);
+    const moe = word(desc, base + SLOT_WORDS * S_ROUTER) != 0;
+    const ssm_norm_w = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_W, m.d);
+    const ssm_norm_b = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_B, m.d);
+    const ssm_in = matSlot(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d);
+    const convW = vectorSlot(desc, base + SLOT_WORDS * S_CONV_W, di * K);
+    const conv_b = vectorSlot(desc, base + SLOT_WORDS * S_CONV_B, di);
+    const aLog = vectorSlot(desc, base + SLOT_WORDS * S_A_LOG, N);
+    const ssm_b = matSlot(desc, base + SLOT_WORDS * S_SSM_B, N, di);
+    const ssm_c = matSlot(desc, base + SLOT_WORDS * S_SSM_C, di, N);
+    const ssm_d = vectorSlot(desc, base + SLOT_WORDS * S_SSM_D, di);
+    const dt_w = matSlot(desc, base + SLOT_WORDS * S_DT_W, di, di);
+    const dt_b = vectorSlot(desc, base + SLOT_WORDS * S_DT_B, di);
+    const ssm_out = matSlot(desc, base + SLOT_WORDS * S_SSM_OUT, m.d, di);
+    const ffn_norm_w = vectorSlot(desc, base + SLOT_WORDS * S_FFN_NORM_W, m.d);
+    const ffn_norm_b = vectorSlot(desc, base + SLOT_WORDS * S_FFN_NORM_B, m.d);
+    const router = moe ? matSlot(desc, base + SLOT_WORDS * S_ROUTER, E, m.d) : changetype<Mat>(0);
+    const nExp = moe ? E : 1;
+    const upAll = matSlot(desc, base + SLOT_WORDS * S_UP, nExp * m.f, m.d);
+    const downAll = matSlot(desc, base + SLOT_WORDS * S_DOWN, nExp * m.d, m.f);
+    const up = bCursor;
+    for (let e = 0; e < nExp; e++) matSlice(desc, base + SLOT_WORDS * S_UP, nExp * m.f, m.d, e * m.f, m.f, upAll);
+    const down = bCursor;
+    for (let e = 0; e < nExp; e++) matSlice(desc, base + SLOT_WORDS * S_DOWN, nExp * m.d, m.f, e * m.d, m.d, downAll);
+    const convT = take(<usize>(K * di) << 2);
+    const aNeg = take(<usize>N << 2);
+    if (bPass == 0) continue;
+    ly.ssm_norm_w = ssm_norm_w;
+    ly.ssm_norm_b = ssm_norm_b;
+    ly.ssm_in = ssm_in;
+    ly.conv_b = conv_b;
+    ly.ssm_b = ssm_b;
+    ly.ssm_c = ssm_c;
+    ly.ssm_d = ssm_d;
+    ly.dt_w = dt_w;
+    ly.dt_b = dt_b;
+    ly.ssm_out = ssm_out;
+    ly.ffn_norm_w = ffn_norm_w;
+    ly.ffn_norm_b = ffn_norm_b;
+    ly.router = router;
+    ly.up = up;
+    ly.down = down;
+    ly.moe = moe ? 1 : 0;
+    // conv1d.weight [di, 1, K] -> taps [K, di] so that one tap runs across channels
+    ly.conv_t = convT;
+    for (let c = 0; c < di; c++) {
+      for (let j = 0; j < K; j++) fset(convT, j * di + c, fat(convW, c * K + j));
+    }
+    // A = -exp(A_log)
+    ly.a_neg = aNeg;
+    for (let n = 0; n < N; n++) fset(aNeg, n, -Mathf.exp(fat(aLog, n)));
+  }
 }
 
 export function modelFree(mp: usize): void {
   const m = changetype<Model>(mp);
   if (m.block != 0) heap.free(m.block);
-  heap.free(m.layers);
   heap.free(m.derived);
   heap.free(mp);
 }
@@ -299,6 +460,10 @@ export function sessionNew(mp: usize): usize {
     s.hist = p; p += fl(m.T);
     s.probs = p; p += fl(V);
     s.idx = p; p += fl(V);
+    s.qs = changetype<QScratch>(p); p += fl(4);
+    const xq = p; p += fl(m.maxCols / 2 + 1);
+    const xd = p; p += fl(m.maxCols / QK + 1);
+    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; }
   }
   s.temperature = 0;
   s.topk = 0;
@@ -393,7 +558,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
   const h = s.h, u = s.u, xz = s.xz, sv = s.sv, tmp = s.tmp, y = s.y;
 
   // h = embedding[x] + position_embedding[p]
-  memory.copy(h, m.tok_embd + (<usize>tok * <usize>d << 2), <usize>d << 2);
+  matRow(m.tok_embd, tok, h);
   add_f32(m.pos_embd + (<usize>p * <usize>d << 2), h, d);
 
   for (let l = 0; l < m.L; l++) {
@@ -403,7 +568,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     // u = LayerNorm(h; ssm.norm)
     layernorm(h, ly.ssm_norm_w, ly.ssm_norm_b, u, d, eps);
     // [a; g] = in_proj . u
-    matvec_f32(ly.ssm_in, u, xz, 2 * di, d);
+    matvec(ly.ssm_in, u, xz, s.qs);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}, oldest first
     convSilu(win, ly.conv_t, ly.conv_b, xz, sv, di, K);
@@ -412,19 +577,19 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
       memory.copy(win + (<usize>((K - 2) * di) << 2), xz, <usize>di << 2);
     }
     // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
-    matvec_f32(ly.dt_w, sv, tmp, di, di);
+    matvec(ly.dt_w, sv, tmp, s.qs);
     const delta = softplusMean(tmp, ly.dt_b, di);
     // z = exp(delta * A) * z + delta * (B . s)
-    matvec_f32(ly.ssm_b, sv, s.bs, N, di);
+    matvec(ly.ssm_b, sv, s.bs, s.qs);
     const z = s.z + (<usize>(l * N) << 2);
     for (let n = 0; n < N; n++) {
       fset(z, n, Mathf.exp(delta * fat(ly.a_neg, n)) * fat(z, n) + delta * fat(s.bs, n));
     }
     // y = C . z + D * s;  y *= SiLU(g)
-    matvec_f32(ly.ssm_c, z, y, di, N);
+    matvec(ly.ssm_c, z, y, s.qs);
     gateY(y, ly.ssm_d, sv, xz + (<usize>di << 2), di);
     // h = h + out_proj . y
-    matvec_f32(ly.ssm_out, y, tmp, d, di);
+    matvec(ly.ssm_out, y, tmp, s.qs);
     add_f32(tmp, h, d);
 
     // ---- MoE or FFN
@@ -433,9 +598,9 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
       moe(s, ly, u);
     } else {
       // m = w2 . GELU(w1 . u)
-      matvec_f32(ly.up, u, s.hid, f, d);
+      matvec(changetype<Mat>(ly.up), u, s.hid, s.qs);
       gelu_inplace(s.hid, f);
-      matvec_f32(ly.down, s.hid, s.m, d, f);
+      matvec(changetype<Mat>(ly.down), s.hid, s.m, s.qs);
     }
     add_f32(s.m, h, d);
   }
@@ -443,7 +608,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
   if (out != 0) {
     // logits = lm_head . LayerNorm(h; norm)
     layernorm(h, m.out_norm_w, m.out_norm_b, u, d, eps);
-    matvec_f32(m.output, u, out, m.V, d);
+    matvec(m.output, u, out, s.qs);
   }
 }
 
@@ -453,7 +618,7 @@ function moe(s: Session, ly: Layer, u: usize): void {
   const m = s.model;
   const d = m.d, f = m.f, E = m.E, k = m.k;
   const rl = s.rl, picks = s.picks, gates = s.gates;
-  matvec_f32(ly.router, u, rl, E, d);
+  matvec(ly.router, u, rl, s.qs);
   // top-k, highest logit first; on equal logits the lower index wins
   for (let i = 0; i < k; i++) {
     let best = -1;
@@ -477,12 +642,11 @@ function moe(s: Session, ly: Layer, u: usize): void {
     sum += e;
   }
   memory.fill(s.m, 0, <usize>d << 2);
-  const upStride = <usize>(f * d) << 2;
   for (let i = 0; i < k; i++) {
     const e = <usize>load<i32>(picks + (<usize>i << 2));
-    matvec_f32(ly.up + e * upStride, u, s.hid, f, d);
+    matvec(changetype<Mat>(ly.up + e * MAT_STRIDE), u, s.hid, s.qs);
     gelu_inplace(s.hid, f);
-    matvec_f32(ly.down + e * upStride, s.hid, s.tmp, d, f);
+    matvec(changetype<Mat>(ly.down + e * MAT_STRIDE), s.hid, s.tmp, s.qs);
     axpy_f32(fat(gates, i) / sum, s.tmp, s.m, d);
   }
 }

@@ -3,7 +3,7 @@
 // (host/node, host/web) hand it the module's bytes or a compiled module.
 
 import { IteraConfig, IteraError } from './types.js';
-import { readModelFile, tensorAsF32, type IteraModelFile } from './model-file.js';
+import { readModelFile } from './model-file.js';
 import type { Tokenizer } from './tokenizer.js';
 import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
 
@@ -78,10 +78,20 @@ export function validateGenerate(o: GenerateOptions, vocabSize: number): void {
   }
 }
 
+/** What a loaded model remembers of its file: everything but the tensor bytes. */
+export interface ModelSummary {
+  name: string;
+  config: IteraConfig;
+  tiedEmbeddings: boolean;
+  tokenizer: Tokenizer;
+  tensors: Map<string, { type: number; shape: number[] }>;
+}
+
 export class IteraModel {
   protected constructor(
     readonly ex: IteraExports,
-    readonly file: IteraModelFile,
+    /** The model file without its tensor bytes (those live in the module's memory only). */
+    readonly file: ModelSummary,
     readonly wasmModel: WasmModel,
     readonly fileBytes: number,
     /** Milliseconds to parse, validate, instantiate and lay the weights into memory. */
@@ -93,18 +103,18 @@ export class IteraModel {
     const t0 = now();
     const file = readModelFile(modelBytes);
     const ex = await instantiate(wasm);
-    const cache = new Map<string, Float32Array>();
     const wasmModel = new WasmModel(ex, file.config, {
       config: file.config,
-      f32(name: string) {
-        const t = file.tensors.get(name);
-        if (!t) return null;
-        let v = cache.get(name);
-        if (!v) { v = tensorAsF32(t); cache.set(name, v); }
-        return v;
-      },
+      tensor: (name: string) => file.tensors.get(name) ?? null,
     });
-    return new IteraModel(ex, file, wasmModel, modelBytes.byteLength, now() - t0);
+    const summary: ModelSummary = {
+      name: file.name,
+      config: file.config,
+      tiedEmbeddings: file.tiedEmbeddings,
+      tokenizer: file.tokenizer,
+      tensors: new Map([...file.tensors].map(([n, t]) => [n, { type: t.type, shape: t.shape }])),
+    };
+    return new IteraModel(ex, summary, wasmModel, modelBytes.byteLength, now() - t0);
   }
 
   get config(): IteraConfig { return this.file.config; }

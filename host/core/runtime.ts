@@ -37,13 +37,28 @@ export const ABI_VERSION = 1;
 
 // Descriptor layout: must match assembly/model.ts (a test checks a model runs end to end).
 const D_GLOBALS = 13;
+const SLOT_WORDS = 4; // address, GGUF type, I8 scale (f32 bits), I8 zero point
 const GLOBAL_SLOTS = ['token_embd.weight', 'position_embd.weight', 'output_norm.weight', 'output_norm.bias', 'output.weight'] as const;
-const D_LAYERS = D_GLOBALS + 2 * GLOBAL_SLOTS.length;
+const D_LAYERS = D_GLOBALS + SLOT_WORDS * GLOBAL_SLOTS.length;
 const LAYER_SLOTS = [
   'ssm_norm.weight', 'ssm_norm.bias', 'ssm_in.weight', 'ssm_conv1d.weight', 'ssm_conv1d.bias', 'ssm_a_log',
   'ssm_b', 'ssm_c', 'ssm_d', 'ssm_dt.weight', 'ssm_dt.bias', 'ssm_out.weight',
   'ffn_norm.weight', 'ffn_norm.bias', 'ffn_gate_inp.weight', 'ffn_up', 'ffn_down',
 ] as const;
+
+/** Model-file tensor names in descriptor order for a configuration (null: an absent optional slot). */
+export function descriptorTensorNames(c: IteraConfig): string[] {
+  const names: string[] = [...GLOBAL_SLOTS];
+  for (let l = 0; l < c.numLayers; l++) {
+    const moe = c.moeLayers.includes(l);
+    for (const s of LAYER_SLOTS) {
+      let name = `blk.${l}.${s}`;
+      if (s === 'ffn_up' || s === 'ffn_down') name += moe ? '_exps.weight' : '.weight';
+      names.push(name);
+    }
+  }
+  return names;
+}
 
 const ERR_MESSAGES: Record<number, string> = {
   [-1]: 'token id out of range',
@@ -72,11 +87,31 @@ function checkExports(ex: IteraExports): IteraExports {
   return ex;
 }
 
-/** Where the runtime gets each tensor of the model file as f32 values. */
+/** A tensor as the model file stores it: its GGUF type and raw little-endian bytes. */
+export interface RawModelTensor {
+  /** GGUF type: F32 0, F16 1, Q4_0 2, Q8_0 8, I8 24 (with scale and zeroPoint). */
+  type: number;
+  data: Uint8Array;
+  scale?: number;
+  zeroPoint?: number;
+}
+
+/** Where the runtime gets each tensor of the model. */
 export interface WeightSource {
   config: IteraConfig;
-  /** The tensor's values as f32, or null if the file has no such tensor. */
-  f32(name: string): Float32Array | null;
+  /** The tensor, or null if the model has no such tensor. */
+  tensor(name: string): RawModelTensor | null;
+}
+
+/** A WeightSource over f32 arrays (tests, converters). */
+export function f32Source(config: IteraConfig, get: (name: string) => Float32Array | null | undefined): WeightSource {
+  return {
+    config,
+    tensor(name) {
+      const v = get(name);
+      return v ? { type: 0, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) } : null;
+    },
+  };
 }
 
 /** A model laid into one module instance's memory. Several sessions may share it. */
@@ -87,60 +122,49 @@ export class WasmModel {
 
   constructor(readonly ex: IteraExports, readonly config: IteraConfig, src: WeightSource) {
     const c = config;
-    const tensors: (Float32Array | null)[] = [];
-    const names: string[] = [];
-    const tokEmbd = src.f32('token_embd.weight');
-    const outW = src.f32('output.weight');
-    for (const g of GLOBAL_SLOTS) {
-      names.push(g);
-      tensors.push(g === 'output.weight' ? outW : src.f32(g));
-    }
-    for (let l = 0; l < c.numLayers; l++) {
-      const moe = c.moeLayers.includes(l);
-      for (const s of LAYER_SLOTS) {
-        let name = `blk.${l}.${s}`;
-        if (s === 'ffn_up' || s === 'ffn_down') name += moe ? '_exps.weight' : '.weight';
-        names.push(name);
-        tensors.push(s === 'ffn_gate_inp.weight' && !moe ? null : src.f32(name));
-      }
-    }
-    // one block for every weight, each tensor 16-byte aligned; the tied head reuses the embedding
+    const names = descriptorTensorNames(c);
+    const tensors = names.map((n) => {
+      if (n.endsWith('ffn_gate_inp.weight') && !c.moeLayers.includes(Number(n.split('.')[1]))) return null;
+      const t = src.tensor(n);
+      if (t === null && n !== 'output.weight') throw new IteraError(`model is missing tensor '${n}'`, 'MODEL_MISSING_TENSOR');
+      return t;
+    });
+    // one block for every weight, each tensor 16-byte aligned; quantized ones are repacked in place
     const offsets: number[] = [];
     let total = 0;
-    tensors.forEach((t, i) => {
+    for (const t of tensors) {
       offsets.push(total);
-      if (t === null) {
-        const optional = names[i] === 'output.weight' || names[i].endsWith('ffn_gate_inp.weight');
-        if (!optional) throw new IteraError(`model is missing tensor '${names[i]}'`, 'MODEL_MISSING_TENSOR');
-        return;
-      }
-      total += Math.ceil(t.byteLength / 16) * 16;
-    });
-    if (tokEmbd === null) throw new IteraError(`model is missing tensor 'token_embd.weight'`, 'MODEL_MISSING_TENSOR');
-    const block = ex.alloc(total);
-    const descWords = D_LAYERS + 2 * LAYER_SLOTS.length * c.numLayers;
+      if (t) total += Math.ceil(t.data.byteLength / 16) * 16;
+    }
+    const block = ex.alloc(Math.max(16, total));
+    const descWords = D_LAYERS + SLOT_WORDS * LAYER_SLOTS.length * c.numLayers;
     const desc = ex.alloc(descWords * 4);
     try {
       const mem = new Uint8Array(ex.memory.buffer);
-      const ptrs = tensors.map((t, i) => {
-        if (t === null) return 0;
-        mem.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), block + offsets[i]);
-        return block + offsets[i];
-      });
-      // tied output head: the embedding itself
-      const outSlot = GLOBAL_SLOTS.indexOf('output.weight');
-      if (ptrs[outSlot] === 0) ptrs[outSlot] = ptrs[GLOBAL_SLOTS.indexOf('token_embd.weight')];
       const d = new Uint32Array(ex.memory.buffer, desc, descWords);
       const f = new Float32Array(1);
+      const fbits = new Uint32Array(f.buffer);
       f[0] = c.layerNormEps;
       d.set([
         ABI_VERSION, c.vocabSize, c.hiddenSize, c.numLayers, c.ssmStateSize, c.ssmConvKernel, c.ssmInnerSize,
-        c.numExperts, c.expertSize, c.topK, c.maxSeqLength, new Uint32Array(f.buffer)[0], block,
+        c.numExperts, c.expertSize, c.topK, c.maxSeqLength, fbits[0], block,
       ]);
-      ptrs.forEach((p, i) => { d[D_GLOBALS + 2 * i] = p; d[D_GLOBALS + 2 * i + 1] = 0; });
+      tensors.forEach((t, i) => {
+        const w = D_GLOBALS + SLOT_WORDS * i;
+        if (t === null) { d[w] = 0; d[w + 1] = 0; d[w + 2] = 0; d[w + 3] = 0; return; }
+        mem.set(t.data, block + offsets[i]);
+        d[w] = block + offsets[i];
+        d[w + 1] = t.type;
+        f[0] = t.scale ?? 0;
+        d[w + 2] = fbits[0];
+        d[w + 3] = (t.zeroPoint ?? 0) >>> 0;
+      });
       this.ptr = ex.model_new(desc);
       if (this.ptr === 0) {
-        throw new IteraError(`the runtime rejected the model: ${ERR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (descriptor word ${ex.error_detail()})`, 'MODEL_REJECTED');
+        const word = ex.error_detail();
+        const slot = word >= D_GLOBALS ? Math.floor((word - D_GLOBALS) / SLOT_WORDS) : -1;
+        const what = slot >= 0 && slot < names.length ? `tensor '${names[slot]}'` : `descriptor word ${word}`;
+        throw new IteraError(`the runtime rejected the model: ${ERR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (${what})`, 'MODEL_REJECTED');
       }
     } catch (e) {
       ex.free(block);

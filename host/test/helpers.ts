@@ -37,7 +37,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 import type { IteraConfig } from '../core/types.js';
-import type { WeightSource } from '../core/runtime.js';
+import { f32Source, type WeightSource } from '../core/runtime.js';
 
 export const TINY: IteraConfig = {
   vocabSize: 50, hiddenSize: 8, numLayers: 2, ssmStateSize: 4, ssmConvKernel: 4, ssmInnerSize: 16,
@@ -92,5 +92,5 @@ export function randomWeights(c: IteraConfig, seed = 1, tied = true): Map<string
 }
 
 export function weightSource(c: IteraConfig, w: Map<string, Float32Array>): WeightSource {
-  return { config: c, f32: (name) => w.get(name) ?? null };
+  return f32Source(c, (name) => w.get(name));
 }

@@ -1,0 +1,297 @@
+// Quantized matrix-vector kernels: Q8_0, Q4_0 (GGUF's block formats) and I8 (a per-tensor
+// affine int8, as PyTorch's dynamic quantization stores it), plus F16 conversion at load.
+//
+// A matrix W [rows, cols] is a Mat. At load the GGUF blocks are repacked IN PLACE into a layout
+// the SIMD kernels like: the quants of a row contiguous (Q8_0/I8: one int8 per value; Q4_0: per
+// block 16 bytes, low nibbles = values 0..15, high nibbles = values 16..31, as in the file), and
+// the block scales as f32 in a separate array [rows, cols/32].
+//
+// Activations are quantized per block of 32 on the fly (d = max|x| / 127, q = round-to-even(x/d))
+// and held as int16, so that one i32x4.dot_i16x8_s multiplies eight pairs. The integer part of
+// every block's dot product is exact; only the f32 scaling and summation round. Each kernel has a
+// plain scalar reference (`*_ref`) that computes the same sums block by block.
+
+import { matvec_f32 } from './f32';
+
+export const T_F32: i32 = 0;
+export const T_F16: i32 = 1;
+export const T_Q4_0: i32 = 2;
+export const T_Q8_0: i32 = 8;
+export const T_I8: i32 = 24;
+
+export const QK: i32 = 32; // values per block
+
+@unmanaged
+export class Mat {
+  q: usize; // F32: the values; Q8_0/I8: int8 [rows, cols]; Q4_0: nibbles [rows, cols/2]
+  s: usize; // f32 block scales [rows, cols/32] (0 for F32)
+  type: i32; // T_F32 | T_Q8_0 | T_Q4_0 | T_I8 (F16 is converted to F32 at load)
+  rows: i32;
+  cols: i32;
+  zp: i32; // I8 zero point
+}
+
+/** Scratch for a quantized activation vector: int16 values and f32 block scales. */
+@unmanaged
+export class QScratch {
+  xq: usize; // i16 [maxCols]
+  xd: usize; // f32 [maxCols / 32]
+}
+
+// ---- f16 ------------------------------------------------------------------------------------
+
+/** IEEE half to single: exact for every value (subnormals, inf, NaN). */
+export function f16ToF32(h: u32): f32 {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  let man = h & 0x3ff;
+  if (exp == 0x1f) return reinterpret<f32>(sign | 0x7f800000 | (man << 13));
+  if (exp != 0) return reinterpret<f32>(sign | ((exp + 112) << 23) | (man << 13));
+  if (man == 0) return reinterpret<f32>(sign);
+  // subnormal half: value = man * 2^-24
+  const v = <f32>man * <f32>5.9604644775390625e-8;
+  return sign != 0 ? -v : v;
+}
+
+// ---- Load-time repacking ---------------------------------------------------------------------
+
+/** Repacks GGUF Q8_0 blocks (f16 d + 32 int8) at p in place; scales go to s (f32, one per block). */
+export function repackQ8_0(p: usize, s: usize, blocks: i32): void {
+  for (let i = 0; i < blocks; i++) {
+    const src = p + <usize>i * 34;
+    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
+    memory.copy(p + <usize>i * 32, src + 2, 32);
+  }
+}
+
+/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes of nibbles) at p in place; scales go to s. */
+export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
+  for (let i = 0; i < blocks; i++) {
+    const src = p + <usize>i * 18;
+    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
+    memory.copy(p + <usize>i * 16, src + 2, 16);
+  }
+}
+
+// ---- Activation quantization ----------------------------------------------------------------
+
+/** Quantizes x [n] (n a multiple of 32) into int16 values in [-127, 127] and f32 block scales. */
+export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
+  const xq = sc.xq, xd = sc.xd;
+  for (let b = 0; b < n; b += QK) {
+    const xb = x + (<usize>b << 2);
+    let amax: f32 = 0;
+    if (ASC_FEATURE_SIMD) {
+      let m = f32x4.splat(0);
+      for (let j = 0; j < QK; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>j << 2))));
+      amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    } else {
+      for (let j = 0; j < QK; j++) amax = max(amax, abs(load<f32>(xb + (<usize>j << 2))));
+    }
+    const d: f32 = amax / <f32>127.0;
+    const id: f32 = d != 0 ? <f32>1.0 / d : 0;
+    store<f32>(xd + (<usize>(b / QK) << 2), d);
+    const qb = xq + (<usize>b << 1);
+    if (ASC_FEATURE_SIMD) {
+      const idv = f32x4.splat(id);
+      for (let j = 0; j < QK; j += 8) {
+        const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>j << 2)), idv)));
+        const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), idv)));
+        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(a, c));
+      }
+    } else {
+      for (let j = 0; j < QK; j++) {
+        store<i16>(qb + (<usize>j << 1), <i16><i32>nearest<f32>(load<f32>(xb + (<usize>j << 2)) * id));
+      }
+    }
+  }
+}
+
+// ---- Q8_0 / I8 -------------------------------------------------------------------------------
+
+/** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j q[r, 32b+j] * xq[32b+j]). */
+export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
+  const nb = m.cols / QK;
+  for (let r = 0; r < m.rows; r++) {
+    const wr = m.q + <usize>r * <usize>m.cols;
+    let acc: f32 = 0;
+    for (let b = 0; b < nb; b++) {
+      let isum: i32 = 0;
+      for (let j = 0; j < QK; j++) {
+        const k = b * QK + j;
+        isum += <i32>load<i8>(wr + <usize>k) * <i32>load<i16>(sc.xq + (<usize>k << 1));
+      }
+      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+    }
+    store<f32>(y + (<usize>r << 2), acc);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dot32_q8(w: usize, xq: usize): v128 {
+  const w0 = v128.load(w);
+  const w1 = v128.load(w, 16);
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), v128.load(xq));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), v128.load(xq, 16)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), v128.load(xq, 32)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), v128.load(xq, 48)));
+}
+
+// @ts-ignore: decorator
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
+  return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
+  const nb = m.cols / QK;
+  const cols = <usize>m.cols;
+  let r = 0;
+  for (; r + 4 <= m.rows; r += 4) {
+    const w0 = m.q + <usize>r * cols;
+    const s0 = m.s + (<usize>(r * nb) << 2);
+    const snb = <usize>nb << 2;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xq = sc.xq + (<usize>(b * QK) << 1);
+      const xd = load<f32>(sc.xd + (<usize>b << 2));
+      const off = <usize>(b * QK);
+      const sb = s0 + (<usize>b << 2);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + off, xq)), f32x4.splat(load<f32>(sb) * xd)));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + cols + off, xq)), f32x4.splat(load<f32>(sb + snb) * xd)));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + 2 * cols + off, xq)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + 3 * cols + off, xq)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+    }
+    v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
+  }
+  for (; r < m.rows; r++) {
+    const wr = m.q + <usize>r * cols;
+    let a = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xd = load<f32>(sc.xd + (<usize>b << 2));
+      a = f32x4.add(a, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(wr + <usize>(b * QK), sc.xq + (<usize>(b * QK) << 1))), f32x4.splat(load<f32>(m.s + (<usize>(r * nb + b) << 2)) * xd)));
+    }
+    store<f32>(y + (<usize>r << 2), f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3)));
+  }
+}
+
+// ---- Q4_0 ------------------------------------------------------------------------------------
+
+/** Reference: per block, values 0..15 are the low nibbles and 16..31 the high ones, minus 8. */
+export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
+  const nb = m.cols / QK;
+  for (let r = 0; r < m.rows; r++) {
+    const wr = m.q + <usize>r * <usize>(m.cols >> 1);
+    let acc: f32 = 0;
+    for (let b = 0; b < nb; b++) {
+      let isum: i32 = 0;
+      const wb = wr + <usize>(b * 16);
+      const xb = sc.xq + (<usize>(b * QK) << 1);
+      for (let j = 0; j < 16; j++) {
+        const byte = <i32>load<u8>(wb + <usize>j);
+        isum += ((byte & 15) - 8) * <i32>load<i16>(xb + (<usize>j << 1));
+        isum += ((byte >> 4) - 8) * <i32>load<i16>(xb + (<usize>(j + 16) << 1));
+      }
+      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+    }
+    store<f32>(y + (<usize>r << 2), acc);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dot32_q4(w: usize, xq: usize): v128 {
+  const v = v128.load(w);
+  const eight = i8x16.splat(8);
+  const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), eight); // values 0..15
+  const hi = i8x16.sub(i8x16.shr_u(v, 4), eight); // values 16..31
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xq));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xq, 16)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xq, 32)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xq, 48)));
+}
+
+export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
+  const nb = m.cols / QK;
+  const rowBytes = <usize>(m.cols >> 1);
+  let r = 0;
+  for (; r + 4 <= m.rows; r += 4) {
+    const w0 = m.q + <usize>r * rowBytes;
+    const s0 = m.s + (<usize>(r * nb) << 2);
+    const snb = <usize>nb << 2;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xq = sc.xq + (<usize>(b * QK) << 1);
+      const xd = load<f32>(sc.xd + (<usize>b << 2));
+      const off = <usize>(b * 16);
+      const sb = s0 + (<usize>b << 2);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + off, xq)), f32x4.splat(load<f32>(sb) * xd)));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + rowBytes + off, xq)), f32x4.splat(load<f32>(sb + snb) * xd)));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + 2 * rowBytes + off, xq)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + 3 * rowBytes + off, xq)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+    }
+    v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
+  }
+  for (; r < m.rows; r++) {
+    const wr = m.q + <usize>r * rowBytes;
+    let a = f32x4.splat(0);
+    for (let b = 0; b < nb; b++) {
+      const xd = load<f32>(sc.xd + (<usize>b << 2));
+      a = f32x4.add(a, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(wr + <usize>(b * 16), sc.xq + (<usize>(b * QK) << 1))), f32x4.splat(load<f32>(m.s + (<usize>(r * nb + b) << 2)) * xd)));
+    }
+    store<f32>(y + (<usize>r << 2), f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3)));
+  }
+}
+
+// ---- Dispatch ------------------------------------------------------------------------------
+
+/** y = W x for any matrix type; quantized types quantize x into sc first. */
+export function matvec(m: Mat, x: usize, y: usize, sc: QScratch): void {
+  const t = m.type;
+  if (t == T_F32) {
+    matvec_f32(m.q, x, y, m.rows, m.cols);
+    return;
+  }
+  quantizeActivations(x, m.cols, sc);
+  if (t == T_Q4_0) {
+    if (ASC_FEATURE_SIMD) matvec_q4_simd(m, sc, y); else matvec_q4_ref(m, sc, y);
+    return;
+  }
+  if (ASC_FEATURE_SIMD) matvec_q8_simd(m, sc, y); else matvec_q8_ref(m, sc, y);
+  if (t == T_I8 && m.zp != 0) {
+    // real = scale * (q - zp): subtract zp * scale * sum(x), with x as quantized
+    let sx: f32 = 0;
+    const nb = m.cols / QK;
+    for (let b = 0; b < nb; b++) {
+      let isum: i32 = 0;
+      for (let j = 0; j < QK; j++) isum += <i32>load<i16>(sc.xq + (<usize>(b * QK + j) << 1));
+      sx += <f32>isum * load<f32>(sc.xd + (<usize>b << 2));
+    }
+    const corr = <f32>m.zp * load<f32>(m.s) * sx;
+    for (let r = 0; r < m.rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - corr);
+  }
+}
+
+/** out[0..cols) = row r of W as f32 (for the embedding lookup). */
+export function matRow(m: Mat, r: i32, out: usize): void {
+  const cols = m.cols;
+  if (m.type == T_F32) {
+    memory.copy(out, m.q + (<usize>r * <usize>cols << 2), <usize>cols << 2);
+    return;
+  }
+  const nb = cols / QK;
+  for (let b = 0; b < nb; b++) {
+    const d = load<f32>(m.s + (<usize>(r * nb + b) << 2));
+    for (let j = 0; j < QK; j++) {
+      const k = b * QK + j;
+      let q: i32;
+      if (m.type == T_Q4_0) {
+        const byte = <i32>load<u8>(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16 + (j & 15)));
+        q = (j < 16 ? byte & 15 : byte >> 4) - 8;
+      } else {
+        q = <i32>load<i8>(m.q + <usize>r * <usize>cols + <usize>k) - m.zp;
+      }
+      store<f32>(out + (<usize>k << 2), d * <f32>q);
+    }
+  }
+}

@@ -1,0 +1,187 @@
+// From a parsed model file to the module's model descriptor (assembly/model.ts): the configuration
+// keys checked as host/core/model-file.ts checks them, every tensor present with exactly the
+// shape the configuration implies, and a type this module runs (F32 in place, F16 widened).
+
+import { die } from './io';
+import { GgufFile, TensorInfo, getU32, getU32Array, getF32, getBool, getString, hasKey, ggmlTypeName, GGML_F32, GGML_F16 } from './gguf';
+import {
+  ABI_VERSION, D_ABI, D_V, D_D, D_L, D_N, D_K, D_DI, D_E, D_F, D_TOPK, D_T, D_EPS, D_BLOCK, D_GLOBALS, D_LAYERS,
+  G_COUNT, S_COUNT,
+} from '../model';
+
+/** Words per tensor slot of the descriptor (address, GGUF type, then any per-type words). */
+const SLOT: i32 = (D_LAYERS - D_GLOBALS) / G_COUNT;
+/** Descriptors with wider slots take the file's quantized tensors as they are, and a tied output
+ *  head as address 0; the 2-word layout takes f32 only and the embedding's address again. */
+const RAW_QUANT: bool = SLOT > 2;
+const Q4_0: u32 = 2;
+const Q8_0: u32 = 8;
+
+export class Config {
+  V: i32 = 0; d: i32 = 0; L: i32 = 0; N: i32 = 0; K: i32 = 0; di: i32 = 0; E: i32 = 0; f: i32 = 0; k: i32 = 0; T: i32 = 0;
+  eps: f32 = 0;
+  moe: bool[] = [];
+  tied: bool = true;
+}
+
+const MAX_DIM: u32 = 1 << 24;
+
+function dim(f: GgufFile, key: string, min: u32, max: u32): i32 {
+  const v = getU32(f, key);
+  if (v < min || v > max) die('model file configuration: ' + key + ' is ' + v.toString() + '; it must be a whole number from ' + min.toString() + ' to ' + max.toString());
+  return <i32>v;
+}
+
+export function readConfig(f: GgufFile): Config {
+  const arch = getString(f, 'general.architecture');
+  if (arch != 'itera-lite') die("model file is for architecture '" + arch + "', not 'itera-lite': this module runs Itera-Lite models only");
+  const c = new Config();
+  c.V = dim(f, 'itera-lite.vocab_size', 1, MAX_DIM);
+  c.T = dim(f, 'itera-lite.context_length', 1, MAX_DIM);
+  c.d = dim(f, 'itera-lite.embedding_length', 1, MAX_DIM);
+  c.L = dim(f, 'itera-lite.block_count', 1, 4096);
+  c.N = dim(f, 'itera-lite.ssm.state_size', 1, MAX_DIM);
+  c.K = dim(f, 'itera-lite.ssm.conv_kernel', 1, MAX_DIM);
+  c.di = dim(f, 'itera-lite.ssm.inner_size', 1, MAX_DIM);
+  c.f = dim(f, 'itera-lite.expert_feed_forward_length', 1, MAX_DIM);
+  const layers = getU32Array(f, 'itera-lite.moe_layers');
+  c.moe = new Array<bool>(c.L);
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i];
+    if (l >= <u32>c.L) die('model file configuration: moe layer ' + l.toString() + ' is not a layer index (0..' + (c.L - 1).toString() + ')');
+    if (i > 0 && l <= layers[i - 1]) die('model file configuration: itera-lite.moe_layers must be strictly ascending');
+    c.moe[<i32>l] = true;
+  }
+  if (layers.length > 0) {
+    c.E = dim(f, 'itera-lite.expert_count', 1, 4096);
+    c.k = dim(f, 'itera-lite.expert_used_count', 1, <u32>c.E);
+  } else {
+    c.E = dim(f, 'itera-lite.expert_count', 0, 4096);
+    c.k = dim(f, 'itera-lite.expert_used_count', 0, <u32>c.E);
+  }
+  c.eps = getF32(f, 'itera-lite.layer_norm_epsilon');
+  if (!(c.eps > 0 && c.eps < Infinity)) die('model file configuration: itera-lite.layer_norm_epsilon must be a finite number > 0');
+  c.tied = getBool(f, 'itera-lite.tied_embeddings');
+  // keep the largest tensor well inside 2^31 bytes of f32
+  const big: u64[] = [<u64>c.V * <u64>c.d, <u64>c.T * <u64>c.d, 2 * <u64>c.di * <u64>c.d, <u64>c.di * <u64>c.di,
+    <u64>c.E * <u64>c.f * <u64>c.d, <u64>c.N * <u64>c.di];
+  for (let i = 0; i < big.length; i++) if (big[i] * 4 > 0x7fffffff) die('model file configuration: a tensor would not fit in memory');
+  return c;
+}
+
+function half(h: u32): f32 {
+  const s = (h & 0x8000) << 16;
+  const e = (h >> 10) & 0x1f;
+  let m = h & 0x3ff;
+  if (e == 0) {
+    if (m == 0) return reinterpret<f32>(s);
+    // subnormal: m * 2^-24
+    const v = <f32>m * <f32>5.9604644775390625e-8;
+    return s != 0 ? -v : v;
+  }
+  if (e == 31) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
+  return reinterpret<f32>(s | ((e + 112) << 23) | (m << 13));
+}
+
+let lastType: u32 = 0;
+let seen: Set<string> = new Set<string>();
+
+function shapeText(s: u64[]): string {
+  let t = '[';
+  for (let i = 0; i < s.length; i++) t += (i > 0 ? ', ' : '') + s[i].toString();
+  return t + ']';
+}
+
+/** The f32 data pointer of a tensor, checked against its expected shape. */
+function tensor(f: GgufFile, name: string, shape: i32[]): usize {
+  if (!f.tensors.has(name)) {
+    let want = '[';
+    for (let i = 0; i < shape.length; i++) want += (i > 0 ? ', ' : '') + shape[i].toString();
+    die("model file is missing tensor '" + name + "' " + want + ']');
+  }
+  const t: TensorInfo = f.tensors.get(name);
+  seen.add(name);
+  let ok = t.shape.length == shape.length;
+  for (let i = 0; ok && i < shape.length; i++) ok = t.shape[i] == <u64>shape[i];
+  if (!ok) {
+    const want = new Array<u64>(shape.length);
+    for (let i = 0; i < shape.length; i++) want[i] = <u64>shape[i];
+    die("model file tensor '" + name + "' has shape " + shapeText(t.shape) + ' but the configuration implies ' + shapeText(want));
+  }
+  lastType = GGML_F32;
+  if (t.type == GGML_F32) return t.ptr;
+  if (RAW_QUANT && (t.type == Q8_0 || t.type == Q4_0)) { lastType = t.type; return t.ptr; }
+  if (t.type == GGML_F16) {
+    const n = <usize>(t.bytes / 2);
+    const out = heap.alloc(n * 4);
+    for (let i: usize = 0; i < n; i++) store<f32>(out + (i << 2), half(<u32>load<u16>(t.ptr + (i << 1))));
+    return out;
+  }
+  die("model file tensor '" + name + "' is stored as " + ggmlTypeName(t.type) + ', which this module does not run yet (it runs F32, F16' + (RAW_QUANT ? ', Q8_0, Q4_0' : '') + ')');
+  return 0;
+}
+
+function w(desc: usize, i: i32, v: u32): void { store<u32>(desc + (<usize>i << 2), v); }
+/** Slot i after word base: the address and the type of the tensor() just read. */
+function slot(desc: usize, base: i32, i: i32, p: usize): void {
+  w(desc, base + SLOT * i, <u32>p);
+  w(desc, base + SLOT * i + 1, p == 0 ? 0 : lastType);
+}
+
+/** Writes the descriptor (a fresh heap block) for the model in f; the tensors stay in the file's bytes. */
+export function buildDescriptor(f: GgufFile, c: Config): usize {
+  seen = new Set<string>();
+  const words = D_LAYERS + SLOT * S_COUNT * c.L;
+  const desc = heap.alloc(<usize>words << 2);
+  memory.fill(desc, 0, <usize>words << 2);
+  w(desc, D_ABI, <u32>ABI_VERSION);
+  w(desc, D_V, c.V); w(desc, D_D, c.d); w(desc, D_L, c.L); w(desc, D_N, c.N); w(desc, D_K, c.K); w(desc, D_DI, c.di);
+  w(desc, D_E, c.E); w(desc, D_F, c.f); w(desc, D_TOPK, c.k); w(desc, D_T, c.T);
+  w(desc, D_EPS, reinterpret<u32>(c.eps));
+  w(desc, D_BLOCK, 0); // the weights live in the file's bytes, owned here
+  const V = c.V, d = c.d, T = c.T, di = c.di, K = c.K, N = c.N, E = c.E, ff = c.f;
+  const tok = tensor(f, 'token_embd.weight', [V, d]);
+  const tokType = lastType;
+  slot(desc, D_GLOBALS, 0, tok);
+  slot(desc, D_GLOBALS, 1, tensor(f, 'position_embd.weight', [T, d]));
+  slot(desc, D_GLOBALS, 2, tensor(f, 'output_norm.weight', [d]));
+  slot(desc, D_GLOBALS, 3, tensor(f, 'output_norm.bias', [d]));
+  if (c.tied) { lastType = tokType; slot(desc, D_GLOBALS, 4, RAW_QUANT ? 0 : tok); }
+  else slot(desc, D_GLOBALS, 4, tensor(f, 'output.weight', [V, d]));
+  for (let l = 0; l < c.L; l++) {
+    const base = D_LAYERS + l * SLOT * S_COUNT;
+    const b = 'blk.' + l.toString() + '.';
+    slot(desc, base, 0, tensor(f, b + 'ssm_norm.weight', [d]));
+    slot(desc, base, 1, tensor(f, b + 'ssm_norm.bias', [d]));
+    slot(desc, base, 2, tensor(f, b + 'ssm_in.weight', [2 * di, d]));
+    slot(desc, base, 3, tensor(f, b + 'ssm_conv1d.weight', [di, K]));
+    slot(desc, base, 4, tensor(f, b + 'ssm_conv1d.bias', [di]));
+    slot(desc, base, 5, tensor(f, b + 'ssm_a_log', [N]));
+    slot(desc, base, 6, tensor(f, b + 'ssm_b', [N, di]));
+    slot(desc, base, 7, tensor(f, b + 'ssm_c', [di, N]));
+    slot(desc, base, 8, tensor(f, b + 'ssm_d', [di]));
+    slot(desc, base, 9, tensor(f, b + 'ssm_dt.weight', [di, di]));
+    slot(desc, base, 10, tensor(f, b + 'ssm_dt.bias', [di]));
+    slot(desc, base, 11, tensor(f, b + 'ssm_out.weight', [d, di]));
+    slot(desc, base, 12, tensor(f, b + 'ffn_norm.weight', [d]));
+    slot(desc, base, 13, tensor(f, b + 'ffn_norm.bias', [d]));
+    if (c.moe[l]) {
+      slot(desc, base, 14, tensor(f, b + 'ffn_gate_inp.weight', [E, d]));
+      slot(desc, base, 15, tensor(f, b + 'ffn_up_exps.weight', [E, ff, d]));
+      slot(desc, base, 16, tensor(f, b + 'ffn_down_exps.weight', [E, d, ff]));
+    } else {
+      slot(desc, base, 14, 0);
+      slot(desc, base, 15, tensor(f, b + 'ffn_up.weight', [ff, d]));
+      slot(desc, base, 16, tensor(f, b + 'ffn_down.weight', [d, ff]));
+    }
+  }
+  for (let i = 0; i < f.tensorOrder.length; i++) {
+    const n = f.tensorOrder[i];
+    if (!seen.has(n)) die("model file has tensor '" + n + "' that an Itera-Lite model with this configuration does not have" +
+      (n == 'output.weight' ? ' (output.weight with itera-lite.tied_embeddings = true)' : ''));
+  }
+  if (G_COUNT != 5) die('internal: descriptor layout changed');
+  return desc;
+}
+
+export function hasName(f: GgufFile): string { return hasKey(f, 'general.name') ? getString(f, 'general.name') : ''; }
