@@ -277,46 +277,52 @@ t.test('extra values: cycles, deep nesting and odd keys stay plain and bounded',
   t.ok(ck.notes.some((n) => n.includes('not tensors')), ck.notes.join(' | '));
 });
 
-t.test('reference checkpoint itera_lite_micro_distilled.pt', needShared('reference/checkpoints/itera_lite_micro_distilled.pt'), async (t) => {
-  const path = requireShared('reference/checkpoints/itera_lite_micro_distilled.pt');
-  const ck = importCheckpoint(new Uint8Array(readFileSync(path)), 'itera_lite_micro_distilled.pt');
-  t.equal(ck.format, 'pytorch-zip');
-  t.equal(ck.tensors.size, 61);
-  t.equal(ck.extra['compression_ratio'], 3.8088647941809466);
-  t.ok(ck.notes.some((n) => n.includes("under 'model_state_dict'")), ck.notes.join(' | '));
-  t.ok(ck.notes.includes("archive root 'itera_lite_micro_distilled/'"));
-  const emb = ck.tensors.get('embedding.weight')!;
-  const head = ck.tensors.get('lm_head.weight')!;
-  t.same(emb.shape, [2000, 64]);
-  t.equal(emb.storageKey, head.storageKey, 'embedding and lm_head are tied');
-  t.equal(emb.storageKey, '0:0:2000,64:64,1');
-  t.same(tiedGroups(ck), [['embedding.weight', 'lm_head.weight']], 'the only tie');
-  // Values PyTorch 1.13 reads from the same file.
-  const sums: Record<string, string> = {
-    'embedding.weight': 'a87ca232259d146c63f30deafadfc625c1ded43c9156aa91c08f0f5c309a0c77',
-    'layers.1.moe.layer.router.expert_counts': '2107de981d72faefd8643f71afc7ac5e6f0165e96ea2ad2dea82b50ac97223f6',
-    'layers.2.ssm.ssm.A_log': 'c8c4c53e80a03748fb6d57ce2dd411d37cda88f256a4fe317d63239a0e16a69e',
-    'norm.bias': 'f41eeec121dec0630f2f3522e823a91bf812f2d9a001e87d946c99de28b23490',
-  };
-  for (const [k, h] of Object.entries(sums)) t.equal(sha256(ck.tensors.get(k)!.data), h, `${k} bytes equal PyTorch's`);
-  t.same([0, 1, 2].map((i) => element(emb, i)), [0.08874692022800446, -0.08562996983528137, -0.09532888233661652]);
-  t.same(ck.tensors.get('layers.0.ssm.conv1d.weight')!.shape, [128, 1, 4]);
+t.test(
+  'reference checkpoint itera_lite_micro_distilled.pt',
+  { ...needShared('reference/checkpoints/itera_lite_micro_distilled.pt'), ...needShared('reference/golden/micro/reference.json') },
+  async (t) => {
+    const path = requireShared('reference/checkpoints/itera_lite_micro_distilled.pt');
+    const ck = importCheckpoint(new Uint8Array(readFileSync(path)), 'itera_lite_micro_distilled.pt');
+    t.equal(ck.format, 'pytorch-zip');
+    t.equal(ck.tensors.size, 61);
+    t.equal(ck.extra['compression_ratio'], 3.8088647941809466);
+    t.ok(ck.notes.some((n) => n.includes("under 'model_state_dict'")), ck.notes.join(' | '));
+    t.ok(ck.notes.includes("archive root 'itera_lite_micro_distilled/'"));
+    const emb = ck.tensors.get('embedding.weight')!;
+    const head = ck.tensors.get('lm_head.weight')!;
+    t.same(emb.shape, [2000, 64]);
+    t.equal(emb.storageKey, head.storageKey, 'embedding and lm_head are tied');
+    t.equal(emb.storageKey, '0:0:2000,64:64,1');
+    t.same(tiedGroups(ck), [['embedding.weight', 'lm_head.weight']], 'the only tie');
+    // Values PyTorch 1.13 reads from the same file.
+    const sums: Record<string, string> = {
+      'embedding.weight': 'a87ca232259d146c63f30deafadfc625c1ded43c9156aa91c08f0f5c309a0c77',
+      'layers.1.moe.layer.router.expert_counts': '2107de981d72faefd8643f71afc7ac5e6f0165e96ea2ad2dea82b50ac97223f6',
+      'layers.2.ssm.ssm.A_log': 'c8c4c53e80a03748fb6d57ce2dd411d37cda88f256a4fe317d63239a0e16a69e',
+      'norm.bias': 'f41eeec121dec0630f2f3522e823a91bf812f2d9a001e87d946c99de28b23490',
+    };
+    for (const [k, h] of Object.entries(sums)) t.equal(sha256(ck.tensors.get(k)!.data), h, `${k} bytes equal PyTorch's`);
+    t.same([0, 1, 2].map((i) => element(emb, i)), [0.08874692022800446, -0.08562996983528137, -0.09532888233661652]);
+    t.same(ck.tensors.get('layers.0.ssm.conv1d.weight')!.shape, [128, 1, 4]);
 
-  // Parameter count: unique storages, without the router's expert_counts buffer. That is what
-  // sum(p.numel() for p in model.parameters()) gives in PyTorch (tied weights counted once,
-  // buffers excluded).
-  const count = (skipCounts: boolean): number => {
-    const seen = new Set<string>();
-    let n = 0;
-    for (const x of ck.tensors.values()) {
-      if (skipCounts && x.name.endsWith('router.expert_counts')) continue;
-      if (seen.has(x.storageKey!)) continue;
-      seen.add(x.storageKey!);
-      n += numel(x.shape);
-    }
-    return n;
-  };
-  t.equal(count(true), 293_656, 'parameters: unique storages, no expert_counts');
-  t.equal(count(false), 293_660, 'with the expert_counts buffer');
-  t.equal([...ck.tensors.values()].reduce((a, x) => a + numel(x.shape), 0), 421_660, 'every state_dict entry, tied counted twice');
-});
+    // Parameter count: unique storages, without the router's expert_counts buffer. That is what
+    // sum(p.numel() for p in model.parameters()) gives in PyTorch (tied weights counted once,
+    // buffers excluded).
+    const count = (skipCounts: boolean): number => {
+      const seen = new Set<string>();
+      let n = 0;
+      for (const x of ck.tensors.values()) {
+        if (skipCounts && x.name.endsWith('router.expert_counts')) continue;
+        if (seen.has(x.storageKey!)) continue;
+        seen.add(x.storageKey!);
+        n += numel(x.shape);
+      }
+      return n;
+    };
+    t.equal(count(true), 293_656, 'parameters: unique storages, no expert_counts');
+    const golden = requireShared('reference/golden/micro/reference.json');
+    t.equal(count(true), (JSON.parse(readFileSync(golden, 'utf8')) as { parameters: number }).parameters, "the count the original's reference.json states");
+    t.equal(count(false), 293_660, 'with the expert_counts buffer');
+    t.equal([...ck.tensors.values()].reduce((a, x) => a + numel(x.shape), 0), 421_660, 'every state_dict entry, tied counted twice');
+  },
+);
