@@ -9,9 +9,11 @@ import { score } from './commands/score.js';
 import { bench } from './commands/bench.js';
 import { convert } from './commands/convert.js';
 import { info } from './commands/info.js';
+import { diag } from './commands/diag.js';
+import { exportCmd } from './commands/export.js';
 import { packageRoot } from '../node/index.js';
 
-export const commands: Command[] = [run, convert, info, logits, score, bench];
+export const commands: Command[] = [run, convert, info, logits, score, bench, diag, exportCmd];
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;

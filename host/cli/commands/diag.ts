@@ -1,0 +1,63 @@
+import type { Command } from '../command.js';
+import { fmtBytes } from '../command.js';
+import { collectDiagnostics, reportedFields } from '../../diag/node.js';
+import type { Diagnostics } from '../../diag/schema.js';
+
+export const diag: Command = {
+  name: 'diag',
+  summary: 'hardware and runtime diagnostics: CPU, memory, OS, device, temperature, WebAssembly features',
+  help: `Usage: itera diag [--json]
+
+Reports what this machine and JavaScript engine are: CPU model, cores and frequencies, memory, OS,
+device model (a Raspberry Pi's board name and revision), CPU temperature and throttling, the
+energy counter the bench can use, Node's version and architecture, and the WebAssembly features
+the engine actually has (SIMD, relaxed SIMD, threads, bulk memory: tiny probe modules are
+validated, instantiated and run). A field the platform does not report is shown as unknown with
+the reason (in JSON: {"value": null, "reason": "..."}), never guessed.
+
+Options:
+      --json           print the diagnostics as JSON (docs/bench-schema.md describes it)
+  -h, --help           this help`,
+  options: { json: { type: 'boolean' } },
+  async run(v, _p, io) {
+    const d = await collectDiagnostics();
+    if (v.json) io.out.write(JSON.stringify(d, null, 2) + '\n');
+    else io.out.write(formatDiagnostics(d));
+    return 0;
+  },
+};
+
+function show(r: { value: unknown; reason?: string }, fmt: (x: never) => string = (x) => String(x)): string {
+  if (r.value === null) return `unknown (${r.reason})`;
+  return fmt(r.value as never);
+}
+
+const yes = (b: boolean): string => (b ? 'yes' : 'no');
+const fmtMem = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : fmtBytes(n));
+
+export function formatDiagnostics(d: Diagnostics): string {
+  const ghz = (x: number): string => `${x.toFixed(2)} GHz`;
+  const rows: [string, string][] = [
+    ['host', `Node ${d.host.version} ${d.host.platform} ${d.host.arch}, ${show(d.host.engine)}`],
+    ['cpu', show(d.cpu.model)],
+    ['cores', `${show(d.cpu.logicalCores)} logical, ${show(d.cpu.physicalCores)} physical`],
+    ['frequency', `base ${show(d.cpu.baseGHz, ghz)}; min ${show(d.cpu.minGHz, ghz)}; max ${show(d.cpu.maxGHz, ghz)}; now ${show(d.cpu.currentGHz, ghz)}`],
+    ['load average', show(d.cpu.loadAverage, (x: number[]) => x.join(', '))],
+    ['memory', `${show(d.memory.totalBytes, fmtMem)} total, ${show(d.memory.availableBytes, fmtMem)} available`],
+    ['os', `${show(d.os.name)} ${d.os.release.value ?? ''}, kernel ${show(d.os.kernel)}`],
+    ['device', show(d.device.model)],
+    ['board revision', show(d.device.revision)],
+    ['virtualised', show(d.device.virtual, yes)],
+    ['cpu temperature', show(d.thermal.cpuTemperatureC, (x: number) => `${x.toFixed(1)} °C`)],
+    ['throttling', show(d.thermal.throttled, (x: { raw: string; flags: string[] }) => `${x.raw}${x.flags.length ? ' (' + x.flags.join(', ') + ')' : ' (none)'}`)],
+    ['energy counter', show(d.energy.counter)],
+    ['wasm simd', show(d.wasm.simd, yes)],
+    ['wasm relaxed simd', show(d.wasm.relaxedSimd, yes)],
+    ['wasm threads', show(d.wasm.threads, yes)],
+    ['wasm bulk memory', show(d.wasm.bulkMemory, yes)],
+    ['SharedArrayBuffer', show(d.wasm.sharedArrayBuffer, yes)],
+  ];
+  const unknownCount = reportedFields(d).filter(([, r]) => r.value === null).length;
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, val]) => `${k.padEnd(w)}  ${val}`).join('\n') + `\n${''.padEnd(w)}  (${unknownCount} field${unknownCount === 1 ? '' : 's'} not reported by this platform; --json has every source and reason)\n`;
+}

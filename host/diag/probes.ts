@@ -1,0 +1,114 @@
+// Which WebAssembly features this engine actually has: tiny probe modules, assembled here byte by
+// byte, are validated, instantiated and run. Platform-neutral (Node, browsers, jsc).
+
+import { known, unknown, type Reported, type WasmFeatures } from './schema.js';
+
+/** unsigned LEB128 */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function section(id: number, payload: number[]): number[] {
+  return [id, ...uleb(payload.length), ...payload];
+}
+
+const I32 = 0x7f;
+const V128_CONST_ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+const I32X4_EXTRACT_LANE_0 = [0xfd, 0x1b, 0x00];
+
+/** A module of one function `run: () -> i32` with `body` (instructions, without the final end),
+ *  and optionally a memory (limits bytes) that is defined and exported. */
+export function probeModule(body: number[], memoryLimits?: number[]): Uint8Array {
+  const type = section(1, [1, 0x60, 0, 1, I32]);
+  const func = section(3, [1, 0]);
+  const memory = memoryLimits ? section(5, [1, ...memoryLimits]) : [];
+  const name = [...new TextEncoder().encode('run')];
+  const exp = section(7, [1, ...uleb(name.length), ...name, 0x00, 0]);
+  const code = [0, ...body, 0x0b]; // no locals
+  const codeSec = section(10, [1, ...uleb(code.length), ...code]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...type, ...func, ...memory, ...exp, ...codeSec]);
+}
+
+export const PROBES = {
+  /** v128.const 0; i32x4.extract_lane 0 -> 0 */
+  simd: probeModule([...V128_CONST_ZERO, ...I32X4_EXTRACT_LANE_0]),
+  /** v128.const 0; v128.const 0; i8x16.relaxed_swizzle; i32x4.extract_lane 0 -> 0 */
+  relaxedSimd: probeModule([...V128_CONST_ZERO, ...V128_CONST_ZERO, 0xfd, 0x80, 0x02, ...I32X4_EXTRACT_LANE_0]),
+  /** a shared memory (min 1, max 1 page); i32.const 0; i32.atomic.load -> 0 */
+  threads: probeModule([0x41, 0x00, 0xfe, 0x10, 0x02, 0x00], [0x03, 0x01, 0x01]),
+  /** a memory; memory.fill(0, 0, 0); i32.const 0 -> 0 */
+  bulkMemory: probeModule([0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x0b, 0x00, 0x41, 0x00], [0x00, 0x01]),
+} as const;
+
+/** The smallest well-formed module: if this fails, WebAssembly itself is unusable. */
+export const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+
+export interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  /** Compile + instantiate synchronously, return the export `run`'s result. */
+  run(bytes: Uint8Array): number;
+}
+
+function defaultApi(): WasmApi | null {
+  const W = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly;
+  if (!W) return null;
+  return {
+    validate: (b) => W.validate(b as BufferSource),
+    run: (b) => {
+      const inst = new W.Instance(new W.Module(b as BufferSource), {});
+      return (inst.exports.run as () => number)();
+    },
+  };
+}
+
+/** Runs one probe: validates, then instantiates and runs it (the result must be 0). */
+export function probe(api: WasmApi, bytes: Uint8Array, what: string): Reported<boolean> {
+  let valid: boolean;
+  try {
+    valid = api.validate(bytes);
+  } catch (e) {
+    return unknown(`WebAssembly.validate threw for the ${what} probe: ${(e as Error).message}`);
+  }
+  if (!valid) return known(false, `the ${what} probe module does not validate in this engine`);
+  try {
+    const r = api.run(bytes);
+    if (r !== 0) return unknown(`the ${what} probe validated but returned ${r}, not 0`);
+    return known(true, `the ${what} probe module validated, instantiated and ran`);
+  } catch (e) {
+    return known(false, `the ${what} probe validates but does not instantiate or run: ${(e as Error).message}`);
+  }
+}
+
+/** Probes every feature. api defaults to the engine's WebAssembly. */
+export function probeWasmFeatures(api: WasmApi | null = defaultApi()): WasmFeatures {
+  const hasSab = typeof (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer === 'function';
+  const sab = known(hasSab, hasSab ? 'globalThis.SharedArrayBuffer exists' : 'globalThis.SharedArrayBuffer is missing');
+  if (api === null) {
+    const why = 'this engine has no WebAssembly object';
+    return { simd: unknown(why), relaxedSimd: unknown(why), threads: unknown(why), bulkMemory: unknown(why), sharedArrayBuffer: sab };
+  }
+  let base = true;
+  try { base = api.validate(EMPTY_MODULE); } catch { base = false; }
+  if (!base) {
+    const why = 'WebAssembly is present but rejects even an empty module';
+    return { simd: unknown(why), relaxedSimd: unknown(why), threads: unknown(why), bulkMemory: unknown(why), sharedArrayBuffer: sab };
+  }
+  let threads = probe(api, PROBES.threads, 'threads (shared memory + atomics)');
+  if (threads.value === true && !hasSab) {
+    threads = known(false, 'shared-memory modules validate but SharedArrayBuffer is unavailable (a browser without cross-origin isolation)');
+  }
+  return {
+    simd: probe(api, PROBES.simd, 'SIMD'),
+    relaxedSimd: probe(api, PROBES.relaxedSimd, 'relaxed SIMD'),
+    threads,
+    bulkMemory: probe(api, PROBES.bulkMemory, 'bulk memory'),
+    sharedArrayBuffer: sab,
+  };
+}
