@@ -4,7 +4,7 @@ import {
   fd_write, proc_exit, clock_time_get, args_sizes_get, args_get, fd_prestat_get, fd_prestat_dir_name,
   path_open, fd_read, fd_seek, fd_close, errnoName, CLOCK_MONOTONIC, WHENCE_END, WHENCE_SET,
   LOOKUP_SYMLINK_FOLLOW, RIGHT_FD_READ, RIGHT_FD_SEEK, RIGHT_FD_TELL, RIGHT_FD_WRITE,
-  RIGHT_FD_FILESTAT_GET, OFLAGS_CREAT, OFLAGS_TRUNC, ERRNO_NOENT,
+  RIGHT_FD_FILESTAT_GET, OFLAGS_CREAT, OFLAGS_TRUNC, ERRNO_NOENT, ERRNO_NOTCAPABLE,
 } from './wasi';
 
 export const STDOUT: u32 = 1;
@@ -100,52 +100,65 @@ function stripSlashes(s: string): string {
   return s.substring(i);
 }
 
-/** The preopened directory and the path inside it, or null. */
-function resolve(path: string): Preopen | null {
-  const list = listPreopens();
-  const abs = path.startsWith('/');
-  let best: Preopen | null = null;
-  let bestLen = -1;
-  for (let i = 0; i < list.length; i++) {
-    let name = list[i].name;
-    while (name.length > 1 && name.endsWith('/')) name = name.substring(0, name.length - 1);
-    if (abs) {
-      if (name == '/' && bestLen < 1) { best = list[i]; bestLen = 1; continue; }
-      if (name.startsWith('/') && (path == name || path.startsWith(name + '/')) && name.length > bestLen) {
-        best = list[i]; bestLen = name.length;
-      }
-    } else if ((name == '.' || name == './' || name == '') && bestLen < 0) {
-      best = list[i]; bestLen = 0;
-    }
-  }
-  if (best === null && !abs && list.length > 0) best = list[0]; // wasmer maps --dir folders by name
-  return best;
+/** A preopen's name as an absolute folder ('/a/b'), '.' for the current one, '/' for the root.
+ *  Runtimes differ: wasmer lists '/a/b' as 'a/b', some list the root as ''. */
+function trimName(name: string): string {
+  while (name.length > 1 && name.endsWith('/')) name = name.substring(0, name.length - 1);
+  if (name == '' || name == '/') return '/';
+  if (name == '.' || name == './') return '.';
+  if (name.startsWith('./')) name = name.substring(2);
+  return name.startsWith('/') ? name : '/' + name;
 }
 
+/** How well a preopened directory fits a path: -1 not at all, else larger is better. */
+function fit(dir: Preopen, path: string): i32 {
+  const name = trimName(dir.name);
+  if (path.startsWith('/')) {
+    if (name == '/') return 1;
+    if (name != '.' && (path == name || path.startsWith(name + '/'))) return 1 + name.length;
+    return -1;
+  }
+  if (name == '.') return 1 << 16;
+  return 0; // a relative path: wasmer maps --dir folders by name; try the others last
+}
+
+/** The path relative to a preopened directory that fits it. */
 function relativeTo(dir: Preopen, path: string): string {
   if (!path.startsWith('/')) return path;
-  let name = dir.name;
-  while (name.length > 1 && name.endsWith('/')) name = name.substring(0, name.length - 1);
+  const name = trimName(dir.name);
   const rest = name == '/' ? path : path.substring(name.length);
   const r = stripSlashes(rest);
   return r.length == 0 ? '.' : r;
 }
 
-/** Opens path; on failure calls die() with a message naming the path. */
+/** Opens path in the best-fitting preopened directory that lets it (runtimes differ in which
+ *  directories they list first and what each may open); on failure calls die() with a message. */
 function open(path: string, write: bool, what: string): u32 {
-  const dir = resolve(path);
-  if (dir === null) {
-    die(`cannot open ${what} '${path}': the runtime gave the module no directory to read; run it with a directory, e.g. wasmtime run --dir . ...`);
-  }
-  const rel = String.UTF8.encode(relativeTo(dir!, path));
+  const list = listPreopens();
   const rights: u64 = write ? RIGHT_FD_WRITE | RIGHT_FD_SEEK | RIGHT_FD_TELL
     : RIGHT_FD_READ | RIGHT_FD_SEEK | RIGHT_FD_TELL | RIGHT_FD_FILESTAT_GET;
-  const e = path_open(dir!.fd, LOOKUP_SYMLINK_FOLLOW, changetype<usize>(rel), <usize>rel.byteLength,
-    write ? OFLAGS_CREAT | OFLAGS_TRUNC : 0, rights, 0, 0, scratch);
-  if (e != 0) {
-    die(`cannot open ${what} '${path}': ${errnoName(e)}` + (e == ERRNO_NOENT ? '' : ` (directories given: ${preopenNames()})`));
+  let firstErr: u16 = 0;
+  for (let want = 1 << 30; want >= 0; ) {
+    // the best remaining fit below `want`
+    let best = -1;
+    for (let i = 0; i < list.length; i++) { const f = fit(list[i], path); if (f < want && f > best) best = f; }
+    if (best < 0) break;
+    for (let i = 0; i < list.length; i++) {
+      if (fit(list[i], path) != best) continue;
+      const rel = String.UTF8.encode(relativeTo(list[i], path));
+      const e = path_open(list[i].fd, LOOKUP_SYMLINK_FOLLOW, changetype<usize>(rel), <usize>rel.byteLength,
+        write ? OFLAGS_CREAT | OFLAGS_TRUNC : 0, rights, 0, 0, scratch);
+      if (e == 0) return load<u32>(scratch);
+      if (firstErr == 0 || (firstErr == ERRNO_NOTCAPABLE && e != ERRNO_NOTCAPABLE)) firstErr = e;
+    }
+    want = best;
   }
-  return load<u32>(scratch);
+  if (list.length == 0) {
+    die(`cannot open ${what} '${path}': the runtime gave the module no directory; run it with one, e.g. wasmtime run --dir . ...`);
+  }
+  die(`cannot open ${what} '${path}': ` + (firstErr == 0 ? 'no directory given to the runtime holds it' : errnoName(firstErr)) +
+    (firstErr == ERRNO_NOENT ? '' : ` (directories given: ${preopenNames()})`));
+  return 0;
 }
 
 function preopenNames(): string {

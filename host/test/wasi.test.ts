@@ -1,0 +1,207 @@
+// The standalone WASI module (build/itera-wasi.wasm, assembly/wasi/) in the two WASI runtimes
+// that install from npm: Node's node:wasi and @wasmer/wasi. It must give exactly the token ids the
+// Node API gives (golden greedy prompts, a fixed-seed sampled generation), logits within 1e-5,
+// and a clear message with a non-zero exit for a missing file, a bad argument or a damaged file.
+import t from 'tap';
+import { readFileSync, writeFileSync, mkdtempSync, openSync, closeSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { WASI } from 'node:wasi';
+import { IteraModel } from '../core/api.js';
+import { writeModelFile } from '../core/model-file.js';
+import { WordTokenizer } from '../core/tokenizer.js';
+import { needShared, requireShared, repoRoot } from './shared.js';
+import { maxAbsDiff, randomWeights, tensorShapes, TINY, wasmBytes } from './helpers.js';
+import { convertReference } from './reference-model.js';
+
+const WASM = join(repoRoot(), 'build', 'itera-wasi.wasm');
+const GOLD = 'reference/golden/micro/reference.json';
+const dir = mkdtempSync(join(tmpdir(), 'itera-wasi-'));
+
+interface Run { code: number; stdout: string; stderr: string; ms: number }
+type Engine = 'node:wasi' | '@wasmer/wasi';
+const ENGINES: Engine[] = ['node:wasi', '@wasmer/wasi'];
+
+let module: WebAssembly.Module | null = null;
+function wasiModule(): WebAssembly.Module {
+  if (!module) module = new WebAssembly.Module(readFileSync(WASM));
+  return module;
+}
+
+/** Runs the module with args (paths absolute, inside `dir`); files written under dir are real. */
+async function run(engine: Engine, args: string[]): Promise<Run> {
+  const t0 = performance.now();
+  if (engine === 'node:wasi') {
+    const out = join(dir, 'stdout'), err = join(dir, 'stderr');
+    const o = openSync(out, 'w'), e = openSync(err, 'w');
+    let code: number;
+    try {
+      const wasi = new WASI({ version: 'preview1', args: ['itera-wasi', ...args], env: {}, preopens: { [dir]: dir }, stdout: o, stderr: e, returnOnExit: true });
+      const inst = new WebAssembly.Instance(wasiModule(), wasi.getImportObject() as WebAssembly.Imports);
+      code = wasi.start(inst);
+    } finally {
+      closeSync(o);
+      closeSync(e);
+    }
+    return { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8'), ms: performance.now() - t0 };
+  }
+  const w = await import('@wasmer/wasi');
+  await w.init();
+  const fs = new w.MemFS();
+  let p = '';
+  for (const part of dir.split('/').filter(Boolean)) { p += '/' + part; try { fs.createDir(p); } catch { /* exists */ } }
+  const outputs: string[] = [];
+  args.forEach((a, i) => {
+    if (!a.startsWith(dir + '/')) return;
+    if (args[i - 1] === '--logits') { outputs.push(a); return; }
+    if (!existsSync(a)) return;
+    const f = fs.open(a, { read: true, write: true, create: true });
+    f.write(readFileSync(a));
+    f.flush();
+  });
+  const wasi = new w.WASI({ args: ['itera-wasi', ...args], env: {}, fs, preopens: { [dir]: dir } });
+  const inst = wasi.instantiate(wasiModule(), {});
+  const code = wasi.start(inst);
+  for (const o of outputs) { try { writeFileSync(o, fs.open(o, { read: true }).read()); } catch { /* not written */ } }
+  return { code, stdout: wasi.getStdoutString(), stderr: wasi.getStderrString(), ms: performance.now() - t0 };
+}
+
+function idsOf(r: Run): { prompt: number[]; generated: number[] } {
+  const line = (k: string): number[] => {
+    const m = new RegExp(`^${k}: ?(.*)$`, 'm').exec(r.stdout);
+    if (!m) return [];
+    return m[1].trim() === '' ? [] : m[1].trim().split(/\s+/).map(Number);
+  };
+  return { prompt: line('prompt_ids'), generated: line('generated_ids') };
+}
+
+/** A small model that needs nothing from ../shared: random weights, a made-up word vocabulary. */
+function tinyModel(): Uint8Array {
+  const words = ['<PAD>', '<UNK>', '<BOS>', '<EOS>'];
+  for (let i = words.length; i < TINY.vocabSize; i++) words.push(`w${i}`);
+  const tok = new WordTokenizer(words, { pad: 0, unk: 1, bos: 2, eos: 3 });
+  const shapes = tensorShapes(TINY);
+  const tensors = [...randomWeights(TINY, 7)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  return writeModelFile({ config: TINY, tensors, tokenizer: tok, name: 'tiny' });
+}
+
+const wasmThere = existsSync(WASM);
+const noWasm = wasmThere || process.env.CI ? {} : { skip: `${WASM} is not built (npm run build:wasm)` };
+
+t.test('the module imports only wasi_snapshot_preview1 and exports _start', noWasm, async (t) => {
+  const imports = WebAssembly.Module.imports(wasiModule());
+  t.ok(imports.length > 0, `${imports.length} imports`);
+  t.same([...new Set(imports.map((i) => i.module))], ['wasi_snapshot_preview1'], 'every import is from wasi_snapshot_preview1');
+  t.ok(WebAssembly.Module.exports(wasiModule()).some((e) => e.name === '_start' && e.kind === 'function'), '_start is exported');
+  t.ok(WebAssembly.Module.exports(wasiModule()).some((e) => e.name === 'memory'), 'memory is exported');
+});
+
+t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node API', noWasm, async (t) => {
+  const bytes = tinyModel();
+  const path = join(dir, 'tiny.gguf');
+  writeFileSync(path, bytes);
+  const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
+  const prompt = 'w5 w9 w17 nothing w33';
+  const want = api.encode(prompt);
+  for (const engine of ENGINES) {
+    for (const o of [{ temperature: 0, topK: 0, topP: 1, seed: 0 }, { temperature: 0.9, topK: 10, topP: 0.9, seed: 42 }, { temperature: 1.3, topK: 0, topP: 1, seed: 2 ** 40 + 5 }]) {
+      const r = await run(engine, [path, prompt, '-n', '40', '--no-eos', '--ids', '-t', String(o.temperature), '-k', String(o.topK), '--top-p', String(o.topP), '-s', String(o.seed)]);
+      t.equal(r.code, 0, `${engine} exit 0 (${r.stderr.trim().split('\n').pop()})`);
+      const ids = idsOf(r);
+      t.same(ids.prompt, want, `${engine}: the prompt tokenizes as the API does`);
+      const g = api.generate(prompt, { ...o, maxTokens: 40, stopAtEos: false });
+      t.same(ids.generated, g.ids, `${engine} t=${o.temperature} k=${o.topK} p=${o.topP} seed=${o.seed}: the API's ids`);
+    }
+    const lf = join(dir, 'tiny.logits');
+    const r = await run(engine, [path, '--prompt-ids', want.join(','), '--logits', lf, '-n', '1']);
+    t.equal(r.code, 0, `${engine} --logits exit 0`);
+    const b = readFileSync(lf);
+    const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    const d = maxAbsDiff(got, api.logits(want));
+    t.ok(d <= 1e-5, `${engine}: prompt logits within 1e-5 of the API (max ${d.toExponential(2)})`);
+    t.match(r.stderr, /\[1 tokens, .* tokens\/s, prompt \d+ tokens in .* ms, model loaded in .* ms, simd\]/, `${engine}: timing line on stderr`);
+  }
+  api.dispose();
+});
+
+t.test('golden greedy prompts and a sampled generation: the same ids as the Node API', needShared(GOLD), async (t) => {
+  const ref = JSON.parse(readFileSync(requireShared(GOLD), 'utf8')) as {
+    greedy_generation: { cases: { prompt: string; prompt_ids: number[]; greedy_ids: number[] }[] };
+    logits_cases: { name: string; input_ids: number[] }[];
+  };
+  const bytes = convertReference();
+  const path = join(dir, 'micro.gguf');
+  writeFileSync(path, bytes);
+  const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
+  for (const engine of ENGINES) {
+    for (const g of ref.greedy_generation.cases) {
+      const r = await run(engine, [path, g.prompt, '-t', '0', '-n', String(g.greedy_ids.length), '--no-eos', '--ids']);
+      t.equal(r.code, 0, `${engine} "${g.prompt}" exit 0`);
+      const ids = idsOf(r);
+      t.same(ids.prompt, g.prompt_ids, `${engine} "${g.prompt}": golden prompt ids`);
+      t.same(ids.generated, api.generate(g.prompt, { temperature: 0, maxTokens: g.greedy_ids.length, stopAtEos: false }).ids, `${engine} "${g.prompt}": the API's ids`);
+      t.same(ids.generated, g.greedy_ids, `${engine} "${g.prompt}": the golden ids (${r.ms.toFixed(0)} ms)`);
+    }
+    const o = { temperature: 0.8, topK: 40, topP: 0.95, seed: 1234 };
+    const r = await run(engine, [path, 'Once upon a time,', '-n', '48', '--ids', '-t', '0.8', '-k', '40', '--top-p', '0.95', '-s', '1234']);
+    t.same(idsOf(r).generated, api.generate('Once upon a time,', { ...o, maxTokens: 48 }).ids, `${engine}: fixed-seed sampled generation, the API's ids`);
+    const c = ref.logits_cases.find((x) => x.name === 'story_prompt') ?? ref.logits_cases[0];
+    const lf = join(dir, 'micro.logits');
+    const rl = await run(engine, [path, '--prompt-ids', c.input_ids.join(','), '--logits', lf, '-n', '1']);
+    t.equal(rl.code, 0, `${engine} --logits exit 0`);
+    const b = readFileSync(lf);
+    const d = maxAbsDiff(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), api.logits(c.input_ids));
+    t.ok(d <= 1e-5, `${engine} ${c.name}: logits within 1e-5 of the API (max ${d.toExponential(2)})`);
+  }
+  api.dispose();
+});
+
+t.test('a missing file, a bad argument, a damaged file: a message and a non-zero exit', noWasm, async (t) => {
+  const bytes = tinyModel();
+  const good = join(dir, 'tiny.gguf');
+  writeFileSync(good, bytes);
+  const cases: [string, string[], number, RegExp][] = [
+    ['missing model file', [join(dir, 'nope.gguf'), 'w5'], 1, /cannot open model file .*nope\.gguf.*no such file/],
+    ['no arguments', [], 2, /missing the model file/],
+    ['no prompt', [good], 2, /missing the prompt/],
+    ['unknown option', [good, 'w5', '--fast'], 2, /unknown option '--fast'/],
+    ['bad number', [good, 'w5', '--max-tokens', 'lots'], 2, /--max-tokens must be a whole number/],
+    ['bad temperature', [good, 'w5', '-t', '-1'], 2, /--temperature must be a finite number >= 0/],
+    ['bad top-p', [good, 'w5', '--top-p', '0'], 2, /--top-p must be greater than 0/],
+    ['option without value', [good, 'w5', '--seed'], 2, /needs a value/],
+    ['empty prompt', [good, '   '], 1, /empty prompt/],
+    ['token id out of range', [good, '--prompt-ids', '3,999'], 1, /token id 999 .* out of range/],
+  ];
+  for (const engine of ENGINES) {
+    for (const [what, args, code, msg] of cases) {
+      const r = await run(engine, args);
+      t.equal(r.code, code, `${engine} ${what}: exit ${code}`);
+      t.match(r.stderr, msg, `${engine} ${what}: says so`);
+    }
+  }
+  // damaged files: every truncation point class and flipped bytes end in a message, never a trap
+  const points = [0, 3, 4, 8, 20, 24, 40, 100, 300, 1000, Math.floor(bytes.length / 2), bytes.length - 100, bytes.length - 1];
+  let n = 0;
+  for (const len of points) {
+    const p = join(dir, `cut${len}.gguf`);
+    writeFileSync(p, bytes.subarray(0, len));
+    const r = await run('node:wasi', [p, 'w5', '-n', '2']);
+    t.equal(r.code, 1, `truncated to ${len} bytes: exit 1`);
+    t.match(r.stderr, /^itera-wasi: (not a GGUF|model file)/, `truncated to ${len} bytes: ${r.stderr.trim().slice(0, 100)}`);
+    n++;
+  }
+  let x = 12345;
+  for (let i = 0; i < 40; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const at = x % Math.min(bytes.length, 4000); // the header, metadata and tensor table
+    const b = bytes.slice();
+    b[at] ^= 0xff;
+    const p = join(dir, 'flip.gguf');
+    writeFileSync(p, b);
+    const r = await run(i % 2 ? '@wasmer/wasi' : 'node:wasi', [p, 'w5', '-n', '2']);
+    t.ok(r.code === 0 || (r.code === 1 && /^itera-wasi: /.test(r.stderr)), `byte ${at} flipped: exit ${r.code}${r.code ? ' — ' + r.stderr.trim().slice(0, 90) : ''}`);
+    t.notOk(/internal error|RuntimeError|unreachable/.test(r.stderr), `byte ${at} flipped: no trap`);
+    n++;
+  }
+  t.ok(n > 50, `${n} damaged files`);
+});
