@@ -395,6 +395,7 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
             t_win, tok_win = now, 0
         if args.eval_every > 0 and (step + 1) % args.eval_every == 0 and step + 1 != args.steps:
             do_eval(step + 1)
+            t_win, tok_win = time.time(), 0  # tokens/s counts training steps only
     do_eval(args.steps)
     elapsed = time.time() - t_start
     if best["step"] < 0:  # no validation data: keep the final weights
