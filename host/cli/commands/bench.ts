@@ -1,126 +1,222 @@
-import type { Command } from '../command.js';
-import { fmtBytes, num, str } from '../command.js';
-import { buildFrom, modelHelp, modelOptions, modelPathFrom } from './model-option.js';
-import { loadModel } from '../../node/index.js';
-import { percentile, summarize } from '../../core/stats.js';
+import type { Command, Values } from '../command.js';
+import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
+import { buildFrom, modelPathFrom } from './model-option.js';
+import { packageRoot, wasmPath } from '../../node/index.js';
+import { collectDiagnostics } from '../../diag/node.js';
+import { runBench, type PeerId } from '../../bench/runner.js';
+import { raplMeter } from '../../bench/energy.js';
+import { requantize } from '../../bench/requantize.js';
+import { BENCH_JSON_SCHEMA, validateBenchDocument, type BenchDocument, type EngineResult, type Ratio, type Stat } from '../../bench/schema.js';
 import { Progress } from '../progress.js';
-import { writeFileSync } from 'node:fs';
+import { IteraError } from '../../core/types.js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const DEFAULT_REFERENCE = ['..', 'shared', 'reference', 'onnx', 'itera_lite_micro.onnx'];
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'measure load time, prefill and decode speed, per-token latency and memory',
-  help: `Usage: itera bench [--model FILE] [--runs R] [--json] [-o results.json]
+  summary: 'benchmark models on this machine, with ONNX Runtime (native and WASM) side by side',
+  help: `Usage: itera bench [--model FILE]... [--quant TYPES] [--runs R | --duration S] [--json OUT.json]
 
-Measures one model on this machine, one thread: cold load (read, validate, instantiate, lay the
-weights into memory), prefill tokens/s over a full context, decode tokens/s (one call into the
-module per token, and one call for a whole generation), per-token latency p50/p95, and the
-WebAssembly memory in use. Every figure is the median of --runs runs after a warm-up.
+Measures each model on this machine, one thread, and runs the same model on the same tokens in
+ONNX Runtime native (onnxruntime-node) and WebAssembly (onnxruntime-web), interleaved round by
+round so that a busy machine slows every engine alike:
+  file size, load + instantiate time (cold, then warm), time to first token, prefill tokens/s
+  (a context of T tokens, last logits), decode tokens/s (greedy, one call per token) with
+  per-token latency p50/p95/p99, scoring tokens/s (every position's logits), WebAssembly memory,
+  process RSS, CPU utilisation, parameters and FLOPs per token (exact, and the research report's
+  formula), energy per token where Linux RAPL is readable, and perplexity on --eval text.
+Every figure is min / median / max over the runs, after a warm-up round. Our speed is printed as
+a ratio to each peer (ours / peer, paired within each round). The original's ONNX export
+(../shared/reference/onnx/itera_lite_micro.onnx) runs too when present, as a speed reference.
+The JSON document (docs/bench-schema.md) embeds 'itera diag'.
 
 Options:
-${modelHelp}
-  -r, --runs R         measured runs of each figure (default 7)
-      --json           print the results as JSON
-  -o, --output FILE    also write the JSON results to FILE
-  -h, --help           this help`,
-  options: { ...modelOptions, runs: { type: 'string', short: 'r' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+  -m, --model FILE     a model file (.gguf); repeat for several; default: models/default.gguf
+      --quant TYPES    also bench each model re-stored as these types (comma-separated, e.g. F16,Q8_0)
+  -r, --runs R         measured rounds (default 5)
+      --duration S     instead of a count, repeat rounds for S seconds per model (at least one)
+      --peers LIST     all (default), none, or a list of ort-node, ort-web
+      --reference FILE the original's ONNX export (default ../shared/reference/onnx/...; 'none' to skip)
+      --context N      tokens of the prefill/score context (default: the model's T)
+      --prompt N       tokens of the time-to-first-token prompt (default 32)
+      --eval FILE      a text to measure perplexity on (quality beside speed)
+      --json FILE      write the JSON document to FILE ('-' prints it instead of the table)
+      --build B        our WebAssembly build: auto (default), simd, scalar
+      --print-schema   print the JSON Schema of the document and exit
+  -h, --help           this help
+
+Examples:
+  itera bench --model micro.gguf --json results/micro.json
+  itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)`,
+  options: {
+    model: { type: 'string', short: 'm', multiple: true },
+    quant: { type: 'string' },
+    runs: { type: 'string', short: 'r' },
+    duration: { type: 'string' },
+    peers: { type: 'string' },
+    reference: { type: 'string' },
+    context: { type: 'string' },
+    prompt: { type: 'string' },
+    eval: { type: 'string' },
+    json: { type: 'string' },
+    build: { type: 'string' },
+    'print-schema': { type: 'boolean' },
+  },
   async run(v, _p, io) {
-    const runs = num(v, 'runs', { int: true, min: 1, max: 1000 }) ?? 7;
-    const path = modelPathFrom(v);
-    const build = buildFrom(v);
-    const loads: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const m = await loadModel(path, { build });
-      loads.push(performance.now() - t0);
-      m.dispose();
-    }
-    const model = await loadModel(path, { build });
-    try {
-      const c = model.config;
-      const T = c.maxSeqLength;
-      // a fixed pseudo-random prompt of T ids
-      const ids: number[] = [];
-      let x = 12345;
-      for (let i = 0; i < T; i++) { x = (x * 1103515245 + 12345) % 2147483648; ids.push(x % c.vocabSize); }
-      const bar = new Progress('bench', runs * 3);
-      const s = model.session();
-      s.setSampler({ temperature: 0 });
-      // prefill: the whole context, last logits only
-      const prefill: number[] = [];
-      for (let r = -1; r < runs; r++) {
-        s.reset();
-        const t0 = performance.now();
-        for (let k = 0; k < 8; k++) { s.reset(); s.prefill(ids); }
-        const dt = (performance.now() - t0) / 8;
-        if (r >= 0) prefill.push(T / (dt / 1000));
-        bar.update(r + 1);
-      }
-      // decode, one call per token: T-1 tokens after a one-token prompt (all within the context)
-      const decode: number[] = [];
-      const perToken: number[] = [];
-      for (let r = -1; r < runs; r++) {
-        s.reset();
-        s.prefill([ids[0]]);
-        const t0 = performance.now();
-        for (let i = 0; i < T - 1; i++) {
-          const a = performance.now();
-          s.next();
-          if (r >= 0) perToken.push(performance.now() - a);
-        }
-        const dt = performance.now() - t0;
-        if (r >= 0) decode.push((T - 1) / (dt / 1000));
-        bar.update(runs + r + 1);
-      }
-      // decode in one call
-      const decodeBatch: number[] = [];
-      for (let r = -1; r < runs; r++) {
-        const t0 = performance.now();
-        for (let k = 0; k < 4; k++) {
-          s.reset();
-          s.prefill([ids[0]]);
-          s.generate(T - 1, -1);
-        }
-        const dt = (performance.now() - t0) / 4;
-        if (r >= 0) decodeBatch.push((T - 1) / (dt / 1000));
-        bar.update(2 * runs + r + 1);
-      }
-      bar.done();
-      s.free();
-      const info = model.info();
-      const result = {
-        model: { path, name: info.name, parameters: info.parameters, fileBytes: info.fileBytes, config: c },
-        build: info.simd ? 'simd' : 'scalar',
-        runs,
-        loadMs: summarize(loads),
-        prefillTokensPerSecond: summarize(prefill),
-        decodeTokensPerSecond: summarize(decode),
-        decodeOneCallTokensPerSecond: summarize(decodeBatch),
-        perTokenMs: { p50: percentile(perToken, 50), p95: percentile(perToken, 95), p99: percentile(perToken, 99) },
-        wasmMemoryBytes: model.memoryBytes(),
-        weightBytes: info.weightBytes,
-        node: process.version,
-        arch: process.arch,
-      };
-      const out = str(v, 'output');
-      if (out !== undefined) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-      if (v.json) {
-        io.out.write(JSON.stringify(result, null, 2) + '\n');
-      } else {
-        const f = (s: { min: number; median: number; max: number }, d = 0) => `${s.median.toFixed(d)}  (min ${s.min.toFixed(d)}, max ${s.max.toFixed(d)})`;
-        io.out.write(
-          `model            ${path} (${info.parameters.toLocaleString('en-US')} parameters, ${fmtBytes(info.fileBytes)})\n` +
-          `build            ${result.build}, node ${process.version} ${process.arch}, ${runs} runs, medians\n` +
-          `load (cold)      ${f(result.loadMs, 2)} ms\n` +
-          `prefill          ${f(result.prefillTokensPerSecond)} tokens/s  (${T} tokens)\n` +
-          `decode           ${f(result.decodeTokensPerSecond)} tokens/s  (one call per token)\n` +
-          `decode, 1 call   ${f(result.decodeOneCallTokensPerSecond)} tokens/s\n` +
-          `per token        p50 ${result.perTokenMs.p50.toFixed(4)} ms, p95 ${result.perTokenMs.p95.toFixed(4)} ms, p99 ${result.perTokenMs.p99.toFixed(4)} ms\n` +
-          `wasm memory      ${fmtBytes(result.wasmMemoryBytes)} (weights ${fmtBytes(result.weightBytes)})\n`,
-        );
-      }
+    if (v['print-schema']) {
+      io.out.write(JSON.stringify(BENCH_JSON_SCHEMA, null, 2) + '\n');
       return 0;
-    } finally {
-      model.dispose();
     }
+    const runs = num(v, 'runs', { int: true, min: 1, max: 1000 }) ?? 5;
+    const durationS = num(v, 'duration', { min: 0.1, max: 86400 }) ?? null;
+    const contextTokens = num(v, 'context', { int: true, min: 2 }) ?? null;
+    const promptTokens = num(v, 'prompt', { int: true, min: 1 }) ?? null;
+    const peers = parsePeers(str(v, 'peers') ?? 'all');
+    const paths = modelPaths(v);
+    const quants = (str(v, 'quant') ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+    const models: { path: string; bytes: Uint8Array }[] = [];
+    for (const p of paths) {
+      const full = resolve(p);
+      if (!existsSync(full)) throw new IteraError(`model file not found: ${full}`, 'NO_FILE');
+      const bytes = readFileSync(full);
+      models.push({ path: p, bytes });
+      for (const q of quants) models.push({ path: `${p} as ${q}`, bytes: requantize(bytes, q) });
+    }
+    const refArg = str(v, 'reference');
+    const refPath = refArg ?? join(packageRoot(), ...DEFAULT_REFERENCE);
+    const reference = refArg === 'none'
+      ? { reason: 'skipped (--reference none)' }
+      : peers.length === 0
+        ? { reason: 'no ONNX Runtime peer asked for (--peers none)' }
+        : existsSync(refPath)
+          ? { path: refArg ?? '../shared/reference/onnx/itera_lite_micro.onnx', bytes: readFileSync(refPath) as Uint8Array }
+          : { reason: `the original's ONNX export is not at ${refPath}` };
+    const evalPath = str(v, 'eval');
+    const evalText = evalPath ? { name: basename(evalPath), text: readFileSync(resolve(evalPath), 'utf8') } : { reason: 'no --eval text given' };
+
+    const diag = await collectDiagnostics();
+    const bar = new Progress('bench', 1, io.err as NodeJS.WriteStream);
+    const notes: string[] = [];
+    const doc = await runBench({
+      models,
+      wasm: readFileSync(wasmPath(buildFrom(v))),
+      runs,
+      durationS,
+      peers,
+      reference,
+      contextTokens,
+      promptTokens,
+      evalText,
+      energy: raplMeter(),
+      ortWasmDir: pathToFileURL(join(packageRoot(), 'node_modules', 'onnxruntime-web', 'dist') + '/').href,
+      diag,
+      tool: { name: 'itera', version: version(), command: ['itera', 'bench', ...process.argv.slice(3)] },
+      onProgress: (label, done, total) => {
+        const b = bar as unknown as { total: number };
+        b.total = total;
+        bar.update(done, label);
+      },
+      onNote: (line) => notes.push(line),
+    });
+    bar.done();
+    const errors = validateBenchDocument(doc);
+    if (errors.length) throw new IteraError(`internal error: the bench document does not match its schema:\n  ${errors.slice(0, 10).join('\n  ')}`, 'BENCH_SCHEMA');
+    const out = str(v, 'json');
+    if (out === '-') io.out.write(JSON.stringify(doc, null, 2) + '\n');
+    else {
+      io.out.write(formatBench(doc));
+      if (out !== undefined) {
+        writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+        io.out.write(`\nwrote ${out}\n`);
+      }
+    }
+    return 0;
   },
 };
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function modelPaths(v: Values): string[] {
+  const m = v.model;
+  if (Array.isArray(m) && m.length > 0) return m as string[];
+  return [modelPathFrom({})];
+}
+
+function parsePeers(s: string): PeerId[] {
+  if (s === 'all') return ['ort-node', 'ort-web'];
+  if (s === 'none') return [];
+  const out: PeerId[] = [];
+  for (const p of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (p !== 'ort-node' && p !== 'ort-web') throw new UsageError(`--peers: unknown peer '${p}' (all, none, ort-node, ort-web)`);
+    out.push(p);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+const f0 = (x: number): string => fmtInt(Math.round(x));
+const rng = (s: Stat, f: (x: number) => string = f0): string => `${f(s.median)} (${f(s.min)}-${f(s.max)})`;
+const ms = (x: number): string => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
+const ratioStr = (r: Ratio | null): string => (r ? `${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : 'n/a');
+
+function table(header: string[], rows: string[][]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n') + '\n';
+}
+
+function engineRows(es: EngineResult[]): string[][] {
+  return es.map((e) => [
+    e.label,
+    ms(e.loadMs),
+    e.prefill ? rng(e.prefill.tokensPerSecond) : '-',
+    e.ttft ? ms(e.ttft.ms.median) : '-',
+    e.decode ? rng(e.decode.tokensPerSecond) : '-',
+    e.decode ? `${ms(e.decode.perTokenMs.p50)}/${ms(e.decode.perTokenMs.p95)}/${ms(e.decode.perTokenMs.p99)}` : '-',
+    e.score ? rng(e.score.tokensPerSecond) : '-',
+    `${Math.round(e.cpu.utilization * 100)}%`,
+    e.memory.wasmBytes.value !== null ? fmtBytes(e.memory.wasmBytes.value) : '-',
+    e.energy.joulesPerToken.value !== null ? `${(e.energy.joulesPerToken.value * 1000).toFixed(3)} mJ` : '-',
+  ]);
+}
+
+const HEADER = ['engine', 'load ms', 'prefill tok/s (min-max)', 'ttft ms', 'decode tok/s (min-max)', 'p50/p95/p99 ms', 'score tok/s (min-max)', 'cpu', 'wasm mem', 'energy/tok'];
+
+export function formatBench(doc: BenchDocument): string {
+  const d = doc.diag;
+  let s = `machine  ${d.cpu.model.value ?? 'unknown CPU'}, ${d.cpu.logicalCores.value ?? '?'} cores, ${d.host.platform} ${d.host.arch}, Node ${d.host.version}` +
+    `${d.cpu.loadAverage.value ? `, load average ${d.cpu.loadAverage.value.join(' ')}` : ''}\n` +
+    `settings ${doc.settings.durationS ? `${doc.settings.durationS} s per model` : `${doc.settings.runs} rounds`} after a warm-up, 1 thread, engines interleaved; medians (min-max)\n`;
+  for (const m of doc.models) {
+    const fl = m.flops.exact;
+    s += `\nmodel    ${m.path}: ${m.name}, ${m.quant}, ${fmtBytes(m.fileBytes)}, ${fmtInt(m.parameters)} parameters\n` +
+      `flops    ${fmtInt(fl.total)} per token exact (${fmtInt(fl.macFlops)} in multiply-adds, ${fmtInt(fl.withoutLmHead)} without the lm_head); ` +
+      `research formula ${fmtInt(m.flops.researchFormula.value)}\n` +
+      `load     cold ${ms(m.load.coldMs)} ms, warm ${rng(m.load.warmMs, ms)} ms\n` +
+      (m.quality.value ? `quality  perplexity ${m.quality.value.perplexity.toFixed(3)} on ${m.quality.value.text} (${fmtInt(m.quality.value.tokens)} tokens)\n` : '') +
+      `context  prefill/score ${m.engines[0]!.prefill?.tokens ?? '?'} tokens, ttft prompt ${m.engines[0]!.ttft?.promptTokens ?? '?'} tokens, decode ${m.engines[0]!.decode?.tokens ?? '?'} tokens\n\n`;
+    s += table(HEADER, engineRows(m.engines));
+    for (const [peer, r] of Object.entries(m.ratios)) {
+      const label = m.engines.find((e) => e.id === peer)?.label ?? peer;
+      s += `ours vs ${label}: prefill ${ratioStr(r.prefill)}, decode ${ratioStr(r.decode)}, score ${ratioStr(r.score)}` +
+        `${m.sameTokens[peer] ? '' : '  (WARNING: decoded different tokens)'}\n` +
+        `  per CPU second: prefill ${ratioStr(r.cpuTime.prefill)}, decode ${ratioStr(r.cpuTime.decode)}, score ${ratioStr(r.cpuTime.score)}\n`;
+    }
+    for (const [peer, why] of Object.entries(m.skipped ?? {})) s += `${peer} skipped: ${why}\n`;
+  }
+  if ('engines' in doc.reference) {
+    s += `\nreference  ${doc.reference.path}: ${doc.reference.note}\n\n`;
+    s += table(HEADER, engineRows(doc.reference.engines));
+  } else {
+    s += `\nreference  none: ${doc.reference.reason}\n`;
+  }
+  s += `\nprocess  peak RSS ${fmtBytes(doc.process.peakRssBytes)}, ${doc.process.wallSeconds.toFixed(1)} s\n`;
+  return s;
+}

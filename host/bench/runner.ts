@@ -1,0 +1,347 @@
+// The benchmark: every model on every engine, interleaved round by round on the same tokens (so
+// that a busy machine slows every engine alike), medians and min/max over rounds, and our speed
+// as a ratio to each peer, paired within each round. Node only (process CPU and RSS, RAPL).
+
+import { IteraModel } from '../core/api.js';
+import { readModelFile, type IteraModelFile } from '../core/model-file.js';
+import { ggmlTypeName } from '../core/gguf.js';
+import { percentile } from '../core/stats.js';
+import type { Diagnostics } from '../diag/schema.js';
+import { flopsPerToken, researchFormulaFlops, RESEARCH_FORMULA } from './flops.js';
+import { itera, loadOrt, ortItera, ortReference, type BenchEngine, type OrtFlavour, type OrtLoaded } from './engines.js';
+import type { EnergyMeter } from './energy.js';
+import { BENCH_SCHEMA_ID, type BenchDocument, type EngineResult, type ModelResult, type Ratio, type Stat } from './schema.js';
+
+export type PeerId = 'ort-node' | 'ort-web';
+
+export interface BenchInput {
+  models: { path: string; bytes: Uint8Array }[];
+  /** our module's bytes */
+  wasm: Uint8Array;
+  runs: number;
+  /** if set, rounds repeat until this many seconds have passed per model (at least one) */
+  durationS: number | null;
+  peers: PeerId[];
+  /** the original's ONNX export, or why there is none */
+  reference: { path: string; bytes: Uint8Array } | { reason: string };
+  /** tokens of the prefill/score context; default the model's T */
+  contextTokens: number | null;
+  /** tokens of the time-to-first-token prompt; default min(32, T) */
+  promptTokens: number | null;
+  /** a text to measure perplexity on, or why there is none */
+  evalText: { name: string; text: string } | { reason: string };
+  energy: { meter: EnergyMeter | null; reason: string };
+  /** file: URL of onnxruntime-web's dist/ folder */
+  ortWasmDir: string;
+  diag: Diagnostics;
+  tool: { name: string; version: string; command: string[] };
+  onProgress?: (label: string, done: number, total: number) => void;
+  onNote?: (line: string) => void;
+}
+
+export function stat(values: readonly number[]): Stat {
+  if (values.length === 0) throw new RangeError('no values');
+  return { min: Math.min(...values), median: percentile(values, 50), max: Math.max(...values), n: values.length };
+}
+
+/** Deterministic ids in [lo, hi): the same for every engine and every run. */
+export function benchTokens(n: number, lo: number, hi: number, seed = 12345): number[] {
+  const ids: number[] = [];
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    ids.push(lo + ((x >>> 8) % Math.max(1, hi - lo)));
+  }
+  return ids;
+}
+
+/** The storage type of the weight matrices (rank >= 2, embeddings included). */
+export function quantLabel(file: IteraModelFile): string {
+  const types = new Set<string>();
+  for (const [, t] of file.tensors) if (t.shape.length >= 2) types.add(ggmlTypeName(t.type));
+  return types.size === 1 ? [...types][0]! : types.size === 0 ? 'none' : `mixed (${[...types].sort().join('+')})`;
+}
+
+interface Acc {
+  prefill: number[];
+  ttft: number[];
+  score: number[];
+  decode: number[];
+  /** the same rates per second of process CPU time (robust to the process being descheduled) */
+  prefillCpu: number[];
+  scoreCpu: number[];
+  decodeCpu: number[];
+  decodeOneCall: number[];
+  perToken: number[];
+  decodedIds: number[];
+  cpuUser: number;
+  cpuSystem: number;
+  wall: number;
+  energyUj: number;
+  energyTokens: number;
+  rssDelta: number;
+}
+
+const newAcc = (): Acc => ({ prefill: [], ttft: [], score: [], decode: [], prefillCpu: [], scoreCpu: [], decodeCpu: [], decodeOneCall: [], perToken: [], decodedIds: [], cpuUser: 0, cpuSystem: 0, wall: 0, energyUj: 0, energyTokens: 0, rssDelta: 0 });
+
+/** How many repetitions make one timed sample last about targetMs. */
+function repsFor(ms: number, targetMs = 25, max = 64): number {
+  return Math.max(1, Math.min(max, Math.ceil(targetMs / Math.max(ms, 1e-3))));
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Wall and process CPU milliseconds of fn. */
+async function timeCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
+interface Plan { ctx: number[]; prompt: number[]; decodeFrom: number[]; decodeN: number }
+
+/** Runs interleaved rounds over engines; returns accumulators by engine id. */
+async function rounds(engines: BenchEngine[], plan: Plan, input: BenchInput, label: string, ours?: ReturnType<typeof itera>): Promise<Map<string, Acc>> {
+  const acc = new Map(engines.map((e) => [e.id, newAcc()]));
+  // warm-up, and the repetitions per sample
+  const reps = new Map<string, { prefill: number; ttft: number; score: number }>();
+  for (const e of engines) {
+    const tp = await timeIt(() => e.prefill(plan.ctx));
+    const tt = await timeIt(() => e.prefill(plan.prompt));
+    const ts = await timeIt(() => e.score(plan.ctx));
+    await e.decode(plan.decodeFrom, Math.min(plan.decodeN, 8));
+    reps.set(e.id, { prefill: repsFor(tp), ttft: repsFor(tt), score: repsFor(ts) });
+  }
+  if (ours) ours.decodeOneCall(plan.decodeFrom, plan.decodeN);
+  const meter = input.energy.meter;
+  const t0 = performance.now();
+  const total = input.durationS ? Math.max(1, input.runs) : input.runs;
+  for (let r = 0; ; r++) {
+    if (input.durationS !== null ? r > 0 && performance.now() - t0 >= input.durationS * 1000 : r >= input.runs) break;
+    for (let j = 0; j < engines.length; j++) {
+      const e = engines[(r + j) % engines.length]!; // rotate the order every round
+      const a = acc.get(e.id)!;
+      const n = reps.get(e.id)!;
+      const rss0 = process.memoryUsage().rss;
+      const cpu0 = process.cpuUsage();
+      const w0 = performance.now();
+      let t = await timeCpu(async () => { for (let i = 0; i < n.prefill; i++) await e.prefill(plan.ctx); });
+      a.prefill.push((plan.ctx.length * n.prefill) / (t.wall / 1000));
+      a.prefillCpu.push((plan.ctx.length * n.prefill) / (Math.max(t.cpu, 1e-3) / 1000));
+      const dt = await timeIt(async () => { for (let i = 0; i < n.ttft; i++) await e.prefill(plan.prompt); });
+      a.ttft.push(dt / n.ttft);
+      t = await timeCpu(async () => { for (let i = 0; i < n.score; i++) await e.score(plan.ctx); });
+      a.score.push((plan.ctx.length * n.score) / (t.wall / 1000));
+      a.scoreCpu.push((plan.ctx.length * n.score) / (Math.max(t.cpu, 1e-3) / 1000));
+      const en0 = meter?.read() ?? 0;
+      const c0 = process.cpuUsage();
+      const d = await e.decode(plan.decodeFrom, plan.decodeN);
+      const dc = process.cpuUsage(c0);
+      if (meter) { a.energyUj += meter.delta(en0, meter.read()); a.energyTokens += plan.decodeN; }
+      a.decode.push(plan.decodeN / (d.totalMs / 1000));
+      a.decodeCpu.push(plan.decodeN / (Math.max((dc.user + dc.system) / 1000, 1e-3) / 1000));
+      a.perToken.push(...d.perTokenMs);
+      if (a.decodedIds.length === 0) a.decodedIds = d.ids.slice(0, 32);
+      if (ours && e.id === ours.id) a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
+      const cpu = process.cpuUsage(cpu0);
+      a.cpuUser += cpu.user / 1000;
+      a.cpuSystem += cpu.system / 1000;
+      a.wall += performance.now() - w0;
+      a.rssDelta = Math.max(a.rssDelta, process.memoryUsage().rss - rss0);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      input.onProgress?.(label, r * engines.length + j + 1, total * engines.length);
+    }
+  }
+  return acc;
+}
+
+let peakRss = 0;
+
+function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rssAfterLoad: number): EngineResult {
+  const energy = input.energy.meter
+    ? a.energyTokens > 0
+      ? { value: a.energyUj / 1e6 / a.energyTokens, source: input.energy.meter.source }
+      : { value: null, reason: 'no decode tokens measured' }
+    : { value: null, reason: input.energy.reason };
+  const wasm = e.wasmMemory();
+  return {
+    id: e.id,
+    label: e.label,
+    runtime: e.runtime,
+    loadMs: e.loadMs,
+    prefill: a.prefill.length ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.prefill), tokensPerCpuSecond: stat(a.prefillCpu) } : null,
+    ttft: a.ttft.length ? { promptTokens: plan.prompt.length, ms: stat(a.ttft) } : null,
+    decode: a.decode.length
+      ? { tokens: plan.decodeN, tokensPerSecond: stat(a.decode), tokensPerCpuSecond: stat(a.decodeCpu), perTokenMs: { p50: percentile(a.perToken, 50), p95: percentile(a.perToken, 95), p99: percentile(a.perToken, 99), n: a.perToken.length } }
+      : null,
+    ...(a.decodeOneCall.length ? { decodeOneCall: { tokens: plan.decodeN, tokensPerSecond: stat(a.decodeOneCall) } } : {}),
+    score: a.score.length ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.score), tokensPerCpuSecond: stat(a.scoreCpu) } : null,
+    cpu: { utilization: a.wall > 0 ? (a.cpuUser + a.cpuSystem) / a.wall : 0, userMs: a.cpuUser, systemMs: a.cpuSystem, wallMs: a.wall },
+    memory: {
+      wasmBytes: wasm.value !== null ? { value: wasm.value, source: 'WebAssembly.Memory buffer size after the runs (it only grows: the peak)' } : { value: null, reason: wasm.reason ?? 'not reported' },
+      rssDeltaBytes: Math.max(a.rssDelta, rssAfterLoad),
+    },
+    energy: { joulesPerToken: energy },
+    decodedIds: a.decodedIds,
+  };
+}
+
+/** ours / peer per round (rounds are paired by index). */
+function pairedRatio(ours: number[], peer: number[]): Ratio | null {
+  const n = Math.min(ours.length, peer.length);
+  if (n === 0) return null;
+  const r = Array.from({ length: n }, (_, i) => ours[i]! / peer[i]!);
+  const s = stat(r);
+  return { median: s.median, min: s.min, max: s.max, n };
+}
+
+export async function runBench(input: BenchInput): Promise<BenchDocument> {
+  const start = performance.now();
+  peakRss = process.memoryUsage().rss;
+  const ortCache = new Map<OrtFlavour, OrtLoaded>();
+  const ort = async (f: OrtFlavour): Promise<OrtLoaded> => {
+    let o = ortCache.get(f);
+    if (!o) { o = await loadOrt(f, input.ortWasmDir); ortCache.set(f, o); }
+    return o;
+  };
+  const models: ModelResult[] = [];
+  let firstLoad = true;
+  for (const m of input.models) {
+    // cold: the first load of this model in this process (the first ever also compiles the module)
+    const t0 = performance.now();
+    const model = await IteraModel.fromBytes(m.bytes, input.wasm, () => performance.now());
+    const coldMs = performance.now() - t0;
+    input.onNote?.(`${m.path}: loaded in ${coldMs.toFixed(1)} ms${firstLoad ? ' (first load in this process: includes compiling the WebAssembly module)' : ''}`);
+    firstLoad = false;
+    const warm: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const a = performance.now();
+      const x = await IteraModel.fromBytes(m.bytes, input.wasm, () => performance.now());
+      warm.push(performance.now() - a);
+      x.dispose();
+    }
+    const file = readModelFile(m.bytes);
+    const c = file.config;
+    const S = Math.min(input.contextTokens ?? c.maxSeqLength, c.maxSeqLength);
+    const P = Math.min(input.promptTokens ?? Math.min(32, c.maxSeqLength), c.maxSeqLength);
+    const hi = Math.min(c.vocabSize, Math.max(file.tokenizer.size, 5));
+    const ctx = benchTokens(S, Math.min(4, hi - 1), hi);
+    const plan: Plan = { ctx, prompt: ctx.slice(0, P), decodeFrom: ctx.slice(0, 1), decodeN: Math.max(1, S - 1) };
+
+    const ours = itera(model, 'Itera-Lite (WebAssembly)', coldMs);
+    const engines: BenchEngine[] = [ours];
+    const rssBefore = new Map<string, number>([['itera', 0]]);
+    const skipped: Record<string, string> = {};
+    for (const p of input.peers) {
+      const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
+      try {
+        const r0 = process.memoryUsage().rss;
+        const e = await ortItera(await ort(flavour), flavour, file);
+        rssBefore.set(e.id, process.memoryUsage().rss - r0);
+        engines.push(e);
+        input.onNote?.(`${m.path}: ${e.label} sessions created in ${e.loadMs.toFixed(0)} ms`);
+      } catch (err) {
+        skipped[p] = (err as Error).message;
+        input.onNote?.(`${m.path}: ${p} skipped: ${(err as Error).message}`);
+      }
+    }
+    const acc = await rounds(engines, plan, input, `${file.name || m.path}`, ours);
+
+    let quality: ModelResult['quality'];
+    if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
+    else {
+      const sc = model.score(input.evalText.text);
+      quality = { value: { text: input.evalText.name, tokens: sc.tokens, perplexity: sc.perplexity, bitsPerToken: sc.bitsPerToken }, source: 'model.score (windows of T, stride T/2)' };
+    }
+
+    const results = engines.map((e) => engineResult(e, acc.get(e.id)!, plan, input, rssBefore.get(e.id) ?? 0));
+    const oa = acc.get('itera')!;
+    const ratios: ModelResult['ratios'] = {};
+    const sameTokens: Record<string, boolean> = {};
+    for (const e of engines.slice(1)) {
+      const pa = acc.get(e.id)!;
+      ratios[e.id] = {
+        prefill: pairedRatio(oa.prefill, pa.prefill), decode: pairedRatio(oa.decode, pa.decode), score: pairedRatio(oa.score, pa.score),
+        cpuTime: { prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu), decode: pairedRatio(oa.decodeCpu, pa.decodeCpu), score: pairedRatio(oa.scoreCpu, pa.scoreCpu) },
+      };
+      sameTokens[e.id] = pa.decodedIds.length === oa.decodedIds.length && pa.decodedIds.every((x, i) => x === oa.decodedIds[i]);
+    }
+    const info = model.info();
+    const tensorTypes: Record<string, number> = {};
+    for (const [, t] of file.tensors) tensorTypes[ggmlTypeName(t.type)] = (tensorTypes[ggmlTypeName(t.type)] ?? 0) + 1;
+    models.push({
+      path: m.path,
+      name: file.name,
+      quant: quantLabel(file),
+      tensorTypes,
+      fileBytes: m.bytes.byteLength,
+      parameters: info.parameters,
+      config: { ...c },
+      flops: { exact: flopsPerToken(c), researchFormula: { value: researchFormulaFlops(c), formula: RESEARCH_FORMULA } },
+      quality,
+      load: { coldMs, warmMs: stat(warm) },
+      engines: results,
+      ratios,
+      sameTokens,
+      ...(Object.keys(skipped).length ? { skipped } : {}),
+    });
+    for (const e of engines) await e.dispose();
+    model.dispose();
+  }
+
+  // the original's own export: a speed reference on a model of the same size class
+  let reference: BenchDocument['reference'];
+  if ('reason' in input.reference) reference = { value: null, reason: input.reference.reason };
+  else {
+    const engines: BenchEngine[] = [];
+    const skipped: string[] = [];
+    const window = 128;
+    for (const p of input.peers) {
+      const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
+      try {
+        engines.push(await ortReference(await ort(flavour), flavour, input.reference.bytes, window));
+        input.onNote?.(`reference: ${engines.at(-1)!.label} session created in ${engines.at(-1)!.loadMs.toFixed(0)} ms`);
+      } catch (err) {
+        skipped.push(`${p}: ${(err as Error).message}`);
+      }
+    }
+    if (engines.length === 0) reference = { value: null, reason: input.peers.length ? `no peer could run it: ${skipped.join('; ')}` : 'no ONNX Runtime peer was asked for (--peers none)' };
+    else {
+      const ctx = benchTokens(window, 4, 184);
+      const plan: Plan = { ctx, prompt: ctx, decodeFrom: ctx, decodeN: 8 };
+      const acc = await rounds(engines, plan, input, 'reference');
+      reference = {
+        path: input.reference.path,
+        note: "the original's ONNX export: a different model's weights (a speed baseline, not a correctness oracle); fixed window of 128 tokens, every figure is whole-window forwards (prefill and ttft use the full window; decode recomputes the window for every token, as the original generated)",
+        engines: engines.map((e) => engineResult(e, acc.get(e.id)!, plan, input, 0)),
+      };
+      for (const e of engines) await e.dispose();
+    }
+  }
+
+  return {
+    schema: BENCH_SCHEMA_ID,
+    createdAt: new Date().toISOString(),
+    tool: input.tool,
+    settings: {
+      runs: input.runs,
+      warmupRuns: 1,
+      durationS: input.durationS,
+      contextTokens: input.contextTokens,
+      promptTokens: input.promptTokens,
+      threads: 1,
+      peers: input.peers,
+    },
+    diag: input.diag,
+    models,
+    reference,
+    process: { peakRssBytes: peakRss, wallSeconds: (performance.now() - start) / 1000 },
+  };
+}
