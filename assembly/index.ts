@@ -12,6 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
+import { Mat, QScratch, QK, T_Q8_0, T_Q4_0, T_I8, repackQ8_0, repackQ4_0, quantizeActivations, matvec_q8_ref, matvec_q4_ref, matvec } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
@@ -119,4 +120,36 @@ export function test_elementwise_ref(which: i32, x: usize, y: usize, n: i32): vo
     const v = load<f32>(x + o);
     store<f32>(y + o, which == 0 ? Mathf.exp(v) : which == 1 ? silu(v) : which == 2 ? softplus(v) : gelu(v));
   }
+}
+
+/** Quantized matvec hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point
+ *  zp) for [rows, cols]; it is repacked in place (call once per copy). useRef 1 runs the scalar
+ *  reference, 0 the build's kernel. */
+export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: usize, y: usize, useRef: i32, zp: i32): void {
+  const nb = cols / QK;
+  const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
+  m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
+  m.s = heap.alloc(<usize>(rows * nb) << 2);
+  if (type == T_Q8_0) repackQ8_0(W, m.s, rows * nb);
+  else if (type == T_Q4_0) repackQ4_0(W, m.s, rows * nb);
+  else for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
+  const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
+  sc.xq = heap.alloc(<usize>cols << 1);
+  sc.xd = heap.alloc(<usize>nb << 2);
+  if (useRef) {
+    quantizeActivations(x, cols, sc);
+    if (type == T_Q4_0) matvec_q4_ref(m, sc, y); else matvec_q8_ref(m, sc, y);
+    if (type == T_I8 && zp != 0) {
+      let sx: f32 = 0;
+      for (let b = 0; b < nb; b++) {
+        let isum: i32 = 0;
+        for (let j = 0; j < QK; j++) isum += <i32>load<i16>(sc.xq + (<usize>(b * QK + j) << 1));
+        sx += <f32>isum * load<f32>(sc.xd + (<usize>b << 2));
+      }
+      for (let r = 0; r < rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - <f32>zp * sx);
+    }
+  } else {
+    matvec(m, x, y, sc);
+  }
+  heap.free(sc.xq); heap.free(sc.xd); heap.free(changetype<usize>(sc)); heap.free(m.s); heap.free(changetype<usize>(m));
 }

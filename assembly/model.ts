@@ -30,8 +30,9 @@ export const D_EPS: i32 = 11; // f32 bits
 export const D_BLOCK: i32 = 12; // the weights block the model owns (freed with it), or 0
 export const D_GLOBALS: i32 = 13; // G_COUNT slots follow
 // A slot is SLOT_WORDS words: the tensor's address, its GGUF type (F32 0, F16 1, Q4_0 2, Q8_0 8,
-// I8 24), and for I8 the per-tensor scale (f32 bits) and zero point (i32). The tensor's bytes are
-// exactly as in the model file; quantized ones are repacked in place by modelNew.
+// I8 24), and for I8 the address of its scales (f32, one per row group: 1, or E for stacked
+// experts) and its zero point (i32). The tensor's bytes are exactly as in the model file;
+// quantized ones are repacked in place by modelNew.
 export const SLOT_WORDS: i32 = 4;
 // global tensor slots
 export const G_TOK_EMBD: i32 = 0; // [V, d]
@@ -117,7 +118,7 @@ export class Model {
   block: usize; // weights block owned by the model
   derived: usize; // one block for everything computed at load (Mats, scales, f32 copies, tables)
   tok_embd: Mat; // [V, d]
-  pos_embd: usize; // [T, d] f32
+  pos_embd: Mat; // [T, d]
   out_norm_w: usize; // [d]
   out_norm_b: usize; // [d]
   output: Mat; // [V, d] (the same Mat as tok_embd when tied)
@@ -206,7 +207,7 @@ function slotShape(m: Model, global: bool, slot: i32, moe: bool): u64 {
 
 // @ts-ignore: decorator
 @inline function isMatrixSlot(global: bool, slot: i32): bool {
-  if (global) return slot == G_TOK_EMBD || slot == G_OUTPUT;
+  if (global) return slot == G_TOK_EMBD || slot == G_OUTPUT || slot == G_POS_EMBD;
   return slot == S_SSM_IN || slot == S_SSM_B || slot == S_SSM_C || slot == S_DT_W || slot == S_SSM_OUT ||
     slot == S_ROUTER || slot == S_UP || slot == S_DOWN;
 }
@@ -252,7 +253,7 @@ function matSlice(desc: usize, w: i32, allRows: i32, cols: i32, r0: i32, rows: i
 }
 
 /** The whole matrix of a slot, repacked for the kernels. Pass 1 does the work. */
-function matSlot(desc: usize, w: i32, rows: i32, cols: i32): Mat {
+function matSlot(desc: usize, w: i32, rows: i32, cols: i32, groups: i32 = 1): Mat {
   const m = changetype<Mat>(take(offsetof<Mat>()));
   const addr = <usize>word(desc, w);
   let type = <i32>word(desc, w + 1);
@@ -269,8 +270,10 @@ function matSlot(desc: usize, w: i32, rows: i32, cols: i32): Mat {
       if (type == T_Q8_0) repackQ8_0(addr, sc, blocks);
       else if (type == T_Q4_0) repackQ4_0(addr, sc, blocks);
       else {
-        const scale = reinterpret<f32>(word(desc, w + 2));
-        for (let i = 0; i < blocks; i++) store<f32>(sc + (<usize>i << 2), scale);
+        // I8: every block of a row group takes the group's scale
+        const scales = <usize>word(desc, w + 2);
+        const perGroup = blocks / groups;
+        for (let i = 0; i < blocks; i++) store<f32>(sc + (<usize>i << 2), load<f32>(scales + (<usize>(i / perGroup) << 2)));
       }
     }
   }
@@ -349,7 +352,7 @@ function checkType(m: Model, desc: usize, w: i32, global: bool, slot: i32, moe: 
   if (!isMatrixSlot(global, slot)) return 1;
   const cols = <i32>(slotShape(m, global, slot, moe) & 0xffffffff);
   if (cols % QK != 0) return 1;
-  if (type == T_I8 && !(reinterpret<f32>(word(desc, w + 2)) > 0)) return 1;
+  if (type == T_I8 && word(desc, w + 2) == 0) return 1; // no scales
   return 0;
 }
 
@@ -357,7 +360,7 @@ function buildModel(m: Model, desc: usize): void {
   const L = m.L, K = m.K, di = m.di, N = m.N, E = m.E;
   m.tok_embd = matSlot(desc, D_GLOBALS + SLOT_WORDS * G_TOK_EMBD, m.V, m.d);
   m.output = word(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT) == 0 ? m.tok_embd : matSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT, m.V, m.d);
-  m.pos_embd = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD, m.T * m.d);
+  m.pos_embd = matSlot(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD, m.T, m.d);
   m.out_norm_w = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_W, m.d);
   m.out_norm_b = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_B, m.d);
   const layerSize = offsetof<Layer>();
@@ -383,8 +386,8 @@ function buildModel(m: Model, desc: usize): void {
     const ffn_norm_b = vectorSlot(desc, base + SLOT_WORDS * S_FFN_NORM_B, m.d);
     const router = moe ? matSlot(desc, base + SLOT_WORDS * S_ROUTER, E, m.d) : changetype<Mat>(0);
     const nExp = moe ? E : 1;
-    const upAll = matSlot(desc, base + SLOT_WORDS * S_UP, nExp * m.f, m.d);
-    const downAll = matSlot(desc, base + SLOT_WORDS * S_DOWN, nExp * m.d, m.f);
+    const upAll = matSlot(desc, base + SLOT_WORDS * S_UP, nExp * m.f, m.d, nExp);
+    const downAll = matSlot(desc, base + SLOT_WORDS * S_DOWN, nExp * m.d, m.f, nExp);
     const up = bCursor;
     for (let e = 0; e < nExp; e++) matSlice(desc, base + SLOT_WORDS * S_UP, nExp * m.f, m.d, e * m.f, m.f, upAll);
     const down = bCursor;
@@ -559,7 +562,8 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
 
   // h = embedding[x] + position_embedding[p]
   matRow(m.tok_embd, tok, h);
-  add_f32(m.pos_embd + (<usize>p * <usize>d << 2), h, d);
+  matRow(m.pos_embd, p, s.m);
+  add_f32(s.m, h, d);
 
   for (let l = 0; l < m.L; l++) {
     const ly = changetype<Layer>(m.layers + <usize>l * offsetof<Layer>());

@@ -6,10 +6,12 @@
 // block 16 bytes, low nibbles = values 0..15, high nibbles = values 16..31, as in the file), and
 // the block scales as f32 in a separate array [rows, cols/32].
 //
-// Activations are quantized per block of 32 on the fly (d = max|x| / 127, q = round-to-even(x/d))
-// and held as int16, so that one i32x4.dot_i16x8_s multiplies eight pairs. The integer part of
-// every block's dot product is exact; only the f32 scaling and summation round. Each kernel has a
-// plain scalar reference (`*_ref`) that computes the same sums block by block.
+// Activations are quantized per block of 32 on the fly to 16 bits (d = max|x| / 32767,
+// q = round-to-even(x / d)), so that one i32x4.dot_i16x8_s multiplies eight (weight, activation)
+// pairs after the weights are widened to int16; with 16-bit activations the error is the
+// weights' alone. The integer part of every block's dot product is exact (|sum| < 2^31); only the
+// f32 scaling and summation round. Each kernel has a plain scalar reference (`*_ref`) that
+// computes the same sums block by block.
 
 import { matvec_f32 } from './f32';
 
@@ -75,7 +77,7 @@ export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
 
 // ---- Activation quantization ----------------------------------------------------------------
 
-/** Quantizes x [n] (n a multiple of 32) into int16 values in [-127, 127] and f32 block scales. */
+/** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] and f32 block scales. */
 export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
   const xq = sc.xq, xd = sc.xd;
   for (let b = 0; b < n; b += QK) {
@@ -88,7 +90,7 @@ export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
     } else {
       for (let j = 0; j < QK; j++) amax = max(amax, abs(load<f32>(xb + (<usize>j << 2))));
     }
-    const d: f32 = amax / <f32>127.0;
+    const d: f32 = amax / <f32>32767.0;
     const id: f32 = d != 0 ? <f32>1.0 / d : 0;
     store<f32>(xd + (<usize>(b / QK) << 2), d);
     const qb = xq + (<usize>b << 1);

@@ -11,6 +11,7 @@ import { IteraError, type DType, type IteraConfig, type RawTensor } from './type
 import { readGguf, writeGguf, metadataMap, GgmlType, ggmlTypeName, type GgufKV, type GgufValue } from './gguf.js';
 import { f16BytesToF32, bf16BytesToF32, f32BytesToF32, f32ToBytes, f32ToF16Bytes } from './f16.js';
 import { tokenizerFromMetadata, type Tokenizer } from './tokenizer.js';
+import { QK, QUANT_TYPE_IDS, quantFallback, checkBlockScales, dequantizeI8, dequantizeQ4_0, dequantizeQ8_0, isQuantizable, quantizeQ4_0, quantizeQ8_0, type QuantType } from './quant.js';
 
 export const ARCHITECTURE = 'itera-lite';
 
@@ -33,8 +34,20 @@ export const MODEL_KEYS = {
   tiedEmbeddings: 'itera-lite.tied_embeddings', // bool
 } as const;
 
-/** ggml types the runtime can run today. Q8_0 / Q4_0 come with the quantization work. */
-export const RUNTIME_TENSOR_TYPES: readonly number[] = [GgmlType.F32, GgmlType.F16];
+/** ggml types the runtime runs: F32 and F16 for every tensor; Q8_0, Q4_0 and I8 for the matrices
+ *  that may be quantized (quantizedTypeAllowed). */
+export const RUNTIME_TENSOR_TYPES: readonly number[] = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.I8];
+
+/** Whether a tensor may be stored in a quantized type (quant.ts isQuantizable). */
+export function quantizedTypeAllowed(name: string): boolean {
+  return isQuantizable(name);
+}
+
+/** Metadata keys of an I8 tensor's affine parameters: `scale` is an f32 array with one scale per
+ *  source tensor (1, or E for stacked experts, each expert's rows in turn), `zero_point` an i32. */
+export function i8Keys(name: string): { scale: string; zeroPoint: string } {
+  return { scale: `itera-lite.i8.${name}.scale`, zeroPoint: `itera-lite.i8.${name}.zero_point` };
+}
 
 /** Sanity bounds on a configuration (far above any Itera-Lite model; they keep hostile files from
  *  implying absurd sizes). */
@@ -181,8 +194,11 @@ export interface ModelTensor {
   /** PyTorch order. */
   shape: number[];
   data: Float32Array;
-  /** How writeModelFile stores it: 'F32' (default) or 'F16'. */
-  typeName?: 'F32' | 'F16';
+  /** How writeModelFile stores it: 'F32' (default), 'F16', 'Q8_0' or 'Q4_0' (quantized from data). */
+  typeName?: QuantType;
+  /** Already quantized bytes to store as they are (e.g. PyTorch's INT8 integers, kept, not
+   *  re-quantized); data then holds the dequantized values. */
+  raw?: { type: number; data: Uint8Array; scales?: number[]; zeroPoint?: number };
 }
 
 export interface ConvertedModel {
@@ -314,7 +330,9 @@ const DTYPE_BYTES: Partial<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, f
 /** A RawTensor's values as f32 (f32, f16, bf16 exactly; f64 rounded). */
 export function rawTensorToF32(t: RawTensor): Float32Array {
   if (t.dtype === 'qint8') {
-    throw new IteraError(`tensor '${t.name}' is INT8 (qint8): INT8 import comes with the quantization work; convert an FP32 checkpoint for now`, 'MODEL_QINT8_UNSUPPORTED');
+    const q = t.quant;
+    if (!q) throw new IteraError(`tensor '${t.name}' is INT8 (qint8) without its scale and zero point`, 'MODEL_BAD_TENSOR_DATA');
+    return dequantizeI8(t.data, t.data.length, q.scale, q.zeroPoint);
   }
   const size = DTYPE_BYTES[t.dtype];
   if (size === undefined) {
@@ -382,6 +400,7 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
   const used = new Set<string>();
   if (tied && head) used.add('lm_head.weight');
   const out: ModelTensor[] = [];
+  const quantized: string[] = [];
   for (const spec of modelTensorSpecs(config, tied)) {
     const data = new Float32Array(numel(spec.shape));
     spec.sources.forEach((src, j) => {
@@ -408,8 +427,25 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
       data.set(values, j * values.length);
       used.add(src);
     });
+    const srcs = spec.sources.map((src) => sd.get(src)!);
+    const nq = srcs.filter((r) => r.dtype === 'qint8').length;
+    if (nq > 0) {
+      // PyTorch's dynamic INT8: keep the stored integers and scales (one per source tensor)
+      if (nq !== srcs.length) throw new IteraError(`'${spec.name}': its source tensors mix INT8 and float storage`, 'MODEL_BAD_TENSOR_DATA');
+      if (!quantizedTypeAllowed(spec.name)) throw new IteraError(`tensor '${spec.sources[0]}' is INT8, but '${spec.name}' must stay float in this runtime`, 'MODEL_UNSUPPORTED_TYPE');
+      const zps = new Set(srcs.map((r) => r.quant!.zeroPoint));
+      if (zps.size !== 1) throw new IteraError(`'${spec.name}': its INT8 source tensors have different zero points (${[...zps].join(', ')}); one per tensor is supported`, 'MODEL_BAD_TENSOR_DATA');
+      const row = spec.shape[spec.shape.length - 1];
+      if (row % QK !== 0) throw new IteraError(`'${spec.name}' is INT8 but its rows of ${row} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
+      const bytes = new Uint8Array(numel(spec.shape));
+      srcs.forEach((r, j) => bytes.set(r.data, j * r.data.length));
+      out.push({ name: spec.name, shape: spec.shape, data, raw: { type: GgmlType.I8, data: bytes, scales: srcs.map((r) => r.quant!.scale), zeroPoint: [...zps][0] } });
+      quantized.push(spec.name);
+      continue;
+    }
     out.push({ name: spec.name, shape: spec.shape, data });
   }
+  if (quantized.length) notes.push(`INT8 (PyTorch dynamic quantization) kept as stored, type I8 with per-tensor scales: ${quantized.join(', ')}`);
 
   const dropped: string[] = [];
   for (const i of config.moeLayers) {
@@ -514,8 +550,9 @@ export interface WriteModelInput {
   tokenizer: Tokenizer;
   /** general.name */
   name: string;
-  /** Storage type for tensors that do not set typeName (default 'F32'). */
-  type?: 'F32' | 'F16';
+  /** Storage type for the quantizable matrices that do not set typeName ('F16' applies to every
+   *  tensor; default 'F32'). */
+  type?: QuantType;
 }
 
 /** The model file's bytes. Deterministic: the same input gives the same bytes. */
@@ -538,6 +575,7 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
   for (const n of given.keys()) {
     if (!known.has(n)) throw new IteraError(`tensor '${n}' is not part of an Itera-Lite model (${configSummary(config)})`, 'MODEL_UNKNOWN_TENSOR');
   }
+  const i8meta: GgufKV[] = [];
   const tensors = specs.map((s) => {
     const t = given.get(s.name);
     if (!t) throw new IteraError(`tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)} is missing`, 'MODEL_MISSING_TENSOR');
@@ -547,28 +585,53 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
     if (!(t.data instanceof Float32Array) || t.data.length !== numel(s.shape)) {
       throw new IteraError(`tensor '${s.name}' needs a Float32Array of ${numel(s.shape)} values`, 'MODEL_BAD_TENSOR_DATA');
     }
-    const typeName = t.typeName ?? input.type ?? 'F32';
+    if (t.raw) {
+      if (!quantizedTypeAllowed(s.name)) throw new IteraError(`tensor '${s.name}' cannot be stored quantized`, 'MODEL_UNSUPPORTED_TYPE');
+      if (t.raw.type === GgmlType.I8) {
+        const k = i8Keys(s.name);
+        i8meta.push({ key: k.scale, value: { type: 'array', itemType: 'f32', value: t.raw.scales ?? [] } as GgufValue });
+        i8meta.push({ key: k.zeroPoint, value: { type: 'i32', value: t.raw.zeroPoint ?? 0 } });
+      }
+      return { name: s.name, type: t.raw.type, shape: s.shape, data: t.raw.data };
+    }
+    // the default policy: input.type for the quantizable matrices whose rows are whole blocks
+    // (F16 for every tensor), F32 for the rest
+    const rowLen = s.shape[s.shape.length - 1];
+    const quantizing = input.type === 'Q8_0' || input.type === 'Q4_0';
+    const byPolicy = input.type === 'F16' || (isQuantizable(s.name) && rowLen % QK === 0) ? input.type
+      : quantizing ? quantFallback(s.name) : undefined;
+    const typeName = t.typeName ?? byPolicy ?? 'F32';
     if (typeName === 'F32') return { name: s.name, type: GgmlType.F32, shape: s.shape, data: f32ToBytes(t.data) };
     if (typeName === 'F16') return { name: s.name, type: GgmlType.F16, shape: s.shape, data: f32ToF16Bytes(t.data) };
-    throw new IteraError(`tensor '${s.name}': storage type '${String(typeName)}' is not supported (F32, F16)`, 'MODEL_UNSUPPORTED_TYPE');
+    if (typeName === 'Q8_0' || typeName === 'Q4_0') {
+      if (!quantizedTypeAllowed(s.name)) throw new IteraError(`tensor '${s.name}' stays F32 (only the large matrices are quantized)`, 'MODEL_UNSUPPORTED_TYPE');
+      const row = s.shape[s.shape.length - 1];
+      if (row % QK !== 0) throw new IteraError(`tensor '${s.name}': rows of ${row} values are not a whole number of ${QK}-value blocks, so it cannot be ${typeName}`, 'QUANT_BAD_LENGTH');
+      return { name: s.name, type: QUANT_TYPE_IDS[typeName], shape: s.shape, data: typeName === 'Q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data) };
+    }
+    throw new IteraError(`tensor '${s.name}': storage type '${String(typeName)}' is not supported (F32, F16, Q8_0, Q4_0)`, 'MODEL_UNSUPPORTED_TYPE');
   });
   const metadata: GgufKV[] = [
     { key: MODEL_KEYS.architecture, value: { type: 'string', value: ARCHITECTURE } },
     { key: MODEL_KEYS.name, value: { type: 'string', value: name } },
     ...configToMetadata(config, tied),
     ...tokenizer.toMetadata(),
+    ...i8meta,
   ];
   return writeGguf({ metadata, tensors });
 }
 
 /** A tensor as stored in the model file. */
 export interface ModelFileTensor {
-  /** ggml type id: GgmlType.F32 or GgmlType.F16 today. */
+  /** ggml type id: F32, F16, Q8_0, Q4_0 or I8. */
   type: number;
   /** PyTorch order. */
   shape: number[];
   /** Raw little-endian bytes: a view into the file's bytes. */
   data: Uint8Array;
+  /** I8 only: value = scales[g] * (q - zeroPoint), g the row group (expert) of the value. */
+  scales?: number[];
+  zeroPoint?: number;
 }
 
 export interface IteraModelFile {
@@ -612,13 +675,37 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
     if (!sameShape(t.shape, s.shape)) {
       throw new IteraError(`model file tensor '${s.name}' has shape ${fmtShape(t.shape)} but the configuration implies ${s.dims} = ${fmtShape(s.shape)}`, 'MODEL_BAD_SHAPE');
     }
+    const quantized = t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0 || t.type === GgmlType.I8;
+    if (quantized && !quantizedTypeAllowed(s.name)) {
+      throw new IteraError(`model file tensor '${s.name}' is stored as ${ggmlTypeName(t.type)}, but only the large matrices may be quantized: it must be F32 or F16`, 'MODEL_UNSUPPORTED_TYPE');
+    }
+    if (quantized && s.shape[s.shape.length - 1] % QK !== 0) {
+      throw new IteraError(`model file tensor '${s.name}' is ${ggmlTypeName(t.type)} but its rows of ${s.shape[s.shape.length - 1]} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
+    }
+    let scales: number[] | undefined;
+    let zeroPoint: number | undefined;
+    if (t.type === GgmlType.I8) {
+      const k = i8Keys(s.name);
+      const sv = meta.get(k.scale), zv = meta.get(k.zeroPoint);
+      const groups = s.sources.length;
+      if (sv === undefined || sv.type !== 'array' || sv.itemType !== 'f32') metaError(`I8 tensor '${s.name}' needs its scales as an f32 array ${k.scale}`);
+      if (zv === undefined || zv.type !== 'i32') metaError(`I8 tensor '${s.name}' needs its zero point as an i32 ${k.zeroPoint}`);
+      scales = (sv.value as number[]).slice();
+      zeroPoint = zv.value as number;
+      if (scales.length !== groups) throw new IteraError(`I8 tensor '${s.name}' has ${scales.length} scales, expected ${groups}`, 'QUANT_BAD_SCALE');
+      for (const sc of scales) {
+        if (!(sc > 0) || !Number.isFinite(sc)) throw new IteraError(`I8 tensor '${s.name}' has scale ${sc}: it must be a positive finite number`, 'QUANT_BAD_SCALE');
+      }
+      if (!Number.isInteger(zeroPoint) || zeroPoint < -128 || zeroPoint > 127) throw new IteraError(`I8 tensor '${s.name}' has zero point ${zeroPoint}: it must be an integer in -128..127`, 'QUANT_BAD_SCALE');
+    }
+    checkBlockScales(s.name, t.type, t.data);
     if (!RUNTIME_TENSOR_TYPES.includes(t.type)) {
       throw new IteraError(
         `model file tensor '${s.name}' is stored as ${ggmlTypeName(t.type)}, which this runtime does not run yet (it runs ${RUNTIME_TENSOR_TYPES.map(ggmlTypeName).join(', ')})`,
         'MODEL_UNSUPPORTED_TYPE',
       );
     }
-    tensors.set(s.name, { type: t.type, shape: t.shape, data: t.data });
+    tensors.set(s.name, t.type === GgmlType.I8 ? { type: t.type, shape: t.shape, data: t.data, scales, zeroPoint } : { type: t.type, shape: t.shape, data: t.data });
     byName.delete(s.name);
   }
   if (byName.size > 0) {
@@ -634,7 +721,7 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
 
 /** A model-file tensor's values as f32. F32 data at a 4-byte-aligned offset is returned as a view
  *  into the file's bytes (no copy: do not modify it); otherwise a new array. */
-export function tensorAsF32(t: { type: number; shape: readonly number[]; data: Uint8Array }): Float32Array {
+export function tensorAsF32(t: { type: number; shape: readonly number[]; data: Uint8Array; scales?: number[]; zeroPoint?: number }): Float32Array {
   const n = numel(t.shape);
   if (t.type === GgmlType.F32) {
     if (t.data.length !== n * 4) throw new IteraError(`F32 tensor ${fmtShape(t.shape)} needs ${n * 4} bytes, has ${t.data.length}`, 'MODEL_BAD_TENSOR_DATA');
@@ -645,5 +732,14 @@ export function tensorAsF32(t: { type: number; shape: readonly number[]; data: U
     if (t.data.length !== n * 2) throw new IteraError(`F16 tensor ${fmtShape(t.shape)} needs ${n * 2} bytes, has ${t.data.length}`, 'MODEL_BAD_TENSOR_DATA');
     return f16BytesToF32(t.data);
   }
-  throw new IteraError(`tensors of type ${ggmlTypeName(t.type)} cannot be read as f32 yet`, 'MODEL_UNSUPPORTED_TYPE');
+  if (t.type === GgmlType.Q8_0) return dequantizeQ8_0(t.data, n);
+  if (t.type === GgmlType.Q4_0) return dequantizeQ4_0(t.data, n);
+  if (t.type === GgmlType.I8) {
+    const sc = t.scales ?? [];
+    const per = n / Math.max(1, sc.length);
+    const out = new Float32Array(n);
+    sc.forEach((scale, g) => out.set(dequantizeI8(t.data.subarray(g * per, (g + 1) * per), per, scale, t.zeroPoint ?? 0), g * per));
+    return out;
+  }
+  throw new IteraError(`tensors of type ${ggmlTypeName(t.type)} cannot be read as f32`, 'MODEL_UNSUPPORTED_TYPE');
 }

@@ -31,13 +31,14 @@ export interface IteraExports {
   test_erf(x: number): number;
   test_elementwise(which: number, x: number, y: number, n: number): void;
   test_elementwise_ref(which: number, x: number, y: number, n: number): void;
+  test_matvec_quant(type: number, W: number, rows: number, cols: number, x: number, y: number, useRef: number, zp: number): void;
 }
 
 export const ABI_VERSION = 1;
 
 // Descriptor layout: must match assembly/model.ts (a test checks a model runs end to end).
 const D_GLOBALS = 13;
-const SLOT_WORDS = 4; // address, GGUF type, I8 scale (f32 bits), I8 zero point
+const SLOT_WORDS = 4; // address, GGUF type, I8 scales (address of f32 [groups]), I8 zero point
 const GLOBAL_SLOTS = ['token_embd.weight', 'position_embd.weight', 'output_norm.weight', 'output_norm.bias', 'output.weight'] as const;
 const D_LAYERS = D_GLOBALS + SLOT_WORDS * GLOBAL_SLOTS.length;
 const LAYER_SLOTS = [
@@ -89,10 +90,11 @@ function checkExports(ex: IteraExports): IteraExports {
 
 /** A tensor as the model file stores it: its GGUF type and raw little-endian bytes. */
 export interface RawModelTensor {
-  /** GGUF type: F32 0, F16 1, Q4_0 2, Q8_0 8, I8 24 (with scale and zeroPoint). */
+  /** GGUF type: F32 0, F16 1, Q4_0 2, Q8_0 8, I8 24 (with scales and zeroPoint). */
   type: number;
   data: Uint8Array;
-  scale?: number;
+  /** I8: one scale per row group (1, or E for stacked experts). */
+  scales?: number[];
   zeroPoint?: number;
 }
 
@@ -134,7 +136,7 @@ export class WasmModel {
     let total = 0;
     for (const t of tensors) {
       offsets.push(total);
-      if (t) total += Math.ceil(t.data.byteLength / 16) * 16;
+      if (t) total += Math.ceil(t.data.byteLength / 16) * 16 + (t.scales ? Math.ceil(t.scales.length * 4 / 16) * 16 : 0);
     }
     const block = ex.alloc(Math.max(16, total));
     const descWords = D_LAYERS + SLOT_WORDS * LAYER_SLOTS.length * c.numLayers;
@@ -142,9 +144,8 @@ export class WasmModel {
     try {
       const mem = new Uint8Array(ex.memory.buffer);
       const d = new Uint32Array(ex.memory.buffer, desc, descWords);
-      const f = new Float32Array(1);
+      const f = new Float32Array([c.layerNormEps]);
       const fbits = new Uint32Array(f.buffer);
-      f[0] = c.layerNormEps;
       d.set([
         ABI_VERSION, c.vocabSize, c.hiddenSize, c.numLayers, c.ssmStateSize, c.ssmConvKernel, c.ssmInnerSize,
         c.numExperts, c.expertSize, c.topK, c.maxSeqLength, fbits[0], block,
@@ -155,8 +156,12 @@ export class WasmModel {
         mem.set(t.data, block + offsets[i]);
         d[w] = block + offsets[i];
         d[w + 1] = t.type;
-        f[0] = t.scale ?? 0;
-        d[w + 2] = fbits[0];
+        d[w + 2] = 0;
+        if (t.scales) {
+          const sp = block + offsets[i] + Math.ceil(t.data.byteLength / 16) * 16;
+          new Float32Array(ex.memory.buffer, sp, t.scales.length).set(t.scales);
+          d[w + 2] = sp;
+        }
         d[w + 3] = (t.zeroPoint ?? 0) >>> 0;
       });
       this.ptr = ex.model_new(desc);

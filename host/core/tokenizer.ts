@@ -11,6 +11,9 @@
 // Character level (tokenizer_tiny.json): one id per Unicode code point (as Python iterates a
 // str), case kept, unknown -> <UNK>; decoding joins with ''.
 //
+// Byte-level BPE ('itera-bpe', host/tokenize/bpe.ts, specified in docs/tokenizers.md): registered
+// here; its JSON files are accepted by tokenizerFromOriginalJson() too.
+//
 // Both: specials <PAD> <UNK> <BOS> <EOS> (ids 0 1 2 3 in the originals, stored explicitly);
 // encode() adds no specials; decode() skips <PAD>, <BOS> and <EOS>; an id with no token decodes as
 // <UNK>.
@@ -29,6 +32,7 @@
 
 import { IteraError } from './types.js';
 import type { GgufKV, GgufValue } from './gguf.js';
+import { bpeFromJson, bpeFromMetadata, isBpeJson } from '../tokenize/bpe.js';
 
 export const TOKENIZER_KEYS = {
   model: 'tokenizer.ggml.model',
@@ -65,10 +69,20 @@ export interface Tokenizer extends Readonly<SpecialIds> {
    *    let started = false, out = '';
    *    for (const id of ids) { const s = tok.decodeToken(id, !started); if (s) started = true; out += s; } */
   decodeToken(id: number, atStart: boolean): string;
+  /** Streaming with its own state: push(id) gives the text id adds, end() whatever is still
+   *  held back (a byte-level tokenizer holds the bytes of an incomplete UTF-8 character). The
+   *  pieces of push() for every id, then end(), concatenate to decode(ids). One per stream. */
+  streamDecoder(): TokenDecoder;
   /** The token's own text, or undefined for an id with no token. */
   tokenText(id: number): string | undefined;
   /** The GGUF metadata that tokenizerFromMetadata() turns back into this tokenizer. */
   toMetadata(): GgufKV[];
+}
+
+/** A stream decoder: see Tokenizer.streamDecoder(). */
+export interface TokenDecoder {
+  push(id: number): string;
+  end(): string;
 }
 
 /** Python str.isspace() characters, which str.split() splits on. (Differs from JS \s: Python also
@@ -128,6 +142,18 @@ abstract class VocabTokenizer implements Tokenizer {
   abstract encode(text: string): number[];
   abstract decode(ids: readonly number[]): string;
   abstract decodeToken(id: number, atStart: boolean): string;
+
+  streamDecoder(): TokenDecoder {
+    let started = false;
+    return {
+      push: (id: number) => {
+        const s = this.decodeToken(id, !started);
+        if (s !== '') started = true;
+        return s;
+      },
+      end: () => '',
+    };
+  }
 
   tokenText(id: number): string | undefined {
     if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length) return undefined;
@@ -224,11 +250,13 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Build a tokenizer from the parsed JSON of one of the original's tokenizer files:
+/** Build a tokenizer from the parsed JSON of one of the original's tokenizer files (or of our
+ *  byte-level BPE: {"format": "itera-bpe", ...}, see docs/tokenizers.md):
  *  word level {vocab_size, token_to_id, id_to_token} or char level {token2id, id2token,
  *  vocab_size, level: 'char'}. Checks the two maps are exact inverses and the four specials exist. */
 export function tokenizerFromOriginalJson(json: unknown): Tokenizer {
   if (!isObject(json)) jsonError('expected an object');
+  if (isBpeJson(json)) return bpeFromJson(json);
   let level: 'word' | 'char';
   let toId: unknown;
   let toToken: unknown;
@@ -334,6 +362,7 @@ registerTokenizerKind('itera-char', (meta) => {
   const v = readVocab(meta);
   return new CharTokenizer(v.tokens, v.specials, v.lowercase, 'model file tokenizer');
 });
+registerTokenizerKind('itera-bpe', bpeFromMetadata);
 
 /** The tokenizer stored in a model file's metadata. */
 export function tokenizerFromMetadata(metadata: ReadonlyMap<string, GgufValue> | readonly GgufKV[]): Tokenizer {

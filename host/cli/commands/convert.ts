@@ -3,7 +3,9 @@ import { basename } from 'node:path';
 import type { Command } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
 import { importCheckpoint } from '../../core/import/index.js';
-import { stateDictToModel, writeModelFile } from '../../core/model-file.js';
+import { readModelFile, stateDictToModel, writeModelFile } from '../../core/model-file.js';
+import { ggmlTypeName } from '../../core/gguf.js';
+import { parseQuant } from './quantize.js';
 import { tokenizerFromOriginalJson } from '../../core/tokenizer.js';
 import { IteraError } from '../../core/types.js';
 
@@ -23,6 +25,8 @@ Options:
       --name NAME       general.name in the file (default: the checkpoint's file name)
       --top-k K         experts used per token (not stored in checkpoints; default 2)
       --eps E           LayerNorm epsilon (default 1e-5)
+      --quant TYPE      store the large matrices as f32 (default), f16, q8_0 or q4_0 (see itera quantize);
+                        a PyTorch dynamic-INT8 checkpoint keeps its own integers (type I8) whatever this says
   -h, --help            this help
 
 Example:
@@ -34,6 +38,7 @@ Example:
     name: { type: 'string' },
     'top-k': { type: 'string' },
     eps: { type: 'string' },
+    quant: { type: 'string' },
   },
   positionals: [1, 1],
   async run(v, [ckpt], io) {
@@ -54,7 +59,9 @@ Example:
     const imported = importCheckpoint(readFileSync(ckpt), ckpt);
     const m = stateDictToModel(imported.tensors, { topK, eps });
     const name = str(v, 'name') ?? basename(ckpt).replace(/\.(pt|pth|bin|safetensors)$/i, '');
-    const bytes = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer, name });
+    const quant = parseQuant(str(v, 'quant'), 'quant');
+    if (quant === 'mixed') throw new UsageError('--quant mixed needs a measured model: convert, then run itera quantize --type mixed');
+    const bytes = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer, name, type: quant });
     writeFileSync(out, bytes);
     const c = m.config;
     const lines = [
@@ -65,7 +72,7 @@ Example:
       `tokenizer    ${tokenizer.kind}, ${fmtInt(tokenizer.size)} tokens`,
       `parameters   ${fmtInt(m.parameters)}`,
       `tensors:`,
-      ...m.tensors.map((t) => `  ${t.name.padEnd(30)} ${t.shape.join(' x ').padEnd(14)} ${t.typeName ?? 'F32'}`),
+      ...[...readModelFile(bytes).tensors.entries()].map(([n, t]) => `  ${n.padEnd(30)} ${t.shape.join(' x ').padEnd(14)} ${ggmlTypeName(t.type)}`),
       ...m.notes.map((n) => `note: ${n}`),
       `wrote        ${out} (${fmtBytes(bytes.byteLength)})`,
     ];

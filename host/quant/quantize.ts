@@ -1,0 +1,122 @@
+// Re-typing a model file's tensors: F16, Q8_0, Q4_0, or a mixed choice from measured sensitivity.
+// Platform-neutral: loading a candidate into the runtime is the caller's (it knows where the
+// module's bytes are).
+
+import { readModelFile, tensorAsF32, writeModelFile, type ModelTensor } from '../core/model-file.js';
+import { isQuantizable, quantFallback, QK, type QuantType } from '../core/quant.js';
+import type { IteraModel } from '../core/api.js';
+import { GgmlType } from '../core/gguf.js';
+import { IteraError } from '../core/types.js';
+
+export type QuantChoice = QuantType | 'mixed';
+
+export interface TensorChoice { name: string; type: QuantType; sensitivity?: number }
+
+export interface QuantizeResult {
+  bytes: Uint8Array;
+  choices: TensorChoice[];
+  /** Why mixed chose what it chose (empty for the fixed types). */
+  notes: string[];
+}
+
+/** The model's tensors as f32 (dequantizing whatever they are stored as). */
+export function modelTensorsF32(fileBytes: Uint8Array): { file: ReturnType<typeof readModelFile>; tensors: ModelTensor[] } {
+  const file = readModelFile(fileBytes);
+  const tensors = [...file.tensors].map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(tensorAsF32(t)) }));
+  return { file, tensors };
+}
+
+function fixedChoice(tensors: ModelTensor[], type: QuantType): TensorChoice[] {
+  return tensors.map((t) => {
+    const row = t.shape[t.shape.length - 1];
+    if (type === 'F16' || type === 'F32') return { name: t.name, type };
+    const q = isQuantizable(t.name) && row % QK === 0;
+    return { name: t.name, type: q ? type : quantFallback(t.name) };
+  });
+}
+
+function write(file: ReturnType<typeof readModelFile>, tensors: ModelTensor[], choices: TensorChoice[]): Uint8Array {
+  const by = new Map(choices.map((c) => [c.name, c.type]));
+  return writeModelFile({
+    config: file.config,
+    tokenizer: file.tokenizer,
+    name: file.name,
+    tensors: tensors.map((t) => ({ ...t, typeName: by.get(t.name) ?? 'F32' })),
+  });
+}
+
+/** Mean KL(p_ref || p) over positions, from two logit blocks [n][V]. */
+export function meanKL(ref: Float32Array, got: Float32Array, V: number): number {
+  const n = ref.length / V;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * V;
+    let mr = -Infinity, mg = -Infinity;
+    for (let v = 0; v < V; v++) { mr = Math.max(mr, ref[o + v]); mg = Math.max(mg, got[o + v]); }
+    let sr = 0, sg = 0;
+    for (let v = 0; v < V; v++) { sr += Math.exp(ref[o + v] - mr); sg += Math.exp(got[o + v] - mg); }
+    const lr = Math.log(sr) + mr, lg = Math.log(sg) + mg;
+    let kl = 0;
+    for (let v = 0; v < V; v++) {
+      const lpr = ref[o + v] - lr;
+      kl += Math.exp(lpr) * (lpr - (got[o + v] - lg));
+    }
+    total += kl;
+  }
+  return total / n;
+}
+
+/**
+ * Quantizes a model file. 'mixed' measures, for each quantizable matrix, how much the model's
+ * output distribution moves (mean KL divergence from the unquantized model over calibration
+ * tokens) when that matrix alone is stored as Q4_0; matrices whose shift is above the mean of all
+ * of them are stored as Q8_0, the rest as Q4_0.
+ */
+export async function quantizeModel(
+  fileBytes: Uint8Array,
+  type: QuantChoice,
+  opts: { load?: (bytes: Uint8Array) => Promise<IteraModel>; calibration?: number[]; onProgress?: (done: number, total: number) => void } = {},
+): Promise<QuantizeResult> {
+  const { file, tensors } = modelTensorsF32(fileBytes);
+  if (type !== 'mixed') {
+    const choices = fixedChoice(tensors, type);
+    return { bytes: write(file, tensors, choices), choices, notes: [] };
+  }
+  if (!opts.load || !opts.calibration) throw new IteraError('mixed quantization needs the runtime and calibration tokens', 'QUANT_MIXED');
+  const base = fixedChoice(tensors, 'F32');
+  const refModel = await opts.load(write(file, tensors, base));
+  const ids = opts.calibration.slice(0, file.config.maxSeqLength);
+  const ref = refModel.logits(ids);
+  refModel.dispose();
+  const q4 = fixedChoice(tensors, 'Q4_0');
+  const candidates = q4.filter((c) => c.type === 'Q4_0').map((c) => c.name);
+  const sens = new Map<string, number>();
+  let done = 0;
+  for (const name of candidates) {
+    const choices = base.map((c) => (c.name === name ? { name, type: 'Q4_0' as QuantType } : c));
+    const m = await opts.load(write(file, tensors, choices));
+    sens.set(name, meanKL(ref, m.logits(ids), file.config.vocabSize));
+    m.dispose();
+    opts.onProgress?.(++done, candidates.length);
+  }
+  const mean = [...sens.values()].reduce((a, b) => a + b, 0) / Math.max(1, sens.size);
+  const choices = q4.map((c) => {
+    const s = sens.get(c.name);
+    if (s === undefined) return c;
+    return { name: c.name, type: (s > mean ? 'Q8_0' : 'Q4_0') as QuantType, sensitivity: s };
+  });
+  const notes = [
+    `mixed: each matrix quantized alone to Q4_0 over ${ids.length} calibration tokens; mean KL shift ${mean.toExponential(2)} nats; matrices above the mean are Q8_0, the rest Q4_0`,
+  ];
+  return { bytes: write(file, tensors, choices), choices, notes };
+}
+
+/** The ggml type name a tensor of the input file is stored as. */
+export function storedTypes(fileBytes: Uint8Array): Map<string, number> {
+  const f = readModelFile(fileBytes);
+  return new Map([...f.tensors].map(([n, t]) => [n, t.type]));
+}
+
+export function isFloatType(t: number): boolean {
+  return t === GgmlType.F32 || t === GgmlType.F16;
+}

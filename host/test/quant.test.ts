@@ -1,0 +1,185 @@
+// Quantization: GGUF block layouts against hand-computed blocks, round-trip error bounds, each
+// quantized SIMD kernel against its scalar reference, bad quantized input, and the quality of
+// the quantized micro reference model against its FP32 logits on the golden inputs.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0, checkBlockScales, QK } from '../core/quant.js';
+import { f16ToF32, f32ToF16 } from '../core/f16.js';
+import { GgmlType, readGguf, writeGguf } from '../core/gguf.js';
+import { readModelFile, writeModelFile } from '../core/model-file.js';
+import { IteraModel } from '../core/api.js';
+import { quantizeModel } from '../quant/quantize.js';
+import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { exportsOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
+import { needShared, requireShared } from './shared.js';
+import { convertReference } from './reference-model.js';
+
+t.test('Q8_0 block layout: f16 scale then 32 int8, hand-computed', async (t) => {
+  const x = new Float32Array(32);
+  for (let i = 0; i < 32; i++) x[i] = (i - 16) / 4; // -4 .. 3.75, max |x| = 4
+  const b = quantizeQ8_0(x);
+  t.equal(b.length, 34, 'one block is 34 bytes');
+  const d = f16ToF32(f32ToF16(4 / 127));
+  t.equal(new DataView(b.buffer).getUint16(0, true), f32ToF16(4 / 127), 'scale = max|x| / 127 as f16, little-endian');
+  const q = new Int8Array(b.buffer, 2, 32);
+  t.equal(q[0], -127, 'x = -4 is -127');
+  t.equal(q[16], 0, 'x = 0 is 0');
+  t.equal(q[17], Math.round(0.25 / d), 'x = 0.25 is round(0.25 / d)');
+  t.equal(q[31], Math.round(3.75 / d));
+});
+
+t.test('Q4_0 block layout: f16 scale, byte j = value j (low nibble) | value j+16 (high nibble)', async (t) => {
+  const x = new Float32Array(32);
+  for (let i = 0; i < 32; i++) x[i] = i - 8; // -8 .. 23: the largest magnitude is +23
+  const b = quantizeQ4_0(x);
+  t.equal(b.length, 18, 'one block is 18 bytes');
+  const d = f16ToF32(f32ToF16(23 / -8));
+  t.equal(new DataView(b.buffer).getUint16(0, true), f32ToF16(23 / -8), 'scale = (signed max) / -8');
+  const nib = (i: number) => Math.max(0, Math.min(15, Math.round(x[i] / d) + 8));
+  t.equal(nib(31), 0, 'the largest value maps to nibble 0 (= -8 * d)');
+  for (const j of [0, 5, 15]) t.equal(b[2 + j], nib(j) | (nib(j + 16) << 4), `byte ${j}`);
+  // a hand-made block: d = 1, values 0..15 -> nibbles 8..23 clamp; decode them back
+  const hand = new Uint8Array(18);
+  new DataView(hand.buffer).setUint16(0, f32ToF16(0.5), true);
+  for (let j = 0; j < 16; j++) hand[2 + j] = j | ((15 - j) << 4);
+  const v = dequantizeQ4_0(hand, 32);
+  t.same(Array.from(v.subarray(0, 4)), [-4, -3.5, -3, -2.5], 'low nibbles are values 0..15: 0.5 * (n - 8)');
+  t.same(Array.from(v.subarray(16, 18)), [3.5, 3], 'high nibbles are values 16..31');
+});
+
+t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
+  const rnd = lcg(11);
+  const x = new Float32Array(32 * 256);
+  for (let i = 0; i < x.length; i++) x[i] = rnd() * (1 + (i % 7));
+  const q8 = dequantizeQ8_0(quantizeQ8_0(x), x.length);
+  const q4 = dequantizeQ4_0(quantizeQ4_0(x), x.length);
+  let w8 = 0, w4 = 0;
+  for (let b = 0; b < x.length / QK; b++) {
+    let amax = 0;
+    for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
+    for (let j = 0; j < QK; j++) {
+      const i = b * QK + j;
+      // Q8_0: half a step (amax/127/2) plus the f16 rounding of the scale (2^-11 relative, times 127 steps)
+      w8 = Math.max(w8, Math.abs(q8[i] - x[i]) / (amax / 254 + amax * 2 ** -11));
+      // Q4_0: one step (amax/8): the side opposite the largest value clamps at +7 steps
+      w4 = Math.max(w4, Math.abs(q4[i] - x[i]) / (amax / 8 + amax * 2 ** -10));
+    }
+  }
+  t.ok(w8 <= 1, `Q8_0: every value within half a step (worst ${w8.toFixed(3)} of the bound)`);
+  t.ok(w4 <= 1, `Q4_0: every value within one step (worst ${w4.toFixed(3)} of the bound)`);
+  const rms = (a: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - x[i]) ** 2, 0) / x.length);
+  const xr = Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+  t.ok(rms(q8) / xr < 0.01, `Q8_0 relative RMS error ${(rms(q8) / xr).toExponential(2)} < 1%`);
+  t.ok(rms(q4) / xr < 0.12, `Q4_0 relative RMS error ${(rms(q4) / xr).toExponential(2)} < 12%`);
+});
+
+t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product', async (t) => {
+  const rnd = lcg(5);
+  for (const build of ['simd', 'scalar'] as const) {
+    const ex = await exportsOf(build);
+    for (const [type, name] of [[GgmlType.Q8_0, 'Q8_0'], [GgmlType.Q4_0, 'Q4_0'], [GgmlType.I8, 'I8'], [GgmlType.I8, 'I8 zp']] as const) {
+      for (const [rows, cols] of [[4, 32], [7, 64], [256, 64], [2000, 64], [128, 128], [64, 32]]) {
+        const w = new Float32Array(rows * cols).map(() => rnd());
+        const x = new Float32Array(cols).map(() => rnd() * 2);
+        const zp = name === 'I8 zp' ? 3 : 0;
+        let blocks: Uint8Array, deq: Float32Array;
+        if (type === GgmlType.Q8_0) { blocks = quantizeQ8_0(w); deq = dequantizeQ8_0(blocks, w.length); }
+        else if (type === GgmlType.Q4_0) { blocks = quantizeQ4_0(w); deq = dequantizeQ4_0(blocks, w.length); }
+        else { const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60)))); blocks = new Uint8Array(q.buffer); deq = Float32Array.from(q, (v) => v - zp); }
+        const run = (useRef: number) => {
+          const W = ex.alloc(blocks.length), X = ex.alloc(cols * 4), Y = ex.alloc(rows * 4);
+          new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
+          new Float32Array(ex.memory.buffer, X, cols).set(x);
+          ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp);
+          const y = new Float32Array(ex.memory.buffer, Y, rows).slice();
+          ex.free(W); ex.free(X); ex.free(Y);
+          return y;
+        };
+        const fast = run(0), ref = run(1);
+        // exact f32 product of the dequantized weights
+        let worstRef = 0, worstTrue = 0;
+        for (let r = 0; r < rows; r++) {
+          let exact = 0, mag = 0;
+          for (let c = 0; c < cols; c++) { exact += deq[r * cols + c] * x[c]; mag += Math.abs(deq[r * cols + c] * x[c]); }
+          // kernel vs reference: same integer sums, f32 summation order differs: cols * eps * magnitude
+          worstRef = Math.max(worstRef, Math.abs(fast[r] - ref[r]) / (cols * 1.2e-7 * mag + 1e-12));
+          // vs the exact product: the 16-bit activation rounding (half a step of max|x|/32767 per value) dominates
+          worstTrue = Math.max(worstTrue, Math.abs(ref[r] - exact) / (mag / 32767 + cols * 1.2e-7 * mag + 1e-12));
+        }
+        t.ok(worstRef <= 1, `${build} ${name} ${rows}x${cols}: kernel within the reordering bound of the reference (${worstRef.toFixed(3)})`);
+        t.ok(worstTrue <= 1, `${build} ${name} ${rows}x${cols}: within the activation-rounding bound of the exact product (${worstTrue.toFixed(3)})`);
+      }
+    }
+  }
+});
+
+t.test('bad quantized input: clear errors', async (t) => {
+  const w = randomWeights(TINY, 2);
+  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
+  const shapes = tensorShapes(TINY);
+  const tensors = [...w].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  // TINY's rows are 8 or 16 values: not whole 32-value blocks
+  t.throws(() => writeModelFile({ config: TINY, tensors: tensors.map((x) => (x.name === 'blk.0.ssm_in.weight' ? { ...x, typeName: 'Q4_0' as const } : x)), tokenizer: tok, name: 't' }), { code: 'QUANT_BAD_LENGTH', message: /blk\.0\.ssm_in\.weight.*not a whole number of 32-value blocks/ });
+  // a model whose rows are whole blocks
+  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+  const w2 = randomWeights(C, 3);
+  const sh2 = tensorShapes(C);
+  const good = writeModelFile({ config: C, tensors: [...w2].map(([name, data]) => ({ name, shape: sh2.get(name)!, data })), tokenizer: tok, name: 't', type: 'Q8_0' });
+  const f = readModelFile(good);
+  t.equal(f.tensors.get('blk.0.ssm_in.weight')!.type, GgmlType.Q8_0, 'the matrices are Q8_0');
+  t.equal(f.tensors.get('blk.0.ssm_norm.weight')!.type, GgmlType.F32, 'norms stay F32');
+  t.equal(f.tensors.get('blk.0.ssm_c')!.type, GgmlType.F16, 'ssm_c (rows shorter than a block) is F16');
+  // corrupt one block scale: NaN, then zero with non-zero values
+  const g = readGguf(good);
+  const ti = g.tensors.find((x) => x.name === 'blk.0.ssm_in.weight')!;
+  const off = ti.data.byteOffset;
+  for (const [bits, re] of [[0x7e00, /non-finite scale/], [0x0000, /zero scale but non-zero values/]] as const) {
+    const bad = good.slice();
+    new DataView(bad.buffer).setUint16(off + 34 * 3, bits, true);
+    t.throws(() => readModelFile(bad), { code: 'QUANT_BAD_SCALE', message: re }, `scale 0x${bits.toString(16)} refused`);
+  }
+  // an all-zero block with a zero scale is what a quantizer writes for zeros: accepted
+  const zeros = new Uint8Array(34);
+  t.doesNotThrow(() => checkBlockScales('z', GgmlType.Q8_0, zeros));
+  // a quantized tensor whose byte length does not match its shape and type: the container refuses it
+  const meta = g.metadata;
+  const tensorsOut = g.tensors.map((x) => ({ name: x.name, type: x.type, shape: x.shape, data: x.name === 'blk.0.ssm_in.weight' ? x.data.subarray(0, x.data.length - 34) : x.data }));
+  t.throws(() => writeGguf({ metadata: meta, tensors: tensorsOut }), /blk\.0\.ssm_in\.weight/, 'writer: byte length vs shape and type');
+  // a quantized type on a tensor that must stay float
+  const norm = quantizeQ8_0(new Float32Array(32).fill(1)); // ssm_norm.weight of this model: 32 values, one block
+  const tensorsBad = g.tensors.map((x) => (x.name === 'blk.0.ssm_norm.weight' ? { name: x.name, type: GgmlType.Q8_0, shape: x.shape, data: norm } : { name: x.name, type: x.type, shape: x.shape, data: x.data }));
+  t.throws(() => readModelFile(writeGguf({ metadata: meta, tensors: tensorsBad })), { code: 'MODEL_UNSUPPORTED_TYPE', message: /blk\.0\.ssm_norm\.weight.*must be F32 or F16/ }, 'a norm may not be quantized');
+});
+
+t.test('quantized micro reference model vs its FP32 logits on the golden inputs', needShared('reference/golden/micro/reference.json'), async (t) => {
+  const ref = JSON.parse(readFileSync(requireShared('reference/golden/micro/reference.json'), 'utf8')) as { logits_cases: { name: string; input_ids: number[] }[] };
+  const f32 = convertReference();
+  const base = await IteraModel.fromBytes(f32, wasmBytes('simd'));
+  const V = base.config.vocabSize;
+  const goals: Record<string, number | null> = { F16: 0.999, Q8_0: 0.99, Q4_0: null };
+  const sizes: Record<string, number> = {};
+  for (const type of ['F16', 'Q8_0', 'Q4_0'] as const) {
+    const q = await quantizeModel(f32, type);
+    sizes[type] = q.bytes.byteLength / f32.byteLength;
+    for (const build of ['simd', 'scalar'] as const) {
+      const m = await IteraModel.fromBytes(q.bytes, wasmBytes(build));
+      let agree = 0, n = 0, maxd = 0;
+      for (const c of ref.logits_cases) {
+        const a = base.logits(c.input_ids), b = m.logits(c.input_ids);
+        maxd = Math.max(maxd, maxAbsDiff(a, b));
+        for (let p = 0; p < c.input_ids.length; p++) {
+          let ia = 0, ib = 0;
+          for (let v = 1; v < V; v++) { if (a[p * V + v] > a[p * V + ia]) ia = v; if (b[p * V + v] > b[p * V + ib]) ib = v; }
+          if (ia === ib) agree++;
+          n++;
+        }
+      }
+      const goal = goals[type];
+      const msg = `${type} (${build}): top-1 agreement ${(100 * agree / n).toFixed(2)}% over ${n} positions, max |dlogit| ${maxd.toFixed(4)}, file ${sizes[type].toFixed(3)}x of F32`;
+      if (goal === null) t.pass(`${msg} (reported, no bound)`);
+      else t.ok(agree / n >= goal, `${msg} (goal >= ${goal * 100}%)`);
+      m.dispose();
+    }
+  }
+  base.dispose();
+});
