@@ -1,0 +1,158 @@
+// The runtime where it runs (a Web Worker, or the page/shell itself): feature detection, fetching
+// with progress, loading a model into the module. Uses host/core only; no Node APIs, no DOM.
+
+import { IteraModel } from '../core/api.js';
+import { IteraError } from '../core/types.js';
+import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent } from './protocol.js';
+import type { GenerateOptions } from '../core/api.js';
+
+// The smallest module that uses a SIMD instruction: (func (result v128) v128.const 0).
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+]);
+
+/** Whether this engine runs WebAssembly SIMD (JavaScriptCore without its JIT does not). */
+export function engineHasSimd(): boolean {
+  try { return WebAssembly.validate(SIMD_PROBE); } catch { return false; }
+}
+
+export function pickBuild(choice: BuildChoice): 'simd' | 'scalar' {
+  if (choice === 'simd' || choice === 'scalar') return choice;
+  return engineHasSimd() ? 'simd' : 'scalar';
+}
+
+export type Progress = (loaded: number, total: number | null) => void;
+
+/** A URL's bytes, reporting progress as they arrive. A failure names the URL and the reason. */
+export async function fetchBytes(url: string, onProgress?: Progress, what = 'model'): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new IteraError(`cannot fetch the ${what} from ${url}: ${(e as Error)?.message ?? String(e)}`, 'FETCH_FAILED');
+  }
+  if (!res.ok) throw new IteraError(`cannot fetch the ${what} from ${url}: HTTP ${res.status} ${res.statusText}`.trim(), 'FETCH_FAILED');
+  const len = Number(res.headers.get('content-length'));
+  const total = Number.isFinite(len) && len > 0 ? len : null;
+  if (!res.body || typeof res.body.getReader !== 'function') {
+    const b = new Uint8Array(await res.arrayBuffer());
+    onProgress?.(b.length, total ?? b.length);
+    return b;
+  }
+  return readStream(res.body, total, onProgress);
+}
+
+async function readStream(body: ReadableStream<Uint8Array>, total: number | null, onProgress?: Progress): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let loaded = 0;
+  onProgress?.(0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    loaded += value.length;
+    onProgress?.(loaded, total);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Bytes of a model source: a URL, an ArrayBuffer, or a File/Blob (read as a stream). */
+export async function sourceBytes(source: string | ArrayBuffer | Uint8Array | Blob, onProgress?: Progress): Promise<Uint8Array> {
+  if (typeof source === 'string') return fetchBytes(source, onProgress);
+  if (source instanceof ArrayBuffer) { onProgress?.(source.byteLength, source.byteLength); return new Uint8Array(source); }
+  if (source instanceof Uint8Array) { onProgress?.(source.length, source.length); return source; }
+  if (typeof Blob !== 'undefined' && source instanceof Blob) {
+    if (typeof source.stream === 'function') return readStream(source.stream() as ReadableStream<Uint8Array>, source.size, onProgress);
+    const b = new Uint8Array(await source.arrayBuffer());
+    onProgress?.(b.length, b.length);
+    return b;
+  }
+  throw new IteraError('a model source must be a URL, an ArrayBuffer, a Uint8Array or a File/Blob', 'BAD_SOURCE');
+}
+
+/** One loaded model and what it reports. */
+export class Engine {
+  private constructor(readonly model: IteraModel, readonly build: 'simd' | 'scalar', readonly info: LoadInfo) {}
+
+  /** Validates the model file completely, then lays it into a fresh module instance. */
+  static async load(modelBytes: Uint8Array, wasm: Uint8Array | WebAssembly.Module, build: 'simd' | 'scalar'): Promise<Engine> {
+    const model = await IteraModel.fromBytes(modelBytes, wasm as BufferSource | WebAssembly.Module, () => performance.now());
+    const i = model.info();
+    return new Engine(model, build, {
+      name: i.name,
+      build,
+      fileBytes: i.fileBytes,
+      parameters: i.parameters,
+      tokenizer: i.tokenizer,
+      vocabSize: i.config.vocabSize,
+      contextLength: i.config.maxSeqLength,
+      loadMs: model.loadMs,
+      memoryBytes: model.memoryBytes(),
+    });
+  }
+
+  /** Streams tokens to onToken (one call into the module per token), then the statistics. */
+  async generate(prompt: string | readonly number[], o: GenerateOptions, onToken?: (t: TokenEvent) => void): Promise<GenerationStats> {
+    const it = this.model.stream(prompt, o, () => performance.now());
+    const tokenMs: number[] = [];
+    for (;;) {
+      const step = await it.next();
+      if (step.done) {
+        const r = step.value;
+        return {
+          promptIds: r.promptIds, ids: r.ids, text: r.text, prefillMs: r.prefillMs, decodeMs: r.decodeMs, tokenMs,
+          tokensPerSecond: r.ids.length > 0 && r.decodeMs > 0 ? r.ids.length / (r.decodeMs / 1000) : null,
+          memoryBytes: this.model.memoryBytes(),
+        };
+      }
+      tokenMs.push(step.value.ms);
+      onToken?.({ id: step.value.id, text: step.value.text, ms: step.value.ms });
+    }
+  }
+
+  logits(ids: readonly number[]): Float32Array { return this.model.logits(ids); }
+  encode(text: string): number[] { return this.model.encode(text); }
+  dispose(): void { this.model.dispose(); }
+}
+
+/** What this engine and device report about themselves. */
+export function diagnostics(engine: Engine | null, choice: BuildChoice): Diagnostics {
+  const g = globalThis as unknown as {
+    navigator?: { userAgent?: string; hardwareConcurrency?: number; deviceMemory?: number };
+    crossOriginIsolated?: boolean;
+    WorkerGlobalScope?: unknown;
+  };
+  const nav = g.navigator;
+  let res: number | null = null;
+  if (typeof performance !== 'undefined') {
+    // the smallest step performance.now() takes here
+    let smallest = Infinity;
+    let last = performance.now();
+    for (let i = 0; i < 2000 && smallest > 0.0005; i++) {
+      const t = performance.now();
+      if (t > last) { smallest = Math.min(smallest, t - last); last = t; }
+    }
+    res = Number.isFinite(smallest) ? Math.round(smallest * 1e6) / 1e6 : null;
+  }
+  return {
+    simd: engineHasSimd(),
+    build: engine?.build ?? pickBuild(choice),
+    worker: isWorkerScope(),
+    userAgent: nav?.userAgent ?? null,
+    hardwareConcurrency: nav?.hardwareConcurrency ?? null,
+    deviceMemoryGiB: nav?.deviceMemory ?? null,
+    crossOriginIsolated: typeof g.crossOriginIsolated === 'boolean' ? g.crossOriginIsolated : null,
+    timerResolutionMs: res,
+    memoryBytes: engine ? engine.model.memoryBytes() : 0,
+  };
+}
+
+export function isWorkerScope(): boolean {
+  const g = globalThis as unknown as { WorkerGlobalScope?: new () => unknown; importScripts?: unknown };
+  return typeof g.WorkerGlobalScope === 'function' && globalThis instanceof g.WorkerGlobalScope;
+}

@@ -1,0 +1,70 @@
+// Messages between the page (client.ts) and the Web Worker (worker.ts). Plain structured-clone
+// data only: no SharedArrayBuffer, no functions. Every request carries an id; the worker answers
+// with 'result' or 'error' for that id, and streams 'progress' / 'token' messages before it.
+
+import type { GenerateOptions } from '../core/api.js';
+
+/** Where a model comes from: a URL (fetched in the worker), bytes, or a File/Blob. */
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
+
+/** Which module build to run: picked by feature detection ('auto'), or forced. */
+export type BuildChoice = 'auto' | 'simd' | 'scalar';
+
+export type Request =
+  | { id: number; type: 'load'; source: string | ArrayBuffer | Blob; build: BuildChoice; wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer } }
+  | { id: number; type: 'generate'; prompt: string | number[]; options: GenerateOptions }
+  | { id: number; type: 'logits'; ids: number[] }
+  | { id: number; type: 'encode'; text: string }
+  | { id: number; type: 'diagnostics' }
+  | { id: number; type: 'unload' };
+
+export interface LoadInfo {
+  name: string;
+  build: 'simd' | 'scalar';
+  fileBytes: number;
+  parameters: number;
+  tokenizer: string;
+  vocabSize: number;
+  contextLength: number;
+  loadMs: number;
+  /** Bytes of the module's linear memory after loading. */
+  memoryBytes: number;
+}
+
+export interface TokenEvent { id: number; text: string; ms: number }
+
+export interface GenerationStats {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  prefillMs: number;
+  decodeMs: number;
+  /** Milliseconds per generated token, in order. */
+  tokenMs: number[];
+  tokensPerSecond: number | null;
+  memoryBytes: number;
+}
+
+export interface Diagnostics {
+  /** This engine validates a WebAssembly SIMD module. */
+  simd: boolean;
+  /** The build a model was (or would be) loaded with. */
+  build: 'simd' | 'scalar';
+  /** Running inside a dedicated Web Worker. */
+  worker: boolean;
+  userAgent: string | null;
+  hardwareConcurrency: number | null;
+  /** navigator.deviceMemory (GiB, Chromium only), or null. */
+  deviceMemoryGiB: number | null;
+  crossOriginIsolated: boolean | null;
+  /** Resolution of performance.now() seen here, in ms (WebKit rounds to 1 ms). */
+  timerResolutionMs: number | null;
+  /** Module memory now, 0 before a model is loaded. */
+  memoryBytes: number;
+}
+
+export type Reply =
+  | { id: number; type: 'progress'; loaded: number; total: number | null }
+  | { id: number; type: 'token'; token: TokenEvent }
+  | { id: number; type: 'result'; value: unknown }
+  | { id: number; type: 'error'; message: string; code: string };

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Builds the browser / WebView bundle from host/web (esbuild, one ES module each):
+//   dist/web/itera.js          the runtime; fetches itera.wasm / itera-scalar.wasm beside itself
+//   dist/web/itera.inline.js   the same with both module builds inlined as base64 (one file, for
+//                              apps that load from local assets)
+//   dist/web/itera.wasm, itera-scalar.wasm, sizes.json (bytes and gzipped bytes of each)
+// The page creates its worker from the bundle's own URL, so each variant is one JS file.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'web');
+mkdirSync(out, { recursive: true });
+const wasm = { simd: join(root, 'build', 'itera.wasm'), scalar: join(root, 'build', 'itera-scalar.wasm') };
+for (const p of Object.values(wasm)) {
+  if (!existsSync(p)) { console.error(`build-web: ${p} is missing: run 'npm run build:wasm' first`); process.exit(1); }
+}
+
+const common = {
+  entryPoints: [join(root, 'host', 'web', 'index.ts')],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020', 'chrome80', 'safari15'],
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+// the inlined variant: wasm-source.ts replaced by base64 strings of both builds
+const inline = {
+  name: 'inline-wasm',
+  setup(b) {
+    b.onResolve({ filter: /\/wasm-source\.js$/ }, (args) => ({ path: args.path, namespace: 'itera-inline-wasm' }));
+    b.onLoad({ filter: /.*/, namespace: 'itera-inline-wasm' }, () => ({
+      loader: 'js',
+      contents: `
+const B64 = { simd: ${JSON.stringify(readFileSync(wasm.simd).toString('base64'))}, scalar: ${JSON.stringify(readFileSync(wasm.scalar).toString('base64'))} };
+export const INLINED = true;
+export function wasmUrl(build) { return 'inline:' + build; }
+function decode(s) {
+  const bin = atob(s);
+  const b = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+  return b;
+}
+export async function wasmBytes(build, override) {
+  if (override instanceof ArrayBuffer) return new Uint8Array(override);
+  if (typeof override === 'string') { const r = await fetch(override); return new Uint8Array(await r.arrayBuffer()); }
+  return decode(B64[build]);
+}`,
+    }));
+  },
+};
+
+await build({ ...common, outfile: join(out, 'itera.js') });
+await build({ ...common, outfile: join(out, 'itera.inline.js'), plugins: [inline] });
+copyFileSync(wasm.simd, join(out, 'itera.wasm'));
+copyFileSync(wasm.scalar, join(out, 'itera-scalar.wasm'));
+
+const size = (f) => { const b = readFileSync(join(out, f)); return { bytes: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
+const sizes = {
+  'itera.js': size('itera.js'),
+  'itera.wasm': size('itera.wasm'),
+  'itera-scalar.wasm': size('itera-scalar.wasm'),
+  'itera.inline.js': size('itera.inline.js'),
+};
+sizes.total_js_plus_simd_wasm = {
+  bytes: sizes['itera.js'].bytes + sizes['itera.wasm'].bytes,
+  gzip: sizes['itera.js'].gzip + sizes['itera.wasm'].gzip,
+};
+writeFileSync(join(out, 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
+const kib = (n) => (n / 1024).toFixed(1) + ' KiB';
+for (const [k, v] of Object.entries(sizes)) console.log(`build-web: ${k.padEnd(24)} ${kib(v.bytes).padStart(10)}  gzip ${kib(v.gzip).padStart(9)}`);
