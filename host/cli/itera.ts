@@ -11,10 +11,16 @@ import { convert } from './commands/convert.js';
 import { info } from './commands/info.js';
 import { diag } from './commands/diag.js';
 import { exportCmd } from './commands/export.js';
+import { report } from './commands/report.js';
+import { compare } from './commands/compare.js';
+import { data } from './commands/data.js';
+import { pruneVocab } from './commands/prune-vocab.js';
+import { quantize } from './commands/quantize.js';
 import { serveDemo } from './commands/serve-demo.js';
+import { tokenizer } from './commands/tokenizer.js';
 import { packageRoot } from '../node/index.js';
 
-export const commands: Command[] = [run, convert, info, logits, score, bench, diag, exportCmd, serveDemo];
+export const commands: Command[] = [run, convert, info, logits, score, bench, diag, exportCmd, report, quantize, compare, data, tokenizer, pruneVocab, serveDemo];
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
