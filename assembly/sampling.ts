@@ -45,15 +45,22 @@ export function nextUniform(s: Session): f32 {
   return <f32>(r >> 40) * (<f32>1.0 / <f32>16777216.0);
 }
 
-/** The first index of the largest logit. */
+/** The first index of the largest logit (NaN ranks as -Infinity). */
 export function argmax(lg: usize, n: i32): i32 {
-  let best = 0;
-  let bv = logitAt(lg, 0);
-  for (let i = 1; i < n; i++) {
-    const v = logitAt(lg, i);
-    if (v > bv) { bv = v; best = i; }
+  let i = 0;
+  let bv: f32 = -Infinity;
+  if (ASC_FEATURE_SIMD) {
+    // pmax keeps the accumulator where the new lane is NaN
+    let acc = f32x4.splat(-Infinity);
+    for (; i + 4 <= n; i += 4) acc = f32x4.pmax(acc, v128.load(lg + (<usize>i << 2)));
+    bv = max(max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)), max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)));
   }
-  return best;
+  for (; i < n; i++) {
+    const v = logitAt(lg, i);
+    if (v > bv) bv = v;
+  }
+  for (let j = 0; j < n; j++) if (load<f32>(lg + (<usize>j << 2)) == bv) return j;
+  return 0; // every logit is NaN (or -Infinity)
 }
 
 // A binary heap over token ids whose root is the candidate that ranks LAST.

@@ -131,12 +131,18 @@ export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
 
 // @ts-ignore: decorator
 @inline function dot32_q8(w: usize, xq: usize): v128 {
+  return dot32_q8x(w, v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
+}
+
+/** The block's 32 products summed into 4 lanes; x0..x3: the block's activations, 8 per vector. */
+// @ts-ignore: decorator
+@inline function dot32_q8x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const w0 = v128.load(w);
   const w1 = v128.load(w, 16);
-  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), v128.load(xq));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), v128.load(xq, 16)));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), v128.load(xq, 32)));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), v128.load(xq, 48)));
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), x3));
 }
 
 // @ts-ignore: decorator
@@ -160,10 +166,11 @@ export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
       const xd = load<f32>(sc.xd + (<usize>b << 2));
       const off = <usize>(b * QK);
       const sb = s0 + (<usize>b << 2);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + off, xq)), f32x4.splat(load<f32>(sb) * xd)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + cols + off, xq)), f32x4.splat(load<f32>(sb + snb) * xd)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + 2 * cols + off, xq)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(w0 + 3 * cols + off, xq)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb) * xd)));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + snb) * xd)));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + 2 * cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + 3 * cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
     }
     v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
   }
@@ -203,14 +210,19 @@ export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
 
 // @ts-ignore: decorator
 @inline function dot32_q4(w: usize, xq: usize): v128 {
+  return dot32_q4x(w, v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
+}
+
+// @ts-ignore: decorator
+@inline function dot32_q4x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const v = v128.load(w);
   const eight = i8x16.splat(8);
   const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), eight); // values 0..15
   const hi = i8x16.sub(i8x16.shr_u(v, 4), eight); // values 16..31
-  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xq));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xq, 16)));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xq, 32)));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xq, 48)));
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), x3));
 }
 
 export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
@@ -227,10 +239,11 @@ export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
       const xd = load<f32>(sc.xd + (<usize>b << 2));
       const off = <usize>(b * 16);
       const sb = s0 + (<usize>b << 2);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + off, xq)), f32x4.splat(load<f32>(sb) * xd)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + rowBytes + off, xq)), f32x4.splat(load<f32>(sb + snb) * xd)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + 2 * rowBytes + off, xq)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(w0 + 3 * rowBytes + off, xq)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb) * xd)));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + snb) * xd)));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + 2 * rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + 3 * rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
     }
     v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
   }
