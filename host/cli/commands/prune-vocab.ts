@@ -11,6 +11,8 @@ import { pruneModel, pruneTokenizer, usedIds } from '../../tokenize/prune.js';
 import { IteraError } from '../../core/types.js';
 import type { IteraModel } from '../../core/api.js';
 import { Progress } from '../progress.js';
+import { charUnigramBits } from '../../tokenize/stats.js';
+import { pythonSplit } from '../../core/tokenizer.js';
 
 const help = `Usage: itera prune-vocab --model MODEL.gguf --corpus C -o PRUNED.gguf [options]
 
@@ -24,7 +26,9 @@ logits of kept tokens are exactly the old ones (the softmax only loses the dropp
     stays exactly when the token it makes stays, so the corpus encodes to the same tokens; all 256
     byte tokens stay unless --drop-bytes, so any text still encodes without <UNK>.
 
-Then it scores a held-out text with both models (perplexity per token and bits per character).
+Then it scores a held-out text with both models (perplexity per token and bits per character;
+for a word tokenizer also bits per character with every <UNK> word spelled out by a character
+unigram model of the held-out text, since predicting <UNK> is cheaper than predicting the word).
 
 Options:
   -m, --model FILE       the model file (.gguf)
@@ -89,6 +93,7 @@ export const pruneVocab: Command = {
     writeFileSync(out, outBytes);
     const pruneSeconds = (performance.now() - t0) / 1000;
 
+    let spell: ((w: string) => number) | undefined;
     const score = async (b: Uint8Array, label: string): Promise<Record<string, number> | null> => {
       if (evalText === null) return null;
       let model: IteraModel | null = null;
@@ -99,7 +104,16 @@ export const pruneVocab: Command = {
         const r = model.score(ids, { onProgress: (d) => bar.update(d) });
         bar.done();
         const unk = ids.filter((id) => id === model!.tokenizer.unk).length;
-        return { tokens: r.tokens, unkTokens: unk, perplexity: r.perplexity, bitsPerToken: r.bitsPerToken, bitsPerCharacter: r.nll / Math.LN2 / evalText.length };
+        const res: Record<string, number> = { tokens: r.tokens, unkTokens: unk, perplexity: r.perplexity, bitsPerToken: r.bitsPerToken, bitsPerCharacter: r.nll / Math.LN2 / evalText.length };
+        if (model.tokenizer.kind === 'itera-word') {
+          // what <UNK> hides: the bits to spell each unknown word (docs/vocabulary.md)
+          spell ??= charUnigramBits([evalText]);
+          const words = pythonSplit(evalText.toLowerCase());
+          let extra = 0;
+          ids.forEach((id, i) => { if (id === model!.tokenizer.unk) extra += spell!(words[i]!); });
+          res.bitsPerCharacterWithUnkSpelling = res.bitsPerCharacter! + extra / evalText.length;
+        }
+        return res;
       } finally {
         model?.dispose();
       }
@@ -139,8 +153,9 @@ export const pruneVocab: Command = {
     if (before && after && res.eval) {
       lines.push(
         `held-out     ${evalSpec}, ${fmtInt(res.eval.characters)} characters`,
-        `  before     ${fmtInt(before.tokens!)} tokens (${fmtInt(before.unkTokens!)} <UNK>)  perplexity ${before.perplexity!.toFixed(3)}  bits/char ${before.bitsPerCharacter!.toFixed(4)}`,
-        `  after      ${fmtInt(after.tokens!)} tokens (${fmtInt(after.unkTokens!)} <UNK>)  perplexity ${after.perplexity!.toFixed(3)}  bits/char ${after.bitsPerCharacter!.toFixed(4)}`,
+        ...([['before', before], ['after ', after]] as const).map(([l, r]) =>
+          `  ${l}     ${fmtInt(r.tokens!)} tokens (${fmtInt(r.unkTokens!)} <UNK>)  perplexity ${r.perplexity!.toFixed(3)}  bits/char ${r.bitsPerCharacter!.toFixed(4)}` +
+          (r.bitsPerCharacterWithUnkSpelling !== undefined ? `  (${r.bitsPerCharacterWithUnkSpelling.toFixed(4)} with <UNK> words spelled out)` : '')),
       );
       if (file.tokenizer.kind === 'itera-word' && after.unkTokens! > before.unkTokens!) {
         lines.push('  note       words dropped by pruning now encode as <UNK>: predicting <UNK> is easier than the word, so a lower perplexity here is not a better model');

@@ -141,7 +141,13 @@ export const tokenizer: Command = {
       const ids = tok.encode(text);
       const show = (id: number): string => {
         const t = tok.tokenText(id) ?? '?';
-        return tok instanceof BpeTokenizer ? JSON.stringify(new TextDecoder().decode(tok.tokenBytes(id))) : JSON.stringify(t);
+        if (!(tok instanceof BpeTokenizer)) return JSON.stringify(t);
+        const b = tok.tokenBytes(id);
+        try {
+          return JSON.stringify(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b));
+        } catch {
+          return `bytes ${[...b].map((x) => x.toString(16).padStart(2, '0')).join(' ')} (part of a character)`;
+        }
       };
       io.out.write(`${ids.length} tokens\n${ids.map((id) => `${String(id).padStart(6)}  ${show(id)}`).join('\n')}\n`);
       return 0;
