@@ -12,7 +12,6 @@ import { info } from './commands/info.js';
 import { diag } from './commands/diag.js';
 import { exportCmd } from './commands/export.js';
 import { report } from './commands/report.js';
-import { report } from './commands/report.js';
 import { compare } from './commands/compare.js';
 import { data } from './commands/data.js';
 import { pruneVocab } from './commands/prune-vocab.js';
