@@ -47,9 +47,12 @@ export function wasmPath(build: Build = 'auto'): string {
   return p;
 }
 
-/** The default model shipped in models/ (see models/README.md), or null if none is there yet. */
+/** The default model: the distilled student in Q8_0 (models/student.md says why), or null while
+ *  models/ does not have it. */
+export const DEFAULT_MODEL = 'student-q8_0.gguf';
+
 export function defaultModelPath(): string | null {
-  const p = join(packageRoot(), 'models', 'default.gguf');
+  const p = join(packageRoot(), 'models', DEFAULT_MODEL);
   return existsSync(p) ? p : null;
 }
 

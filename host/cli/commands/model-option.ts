@@ -1,6 +1,6 @@
 // --model and --build, shared by every command that runs a model.
 
-import { defaultModelPath, loadModel, type Build } from '../../node/index.js';
+import { DEFAULT_MODEL, defaultModelPath, loadModel, type Build } from '../../node/index.js';
 import type { IteraModel } from '../../core/api.js';
 import { IteraError } from '../../core/types.js';
 import { str, UsageError, type Options, type Values } from '../command.js';
@@ -19,7 +19,7 @@ export function modelPathFrom(v: Values): string {
   const d = defaultModelPath();
   if (d === null) {
     throw new IteraError(
-      'no default model: models/default.gguf is not there yet. Pass --model FILE, or make one from a PyTorch checkpoint with\n' +
+      `no default model: models/${DEFAULT_MODEL} is not there (rebuild the shipped models with 'npm run models'). Pass --model FILE, or make one from a PyTorch checkpoint with\n` +
         '  itera convert checkpoint.pt --tokenizer tokenizer.json -o model.gguf',
       'NO_DEFAULT_MODEL',
     );
