@@ -238,11 +238,12 @@ export class IteraModel {
   /** Log-likelihood of a text (or ids) under the model, in windows of T tokens that overlap by
    *  T - stride: every token after the first is predicted once, with at least T - stride tokens
    *  of context when the text is longer than T. stride defaults to T / 2. */
-  score(input: string | readonly number[], opts: { stride?: number; onProgress?: (done: number, total: number) => void } = {}): ScoreResult {
+  score(input: string | readonly number[], opts: { stride?: number; stream?: 'exact' | 'slide'; onProgress?: (done: number, total: number) => void } = {}): ScoreResult {
     const ids = typeof input === 'string' ? this.encode(input) : Array.from(input);
     if (ids.length < 2) throw new IteraError(`need at least 2 tokens to score, the text has ${ids.length}`, 'TOO_SHORT');
     const T = this.config.maxSeqLength;
     const V = this.config.vocabSize;
+    if (opts.stream) return this.scoreStream(input, ids, opts.stream);
     const stride = opts.stride ?? Math.max(1, Math.floor(T / 2));
     if (!Number.isInteger(stride) || stride < 1 || stride > T) throw new IteraError(`stride must be a whole number from 1 to ${T}, got ${stride}`, 'BAD_PARAM');
     const s = this.session();
@@ -282,6 +283,44 @@ export class IteraModel {
       perplexity: Math.exp(nll / predicted),
       bitsPerToken: bits / predicted,
       bitsPerCharacter: bits / Math.max(1, characters),
+    };
+  }
+
+  /** Scores the whole text as one stream through one session: every token after the first is
+   *  predicted from all that came before, within the window mode's handling of the position
+   *  limit ('exact': the last T tokens recomputed per token; 'slide': the recurrent state kept). */
+  private scoreStream(input: string | readonly number[], ids: number[], mode: 'exact' | 'slide'): ScoreResult {
+    const V = this.config.vocabSize;
+    const s = this.session();
+    let nll = 0;
+    try {
+      s.setWindow(mode);
+      const chunk = 256;
+      let prev: Float32Array | null = null;
+      for (let i = 0; i < ids.length; i += chunk) {
+        const part = ids.slice(i, i + chunk);
+        const lg = s.prefill(part, true)!;
+        for (let j = 0; j < part.length; j++) {
+          const t = i + j;
+          if (t === 0) continue;
+          const row = j === 0 ? prev! : lg.subarray((j - 1) * V, j * V);
+          let mx = -Infinity;
+          for (let v = 0; v < V; v++) mx = Math.max(mx, row[v]);
+          let sum = 0;
+          for (let v = 0; v < V; v++) sum += Math.exp(row[v] - mx);
+          nll += Math.log(sum) + mx - row[ids[t]];
+        }
+        prev = lg.slice((part.length - 1) * V);
+      }
+    } finally {
+      s.free();
+    }
+    const predicted = ids.length - 1;
+    const characters = typeof input === 'string' ? input.length : this.decode(ids).length;
+    const bits = nll / Math.LN2;
+    return {
+      tokens: ids.length, predicted, characters, nll, logLikelihood: -nll,
+      perplexity: Math.exp(nll / predicted), bitsPerToken: bits / predicted, bitsPerCharacter: bits / Math.max(1, characters),
     };
   }
 

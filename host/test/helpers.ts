@@ -94,3 +94,18 @@ export function randomWeights(c: IteraConfig, seed = 1, tied = true): Map<string
 export function weightSource(c: IteraConfig, w: Map<string, Float32Array>): WeightSource {
   return f32Source(c, (name) => w.get(name));
 }
+
+import { writeModelFile } from '../core/model-file.js';
+import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+
+/** A tiny model file (random weights, a character tokenizer over a-z and space). */
+export function tinyModelFile(c: IteraConfig = TINY, seed = 1, type?: 'F32' | 'F16' | 'Q8_0' | 'Q4_0'): Uint8Array {
+  const chars = ' abcdefghijklmnopqrstuvwxyz'.split('');
+  const token2id: Record<string, number> = { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3 };
+  chars.forEach((ch, i) => { token2id[ch] = 4 + i; });
+  const id2token = Object.fromEntries(Object.entries(token2id).map(([k, v]) => [String(v), k]));
+  const tokenizer = tokenizerFromOriginalJson({ token2id, id2token, vocab_size: 4 + chars.length, level: 'char' });
+  const shapes = tensorShapes(c);
+  const tensors = [...randomWeights(c, seed)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  return writeModelFile({ config: c, tensors, tokenizer, name: 'tiny', type });
+}

@@ -18,9 +18,12 @@ Options:
 ${modelHelp}
       --text FILE      the text file to score (UTF-8)
       --stride N       window advance in tokens (default: half the context)
+      --stream MODE    instead of windows, score the text as one stream through one session, with the
+                       position limit handled as exact (the original's recomputation of the last T
+                       tokens per token: T times the work) or slide (the faster approximation)
       --json           print the result as one JSON object
   -h, --help           this help`,
-  options: { ...modelOptions, text: { type: 'string' }, stride: { type: 'string' }, json: { type: 'boolean' } },
+  options: { ...modelOptions, text: { type: 'string' }, stride: { type: 'string' }, stream: { type: 'string' }, json: { type: 'boolean' } },
   async run(v, _p, io) {
     const file = str(v, 'text');
     if (file === undefined) throw new UsageError('--text FILE is required');
@@ -32,7 +35,9 @@ ${modelHelp}
       const ids = model.encode(text);
       const bar = new Progress('scoring', ids.length);
       const t0 = performance.now();
-      const r = model.score(ids, { stride, onProgress: (d) => bar.update(d) });
+      const stream = str(v, 'stream');
+      if (stream !== undefined && stream !== 'exact' && stream !== 'slide') throw new UsageError(`--stream must be exact or slide, got '${stream}'`);
+      const r = model.score(ids, { stride, stream, onProgress: (d) => bar.update(d) });
       const ms = performance.now() - t0;
       bar.done();
       const res = { ...r, characters: text.length, bitsPerCharacter: r.nll / Math.LN2 / Math.max(1, text.length), ms };
