@@ -16,6 +16,14 @@ interface Conformance {
   toTap(checks: Check[], comments?: string[]): string;
 }
 
+/** The environment without the test runner's NODE_OPTIONS (its loaders are not on a device, and
+ *  an older Node cannot run them): what a device's plain `node` sees. */
+export function plainEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
 /** Tap options for a tier whose engine may be missing: skipped with the reason on a developer's
  *  machine, run (and so failed) under CI, where the setup scripts must have installed it. */
 export function engineOption(missing: string | null): { skip?: string } {
@@ -31,10 +39,10 @@ export function prepareInputs(): Inputs {
   if (inputs) return inputs;
   const dir = mkdtempSync(join(tmpdir(), 'itera-tier-'));
   const run = join(repoRoot(), 'device-tests', 'run.mjs');
-  const w = spawnSync(process.execPath, [run, '--write-inputs', dir], { encoding: 'utf8' });
+  const w = spawnSync(process.execPath, [run, '--write-inputs', dir], { encoding: 'utf8', env: plainEnv() });
   if (w.status !== 0) throw new Error(`device-tests/run.mjs --write-inputs failed: ${w.stderr}${w.stdout}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [run, '--inputs', dir, '--results', join(dir, 'x86.json')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [run, '--inputs', dir, '--results', join(dir, 'x86.json')], { encoding: 'utf8', env: plainEnv() });
   if (r.status !== 0) throw new Error(`device-tests/run.mjs on Node x86 failed:\n${r.stdout}${r.stderr}`);
   const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: Case[]; models: Record<string, string> };
   inputs = { dir, cases: spec.cases, models: spec.models, x86: JSON.parse(readFileSync(join(dir, 'x86.json'), 'utf8')) as Results, x86Ms: performance.now() - t0 };

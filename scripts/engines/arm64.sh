@@ -79,6 +79,7 @@ case "$cmd" in
   run)
     eng="${1:?engine}"; shift
     bin="$(engine_node "$eng")"
-    exec env QEMU_LD_PREFIX="$SYSROOT" QEMU_CPU="$(engine_cpu "$eng")" qemu-aarch64-static "$bin" "$@" ;;
+    # a plain node, as on a Pi: no loaders a test runner may have put in NODE_OPTIONS
+    exec env -u NODE_OPTIONS QEMU_LD_PREFIX="$SYSROOT" QEMU_CPU="$(engine_cpu "$eng")" qemu-aarch64-static "$bin" "$@" ;;
   *) echo "usage: $0 fetch | path | check | run pi4|pi5|deb18 ARGS..." >&2; exit 2 ;;
 esac
