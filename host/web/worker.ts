@@ -29,7 +29,14 @@ export function installWorker(scope: Scope = globalThis as unknown as Scope): vo
           wasmBytes(build, req.wasm?.[build]),
           sourceBytes(req.source, (loaded, total) => post({ id: req.id, type: 'progress', loaded, total })),
         ]);
-        engine = await Engine.load(bytes, wasm, build);
+        try {
+          engine = await Engine.load(bytes, wasm, build);
+        } catch (e) {
+          // an engine may validate SIMD yet not compile it (JavaScriptCore with its JIT off, as in
+          // iOS Lockdown Mode): fall back to the scalar build when the choice was automatic
+          if (!(e instanceof WebAssembly.CompileError) || build !== 'simd' || req.build !== 'auto') throw e;
+          engine = await Engine.load(bytes, await wasmBytes('scalar', req.wasm?.scalar), 'scalar');
+        }
         post({ id: req.id, type: 'result', value: engine.info });
         return;
       }
