@@ -1,0 +1,83 @@
+// The training smoke test end to end: a few steps of our PyTorch training on a tiny config (the
+// loss must fall), the safetensors export converted by our converter, and the runtime's logits
+// held to PyTorch's on the same ids within 1e-4. Runs in CI (PyTorch comes from .ci/run).
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importCheckpoint } from '../core/import/index.js';
+import { stateDictToModel, writeModelFile } from '../core/model-file.js';
+import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { IteraModel } from '../core/api.js';
+import { repoRoot } from './shared.js';
+import { maxAbsDiff, wasmBytes } from './helpers.js';
+
+const PY = '/usr/bin/python3';
+const hasTorch = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+const opt = hasTorch || process.env.CI ? {} : { skip: `needs PyTorch for ${PY} (apt-get install python3-torch)` };
+
+const PREP = `
+import json, os, random, sys
+import numpy as np
+out = sys.argv[1]
+rng = random.Random(0)
+V = 40
+templates = [[rng.randrange(4, V) for _ in range(rng.randrange(5, 12))] for _ in range(6)]
+def stream(n):
+    ids = []
+    for _ in range(n): ids += rng.choice(templates) + [3]
+    return ids
+np.asarray(stream(600), dtype='<u2').tofile(os.path.join(out, 'train.bin'))
+np.asarray(stream(60), dtype='<u2').tofile(os.path.join(out, 'val.bin'))
+names = ['<PAD>', '<UNK>', '<BOS>', '<EOS>'] + ['w%d' % i for i in range(4, V)]
+json.dump({'vocab_size': V, 'token_to_id': {n: i for i, n in enumerate(names)}, 'id_to_token': {str(i): n for i, n in enumerate(names)}}, open(os.path.join(out, 'tokenizer.json'), 'w'))
+`;
+
+const LOGITS = `
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from itera_model import load_checkpoint
+m, _ = load_checkpoint(sys.argv[2]); m.eval()
+ids = [int(x) for x in sys.argv[3].split(',')]
+with torch.no_grad(): y = m(torch.tensor([ids]))[0]
+y.float().numpy().astype('<f4').tofile(sys.argv[4])
+`;
+
+t.test('train a few steps, export, convert, run: the runtime matches PyTorch within 1e-4', opt, async (t) => {
+  t.ok(hasTorch, `${PY} imports torch`);
+  const dir = mkdtempSync(join(tmpdir(), 'itera-smoke-'));
+  const corpus = join(dir, 'corpus');
+  spawnSync('mkdir', ['-p', corpus]);
+  let r = spawnSync(PY, ['-c', PREP, corpus], { encoding: 'utf8' });
+  t.equal(r.status, 0, `corpus written (${r.stderr.trim()})`);
+  const run = join(dir, 'run');
+  r = spawnSync(PY, [join(repoRoot(), 'scripts/train/train.py'), '--data', corpus, '--out', run, '--d', '16', '--layers', '2', '--state', '4',
+    '--expand', '2', '--experts', '4', '--expert-size', '16', '--top-k', '2', '--max-seq', '32', '--batch-size', '8', '--warmup', '5',
+    '--lr', '1e-2', '--steps', '60', '--eval-every', '30', '--eval-tokens', '2000', '--seed', '0', '--quiet'], { encoding: 'utf8' });
+  t.equal(r.status, 0, `train.py ran (${r.stderr.trim().split('\n').pop()})`);
+  const log = readFileSync(join(run, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  const losses = log.filter((e) => typeof e.loss === 'number').map((e) => e.loss);
+  t.ok(losses.length >= 2 && losses[losses.length - 1] < losses[0] * 0.8, `the loss falls (${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)})`);
+
+  const ids = [5, 9, 12, 3, 7, 7, 20, 39, 4, 11];
+  const out = join(dir, 'torch.f32');
+  r = spawnSync(PY, ['-c', LOGITS, join(repoRoot(), 'scripts/train'), join(run, 'model.safetensors'), ids.join(','), out], { encoding: 'utf8' });
+  t.equal(r.status, 0, `PyTorch logits (${r.stderr.trim().split('\n').pop()})`);
+  const b = readFileSync(out);
+  const want = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+
+  const imported = importCheckpoint(readFileSync(join(run, 'model.safetensors')), 'model.safetensors');
+  const m = stateDictToModel(imported.tensors);
+  const tok = tokenizerFromOriginalJson(JSON.parse(readFileSync(join(run, 'tokenizer.json'), 'utf8')));
+  const gguf = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer: tok, name: 'smoke' });
+  writeFileSync(join(dir, 'smoke.gguf'), gguf);
+  for (const build of ['simd', 'scalar'] as const) {
+    const model = await IteraModel.fromBytes(gguf, wasmBytes(build));
+    const d = maxAbsDiff(model.logits(ids), want);
+    t.ok(d <= 1e-4, `${build}: runtime logits within 1e-4 of PyTorch's (max ${d.toExponential(2)})`);
+    const ds = maxAbsDiff(model.logits(ids, { step: true }), want);
+    t.ok(ds <= 1e-4, `${build}: step by step too (max ${ds.toExponential(2)})`);
+    model.dispose();
+  }
+});
