@@ -216,7 +216,7 @@ t.test('tied or not', async (t) => {
   expectIteraError(t, () => stateDictToModel(badHead), 'MODEL_BAD_SHAPE', /'lm_head.weight' has shape \[20, 9\] but the configuration implies \[20, 8\]/, 'untied head of the wrong shape');
 });
 
-t.test('dtypes: f16, bf16, f64 convert; qint8 and integers are refused', async (t) => {
+t.test('dtypes: f16, bf16, f64 convert; qint8 rows must be whole blocks; integers are refused', async (t) => {
   const base = stateDictToModel(stateDict(TINY));
   for (const dtype of ['f16', 'bf16', 'f64'] as const) {
     const m = stateDictToModel(stateDict(TINY, { dtype }));
@@ -230,7 +230,8 @@ t.test('dtypes: f16, bf16, f64 convert; qint8 and integers are refused', async (
 
   const q = stateDict(TINY);
   q.set('layers.0.ssm.in_proj.weight', { ...q.get('layers.0.ssm.in_proj.weight')!, dtype: 'qint8', data: new Uint8Array(256), quant: { scale: 0.1, zeroPoint: 0 } });
-  expectIteraError(t, () => stateDictToModel(q), 'MODEL_QINT8_UNSUPPORTED', /'layers.0.ssm.in_proj.weight' is INT8.*INT8 import comes with the quantization work/, 'qint8');
+  // INT8 is kept as stored (I8), which needs rows of whole 32-value blocks: TINY's rows are 8 wide
+  expectIteraError(t, () => stateDictToModel(q), 'QUANT_BAD_LENGTH', /'blk.0.ssm_in.weight' is INT8 but its rows of 8 values are not whole 32-value blocks/, 'qint8');
   const i64 = stateDict(TINY);
   i64.set('norm.bias', { ...i64.get('norm.bias')!, dtype: 'i64', data: new Uint8Array(64) });
   expectIteraError(t, () => stateDictToModel(i64), 'MODEL_BAD_DTYPE', /'norm.bias' has dtype i64/, 'i64');
@@ -367,7 +368,10 @@ t.test('readModelFile validates everything', async (t) => {
   bad(ts((x) => x.map((y) => (y.name === 'blk.2.ssm_c' ? { ...y, shape: [4, 16] } : y))), 'MODEL_BAD_SHAPE', /'blk.2.ssm_c' has shape \[4, 16\] but the configuration implies \[di, N\] = \[16, 4\]/, 'transposed C');
   bad(ts((x) => x.map((y) => (y.name === 'token_embd.weight' ? { name: y.name, type: GgmlType.Q8_0, shape: [20, 32], data: new Uint8Array(20 * 34) } : y))), 'MODEL_BAD_SHAPE', /token_embd/, 'Q8_0 of another shape');
   const q8 = edit(tinyFile({ ...TINY, hiddenSize: 32 }), (m, x) => [m, x.map((y) => (y.name === 'token_embd.weight' ? { name: y.name, type: GgmlType.Q8_0, shape: [20, 32], data: new Uint8Array(20 * 34) } : y))]);
-  bad(q8, 'MODEL_UNSUPPORTED_TYPE', /'token_embd.weight' is stored as Q8_0, which this runtime does not run yet \(it runs F32, F16\)/, 'Q8_0');
+  // all-zero Q8_0 blocks (zero scale, zero values) are valid: the runtime runs Q8_0 embeddings
+  t.equal(readModelFile(q8).tensors.get('token_embd.weight')!.type, GgmlType.Q8_0, 'Q8_0 embedding accepted');
+  const q8norm = edit(tinyFile({ ...TINY, hiddenSize: 32 }), (m, x) => [m, x.map((y) => (y.name === 'output_norm.weight' ? { name: y.name, type: GgmlType.Q8_0, shape: [32], data: new Uint8Array(34) } : y))]);
+  bad(q8norm, 'MODEL_UNSUPPORTED_TYPE', /'output_norm.weight' is stored as Q8_0, but only the large matrices may be quantized/, 'Q8_0 norm');
   bad(ts((x) => x.map((y) => (y.name === 'blk.0.ssm_d' ? { ...y, type: GgmlType.BF16, data: y.data.subarray(0, 32) } : y))), 'MODEL_UNSUPPORTED_TYPE', /'blk.0.ssm_d' is stored as BF16/, 'BF16');
   bad(new Uint8Array(100), 'GGUF_BAD_MAGIC', /not a GGUF file/, 'not GGUF');
 });
