@@ -3,7 +3,7 @@
 // model cards (models/<name>.md), models/README.md and models/scores.json. Part of
 // scripts/models.sh; reads the work directory that script fills.
 //
-//   node scripts/model-cards.mjs WORKDIR
+//   node scripts/model-cards.mjs WORKDIR [--from-scores]
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../dist/host/node/index.js';
@@ -16,8 +16,10 @@ const meta = JSON.parse(readFileSync(join(W, 'corpus', 'meta.json'), 'utf8'));
 const PROMPTS = ['The jury said', 'In the morning, the', 'She looked at him and'];
 const quants = ['f32', 'q8_0', 'q4_0'];
 const models = ['teacher', 'student', 'student-nokd'];
-const results = {};
-for (const m of models) {
+// --from-scores: rewrite the cards from models/scores.json without scoring again
+const fromScores = process.argv.includes('--from-scores');
+const results = fromScores ? JSON.parse(readFileSync('models/scores.json', 'utf8')).results : {};
+for (const m of fromScores ? [] : models) {
   results[m] = {};
   for (const q of quants) {
     const path = join(W, `${m}-${q}.gguf`);
@@ -47,7 +49,8 @@ for (const m of models) {
 const runLog = (m) => {
   try {
     const lines = readFileSync(join(W, m, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    return lines[lines.length - 1];
+    const last = lines[lines.length - 1];
+    return last.summary ?? last;
   } catch { return null; }
 };
 const doc = {
@@ -100,5 +103,22 @@ npm run models        # bash scripts/models.sh: tokenizer, corpus, teacher, stud
 const distil = results.student.f32.bitsPerCharacter, alone = results['student-nokd'].f32.bitsPerCharacter;
 const kdNote = `Distillation: the distilled student scores ${distil.toFixed(4)} bits per character on held-out text, the same student trained alone ${alone.toFixed(4)} (${distil < alone ? 'distillation helped' : 'distillation did not help'}, by ${Math.abs(alone - distil).toFixed(4)} bits per character).`;
 writeFileSync('models/teacher.md', card('teacher', 'itera-lite-brown-teacher', 'The teacher: the larger model the student is distilled from.'));
-writeFileSync('models/student.md', card('student', 'itera-lite-brown-student (the default model)', `The default model: \`itera run\` with no \`--model\` uses \`student-q8_0.gguf\`. Distilled from the teacher (temperature 2.0, alpha 0.5, as the original). ${kdNote}`));
+const rows = [];
+for (const m of ['teacher', 'student', 'student-nokd']) for (const q of quants) {
+  const r = results[m][q];
+  rows.push(`| ${m} | ${q.toUpperCase()} | ${r.parameters.toLocaleString('en-US')} | ${kib(r.bytes)} | ${r.perplexity.toFixed(2)} | ${r.bitsPerCharacter.toFixed(4)} |`);
+}
+writeFileSync('models/README.md', `# Models we ship
+
+Trained by our own pipeline on the Brown Corpus (\`npm run models\`, scripts/models.sh), scored on the
+held-out test split (${test.length.toLocaleString('en-US')} characters). The undistilled student is trained
+for comparison and not shipped. Cards: [teacher.md](teacher.md), [student.md](student.md) (the default).
+
+| model | type | parameters | file | held-out perplexity | bits per character |
+| --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+${kdNote}
+`);
+writeFileSync('models/student.md', card('student', 'itera-lite-brown-student (the default model)', `The default model: \`itera run\` with no \`--model\` uses \`student-q8_0.gguf\`: Q8_0 scores the same as F32 on held-out text (perplexity ${results.student.q8_0.perplexity.toFixed(2)} vs ${results.student.f32.perplexity.toFixed(2)}) at ${(results.student.q8_0.bytes / results.student.f32.bytes).toFixed(2)}x the size and decodes faster; Q4_0 is smaller still but costs ${((results.student.q4_0.perplexity / results.student.f32.perplexity - 1) * 100).toFixed(1)}% in perplexity. Distilled from the teacher (temperature 2.0, alpha 0.5, as the original). ${kdNote}`));
 console.log(kdNote);

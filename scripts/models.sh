@@ -42,7 +42,7 @@ kd=$!
 nokd=$!
 wait $kd || { cat "$W/student.log"; exit 1; }
 wait $nokd || { cat "$W/student-nokd.log"; exit 1; }
-tail -3 "$W/student.log" "$W/student-nokd.log"
+tail -n 3 "$W/student.log" "$W/student-nokd.log"
 
 say "convert and quantize"
 for m in teacher student student-nokd; do
