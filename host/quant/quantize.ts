@@ -35,14 +35,20 @@ function fixedChoice(tensors: ModelTensor[], type: QuantType): TensorChoice[] {
   });
 }
 
-function write(file: ReturnType<typeof readModelFile>, tensors: ModelTensor[], choices: TensorChoice[]): Uint8Array {
+function write(file: ReturnType<typeof readModelFile>, tensors: ModelTensor[], choices: TensorChoice[], name = file.name): Uint8Array {
   const by = new Map(choices.map((c) => [c.name, c.type]));
   return writeModelFile({
     config: file.config,
     tokenizer: file.tokenizer,
-    name: file.name,
+    name,
     tensors: tensors.map((t) => ({ ...t, typeName: by.get(t.name) ?? 'F32' })),
   });
+}
+
+/** The model re-stored in one type by the policy (synchronous; no measurement). */
+export function quantizeFixed(fileBytes: Uint8Array, type: QuantType, name?: string): Uint8Array {
+  const { file, tensors } = modelTensorsF32(fileBytes);
+  return write(file, tensors, fixedChoice(tensors, type), name ?? file.name);
 }
 
 /** Mean KL(p_ref || p) over positions, from two logit blocks [n][V]. */
