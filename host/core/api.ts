@@ -65,6 +65,15 @@ export interface ModelInfo {
   tokenizer: string;
 }
 
+/** -ln softmax(row)[target], computed stably. */
+export function tokenNll(row: Float32Array, target: number): number {
+  let mx = -Infinity;
+  for (let v = 0; v < row.length; v++) mx = Math.max(mx, row[v]);
+  let sum = 0;
+  for (let v = 0; v < row.length; v++) sum += Math.exp(row[v] - mx);
+  return Math.log(sum) + mx - row[target];
+}
+
 /** Clamps nothing, checks everything a user can get wrong about generation options. */
 export function validateGenerate(o: GenerateOptions, vocabSize: number): void {
   validateSampler(o, vocabSize);
@@ -257,12 +266,7 @@ export class IteraModel {
         s.reset();
         const logits = s.prefill(ids.slice(start, end), true)!;
         for (let t = Math.max(scoredUpTo, start + 1); t < end; t++) {
-          const row = (t - 1 - start) * V;
-          let mx = -Infinity;
-          for (let v = 0; v < V; v++) mx = Math.max(mx, logits[row + v]);
-          let sum = 0;
-          for (let v = 0; v < V; v++) sum += Math.exp(logits[row + v] - mx);
-          nll += Math.log(sum) + mx - logits[row + ids[t]];
+          nll += tokenNll(logits.subarray((t - 1 - start) * V, (t - start) * V), ids[t]);
           predicted++;
         }
         scoredUpTo = end;
@@ -303,12 +307,7 @@ export class IteraModel {
         for (let j = 0; j < part.length; j++) {
           const t = i + j;
           if (t === 0) continue;
-          const row = j === 0 ? prev! : lg.subarray((j - 1) * V, j * V);
-          let mx = -Infinity;
-          for (let v = 0; v < V; v++) mx = Math.max(mx, row[v]);
-          let sum = 0;
-          for (let v = 0; v < V; v++) sum += Math.exp(row[v] - mx);
-          nll += Math.log(sum) + mx - row[ids[t]];
+          nll += tokenNll(j === 0 ? prev! : lg.subarray((j - 1) * V, j * V), ids[t]);
         }
         prev = lg.slice((part.length - 1) * V);
       }

@@ -6,16 +6,8 @@ import { IteraError } from '../core/types.js';
 import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent } from './protocol.js';
 import type { GenerateOptions } from '../core/api.js';
 
-// The smallest module that uses a SIMD instruction: (func (result v128) v128.const 0).
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
-]);
-
-/** Whether this engine runs WebAssembly SIMD (JavaScriptCore without its JIT does not). */
-export function engineHasSimd(): boolean {
-  try { return WebAssembly.validate(SIMD_PROBE); } catch { return false; }
-}
+export { engineHasSimd } from '../core/features.js';
+import { engineHasSimd } from '../core/features.js';
 
 export function pickBuild(choice: BuildChoice): 'simd' | 'scalar' {
   if (choice === 'simd' || choice === 'scalar') return choice;
