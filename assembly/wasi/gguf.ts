@@ -259,6 +259,13 @@ export function getU32Array(f: GgufFile, key: string): u32[] {
   for (let i = 0; i < <i32>kv.count; i++) out[i] = load<u32>(kv.at + (<usize>i << 2));
   return out;
 }
+export function getI32Array(f: GgufFile, key: string): i32[] {
+  const kv = getKV(f, key, T_ARRAY);
+  if (kv.itemType != T_INT32) die('model file: ' + key + ' must be an array of i32, found an array of ' + typeName(kv.itemType));
+  const out = new Array<i32>(<i32>kv.count);
+  for (let i = 0; i < <i32>kv.count; i++) out[i] = load<i32>(kv.at + (<usize>i << 2));
+  return out;
+}
 /** Strings of a string array, as [byte address, byte length] pairs (already bounds-checked). */
 export function getStringArray(f: GgufFile, key: string): StringRef[] {
   const kv = getKV(f, key, T_ARRAY);

@@ -6,7 +6,7 @@
 //
 //   wasmtime run --dir . build/itera-wasi.wasm -- model.gguf "Once upon a time" --max-tokens 32
 
-import { die, write, args, readFile, writeFile, nowNs, STDOUT, STDERR } from './io';
+import { die, write, writeBytes, args, readFile, writeFile, nowNs, STDOUT, STDERR } from './io';
 import { proc_exit } from './wasi';
 import { readGguf } from './gguf';
 import { readConfig, buildDescriptor } from './model-file';
@@ -32,8 +32,8 @@ Options:
   -h, --help           this help
 
 Examples:
-  wasmtime run --dir . build/itera-wasi.wasm -- models/default.gguf "Once upon a time" -n 32
-  wasmer run --enable-simd --dir . build/itera-wasi.wasm -- models/default.gguf "the dog" -t 0`;
+  wasmtime run --dir . build/itera-wasi.wasm -- models/student-q8_0.gguf "Once upon a time" -n 32
+  wasmer run --enable-simd --dir . build/itera-wasi.wasm -- models/student-q8_0.gguf "the dog" -t 0`;
 
 const MAX_FILE: u64 = 1 << 31; // what a 32-bit memory can hold beside the runtime
 
@@ -203,20 +203,33 @@ export function _start(): void {
   if (all != 0) writeFile(o.logitsFile, 'logits file', all, <usize>n * <usize>c.V << 2);
 
   const out = new Array<i32>();
-  let text = '';
+  // the output is bytes: a BPE token may end inside a UTF-8 character, so pieces go out as they are
+  let text = new Uint8Array(256);
+  let textLen = 0;
   const eos = o.stopAtEos ? tok.eos : -1;
   for (let i = 0; i < o.maxTokens; i++) {
     const t = sampleToken(s);
     stepToken(s, t, s.logits);
     out.push(t);
-    const piece = tok.piece(t, text.length == 0);
-    text += piece;
-    if (!o.printIds) write(STDOUT, (i == 0 && o.promptIds === null && tok.kind == 'itera-word' && piece.length > 0 && o.prompt.length > 0 ? ' ' : '') + piece);
+    const piece = tok.pieceBytes(t, textLen == 0);
+    if (textLen + piece.length > text.length) {
+      const grown = new Uint8Array(max(text.length * 2, textLen + piece.length));
+      grown.set(text.subarray(0, textLen));
+      text = grown;
+    }
+    text.set(piece, textLen);
+    textLen += piece.length;
+    if (!o.printIds) {
+      if (i == 0 && o.promptIds === null && tok.kind == 'itera-word' && piece.length > 0 && o.prompt.length > 0) write(STDOUT, ' ');
+      writeBytes(STDOUT, piece.dataStart, <usize>piece.length);
+    }
     if (t == eos) break;
   }
   const t4 = nowNs();
   if (o.printIds) {
-    write(STDOUT, 'prompt_ids: ' + joinIds(ids) + '\ngenerated_ids: ' + joinIds(out) + '\ntext: ' + text + '\n');
+    write(STDOUT, 'prompt_ids: ' + joinIds(ids) + '\ngenerated_ids: ' + joinIds(out) + '\ntext: ');
+    writeBytes(STDOUT, text.dataStart, <usize>textLen);
+    write(STDOUT, '\n');
   } else {
     write(STDOUT, '\n');
   }

@@ -2,14 +2,17 @@
 // that install from npm: Node's node:wasi and @wasmer/wasi. It must give exactly the token ids the
 // Node API gives (golden greedy prompts, a fixed-seed sampled generation), logits within 1e-5,
 // and a clear message with a non-zero exit for a missing file, a bad argument or a damaged file.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync, mkdtempSync, openSync, closeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { WASI } from 'node:wasi';
 import { IteraModel } from '../core/api.js';
 import { writeModelFile } from '../core/model-file.js';
-import { WordTokenizer } from '../core/tokenizer.js';
+import { WordTokenizer, type Tokenizer } from '../core/tokenizer.js';
+import { BpeTokenizer, byteChar } from '../tokenize/bpe.js';
+import { trainBpe } from '../tokenize/bpe-train.js';
+import { loadModel } from '../node/index.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
 import { maxAbsDiff, randomWeights, tensorShapes, TINY, wasmBytes } from './helpers.js';
 import { convertReference } from './reference-model.js';
@@ -28,6 +31,10 @@ function wasiModule(): WebAssembly.Module {
   return module;
 }
 
+/** stdout as text, decoded as the API decodes (invalid or cut UTF-8 -> U+FFFD, a BOM kept): a BPE
+ *  model's output is bytes, and may stop inside a character. */
+function utf8(b: Uint8Array): string { return new TextDecoder('utf-8', { ignoreBOM: true }).decode(b); }
+
 /** Runs the module with args (paths absolute, inside `dir`); files written under dir are real. */
 async function run(engine: Engine, args: string[]): Promise<Run> {
   const t0 = performance.now();
@@ -43,7 +50,7 @@ async function run(engine: Engine, args: string[]): Promise<Run> {
       closeSync(o);
       closeSync(e);
     }
-    return { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8'), ms: performance.now() - t0 };
+    return { code, stdout: utf8(readFileSync(out)), stderr: readFileSync(err, 'utf8'), ms: performance.now() - t0 };
   }
   const w = await import('@wasmer/wasi');
   await w.init();
@@ -63,7 +70,7 @@ async function run(engine: Engine, args: string[]): Promise<Run> {
   const inst = wasi.instantiate(wasiModule(), {});
   const code = wasi.start(inst);
   for (const o of outputs) { try { writeFileSync(o, fs.open(o, { read: true }).read()); } catch { /* not written */ } }
-  return { code, stdout: wasi.getStdoutString(), stderr: wasi.getStderrString(), ms: performance.now() - t0 };
+  return { code, stdout: utf8(wasi.getStdoutBuffer()), stderr: wasi.getStderrString(), ms: performance.now() - t0 };
 }
 
 function idsOf(r: Run): { prompt: number[]; generated: number[] } {
@@ -84,6 +91,32 @@ function tinyModel(): Uint8Array {
   const tensors = [...randomWeights(TINY, 7)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
   return writeModelFile({ config: TINY, tensors, tokenizer: tok, name: 'tiny' });
 }
+
+/** A model with random weights around a BPE tokenizer (its vocabulary size is the tokenizer's). */
+function bpeModel(tok: Tokenizer, seed: number): Uint8Array {
+  const config = { ...TINY, vocabSize: tok.size, maxSeqLength: 128 };
+  const shapes = tensorShapes(config);
+  const tensors = [...randomWeights(config, seed)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  return writeModelFile({ config, tensors, tokenizer: tok, name: 'tiny-bpe' });
+}
+
+const BPE_CORPUS = [
+  'The cat sat on the mat. The cat ate the rat!',
+  "It's the end of the line, isn't it? Don't stop: 1961, 1962 and 2024.",
+  'Naïve café owners — über-cool — serve crème brûlée. 東京は大きい。 Emoji 😀😃 too.',
+  'Line one\r\nLine two\n\n\tIndented   with   spaces\n',
+  'the the the there their then them these those thesis',
+];
+
+/** Prompts for the BPE cases: punctuation, digits, runs of spaces, newlines, non-ASCII, specials' names. */
+const BPE_PROMPTS = [
+  'café — 1961',
+  "It's 1961,  isn't it?\nThe  end.  ",
+  'x "(quoted)" y\r\n\tz',
+  'Naïve über-cool 東京 😀 <EOS> the thesis',
+  '   leading spaces and trailing \t',
+  'a',
+];
 
 const wasmThere = existsSync(WASM);
 const noWasm = wasmThere || process.env.CI ? {} : { skip: `${WASM} is not built (npm run build:wasm)` };
@@ -204,4 +237,72 @@ t.test('a missing file, a bad argument, a damaged file: a message and a non-zero
     n++;
   }
   t.ok(n > 50, `${n} damaged files`);
+});
+
+/** Greedy and fixed-seed sampled runs of a BPE model: prompt ids, generated ids and text equal the API's. */
+async function bpeRuns(t: Test, path: string, api: { encode(s: string): number[]; generate(p: string, o: object): { ids: number[]; text: string } }, prompts: string[], n: number): Promise<void> {
+  const opts = [{ temperature: 0, topK: 0, topP: 1, seed: 0 }, { temperature: 0.9, topK: 40, topP: 0.95, seed: 1961 }];
+  for (const engine of ENGINES) {
+    for (const prompt of prompts) {
+      for (const o of opts) {
+        const args = [path, prompt, '-n', String(n), '--no-eos', '-t', String(o.temperature), '-k', String(o.topK), '--top-p', String(o.topP), '-s', String(o.seed)];
+        const g = api.generate(prompt, { ...o, maxTokens: n, stopAtEos: false });
+        const r = await run(engine, [...args, '--ids']);
+        const what = `${engine} ${JSON.stringify(prompt)} t=${o.temperature} seed=${o.seed}`;
+        t.equal(r.code, 0, `${what}: exit 0 (${r.stderr.trim().split('\n').pop()})`);
+        const ids = idsOf(r);
+        t.same(ids.prompt, api.encode(prompt), `${what}: the prompt tokenizes as the API does`);
+        t.same(ids.generated, g.ids, `${what}: the API's ids`);
+        const plain = await run(engine, args);
+        t.equal(plain.stdout, g.text + '\n', `${what}: the streamed text is the API's text`);
+      }
+    }
+  }
+}
+
+t.test('itera-bpe: a trained tokenizer, prompts and generations equal the Node API', noWasm, async (t) => {
+  const tok = trainBpe(BPE_CORPUS, 330).tokenizer;
+  const bytes = bpeModel(tok, 11);
+  const path = join(dir, 'tiny-bpe.gguf');
+  writeFileSync(path, bytes);
+  const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
+  await bpeRuns(t, path, api, BPE_PROMPTS, 24);
+  // the module's own encoder on more text, against the TypeScript one (prompt ids only)
+  let x = 7;
+  const pool = [...'abcdefghijklmnopqrstuvwxyz ABCXYZ 0123456789      \t\r\n.,;:!?\'"()[]-\x01\x07\x1b\x7féüßøñçÅ東京日本語😀😃🎉👍🏽\u200b\u00a0\ufeffΩπσthe the cat sat'];
+  for (let i = 0; i < 12; i++) {
+    let text = '';
+    for (let j = 0; j < 60; j++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; text += pool[x % pool.length]; }
+    const r = await run('node:wasi', [path, text, '-n', '1', '--ids']);
+    t.equal(r.code, 0, `random text ${i}: exit 0`);
+    t.same(idsOf(r).prompt, api.encode(text), `random text ${i}: the API's ids`);
+  }
+  api.dispose();
+});
+
+t.test('itera-bpe: a vocabulary without some byte tokens (<UNK>) and hand-made merges', noWasm, async (t) => {
+  // specials at 0..3, then bytes a, b, space, '.', then the merges of docs/tokenizers.md section 3
+  const tokens = ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'b', byteChar(0x20), '.', 'aa', 'aaa', 'bb', 'aab', byteChar(0x20) + 'a'];
+  const merges = ['a a', 'aa a', 'b b', 'aa b', byteChar(0x20) + ' a'];
+  const tok = new BpeTokenizer(tokens, merges, { pad: 0, unk: 1, bos: 2, eos: 3 });
+  const bytes = bpeModel(tok, 5);
+  const path = join(dir, 'hand-bpe.gguf');
+  writeFileSync(path, bytes);
+  const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
+  const vectors: [string, string[]][] = [['aaa', ['aaa']], ['aaaa', ['aa', 'aa']], ['aab', ['aab']], ['abb', ['a', 'bb']], ['aaab', ['aaa', 'b']]];
+  for (const [text, want] of vectors) {
+    const r = await run('node:wasi', [path, text, '-n', '1', '--ids']);
+    t.same(idsOf(r).prompt, want.map((w) => tokens.indexOf(w)), `${text} -> ${want.join(', ')}`);
+  }
+  await bpeRuns(t, path, api, ['aab abba. zz café', 'a  a\nb'], 16);
+  api.dispose();
+});
+
+const STUDENT = join(repoRoot(), 'models', 'student-q8_0.gguf');
+t.test('itera-bpe: the default model models/student-q8_0.gguf, the same ids and text as the Node API', existsSync(STUDENT) && wasmThere ? {} : { skip: `${STUDENT} or ${WASM} is missing` }, async (t) => {
+  const api = await loadModel(STUDENT);
+  const path = join(dir, 'student-q8_0.gguf');
+  writeFileSync(path, readFileSync(STUDENT));
+  await bpeRuns(t, path, api, ['café — 1961', "It's 1961,  isn't it?\nThe  end.", 'Once upon a time'], 24);
+  api.dispose();
 });
