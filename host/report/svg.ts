@@ -46,9 +46,10 @@ export function ticks(max: number): number[] {
 
 /** Horizontal bars, one panel under another, each with its own scale. */
 export function barChart(o: { title: string; subtitle?: string; unit: string; panels: Panel[]; width?: number }): string {
-  const width = o.width ?? 760;
-  const labelW = Math.min(300, 40 + 7 * Math.max(...o.panels.flatMap((p) => p.bars.map((b) => b.label.length)), 8));
+  // labels are never clipped: the chart grows to fit the longest one
+  const labelW = Math.min(560, 40 + 7 * Math.max(...o.panels.flatMap((p) => p.bars.map((b) => b.label.length)), 8));
   const right = Math.min(260, 20 + 6.5 * Math.max(...o.panels.flatMap((p) => p.bars.map((b) => (b.note ?? `${fmtNum(b.value)} ${o.unit}`).length)), 8));
+  const width = Math.ceil(Math.max(o.width ?? 760, labelW + right + 360));
   const barH = 20;
   const gap = 6;
   const plotW = width - labelW - right;
