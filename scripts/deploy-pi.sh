@@ -10,7 +10,7 @@
 #     --dry-run        print every command instead of running it (nothing is copied or run)
 #
 # What goes over: build/*.wasm, dist/host (the runtime and the CLI), bin/, package.json and its
-# lock, device-tests/, models/default.gguf if there is one, and device-inputs/: the conformance
+# lock, device-tests/, models/student-q8_0.gguf if there is one, and device-inputs/: the conformance
 # cases with this machine's own results for them, so the Pi is held to the same token ids and
 # to logits within 1e-5. On the Pi: `npm ci --omit=dev --ignore-scripts` for the CLI's runtime
 # dependencies (once), `node device-tests/run.mjs --inputs ... --compare ...`, then `itera bench`.
@@ -57,7 +57,7 @@ run node device-tests/run.mjs --write-inputs "$inputs"
 run node device-tests/run.mjs --inputs "$inputs" --results "$inputs/x86.json"
 
 files=(build/itera.wasm build/itera-scalar.wasm build/itera-wasi.wasm dist/host bin package.json package-lock.json device-tests "$inputs")
-[ -e models/default.gguf ] && files+=(models/default.gguf)
+[ -e models/student-q8_0.gguf ] && files+=(models/student-q8_0.gguf)
 existing=()
 for f in "${files[@]}"; do [ -e "$f" ] || [ "$dry" = 1 ] && existing+=("$f"); done
 
@@ -81,7 +81,7 @@ fi
 if [ "$bench" = 1 ]; then
   model="build/device-inputs/tiny.gguf"
   [ -e "$inputs/micro.gguf" ] || [ "$dry" = 1 ] && model="build/device-inputs/micro.gguf"
-  [ -e models/default.gguf ] && model="models/default.gguf"
+  [ -e models/student-q8_0.gguf ] && model="models/student-q8_0.gguf"
   remote+=" && node bin/itera.js bench --model $model"
 fi
 run ssh "${ssh_opts[@]}" "$target" "$remote"

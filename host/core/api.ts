@@ -188,13 +188,17 @@ export class IteraModel {
       const ids: number[] = [];
       let text = '';
       let decodeMs = 0;
+      // this stream's own decoder: a byte-level tokenizer holds back incomplete UTF-8 characters,
+      // which the last token's piece flushes
+      const dec = this.tokenizer.streamDecoder();
       for (let i = 0; i < max; i++) {
         const a = now();
         const id = s.next();
         const ms = now() - a;
         decodeMs += ms;
         ids.push(id);
-        const piece = this.tokenizer.decodeToken(id, text === '');
+        const last = id === eos || i === max - 1;
+        const piece = dec.push(id) + (last ? dec.end() : '');
         text += piece;
         yield { id, text: piece, ms };
         if (id === eos) break;

@@ -2,7 +2,7 @@
 // streams its tokens. Nothing here blocks: every call is a message to the worker.
 //
 //   const itera = IteraWeb.start();
-//   await itera.load('models/default.gguf', { onProgress: (l, t) => ... });
+//   await itera.load('models/student-q8_0.gguf', { onProgress: (l, t) => ... });
 //   for await (const tok of itera.stream('Once upon a time', { maxTokens: 32 })) out.textContent += tok.text;
 //   const stats = itera.lastStats;  // tokens/s, per-token ms, memory
 

@@ -34,7 +34,7 @@ a ratio to each peer (ours / peer, paired within each round). The original's ONN
 The JSON document (docs/bench-schema.md) embeds 'itera diag'.
 
 Options:
-  -m, --model FILE     a model file (.gguf); repeat for several; default: models/default.gguf
+  -m, --model FILE     a model file (.gguf); repeat for several; default: the shipped default model
       --quant TYPES    also bench each model re-stored as these types (comma-separated, e.g. F16,Q8_0)
   -r, --runs R         measured rounds (default 5)
       --duration S     instead of a count, repeat rounds for S seconds per model (at least one)

@@ -2,6 +2,7 @@
 // and the models on 127.0.0.1, with the Content-Security-Policy a WebView app would use. The
 // device tiers' tests start the same server (startDemoServer) with their own folders mounted.
 
+import { defaultModelPath } from '../../node/index.js';
 import { createServer, type Server } from 'node:http';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
@@ -82,7 +83,7 @@ stream from a Web Worker, with tokens/s, per-token latency, memory and the devic
 
 Options:
   -p, --port N       port (default 8080; 0 picks a free one)
-  -m, --model FILE   a model file to offer as /model.gguf (default: models/default.gguf)
+  -m, --model FILE   a model file to offer as /model.gguf (default: the shipped default, models/student-q8_0.gguf)
   -h, --help         this help`,
   options: { port: { type: 'string', short: 'p' }, model: { type: 'string', short: 'm' } },
   async run(v, _p, io) {
@@ -93,7 +94,8 @@ Options:
       io.err.write("itera serve-demo: the web bundle is not built (dist/web/itera.js): run 'npm run build'\n");
       return 1;
     }
-    const s = await startDemoServer({ port, model: model ? resolve(model) : undefined });
+    const fallback = defaultModelPath();
+    const s = await startDemoServer({ port, model: model ? resolve(model) : fallback ?? undefined });
     io.out.write(`Itera-Lite demo: ${s.url}/  (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
       const stop = (): void => { void s.close().then(done); };
