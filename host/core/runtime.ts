@@ -286,8 +286,8 @@ export class WasmSession {
 
   /** Samples the next token, feeds it, returns it: one call into the module per token. */
   next(): number {
-    if (this.position === 0) throw new IteraError('nothing to continue: prefill a prompt first', 'EMPTY_PROMPT');
-    const t = this.ex.generate_next(this.ptr);
+    const t = this.ex.generate_next(this.ptr); // the only call into the module per token
+    if (t === -2) throw new IteraError('nothing to continue: prefill a prompt first', 'EMPTY_PROMPT');
     if (t < 0) throw this.error(t);
     return t;
   }
