@@ -172,8 +172,8 @@ export class IteraModel {
     return ids;
   }
 
-  /** Streams generated tokens as they are made: one call into the module per token. */
-  async *stream(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): AsyncGenerator<GeneratedToken, GenerationResult> {
+  /** A session with the options applied and the prompt fed: what stream() and generate() share. */
+  private begin(prompt: string | readonly number[], o: GenerateOptions, now: () => number): { s: WasmSession; promptIds: number[]; prefillMs: number; eos: number } {
     validateGenerate(o, this.config.vocabSize);
     const promptIds = this.promptIds(prompt, o.truncate);
     const s = this.session();
@@ -182,9 +182,18 @@ export class IteraModel {
       s.setSampler(o);
       const t0 = now();
       s.prefill(promptIds);
-      const prefillMs = now() - t0;
+      return { s, promptIds, prefillMs: now() - t0, eos: (o.stopAtEos ?? true) ? this.tokenizer.eos : -1 };
+    } catch (e) {
+      s.free();
+      throw e;
+    }
+  }
+
+  /** Streams generated tokens as they are made: one call into the module per token. */
+  async *stream(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): AsyncGenerator<GeneratedToken, GenerationResult> {
+    const { s, promptIds, prefillMs, eos } = this.begin(prompt, o, now);
+    try {
       const max = o.maxTokens ?? 64;
-      const eos = (o.stopAtEos ?? true) ? this.tokenizer.eos : -1;
       const ids: number[] = [];
       let text = '';
       let decodeMs = 0;
@@ -211,19 +220,12 @@ export class IteraModel {
 
   /** Generates in one call into the module (no streaming). */
   generate(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): GenerationResult {
-    validateGenerate(o, this.config.vocabSize);
-    const promptIds = this.promptIds(prompt, o.truncate);
-    const s = this.session();
+    const { s, promptIds, prefillMs, eos } = this.begin(prompt, o, now);
     try {
-      s.setWindow(o.window ?? 'exact');
-      s.setSampler(o);
-      const t0 = now();
-      s.prefill(promptIds);
       const t1 = now();
-      const eos = (o.stopAtEos ?? true) ? this.tokenizer.eos : -1;
       const ids = s.generate(o.maxTokens ?? 64, eos);
       const t2 = now();
-      return { promptIds, ids, text: this.decode(ids), prefillMs: t1 - t0, decodeMs: t2 - t1 };
+      return { promptIds, ids, text: this.decode(ids), prefillMs, decodeMs: t2 - t1 };
     } finally {
       s.free();
     }

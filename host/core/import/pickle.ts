@@ -14,7 +14,7 @@
 // Opcode semantics follow the documentation of Python's pickletools module (the opcode table and
 // its descriptions of each argument encoding).
 
-import { IteraError, type DType } from '../types.js';
+import { DTYPE_SIZE, IteraError, type DType } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -27,21 +27,7 @@ export class PyTuple {
 /** What a storage holds: the DTypes plus quint8, which only appears inside quantized tensors. */
 export type StorageElement = DType | 'quint8' | 'qint32';
 
-export const STORAGE_ELEMENT_SIZE: Readonly<Record<StorageElement, number>> = {
-  f32: 4,
-  f16: 2,
-  bf16: 2,
-  f64: 8,
-  i64: 8,
-  i32: 4,
-  i16: 2,
-  i8: 1,
-  u8: 1,
-  bool: 1,
-  qint8: 1,
-  quint8: 1,
-  qint32: 4,
-};
+export const STORAGE_ELEMENT_SIZE: Readonly<Record<StorageElement, number>> = { ...DTYPE_SIZE, quint8: 1, qint32: 4 };
 
 /** What an allow-listed global is: a storage type, a dtype, a qscheme, or a pure function. */
 export type GlobalSpec =

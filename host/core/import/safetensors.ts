@@ -7,7 +7,7 @@
 // bytes, and the ranges tile the buffer without overlaps or holes. The writer is deterministic:
 // tensors in the order given, header padded with spaces to a multiple of 8 bytes.
 
-import { IteraError, type DType, type RawTensor } from '../types.js';
+import { DTYPE_SIZE, IteraError, type DType, type RawTensor } from '../types.js';
 import type { ImportedCheckpoint } from './index.js';
 
 /** A header larger than this is refused (the reference implementation uses the same bound). */
@@ -30,19 +30,6 @@ const TO_SAFETENSORS: Partial<Record<DType, string>> = Object.fromEntries(
   Object.entries(FROM_SAFETENSORS).map(([k, v]) => [v, k]),
 );
 
-const DTYPE_SIZE: Readonly<Record<DType, number>> = {
-  f32: 4,
-  f16: 2,
-  bf16: 2,
-  f64: 8,
-  i64: 8,
-  i32: 4,
-  i16: 2,
-  i8: 1,
-  u8: 1,
-  bool: 1,
-  qint8: 1,
-};
 
 function err(message: string, code: string): IteraError {
   return new IteraError(`safetensors: ${message}`, code);
