@@ -4,6 +4,7 @@ import t from 'tap';
 import { IteraModel } from '../core/api.js';
 import { tinyModelFile, wasmBytes, TINY } from './helpers.js';
 import { readModelFile, tensorAsF32, writeModelFile } from '../core/model-file.js';
+import { isQuantizable } from '../core/quant.js';
 
 t.test('stream() gives the same tokens and text as generate()', async (t) => {
   const m = await IteraModel.fromBytes(tinyModelFile(), wasmBytes('simd'));
@@ -55,8 +56,17 @@ t.test('prompts: empty, past the context (error, or keep the last T tokens), bad
 
 t.test('every stored type runs as its own dequantized weights do in F32 (the runtime adds only 16-bit activation rounding)', async (t) => {
   const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
-  for (const type of ['F16', 'Q8_0', 'Q4_0'] as const) {
-    const qbytes = tinyModelFile(C, 2, type);
+  // 'mixed': the quantizable matrices take F32, Q8_0 and Q4_0 in turn (as itera quantize --type mixed can)
+  const mixed = (): Uint8Array => {
+    const f = readModelFile(tinyModelFile(C, 2));
+    const cycle = ['F32', 'Q8_0', 'Q4_0'] as const;
+    let i = 0;
+    return writeModelFile({ config: f.config, tokenizer: f.tokenizer, name: 'mixed', tensors: [...f.tensors].map(([name, x]) => ({
+      name, shape: x.shape, data: Float32Array.from(tensorAsF32(x)), typeName: isQuantizable(name) ? cycle[i++ % 3] : undefined,
+    })) });
+  };
+  for (const type of ['F16', 'Q8_0', 'Q4_0', 'mixed'] as const) {
+    const qbytes = type === 'mixed' ? mixed() : tinyModelFile(C, 2, type);
     const f = readModelFile(qbytes);
     // the oracle: the same values, dequantized on the host, stored as F32
     const deq = writeModelFile({ config: f.config, tokenizer: f.tokenizer, name: 'deq', tensors: [...f.tensors].map(([name, x]) => ({ name, shape: x.shape, data: Float32Array.from(tensorAsF32(x)) })) });
