@@ -109,3 +109,29 @@ export function tinyModelFile(c: IteraConfig = TINY, seed = 1, type?: 'F32' | 'F
   const tensors = [...randomWeights(c, seed)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
   return writeModelFile({ config: c, tensors, tokenizer, name: 'tiny', type });
 }
+
+/** mulberry32: a small seeded generator of floats in [0, 1) for the fuzzing tests. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const enc = new TextEncoder();
+
+/** Concatenates byte arrays, byte lists and strings (as UTF-8) into one Uint8Array. */
+export function bytesOf(...parts: Array<number[] | string | Uint8Array>): Uint8Array {
+  const arrays = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
+  const out = new Uint8Array(arrays.reduce((a, b) => a + b.length, 0));
+  let o = 0;
+  for (const a of arrays) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}

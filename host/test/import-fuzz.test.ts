@@ -8,20 +8,11 @@ import { importCheckpoint, importTorchZip, readSafetensors } from '../core/impor
 import { openZip } from '../core/import/zip.js';
 import { IteraError } from '../core/types.js';
 import { needShared, repoRoot, requireShared } from './shared.js';
+import { mulberry32 } from './helpers.js';
 
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Tally {
   ok: number;

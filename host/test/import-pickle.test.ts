@@ -7,22 +7,13 @@ import { importTorchZip, writeZip } from '../core/import/index.js';
 import { PyTuple, TorchStorage, TorchTensor, allowedGlobalNames, unpickle, type PickleValue } from '../core/import/pickle.js';
 import { IteraError } from '../core/types.js';
 import { expectIteraError, repoRoot } from './shared.js';
+import { mulberry32, bytesOf } from './helpers.js';
 
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Record<string, { value?: unknown; same_as?: string }>;
 
 const enc = new TextEncoder();
-function bytesOf(...parts: Array<number[] | string | Uint8Array>): Uint8Array {
-  const arrays = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
-  const out = new Uint8Array(arrays.reduce((a, b) => a + b.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
 const shortStr = (s: string): Uint8Array => bytesOf([0x8c, enc.encode(s).length], s);
 
 /** The tagged-JSON form the generator writes (see make_torch_fixtures.py `tag`). */
@@ -266,16 +257,6 @@ t.test('limits: ops, stack, marks, memo', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // Fuzzing: every prefix, and random mutations, end in an IteraError or a value.
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function onlyIteraErrors(t: { fail(m: string): unknown }, fn: () => unknown, what: string): 'ok' | 'error' | 'bad' {
   try {

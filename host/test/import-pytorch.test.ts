@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { importCheckpoint, importTorchZip, writeZip, type ImportedCheckpoint } from '../core/import/index.js';
 import type { RawTensor } from '../core/types.js';
 import { expectIteraError, needShared, repoRoot, requireShared } from './shared.js';
+import { bytesOf } from './helpers.js';
 
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -182,16 +183,6 @@ t.test('hostile checkpoints are refused, naming the global', async (t) => {
 // Hand-made archives for the importer's own checks.
 
 const enc = new TextEncoder();
-const bytesOf = (...parts: Array<number[] | string | Uint8Array>): Uint8Array => {
-  const arrays = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
-  const out = new Uint8Array(arrays.reduce((a, b) => a + b.length, 0));
-  let o = 0;
-  for (const a of arrays) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-};
 const u32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 const str = (s: string): Uint8Array => bytesOf([0x58], u32(enc.encode(s).length), s);
 const int = (v: number): number[] => [0x4a, ...u32(v)];
