@@ -6,9 +6,9 @@
 // generate_next (one call per token) or generate (one call for a whole generation).
 
 import {
-  ABI_VERSION, Model, Session, OK, ERR_BAD_PARAM, ERR_EMPTY,
+  ABI_VERSION, Session, OK, ERR_BAD_PARAM, ERR_EMPTY,
   modelNew, modelFree, sessionNew, sessionFree, sessionReset, prefill as runPrefill, stepToken,
-  getDetail, getError, WINDOW_EXACT, WINDOW_SLIDE, ERR_BAD_TOKEN,
+  getDetail, getError, WINDOW_EXACT, WINDOW_SLIDE,
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
