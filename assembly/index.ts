@@ -136,6 +136,7 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
   sc.xq = heap.alloc(<usize>cols << 1);
   sc.xd = heap.alloc(<usize>nb << 2);
+  sc.xs = heap.alloc(<usize>nb << 2);
   if (useRef) {
     quantizeActivations(x, cols, sc);
     if (type == T_Q4_0) matvec_q4_ref(m, sc, y); else matvec_q8_ref(m, sc, y);
@@ -151,5 +152,5 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   } else {
     matvec(m, x, y, sc);
   }
-  heap.free(sc.xq); heap.free(sc.xd); heap.free(changetype<usize>(sc)); heap.free(m.s); heap.free(changetype<usize>(m));
+  heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); heap.free(m.s); heap.free(changetype<usize>(m));
 }

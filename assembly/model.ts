@@ -153,7 +153,7 @@ export class Session {
   hist: usize; // [T] i32 tokens of the current window
   probs: usize; // [V] f32 sampler scratch
   idx: usize; // [V] i32 sampler scratch
-  qs: QScratch; // quantized activations (int16 [maxCols], f32 [maxCols/32])
+  qs: QScratch; // quantized activations (int16 [maxCols]; f32 and i32 [maxCols/32])
   temperature: f32;
   topk: i32;
   topp: f32;
@@ -466,7 +466,8 @@ export function sessionNew(mp: usize): usize {
     s.qs = changetype<QScratch>(p); p += fl(4);
     const xq = p; p += fl(m.maxCols / 2 + 1);
     const xd = p; p += fl(m.maxCols / QK + 1);
-    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; }
+    const xs = p; p += fl(m.maxCols / QK + 1);
+    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; }
   }
   s.temperature = 0;
   s.topk = 0;

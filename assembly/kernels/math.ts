@@ -89,8 +89,12 @@ const LN2_LO: f32 = 1.428606765330187e-6;
  *  by building the exponent bits. Inputs are clamped to [-87.3, 88.3]: no inf, no subnormals. */
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
-  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  // pmin/pmax give min/max's results here (the bounds are neither NaN nor zero) in one
+  // instruction each; round-to-nearest-even by adding 1.5 * 2^23 also leaves n's bits in the
+  // low mantissa for the scale
+  const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E)), f32x4.splat(12582912.0));
+  const n = f32x4.sub(t, f32x4.splat(12582912.0));
   const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = f32x4.splat(<f32>(1.0 / 720.0));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
@@ -99,7 +103,8 @@ const LN2_LO: f32 = 1.428606765330187e-6;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // t's bits are 0x4B400000 + n; shifting left by 23 keeps only the low 9 bits of n + 127
+  const scale = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
   return f32x4.mul(p, scale);
 }
 
@@ -130,7 +135,7 @@ const LN2_LO: f32 = 1.428606765330187e-6;
 // @ts-ignore: decorator
 @inline export function softplus4(x: v128): v128 {
   const e = exp4(f32x4.neg(f32x4.abs(x)));
-  const sp = f32x4.add(f32x4.max(x, f32x4.splat(0)), log12(f32x4.add(f32x4.splat(1), e)));
+  const sp = f32x4.add(f32x4.pmax(x, f32x4.splat(0)), log12(f32x4.add(f32x4.splat(1), e)));
   return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20)));
 }
 

@@ -3,7 +3,7 @@
 //
 // A matrix W [rows, cols] is a Mat. At load the GGUF blocks are repacked IN PLACE into a layout
 // the SIMD kernels like: the quants of a row contiguous (Q8_0/I8: one int8 per value; Q4_0: per
-// block 16 bytes, low nibbles = values 0..15, high nibbles = values 16..31, as in the file), and
+// block 16 bytes, its nibbles rearranged into the lane layout described at the Q4_0 kernel), and
 // the block scales as f32 in a separate array [rows, cols/32].
 //
 // Activations are quantized per block of 32 on the fly to 16 bits (d = max|x| / 32767,
@@ -38,6 +38,7 @@ export class Mat {
 export class QScratch {
   xq: usize; // i16 [maxCols]
   xd: usize; // f32 [maxCols / 32]
+  xs: usize; // i32 [maxCols / 32] (Q4_0: 8 * each block's sum of xq)
 }
 
 // ---- f16 ------------------------------------------------------------------------------------
@@ -66,15 +67,6 @@ export function repackQ8_0(p: usize, s: usize, blocks: i32): void {
   }
 }
 
-/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes of nibbles) at p in place; scales go to s. */
-export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
-  for (let i = 0; i < blocks; i++) {
-    const src = p + <usize>i * 18;
-    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
-    memory.copy(p + <usize>i * 16, src + 2, 16);
-  }
-}
-
 // ---- Activation quantization ----------------------------------------------------------------
 
 /** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] and f32 block scales. */
@@ -84,9 +76,15 @@ export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
     const xb = x + (<usize>b << 2);
     let amax: f32 = 0;
     if (ASC_FEATURE_SIMD) {
-      let m = f32x4.splat(0);
-      for (let j = 0; j < QK; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>j << 2))));
-      amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      // pmax (b < a ? a : b) is one instruction where max's NaN rules cost several; the lanes
+      // are reduced in vector registers
+      let m = f32x4.pmax(f32x4.abs(v128.load(xb)), f32x4.abs(v128.load(xb, 16)));
+      for (let j = 8; j < QK; j += 8) {
+        m = f32x4.pmax(m, f32x4.pmax(f32x4.abs(v128.load(xb + (<usize>j << 2))), f32x4.abs(v128.load(xb + (<usize>j << 2), 16))));
+      }
+      m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+      m = f32x4.pmax(m, v128.shuffle<f32>(m, m, 1, 0, 3, 2));
+      amax = f32x4.extract_lane(m, 0);
     } else {
       for (let j = 0; j < QK; j++) amax = max(amax, abs(load<f32>(xb + (<usize>j << 2))));
     }
@@ -95,10 +93,14 @@ export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
     store<f32>(xd + (<usize>(b / QK) << 2), d);
     const qb = xq + (<usize>b << 1);
     if (ASC_FEATURE_SIMD) {
+      // round to nearest even by adding 1.5 * 2^23: for |v| <= 2^22 the sum's low mantissa bits
+      // are round(v) (the FPU's default rounding), read back by subtracting the constant's bits
       const idv = f32x4.splat(id);
+      const magic = f32x4.splat(12582912.0);
+      const bits = i32x4.splat(0x4B400000);
       for (let j = 0; j < QK; j += 8) {
-        const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>j << 2)), idv)));
-        const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), idv)));
+        const a = i32x4.sub(f32x4.add(f32x4.mul(v128.load(xb + (<usize>j << 2)), idv), magic), bits);
+        const c = i32x4.sub(f32x4.add(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), idv), magic), bits);
         v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(a, c));
       }
     } else {
@@ -129,12 +131,8 @@ export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
   }
 }
 
-// @ts-ignore: decorator
-@inline function dot32_q8(w: usize, xq: usize): v128 {
-  return dot32_q8x(w, v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
-}
-
-/** The block's 32 products summed into 4 lanes; x0..x3: the block's activations, 8 per vector. */
+/** The block's 32 products of one row, summed into 4 lanes (each weight is widened to int16 by
+ *  its load); x0..x3: the block's activations, 8 per vector. */
 // @ts-ignore: decorator
 @inline function dot32_q8x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const w0 = v128.load(w);
@@ -145,49 +143,90 @@ export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
   return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), x3));
 }
 
+/** Lane i of the result: the sum of the four lanes of the i-th argument (integer). */
 // @ts-ignore: decorator
-@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
-  return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
+@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
+/** The scales of rows r..r+3 for block b, times the activation block's scale xd. */
+// @ts-ignore: decorator
+@inline function scales4(sb: usize, snb: usize, xd: f32): v128 {
+  let v = f32x4.splat(load<f32>(sb));
+  v = f32x4.replace_lane(v, 1, load<f32>(sb + snb));
+  v = f32x4.replace_lane(v, 2, load<f32>(sb + 2 * snb));
+  v = f32x4.replace_lane(v, 3, load<f32>(sb + 3 * snb));
+  return f32x4.mul(v, f32x4.splat(xd));
+}
+
+/** Four rows at a time: each block's integer sums of the four rows are reduced to one vector
+ *  (lane = row) before the one conversion and scaling; leftover rows one at a time. */
 export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
   const nb = m.cols / QK;
   const cols = <usize>m.cols;
+  const snb = <usize>nb << 2;
   let r = 0;
   for (; r + 4 <= m.rows; r += 4) {
     const w0 = m.q + <usize>r * cols;
     const s0 = m.s + (<usize>(r * nb) << 2);
-    const snb = <usize>nb << 2;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let acc = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const xq = sc.xq + (<usize>(b * QK) << 1);
-      const xd = load<f32>(sc.xd + (<usize>b << 2));
-      const off = <usize>(b * QK);
-      const sb = s0 + (<usize>b << 2);
+      const off = w0 + <usize>(b * QK);
       const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb) * xd)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + snb) * xd)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + 2 * cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8x(w0 + 3 * cols + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+      const h = hsum4i(dot32_q8x(off, x0, x1, x2, x3), dot32_q8x(off + cols, x0, x1, x2, x3),
+        dot32_q8x(off + 2 * cols, x0, x1, x2, x3), dot32_q8x(off + 3 * cols, x0, x1, x2, x3));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(h), scales4(s0 + (<usize>b << 2), snb, load<f32>(sc.xd + (<usize>b << 2)))));
     }
-    v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
+    v128.store(y + (<usize>r << 2), acc);
   }
   for (; r < m.rows; r++) {
     const wr = m.q + <usize>r * cols;
-    let a = f32x4.splat(0);
+    let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
-      const xd = load<f32>(sc.xd + (<usize>b << 2));
-      a = f32x4.add(a, f32x4.mul(f32x4.convert_i32x4_s(dot32_q8(wr + <usize>(b * QK), sc.xq + (<usize>(b * QK) << 1))), f32x4.splat(load<f32>(m.s + (<usize>(r * nb + b) << 2)) * xd)));
+      const xq = sc.xq + (<usize>(b * QK) << 1);
+      const p = dot32_q8x(wr + <usize>(b * QK), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
+      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3));
+      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
-    store<f32>(y + (<usize>r << 2), f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3)));
+    store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
 // ---- Q4_0 ------------------------------------------------------------------------------------
+//
+// At load each block's 16 bytes of nibbles are rearranged so that int16 lane i (i = 0..7) holds
+// the block's values i, 8+i, 16+i and 24+i in its four nibbles, lowest first. Masks and shifts of
+// one vector then give four int16 vectors of values 0..7, 8..15, 16..23 and 24..31 in order, with
+// no byte shuffles; the offset of 8 is taken off the block's integer sum once (8 * sum of the
+// block's activations).
 
-/** Reference: per block, values 0..15 are the low nibbles and 16..31 the high ones, minus 8. */
+/** Value j (0..31, unsigned 0..15) of a repacked Q4_0 block. */
+// @ts-ignore: decorator
+@inline export function q4At(block: usize, j: i32): i32 {
+  return (<i32>load<u16>(block + (<usize>(j & 7) << 1)) >> ((j >> 3) << 2)) & 15;
+}
+
+/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p in
+ *  place into 16-byte blocks of the lane layout above; scales go to s. */
+export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
+  for (let i = 0; i < blocks; i++) {
+    const src = p + <usize>i * 18;
+    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
+    // read the 16 bytes before writing: the destination overlaps the source
+    const lo = load<u64>(src + 2), hi = load<u64>(src + 10);
+    const dst = p + <usize>i * 16;
+    for (let l = 0; l < 8; l++) {
+      const a = <u32>((lo >> (<u64>l << 3)) & 0xff); // byte l: values l, l+16
+      const b = <u32>((hi >> (<u64>l << 3)) & 0xff); // byte 8+l: values 8+l, 24+l
+      store<u16>(dst + (<usize>l << 1), <u16>((a & 15) | ((b & 15) << 4) | ((a >> 4) << 8) | ((b >> 4) << 12)));
+    }
+  }
+}
+
+/** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j (q[r,32b+j] - 8) * xq[32b+j]). */
 export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
   const nb = m.cols / QK;
   for (let r = 0; r < m.rows; r++) {
@@ -197,64 +236,67 @@ export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
       let isum: i32 = 0;
       const wb = wr + <usize>(b * 16);
       const xb = sc.xq + (<usize>(b * QK) << 1);
-      for (let j = 0; j < 16; j++) {
-        const byte = <i32>load<u8>(wb + <usize>j);
-        isum += ((byte & 15) - 8) * <i32>load<i16>(xb + (<usize>j << 1));
-        isum += ((byte >> 4) - 8) * <i32>load<i16>(xb + (<usize>(j + 16) << 1));
-      }
+      for (let j = 0; j < QK; j++) isum += (q4At(wb, j) - 8) * <i32>load<i16>(xb + (<usize>j << 1));
       acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
-// @ts-ignore: decorator
-@inline function dot32_q4(w: usize, xq: usize): v128 {
-  return dot32_q4x(w, v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
-}
-
+/** sum_j q[j] * x[j] of one block (q unsigned, the offset not yet taken), in 4 lanes. */
 // @ts-ignore: decorator
 @inline function dot32_q4x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const v = v128.load(w);
-  const eight = i8x16.splat(8);
-  const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), eight); // values 0..15
-  const hi = i8x16.sub(i8x16.shr_u(v, 4), eight); // values 16..31
-  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), x0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), x1));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), x2));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), x3));
+  const mask = i16x8.splat(15);
+  let p = i32x4.dot_i16x8_s(v128.and(v, mask), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), mask), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), mask), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), x3));
+}
+
+/** 8 * (the sum of the block's 32 quantized activations). */
+// @ts-ignore: decorator
+@inline function offsetSum(xq: usize): i32 {
+  const ones = i16x8.splat(1);
+  let p = i32x4.dot_i16x8_s(v128.load(xq), ones);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 16), ones));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 32), ones));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 48), ones));
+  return ((i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3))) << 3;
 }
 
 export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
   const nb = m.cols / QK;
   const rowBytes = <usize>(m.cols >> 1);
+  const snb = <usize>nb << 2;
+  // the offset's share of every row's block sums, once per vector
+  for (let b = 0; b < nb; b++) store<i32>(sc.xs + (<usize>b << 2), offsetSum(sc.xq + (<usize>(b * QK) << 1)));
   let r = 0;
   for (; r + 4 <= m.rows; r += 4) {
     const w0 = m.q + <usize>r * rowBytes;
     const s0 = m.s + (<usize>(r * nb) << 2);
-    const snb = <usize>nb << 2;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let acc = f32x4.splat(0);
     for (let b = 0; b < nb; b++) {
       const xq = sc.xq + (<usize>(b * QK) << 1);
-      const xd = load<f32>(sc.xd + (<usize>b << 2));
-      const off = <usize>(b * 16);
-      const sb = s0 + (<usize>b << 2);
+      const off = w0 + <usize>(b * 16);
       const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb) * xd)));
-      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + snb) * xd)));
-      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + 2 * rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 2 * snb) * xd)));
-      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4x(w0 + 3 * rowBytes + off, x0, x1, x2, x3)), f32x4.splat(load<f32>(sb + 3 * snb) * xd)));
+      const h = hsum4i(dot32_q4x(off, x0, x1, x2, x3), dot32_q4x(off + rowBytes, x0, x1, x2, x3),
+        dot32_q4x(off + 2 * rowBytes, x0, x1, x2, x3), dot32_q4x(off + 3 * rowBytes, x0, x1, x2, x3));
+      const isum = i32x4.sub(h, i32x4.splat(load<i32>(sc.xs + (<usize>b << 2))));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scales4(s0 + (<usize>b << 2), snb, load<f32>(sc.xd + (<usize>b << 2)))));
     }
-    v128.store(y + (<usize>r << 2), hsum4(a0, a1, a2, a3));
+    v128.store(y + (<usize>r << 2), acc);
   }
   for (; r < m.rows; r++) {
     const wr = m.q + <usize>r * rowBytes;
-    let a = f32x4.splat(0);
+    let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
-      const xd = load<f32>(sc.xd + (<usize>b << 2));
-      a = f32x4.add(a, f32x4.mul(f32x4.convert_i32x4_s(dot32_q4(wr + <usize>(b * 16), sc.xq + (<usize>(b * QK) << 1))), f32x4.splat(load<f32>(m.s + (<usize>(r * nb + b) << 2)) * xd)));
+      const xq = sc.xq + (<usize>(b * QK) << 1);
+      const p = dot32_q4x(wr + <usize>(b * 16), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
+      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
+      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
-    store<f32>(y + (<usize>r << 2), f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3)));
+    store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
@@ -301,8 +343,7 @@ export function matRow(m: Mat, r: i32, out: usize): void {
       const k = b * QK + j;
       let q: i32;
       if (m.type == T_Q4_0) {
-        const byte = <i32>load<u8>(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16 + (j & 15)));
-        q = (j < 16 ? byte & 15 : byte >> 4) - 8;
+        q = q4At(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16), j) - 8;
       } else {
         q = <i32>load<i8>(m.q + <usize>r * <usize>cols + <usize>k) - m.zp;
       }
