@@ -10,7 +10,7 @@
 
 import { add_f32, axpy_f32 } from './kernels/f32';
 import { gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
-import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, matvec, matRow } from './kernels/quant';
+import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, permuteScales, offsetEvenBytes, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -267,10 +267,18 @@ function matSlot(desc: usize, w: i32, rows: i32, cols: i32, groups: i32 = 1): Ma
   } else if (type == T_Q8_0 || type == T_Q4_0 || type == T_I8) {
     sc = take(<usize>blocks << 2);
     if (bPass == 1) {
-      if (type == T_Q8_0) repackQ8_0(addr, sc, blocks);
-      else if (type == T_Q4_0) repackQ4_0(addr, sc, blocks);
-      else {
-        // I8: every block of a row group takes the group's scale
+      if (type == T_Q8_0 || type == T_Q4_0) {
+        if (type == T_Q8_0) repackQ8_0(addr, sc, blocks);
+        else repackQ4_0(addr, sc, blocks);
+        // the scales of each row group (an expert of a stacked tensor, or the whole matrix)
+        const groupRows = rows / groups;
+        const tmp = heap.alloc(<usize>(16 * nb));
+        for (let g = 0; g < groups; g++) permuteScales(sc + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
+        heap.free(tmp);
+      } else {
+        // I8: every block of a row group takes the group's scale (so the order of a group's
+        // scales does not matter)
+        offsetEvenBytes(addr, <usize>rows * <usize>cols);
         const scales = <usize>word(desc, w + 2);
         const perGroup = blocks / groups;
         for (let i = 0; i < blocks; i++) store<f32>(sc + (<usize>i << 2), load<f32>(scales + (<usize>(i / perGroup) << 2)));

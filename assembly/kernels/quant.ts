@@ -1,17 +1,24 @@
 // Quantized matrix-vector kernels: Q8_0, Q4_0 (GGUF's block formats) and I8 (a per-tensor
 // affine int8, as PyTorch's dynamic quantization stores it), plus F16 conversion at load.
 //
-// A matrix W [rows, cols] is a Mat. At load the GGUF blocks are repacked IN PLACE into a layout
-// the SIMD kernels like: the quants of a row contiguous (Q8_0/I8: one int8 per value; Q4_0: per
-// block 16 bytes, its nibbles rearranged into the lane layout described at the Q4_0 kernel), and
-// the block scales as f32 in a separate array [rows, cols/32].
+// A matrix W [rows, cols] is a Mat. The file's blocks are repacked IN PLACE at load into layouts
+// chosen so that the SIMD kernels widen weights to int16 with the fewest instructions:
 //
-// Activations are quantized per block of 32 on the fly to 16 bits (d = max|x| / 32767,
-// q = round-to-even(x / d)), so that one i32x4.dot_i16x8_s multiplies eight (weight, activation)
-// pairs after the weights are widened to int16; with 16-bit activations the error is the
-// weights' alone. The integer part of every block's dot product is exact (|sum| < 2^31); only the
-// f32 scaling and summation round. Each kernel has a plain scalar reference (`*_ref`) that
-// computes the same sums block by block.
+// - activations (quantized on the fly, per block of 32, to int16: d = max|x| / 32767,
+//   q = round-to-even(x / d)) are stored per 16-value chunk as its 8 even-indexed values, then
+//   its 8 odd-indexed ones (`xqIndex`);
+// - Q8_0 / I8 quants: one byte per value, row-major, the even-indexed bytes stored as q + 128
+//   (q xor 0x80). Read as int16 lanes, `lane & 0xff` is then an even value plus 128 and
+//   `lane >> 8` (arithmetic) the odd value: two instructions widen 16 weights, and the +128 is
+//   taken off each block's sum once per vector (128 * the block's even activations);
+// - Q4_0: per block 8 int16 lanes, lane i holding values 2i, 2i+1, 16+2i, 17+2i in its four
+//   nibbles (unsigned, offset 8): masks and shifts give the four vectors in activation order;
+// - block scales as f32, per group of four rows block-major ([nb][4], one vector load per block
+//   for four rows), rows past the last whole group of four row-major after them (`scaleIndex`).
+//
+// The integer part of every block's dot product is exact (|sum| < 2^31); only the f32 scaling
+// and summation round, by the same operations in the same order in the SIMD kernels and in their
+// plain scalar references (`*_ref`), which therefore give the same bits.
 
 import { matvec_f32 } from './f32';
 
@@ -25,8 +32,8 @@ export const QK: i32 = 32; // values per block
 
 @unmanaged
 export class Mat {
-  q: usize; // F32: the values; Q8_0/I8: int8 [rows, cols]; Q4_0: nibbles [rows, cols/2]
-  s: usize; // f32 block scales [rows, cols/32] (0 for F32)
+  q: usize; // F32: the values; Q8_0/I8: bytes [rows, cols]; Q4_0: nibbles [rows, cols/2]
+  s: usize; // f32 block scales, rows * cols/32 of them, see scaleIndex (0 for F32)
   type: i32; // T_F32 | T_Q8_0 | T_Q4_0 | T_I8 (F16 is converted to F32 at load)
   rows: i32;
   cols: i32;
@@ -36,9 +43,36 @@ export class Mat {
 /** Scratch for a quantized activation vector: int16 values and f32 block scales. */
 @unmanaged
 export class QScratch {
-  xq: usize; // i16 [maxCols]
+  xq: usize; // i16 [maxCols], in xqIndex order
   xd: usize; // f32 [maxCols / 32]
-  xs: usize; // i32 [maxCols / 32] (Q4_0: 8 * each block's sum of xq)
+  xs: usize; // i32 [maxCols / 32]: the weights' offset times the block's activations, per type
+}
+
+/** Where value k of a quantized activation vector is stored (in int16 units). */
+// @ts-ignore: decorator
+@inline export function xqIndex(k: i32): i32 {
+  return (k & ~15) | ((k & 1) << 3) | ((k & 15) >> 1);
+}
+
+/** Where the scale of row r, block b is, in a matrix of `rows` rows and nb blocks per row. */
+// @ts-ignore: decorator
+@inline export function scaleIndex(rows: i32, nb: i32, r: i32, b: i32): i32 {
+  return r < (rows & ~3) ? (r & ~3) * nb + (b << 2) + (r & 3) : r * nb + b;
+}
+
+/** Value k (signed) of row r of a Q8_0 or I8 matrix, the zero point not taken. */
+// @ts-ignore: decorator
+@inline export function q8At(row: usize, k: i32): i32 {
+  const v = <i32>load<u8>(row + <usize>k);
+  return (k & 1) == 0 ? v - 128 : <i32><i8>v;
+}
+
+/** Value j (0..31, unsigned 0..15, offset 8 not taken) of a repacked Q4_0 block. */
+// @ts-ignore: decorator
+@inline export function q4At(block: usize, j: i32): i32 {
+  const i = (j & 15) >> 1; // the lane
+  const nib = (j & 1) | ((j >> 4) << 1); // the nibble
+  return (<i32>load<u16>(block + (<usize>i << 1)) >> (nib << 2)) & 15;
 }
 
 // ---- f16 ------------------------------------------------------------------------------------
@@ -58,18 +92,58 @@ export function f16ToF32(h: u32): f32 {
 
 // ---- Load-time repacking ---------------------------------------------------------------------
 
-/** Repacks GGUF Q8_0 blocks (f16 d + 32 int8) at p in place; scales go to s (f32, one per block). */
+/** Flips the top bit of every even-indexed byte of n bytes (n even): q -> q + 128 there. */
+export function offsetEvenBytes(p: usize, n: usize): void {
+  for (let i: usize = 0; i < n; i += 2) store<u8>(p + i, load<u8>(p + i) ^ 0x80);
+}
+
+/** Repacks GGUF Q8_0 blocks (f16 d + 32 int8) at p in place; scales go to s (f32, one per block,
+ *  row-major until permuteScales). */
 export function repackQ8_0(p: usize, s: usize, blocks: i32): void {
   for (let i = 0; i < blocks; i++) {
     const src = p + <usize>i * 34;
     store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
     memory.copy(p + <usize>i * 32, src + 2, 32);
   }
+  offsetEvenBytes(p, <usize>blocks * 32);
+}
+
+/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p in
+ *  place into 16-byte blocks of the lane layout above; scales go to s. */
+export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
+  for (let i = 0; i < blocks; i++) {
+    const src = p + <usize>i * 18;
+    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
+    // read the 16 bytes before writing: the destination overlaps the source
+    const lo = load<u64>(src + 2), hi = load<u64>(src + 10);
+    const dst = p + <usize>i * 16;
+    for (let l = 0; l < 8; l++) {
+      // values 2l and 2l+1 are bytes 2l and 2l+1 (low nibbles); 16+2l and 17+2l their high ones
+      const bytes = <u32>((l < 4 ? lo >> (<u64>l << 4) : hi >> (<u64>(l - 4) << 4)) & 0xffff);
+      const a = bytes & 0xff, b = bytes >> 8;
+      store<u16>(dst + (<usize>l << 1), <u16>((a & 15) | ((b & 15) << 4) | ((a >> 4) << 8) | ((b >> 4) << 12)));
+    }
+  }
+}
+
+/** Reorders the row-major scales [rows, nb] at s into scaleIndex order, in place (tmp: a
+ *  scratch of 16 * nb bytes). */
+export function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
+  const g4 = rows & ~3;
+  const group = <usize>(4 * nb) << 2;
+  for (let r = 0; r < g4; r += 4) {
+    const base = s + (<usize>(r * nb) << 2);
+    memory.copy(tmp, base, group);
+    for (let i = 0; i < 4; i++) {
+      for (let b = 0; b < nb; b++) store<f32>(base + (<usize>((b << 2) + i) << 2), load<f32>(tmp + (<usize>(i * nb + b) << 2)));
+    }
+  }
 }
 
 // ---- Activation quantization ----------------------------------------------------------------
 
-/** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] and f32 block scales. */
+/** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] (xqIndex order) and
+ *  f32 block scales. */
 export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
   const xq = sc.xq, xd = sc.xd;
   for (let b = 0; b < n; b += QK) {
@@ -98,17 +172,56 @@ export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
       const idv = f32x4.splat(id);
       const magic = f32x4.splat(12582912.0);
       const bits = i32x4.splat(0x4B400000);
-      for (let j = 0; j < QK; j += 8) {
-        const a = i32x4.sub(f32x4.add(f32x4.mul(v128.load(xb + (<usize>j << 2)), idv), magic), bits);
-        const c = i32x4.sub(f32x4.add(f32x4.mul(v128.load(xb + (<usize>(j + 4) << 2)), idv), magic), bits);
-        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(a, c));
+      for (let j = 0; j < QK; j += 16) {
+        const p = xb + (<usize>j << 2);
+        const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+        // even-indexed values, then odd-indexed ones
+        const e0 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v0, v1, 0, 2, 4, 6), idv), magic), bits);
+        const e1 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v2, v3, 0, 2, 4, 6), idv), magic), bits);
+        const o0 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v0, v1, 1, 3, 5, 7), idv), magic), bits);
+        const o1 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v2, v3, 1, 3, 5, 7), idv), magic), bits);
+        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(e0, e1));
+        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(o0, o1), 16);
       }
     } else {
       for (let j = 0; j < QK; j++) {
-        store<i16>(qb + (<usize>j << 1), <i16><i32>nearest<f32>(load<f32>(xb + (<usize>j << 2)) * id));
+        store<i16>(qb + (<usize>xqIndex(j) << 1), <i16><i32>nearest<f32>(load<f32>(xb + (<usize>j << 2)) * id));
       }
     }
   }
+}
+
+/** Quantized activation k of vector xq. */
+// @ts-ignore: decorator
+@inline function xqAt(xq: usize, k: i32): i32 {
+  return <i32>load<i16>(xq + (<usize>xqIndex(k) << 1));
+}
+
+/** The sum of a block's 32 quantized activations at p, the even-indexed ones weighted by `even`
+ *  and the odd-indexed ones by `odd` (per lane). */
+// @ts-ignore: decorator
+@inline function blockSum(p: usize, even: v128, odd: v128): i32 {
+  let v = i32x4.dot_i16x8_s(v128.load(p), even);
+  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 16), odd));
+  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 32), even));
+  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 48), odd));
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
+}
+
+/** sc.xs[b] = the offset the stored weights add to block b's integer sum: Q8_0/I8, 128 times
+ *  the block's even-indexed activations; Q4_0, 8 times all of them. */
+function offsetSums(sc: QScratch, nb: i32, q4: bool): void {
+  const even = i16x8.splat(q4 ? 8 : 128);
+  const odd = i16x8.splat(q4 ? 8 : 0);
+  for (let b = 0; b < nb; b++) store<i32>(sc.xs + (<usize>b << 2), blockSum(sc.xq + (<usize>(b * QK) << 1), even, odd));
+}
+
+/** Lane i of the result: the sum of the four lanes of the i-th argument (integer). */
+// @ts-ignore: decorator
+@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
+  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
 }
 
 // ---- Q8_0 / I8 -------------------------------------------------------------------------------
@@ -121,52 +234,31 @@ export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
     let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
       let isum: i32 = 0;
-      for (let j = 0; j < QK; j++) {
-        const k = b * QK + j;
-        isum += <i32>load<i8>(wr + <usize>k) * <i32>load<i16>(sc.xq + (<usize>k << 1));
-      }
-      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+      for (let j = 0; j < QK; j++) isum += q8At(wr, b * QK + j) * xqAt(sc.xq, b * QK + j);
+      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
-/** The block's 32 products of one row, summed into 4 lanes (each weight is widened to int16 by
- *  its load); x0..x3: the block's activations, 8 per vector. */
+/** One row's block: sum_j stored[j] * x[j] (the offset not yet taken), in 4 lanes; x0..x3: the
+ *  block's activations (even and odd of values 0..15, even and odd of 16..31). */
 // @ts-ignore: decorator
 @inline function dot32_q8x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const w0 = v128.load(w);
-  const w1 = v128.load(w, 16);
-  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w0), x0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w0), x1));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w1), x2));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w1), x3));
-}
-
-/** Lane i of the result: the sum of the four lanes of the i-th argument (integer). */
-// @ts-ignore: decorator
-@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
-}
-
-/** The scales of rows r..r+3 for block b, times the activation block's scale xd. */
-// @ts-ignore: decorator
-@inline function scales4(sb: usize, snb: usize, xd: f32): v128 {
-  let v = f32x4.splat(load<f32>(sb));
-  v = f32x4.replace_lane(v, 1, load<f32>(sb + snb));
-  v = f32x4.replace_lane(v, 2, load<f32>(sb + 2 * snb));
-  v = f32x4.replace_lane(v, 3, load<f32>(sb + 3 * snb));
-  return f32x4.mul(v, f32x4.splat(xd));
+  const v0 = v128.load(w), v1 = v128.load(w, 16);
+  const lo = i16x8.splat(0xff);
+  let p = i32x4.dot_i16x8_s(v128.and(v0, lo), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_s(v0, 8), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(v1, lo), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_s(v1, 8), x3));
 }
 
 /** Four rows at a time: each block's integer sums of the four rows are reduced to one vector
- *  (lane = row) before the one conversion and scaling; leftover rows one at a time. */
+ *  (lane = row), the offset taken off, then converted and scaled once; leftover rows one by one. */
 export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
   const nb = m.cols / QK;
   const cols = <usize>m.cols;
-  const snb = <usize>nb << 2;
+  offsetSums(sc, nb, false);
   let r = 0;
   for (; r + 4 <= m.rows; r += 4) {
     const w0 = m.q + <usize>r * cols;
@@ -178,7 +270,9 @@ export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
       const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
       const h = hsum4i(dot32_q8x(off, x0, x1, x2, x3), dot32_q8x(off + cols, x0, x1, x2, x3),
         dot32_q8x(off + 2 * cols, x0, x1, x2, x3), dot32_q8x(off + 3 * cols, x0, x1, x2, x3));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(h), scales4(s0 + (<usize>b << 2), snb, load<f32>(sc.xd + (<usize>b << 2)))));
+      const isum = i32x4.sub(h, i32x4.splat(load<i32>(sc.xs + (<usize>b << 2))));
+      const scale = f32x4.mul(v128.load(s0 + (<usize>b << 4)), f32x4.splat(load<f32>(sc.xd + (<usize>b << 2))));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
     }
     v128.store(y + (<usize>r << 2), acc);
   }
@@ -188,43 +282,14 @@ export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
     for (let b = 0; b < nb; b++) {
       const xq = sc.xq + (<usize>(b * QK) << 1);
       const p = dot32_q8x(wr + <usize>(b * QK), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
-      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3));
-      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
+      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
 // ---- Q4_0 ------------------------------------------------------------------------------------
-//
-// At load each block's 16 bytes of nibbles are rearranged so that int16 lane i (i = 0..7) holds
-// the block's values i, 8+i, 16+i and 24+i in its four nibbles, lowest first. Masks and shifts of
-// one vector then give four int16 vectors of values 0..7, 8..15, 16..23 and 24..31 in order, with
-// no byte shuffles; the offset of 8 is taken off the block's integer sum once (8 * sum of the
-// block's activations).
-
-/** Value j (0..31, unsigned 0..15) of a repacked Q4_0 block. */
-// @ts-ignore: decorator
-@inline export function q4At(block: usize, j: i32): i32 {
-  return (<i32>load<u16>(block + (<usize>(j & 7) << 1)) >> ((j >> 3) << 2)) & 15;
-}
-
-/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p in
- *  place into 16-byte blocks of the lane layout above; scales go to s. */
-export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
-  for (let i = 0; i < blocks; i++) {
-    const src = p + <usize>i * 18;
-    store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
-    // read the 16 bytes before writing: the destination overlaps the source
-    const lo = load<u64>(src + 2), hi = load<u64>(src + 10);
-    const dst = p + <usize>i * 16;
-    for (let l = 0; l < 8; l++) {
-      const a = <u32>((lo >> (<u64>l << 3)) & 0xff); // byte l: values l, l+16
-      const b = <u32>((hi >> (<u64>l << 3)) & 0xff); // byte 8+l: values 8+l, 24+l
-      store<u16>(dst + (<usize>l << 1), <u16>((a & 15) | ((b & 15) << 4) | ((a >> 4) << 8) | ((b >> 4) << 12)));
-    }
-  }
-}
 
 /** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j (q[r,32b+j] - 8) * xq[32b+j]). */
 export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
@@ -235,15 +300,14 @@ export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
     for (let b = 0; b < nb; b++) {
       let isum: i32 = 0;
       const wb = wr + <usize>(b * 16);
-      const xb = sc.xq + (<usize>(b * QK) << 1);
-      for (let j = 0; j < QK; j++) isum += (q4At(wb, j) - 8) * <i32>load<i16>(xb + (<usize>j << 1));
-      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+      for (let j = 0; j < QK; j++) isum += (q4At(wb, j) - 8) * xqAt(sc.xq, b * QK + j);
+      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
-/** sum_j q[j] * x[j] of one block (q unsigned, the offset not yet taken), in 4 lanes. */
+/** One row's block: sum_j q[j] * x[j] (q unsigned, the offset not yet taken), in 4 lanes. */
 // @ts-ignore: decorator
 @inline function dot32_q4x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   const v = v128.load(w);
@@ -254,23 +318,10 @@ export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
   return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), x3));
 }
 
-/** 8 * (the sum of the block's 32 quantized activations). */
-// @ts-ignore: decorator
-@inline function offsetSum(xq: usize): i32 {
-  const ones = i16x8.splat(1);
-  let p = i32x4.dot_i16x8_s(v128.load(xq), ones);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 16), ones));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 32), ones));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load(xq, 48), ones));
-  return ((i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3))) << 3;
-}
-
 export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
   const nb = m.cols / QK;
   const rowBytes = <usize>(m.cols >> 1);
-  const snb = <usize>nb << 2;
-  // the offset's share of every row's block sums, once per vector
-  for (let b = 0; b < nb; b++) store<i32>(sc.xs + (<usize>b << 2), offsetSum(sc.xq + (<usize>(b * QK) << 1)));
+  offsetSums(sc, nb, true);
   let r = 0;
   for (; r + 4 <= m.rows; r += 4) {
     const w0 = m.q + <usize>r * rowBytes;
@@ -283,7 +334,8 @@ export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
       const h = hsum4i(dot32_q4x(off, x0, x1, x2, x3), dot32_q4x(off + rowBytes, x0, x1, x2, x3),
         dot32_q4x(off + 2 * rowBytes, x0, x1, x2, x3), dot32_q4x(off + 3 * rowBytes, x0, x1, x2, x3));
       const isum = i32x4.sub(h, i32x4.splat(load<i32>(sc.xs + (<usize>b << 2))));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scales4(s0 + (<usize>b << 2), snb, load<f32>(sc.xd + (<usize>b << 2)))));
+      const scale = f32x4.mul(v128.load(s0 + (<usize>b << 4)), f32x4.splat(load<f32>(sc.xd + (<usize>b << 2))));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
     }
     v128.store(y + (<usize>r << 2), acc);
   }
@@ -294,7 +346,7 @@ export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
       const xq = sc.xq + (<usize>(b * QK) << 1);
       const p = dot32_q4x(wr + <usize>(b * 16), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
       const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
-      acc += <f32>isum * (load<f32>(m.s + (<usize>(r * nb + b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
@@ -338,15 +390,12 @@ export function matRow(m: Mat, r: i32, out: usize): void {
   }
   const nb = cols / QK;
   for (let b = 0; b < nb; b++) {
-    const d = load<f32>(m.s + (<usize>(r * nb + b) << 2));
+    const d = load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2));
     for (let j = 0; j < QK; j++) {
       const k = b * QK + j;
-      let q: i32;
-      if (m.type == T_Q4_0) {
-        q = q4At(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16), j) - 8;
-      } else {
-        q = <i32>load<i8>(m.q + <usize>r * <usize>cols + <usize>k) - m.zp;
-      }
+      const q = m.type == T_Q4_0
+        ? q4At(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16), j) - 8
+        : q8At(m.q + <usize>r * <usize>cols, k) - m.zp;
       store<f32>(out + (<usize>k << 2), d * <f32>q);
     }
   }
