@@ -9,7 +9,7 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { add_f32, axpy_f32 } from './kernels/f32';
-import { gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
+import { exp4, gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
 import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, permuteScales, offsetEvenBytes, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
@@ -148,7 +148,8 @@ export class Session {
   picks: usize; // [k] i32 chosen experts
   gates: usize; // [k] f32
   logits: usize; // [V] logits of the last position
-  conv: usize; // [L, K-1, di] last K-1 values of a, oldest first
+  conv: usize; // [L, K-1, di] last K-1 values of a, a ring: the oldest in slot `ring`
+  ring: i32; // the conv windows' oldest slot (every layer advances together)
   z: usize; // [L, N] scan state
   hist: usize; // [T] i32 tokens of the current window
   probs: usize; // [V] f32 sampler scratch
@@ -498,6 +499,7 @@ export function sessionReset(s: Session): void {
 }
 
 function clearState(s: Session, m: Model): void {
+  s.ring = 0;
   memory.fill(s.conv, 0, <usize>(m.L * (m.K - 1) * m.di) << 2);
   memory.fill(s.z, 0, <usize>(m.L * m.N) << 2);
 }
@@ -505,27 +507,50 @@ function clearState(s: Session, m: Model): void {
 // ---- Elementwise steps of the SSM block (SIMD where the build has it; the scalar loops are
 // the reference and run the remainder lanes)
 
-/** sv[c] = SiLU(bias[c] + sum_j taps[j][c] * a_{t-K+1+j}[c]); win holds a_{t-K+1}..a_{t-1}. */
-function convSilu(win: usize, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
+/** sv[c] = SiLU(bias[c] + sum_j taps[j][c] * a_{t-K+1+j}[c]); win holds a_{t-K+1}..a_{t-1} as a
+ *  ring of K-1 slots of di values whose oldest is slot `ring`. Then a_t replaces the oldest. */
+function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
   let c = 0;
+  const slot = <usize>di << 2;
   if (ASC_FEATURE_SIMD) {
     for (; c + 4 <= di; c += 4) {
       const o = <usize>c << 2;
       let acc = v128.load(bias + o);
+      let r = ring;
       for (let j = 0; j < K - 1; j++) {
-        const row = <usize>(j * di) << 2;
-        acc = f32x4.add(acc, f32x4.mul(v128.load(taps + row + o), v128.load(win + row + o)));
+        acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>j * slot + o), v128.load(win + <usize>r * slot + o)));
+        if (++r == K - 1) r = 0;
       }
-      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + (<usize>((K - 1) * di) << 2) + o), v128.load(a + o)));
+      const at = v128.load(a + o);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>(K - 1) * slot + o), at));
       v128.store(sv + o, silu4(acc));
+      if (K > 1) v128.store(win + <usize>ring * slot + o, at);
     }
   }
   for (; c < di; c++) {
     let acc = fat(bias, c);
-    for (let j = 0; j < K - 1; j++) acc += fat(taps, j * di + c) * fat(win, j * di + c);
+    let r = ring;
+    for (let j = 0; j < K - 1; j++) {
+      acc += fat(taps, j * di + c) * fat(win, r * di + c);
+      if (++r == K - 1) r = 0;
+    }
     acc += fat(taps, (K - 1) * di + c) * fat(a, c);
     fset(sv, c, silu(acc));
+    if (K > 1) fset(win, ring * di + c, fat(a, c));
   }
+}
+
+/** z[n] = exp(delta * A[n]) * z[n] + delta * bs[n] for the N state values. */
+function scanStep(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32): void {
+  let n = 0;
+  if (ASC_FEATURE_SIMD) {
+    const dv = f32x4.splat(delta);
+    for (; n + 4 <= N; n += 4) {
+      const o = <usize>n << 2;
+      v128.store(z + o, f32x4.add(f32x4.mul(exp4(f32x4.mul(dv, v128.load(aNeg + o))), v128.load(z + o)), f32x4.mul(dv, v128.load(bs + o))));
+    }
+  }
+  for (; n < N; n++) fset(z, n, Mathf.exp(delta * fat(aNeg, n)) * fat(z, n) + delta * fat(bs, n));
 }
 
 /** mean over c of softplus(x[c] + b[c]). */
@@ -583,21 +608,15 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     // [a; g] = in_proj . u
     matvec(ly.ssm_in, u, xz, s.qs);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
-    const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}, oldest first
-    convSilu(win, ly.conv_t, ly.conv_b, xz, sv, di, K);
-    if (K > 1) {
-      if (K > 2) memory.copy(win, win + (<usize>di << 2), <usize>((K - 2) * di) << 2);
-      memory.copy(win + (<usize>((K - 2) * di) << 2), xz, <usize>di << 2);
-    }
+    const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
+    convSilu(win, s.ring, ly.conv_t, ly.conv_b, xz, sv, di, K);
     // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
     matvec(ly.dt_w, sv, tmp, s.qs);
     const delta = softplusMean(tmp, ly.dt_b, di);
     // z = exp(delta * A) * z + delta * (B . s)
     matvec(ly.ssm_b, sv, s.bs, s.qs);
     const z = s.z + (<usize>(l * N) << 2);
-    for (let n = 0; n < N; n++) {
-      fset(z, n, Mathf.exp(delta * fat(ly.a_neg, n)) * fat(z, n) + delta * fat(s.bs, n));
-    }
+    scanStep(z, ly.a_neg, s.bs, delta, N);
     // y = C . z + D * s;  y *= SiLU(g)
     matvec(ly.ssm_c, z, y, s.qs);
     gateY(y, ly.ssm_d, sv, xz + (<usize>di << 2), di);
@@ -617,6 +636,8 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     }
     add_f32(s.m, h, d);
   }
+  // every layer's a_t took the oldest slot: it is now the newest
+  if (K > 1 && ++s.ring == K - 1) s.ring = 0;
 
   if (out != 0) {
     // logits = lm_head . LayerNorm(h; norm)
