@@ -143,7 +143,7 @@ export class Session {
   y: usize; // [di]
   bs: usize; // [N] B . s
   m: usize; // [d] MoE / FFN output
-  hid: usize; // [f]
+  hid: usize; // [max(k, 1) * f] the picked experts' hidden vectors
   rl: usize; // [E] router logits
   picks: usize; // [k] i32 chosen experts
   gates: usize; // [k] f32
@@ -462,7 +462,7 @@ export function sessionNew(mp: usize): usize {
     s.y = p; p += fl(di);
     s.bs = p; p += fl(N);
     s.m = p; p += fl(d);
-    s.hid = p; p += fl(f);
+    s.hid = p; p += fl(max(k, 1) * f);
     s.rl = p; p += fl(E);
     s.picks = p; p += fl(k);
     s.gates = p; p += fl(k);
@@ -512,7 +512,23 @@ function clearState(s: Session, m: Model): void {
 function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
   let c = 0;
   const slot = <usize>di << 2;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && K == 4) {
+    // the spec's width: the three window slots, oldest first, and the taps, resolved once
+    const w0 = win + <usize>ring * slot;
+    const w1 = win + <usize>(ring == 2 ? 0 : ring + 1) * slot;
+    const w2 = win + <usize>(ring == 0 ? 2 : ring - 1) * slot;
+    const t1 = taps + slot, t2 = taps + 2 * slot, t3 = taps + 3 * slot;
+    for (; c + 4 <= di; c += 4) {
+      const o = <usize>c << 2;
+      let acc = f32x4.add(v128.load(bias + o), f32x4.mul(v128.load(taps + o), v128.load(w0 + o)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t1 + o), v128.load(w1 + o)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t2 + o), v128.load(w2 + o)));
+      const at = v128.load(a + o);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t3 + o), at));
+      v128.store(sv + o, silu4(acc));
+      v128.store(w0 + o, at);
+    }
+  } else if (ASC_FEATURE_SIMD) {
     for (; c + 4 <= di; c += 4) {
       const o = <usize>c << 2;
       let acc = v128.load(bias + o);
@@ -611,10 +627,10 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
     convSilu(win, s.ring, ly.conv_t, ly.conv_b, xz, sv, di, K);
     // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
-    matvec(ly.dt_w, sv, tmp, s.qs);
+    const svq = matvec(ly.dt_w, sv, tmp, s.qs);
     const delta = softplusMean(tmp, ly.dt_b, di);
-    // z = exp(delta * A) * z + delta * (B . s)
-    matvec(ly.ssm_b, sv, s.bs, s.qs);
+    // z = exp(delta * A) * z + delta * (B . s)  (s as quantized for delta_proj, when it was)
+    matvec(ly.ssm_b, sv, s.bs, s.qs, svq);
     const z = s.z + (<usize>(l * N) << 2);
     scanStep(z, ly.a_neg, s.bs, delta, N);
     // y = C . z + D * s;  y *= SiLU(g)
@@ -652,7 +668,7 @@ function moe(s: Session, ly: Layer, u: usize): void {
   const m = s.model;
   const d = m.d, f = m.f, E = m.E, k = m.k;
   const rl = s.rl, picks = s.picks, gates = s.gates;
-  matvec(ly.router, u, rl, s.qs);
+  let uq = matvec(ly.router, u, rl, s.qs);
   // top-k, highest logit first; on equal logits the lower index wins
   for (let i = 0; i < k; i++) {
     let best = -1;
@@ -675,12 +691,16 @@ function moe(s: Session, ly: Layer, u: usize): void {
     fset(gates, i, e);
     sum += e;
   }
+  // every picked expert's first matrix while u is quantized, then the second ones
+  for (let i = 0; i < k; i++) {
+    const e = <usize>load<i32>(picks + (<usize>i << 2));
+    uq = matvec(changetype<Mat>(ly.up + e * MAT_STRIDE), u, s.hid + (<usize>(i * f) << 2), s.qs, uq);
+  }
+  gelu_inplace(s.hid, k * f);
   memory.fill(s.m, 0, <usize>d << 2);
   for (let i = 0; i < k; i++) {
     const e = <usize>load<i32>(picks + (<usize>i << 2));
-    matvec(changetype<Mat>(ly.up + e * MAT_STRIDE), u, s.hid, s.qs);
-    gelu_inplace(s.hid, f);
-    matvec(changetype<Mat>(ly.down + e * MAT_STRIDE), s.hid, s.tmp, s.qs);
+    matvec(changetype<Mat>(ly.down + e * MAT_STRIDE), s.hid + (<usize>(i * f) << 2), s.tmp, s.qs);
     axpy_f32(fat(gates, i) / sum, s.tmp, s.m, d);
   }
 }

@@ -59,7 +59,13 @@ export function argmax(lg: usize, n: i32): i32 {
     const v = logitAt(lg, i);
     if (v > bv) bv = v;
   }
-  for (let j = 0; j < n; j++) if (load<f32>(lg + (<usize>j << 2)) == bv) return j;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    // skip four lanes at a time to the first group holding bv
+    const bvv = f32x4.splat(bv);
+    while (j + 4 <= n && !v128.any_true(f32x4.eq(v128.load(lg + (<usize>j << 2)), bvv))) j += 4;
+  }
+  for (; j < n; j++) if (load<f32>(lg + (<usize>j << 2)) == bv) return j;
   return 0; // every logit is NaN (or -Infinity)
 }
 

@@ -81,9 +81,27 @@ function layernorm_simd(x: usize, w: usize, b: usize, out: usize, n: i32, eps: f
 // ---- f32x4 versions (SIMD builds only). Within a few ulp of the scalar ones above; the tests
 // hold them to that against the scalar functions.
 
-const LOG2E: f32 = 1.4426950408889634;
-const LN2_HI: f32 = 0.693145751953125; // ln 2 split so that n * LN2_HI is exact for |n| < 2^11
-const LN2_LO: f32 = 1.428606765330187e-6;
+// The vector constants of the functions below, read from memory: V8 (Node 20) rebuilds a
+// v128.const in three instructions at every use inside a loop, where a splatting load is one.
+// The values are the same f32 constants, so the results are the same bits.
+const KV = memory.data<f32>([
+  -87.3, 88.3, 1.4426950408889634, 12582912.0, // 0 clamp low, 1 clamp high, 2 log2(e), 3 1.5 * 2^23
+  0.693145751953125, 1.428606765330187e-6, // 4, 5: ln 2 split so that n * LN2_HI is exact for |n| < 2^11
+  1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, // 6..11: Taylor coefficients, 1
+  1.4142135623730951, 0.6931471805599453, 2.0, 0.0, 20.0, // 12 sqrt 2, 13 ln 2, 14 two, 15 zero, 16 softplus threshold
+  1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, // 17..20: atanh series
+  0.7071067811865476, 0.3275911, 1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592, // 21..27: erf (A&S 7.1.26)
+  -0.0 // 28: the sign bit
+]);
+const KI = memory.data<i32>([127]); // the exponent bias
+const K_LO = 0, K_HI = 1, K_LOG2E = 2, K_MAGIC = 3, K_LN2_HI = 4, K_LN2_LO = 5, K_C6 = 6, K_C5 = 7, K_C4 = 8, K_C3 = 9,
+  K_HALF = 10, K_ONE = 11, K_SQRT2 = 12, K_LN2 = 13, K_TWO = 14, K_ZERO = 15, K_SP_MAX = 16, K_I9 = 17, K_I7 = 18,
+  K_I5 = 19, K_I3 = 20, K_SQRT1_2 = 21, K_ERF_P = 22, K_ERF_A5 = 23, K_ERF_A4 = 24, K_ERF_A3 = 25, K_ERF_A2 = 26,
+  K_ERF_A1 = 27, K_SIGN = 28;
+
+/** Constant i of KV in every lane. */
+// @ts-ignore: decorator
+@inline function kv(i: i32): v128 { return v128.load32_splat(KV + (<usize>i << 2)); }
 
 /** e^x for 4 lanes: x = n ln2 + r, |r| <= ln2 / 2, e^r by a degree-6 Taylor polynomial, 2^n
  *  by building the exponent bits. Inputs are clamped to [-87.3, 88.3]: no inf, no subnormals. */
@@ -92,19 +110,19 @@ const LN2_LO: f32 = 1.428606765330187e-6;
   // pmin/pmax give min/max's results here (the bounds are neither NaN nor zero) in one
   // instruction each; round-to-nearest-even by adding 1.5 * 2^23 also leaves n's bits in the
   // low mantissa for the scale
-  const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  const t = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E)), f32x4.splat(12582912.0));
-  const n = f32x4.sub(t, f32x4.splat(12582912.0));
-  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
-  let p = f32x4.splat(<f32>(1.0 / 720.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>1.0));
+  const xc = f32x4.pmin(f32x4.pmax(x, kv(K_LO)), kv(K_HI));
+  const t = f32x4.add(f32x4.mul(xc, kv(K_LOG2E)), kv(K_MAGIC));
+  const n = f32x4.sub(t, kv(K_MAGIC));
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, kv(K_LN2_HI))), f32x4.mul(n, kv(K_LN2_LO)));
+  let p = kv(K_C6);
+  p = f32x4.add(f32x4.mul(p, r), kv(K_C5));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_C4));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_C3));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_HALF));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_ONE));
+  p = f32x4.add(f32x4.mul(p, r), kv(K_ONE));
   // t's bits are 0x4B400000 + n; shifting left by 23 keeps only the low 9 bits of n + 127
-  const scale = i32x4.shl(i32x4.add(t, i32x4.splat(127)), 23);
+  const scale = i32x4.shl(i32x4.add(t, v128.load32_splat(KI)), 23);
   return f32x4.mul(p, scale);
 }
 
@@ -112,50 +130,50 @@ const LN2_LO: f32 = 1.428606765330187e-6;
  *  with s = (m - 1) / (m + 1) as an odd series to s^9. */
 // @ts-ignore: decorator
 @inline function log12(y: v128): v128 {
-  const big = f32x4.gt(y, f32x4.splat(<f32>1.4142135623730951));
-  const m = v128.bitselect(f32x4.mul(y, f32x4.splat(0.5)), y, big);
-  const k = v128.and(big, f32x4.splat(<f32>0.6931471805599453)); // k ln2, k in {0, 1}
-  const s = f32x4.div(f32x4.sub(m, f32x4.splat(1)), f32x4.add(m, f32x4.splat(1)));
+  const big = f32x4.gt(y, kv(K_SQRT2));
+  const m = v128.bitselect(f32x4.mul(y, kv(K_HALF)), y, big);
+  const k = v128.and(big, kv(K_LN2)); // k ln2, k in {0, 1}
+  const s = f32x4.div(f32x4.sub(m, kv(K_ONE)), f32x4.add(m, kv(K_ONE)));
   const s2 = f32x4.mul(s, s);
-  let q = f32x4.splat(<f32>(1.0 / 9.0));
-  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 7.0)));
-  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 5.0)));
-  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>(1.0 / 3.0)));
-  q = f32x4.add(f32x4.mul(q, s2), f32x4.splat(<f32>1.0));
-  return f32x4.add(k, f32x4.mul(f32x4.mul(s, q), f32x4.splat(2)));
+  let q = kv(K_I9);
+  q = f32x4.add(f32x4.mul(q, s2), kv(K_I7));
+  q = f32x4.add(f32x4.mul(q, s2), kv(K_I5));
+  q = f32x4.add(f32x4.mul(q, s2), kv(K_I3));
+  q = f32x4.add(f32x4.mul(q, s2), kv(K_ONE));
+  return f32x4.add(k, f32x4.mul(f32x4.mul(s, q), kv(K_TWO)));
 }
 
 /** SiLU for 4 lanes. */
 // @ts-ignore: decorator
 @inline export function silu4(x: v128): v128 {
-  return f32x4.div(x, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));
+  return f32x4.div(x, f32x4.add(kv(K_ONE), exp4(f32x4.neg(x))));
 }
 
 /** softplus for 4 lanes: max(x, 0) + log(1 + e^-|x|), and x itself where x > 20. */
 // @ts-ignore: decorator
 @inline export function softplus4(x: v128): v128 {
   const e = exp4(f32x4.neg(f32x4.abs(x)));
-  const sp = f32x4.add(f32x4.pmax(x, f32x4.splat(0)), log12(f32x4.add(f32x4.splat(1), e)));
-  return v128.bitselect(x, sp, f32x4.gt(x, f32x4.splat(20)));
+  const sp = f32x4.add(f32x4.pmax(x, kv(K_ZERO)), log12(f32x4.add(kv(K_ONE), e)));
+  return v128.bitselect(x, sp, f32x4.gt(x, kv(K_SP_MAX)));
 }
 
 /** Exact-GELU for 4 lanes: 0.5 x (1 + erf(x / sqrt 2)) with the same erf approximation as the
  *  scalar one, in f32. */
 // @ts-ignore: decorator
 @inline export function gelu4(x: v128): v128 {
-  const z = f32x4.mul(x, f32x4.splat(<f32>0.7071067811865476));
+  const z = f32x4.mul(x, kv(K_SQRT1_2));
   const az = f32x4.abs(z);
-  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(az, f32x4.splat(<f32>0.3275911))));
-  let p = f32x4.splat(<f32>1.061405429);
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>-1.453152027));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>1.421413741));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>-0.284496736));
-  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(<f32>0.254829592));
+  const t = f32x4.div(kv(K_ONE), f32x4.add(kv(K_ONE), f32x4.mul(az, kv(K_ERF_P))));
+  let p = kv(K_ERF_A5);
+  p = f32x4.add(f32x4.mul(p, t), kv(K_ERF_A4));
+  p = f32x4.add(f32x4.mul(p, t), kv(K_ERF_A3));
+  p = f32x4.add(f32x4.mul(p, t), kv(K_ERF_A2));
+  p = f32x4.add(f32x4.mul(p, t), kv(K_ERF_A1));
   p = f32x4.mul(p, t);
-  const e = f32x4.sub(f32x4.splat(1), f32x4.mul(p, exp4(f32x4.neg(f32x4.mul(az, az)))));
+  const e = f32x4.sub(kv(K_ONE), f32x4.mul(p, exp4(f32x4.neg(f32x4.mul(az, az)))));
   // erf(z) carries the sign of z: flip the sign bit of e where z < 0
-  const erfz = v128.xor(e, v128.and(z, f32x4.splat(-0.0)));
-  return f32x4.mul(f32x4.mul(x, f32x4.splat(0.5)), f32x4.add(f32x4.splat(1), erfz));
+  const erfz = v128.xor(e, v128.and(z, kv(K_SIGN)));
+  return f32x4.mul(f32x4.mul(x, kv(K_HALF)), f32x4.add(kv(K_ONE), erfz));
 }
 
 /** y[i] = GELU(y[i]) for n floats. */

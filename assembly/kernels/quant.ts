@@ -354,17 +354,19 @@ export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
 
 // ---- Dispatch ------------------------------------------------------------------------------
 
-/** y = W x for any matrix type; quantized types quantize x into sc first. */
-export function matvec(m: Mat, x: usize, y: usize, sc: QScratch): void {
+/** y = W x for any matrix type; quantized types quantize x into sc first, unless `have` says sc
+ *  already holds x quantized (by an earlier call on the same x). Returns whether sc holds x
+ *  quantized after the call. */
+export function matvec(m: Mat, x: usize, y: usize, sc: QScratch, have: bool = false): bool {
   const t = m.type;
   if (t == T_F32) {
     matvec_f32(m.q, x, y, m.rows, m.cols);
-    return;
+    return have;
   }
-  quantizeActivations(x, m.cols, sc);
+  if (!have) quantizeActivations(x, m.cols, sc);
   if (t == T_Q4_0) {
     if (ASC_FEATURE_SIMD) matvec_q4_simd(m, sc, y); else matvec_q4_ref(m, sc, y);
-    return;
+    return true;
   }
   if (ASC_FEATURE_SIMD) matvec_q8_simd(m, sc, y); else matvec_q8_ref(m, sc, y);
   if (t == T_I8 && m.zp != 0) {
@@ -379,6 +381,7 @@ export function matvec(m: Mat, x: usize, y: usize, sc: QScratch): void {
     const corr = <f32>m.zp * load<f32>(m.s) * sx;
     for (let r = 0; r < m.rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - corr);
   }
+  return true;
 }
 
 /** out[0..cols) = row r of W as f32 (for the embedding lookup). */
