@@ -9,7 +9,7 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { add_f32, axpy_f32 } from './kernels/f32';
-import { exp4, gelu_inplace, layernorm, silu, softplus, silu4, softplus4 } from './kernels/math';
+import { exp4, gelu_inplace, layernorm, silu, softplus, silu4, softplusMean4 } from './kernels/math';
 import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, permuteScales, offsetEvenBytes, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
@@ -571,17 +571,9 @@ function scanStep(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32): void {
 
 /** mean over c of softplus(x[c] + b[c]). */
 function softplusMean(x: usize, b: usize, n: i32): f32 {
-  let c = 0;
+  if (ASC_FEATURE_SIMD && (n & 3) == 0) return softplusMean4(x, b, n);
   let sum: f32 = 0;
-  if (ASC_FEATURE_SIMD) {
-    let acc = f32x4.splat(0);
-    for (; c + 4 <= n; c += 4) {
-      const o = <usize>c << 2;
-      acc = f32x4.add(acc, softplus4(f32x4.add(v128.load(x + o), v128.load(b + o))));
-    }
-    sum = (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-  }
-  for (; c < n; c++) sum += softplus(fat(x, c) + fat(b, c));
+  for (let c = 0; c < n; c++) sum += softplus(fat(x, c) + fat(b, c));
   return sum / <f32>n;
 }
 

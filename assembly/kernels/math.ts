@@ -157,6 +157,36 @@ const K_LO = 0, K_HI = 1, K_LOG2E = 2, K_MAGIC = 3, K_LN2_HI = 4, K_LN2_LO = 5, 
   return v128.bitselect(x, sp, f32x4.gt(x, kv(K_SP_MAX)));
 }
 
+/** mean over i < n of softplus(x[i] + b[i]) (SIMD builds, n a multiple of 4). softplus(v) is
+ *  max(v, 0) + log(1 + e^-|v|) (v itself where v > 20, as softplus4); the logs are summed as the
+ *  log of a product: each factor is in (1, 2], so 64 steps of 4 lanes multiply to at most 2^64,
+ *  and one log per lane every 64 steps replaces a log (and its division) per value. */
+export function softplusMean4(x: usize, b: usize, n: i32): f32 {
+  let lin = f32x4.splat(0);
+  let logs = f32x4.splat(0);
+  let prod = kv(K_ONE);
+  let steps = 0;
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const v = f32x4.add(v128.load(x + o), v128.load(b + o));
+    const big = f32x4.gt(v, kv(K_SP_MAX));
+    lin = f32x4.add(lin, v128.bitselect(v, f32x4.pmax(v, kv(K_ZERO)), big));
+    const f = f32x4.add(kv(K_ONE), exp4(f32x4.neg(f32x4.abs(v))));
+    prod = f32x4.mul(prod, v128.bitselect(kv(K_ONE), f, big));
+    if (++steps == 64) { logs = f32x4.add(logs, logPos4(prod)); prod = kv(K_ONE); steps = 0; }
+  }
+  const t = f32x4.add(f32x4.add(lin, logs), logPos4(prod));
+  return ((f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1)) + (f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3))) / <f32>n;
+}
+
+/** log(y) for 4 lanes of normal y >= 1: y = 2^e m with m in [1, 2), e ln 2 + log(m). */
+// @ts-ignore: decorator
+@inline function logPos4(y: v128): v128 {
+  const e = i32x4.sub(i32x4.shr_u(y, 23), v128.load32_splat(KI));
+  const m = v128.or(v128.and(y, i32x4.splat(0x7fffff)), kv(K_ONE));
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), kv(K_LN2)), log12(m));
+}
+
 /** Exact-GELU for 4 lanes: 0.5 x (1 + erf(x / sqrt 2)) with the same erf approximation as the
  *  scalar one, in f32. */
 // @ts-ignore: decorator

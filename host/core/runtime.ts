@@ -31,6 +31,7 @@ export interface IteraExports {
   test_erf(x: number): number;
   test_elementwise(which: number, x: number, y: number, n: number): void;
   test_elementwise_ref(which: number, x: number, y: number, n: number): void;
+  test_softplus_mean(x: number, b: number, n: number, useRef: number): number;
   test_matvec_quant(type: number, W: number, rows: number, cols: number, x: number, y: number, useRef: number, zp: number): void;
 }
 

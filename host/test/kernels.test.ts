@@ -64,6 +64,28 @@ t.test('erf: within 1.5e-7 of a high-precision series', async (t) => {
   t.equal(ex.test_erf(-10), -1);
 });
 
+t.test('mean of softplus (delta): the SIMD sum-of-logs-as-log-of-product vs the scalar sum', async (t) => {
+  const ex = await exportsOf('simd');
+  const rnd = lcg(11);
+  // 128 is the micro model's inner width; 512 and 1024 take the product past its 64-step refold
+  for (const n of [4, 128, 512, 1024]) {
+    for (const spread of [1, 8, 30]) {
+      const x = ex.alloc(n * 4), b = ex.alloc(n * 4);
+      const xs = new Float32Array(ex.memory.buffer, x, n), bs = new Float32Array(ex.memory.buffer, b, n);
+      for (let i = 0; i < n; i++) { xs[i] = (rnd() * 2 - 1) * spread; bs[i] = (rnd() * 2 - 1) * 0.5; }
+      // exact in f64, PyTorch's threshold included
+      let exact = 0;
+      for (let i = 0; i < n; i++) { const v = Math.fround(xs[i] + bs[i]); exact += v > 20 ? v : Math.log1p(Math.exp(v)); }
+      exact /= n;
+      const fast = ex.test_softplus_mean(x, b, n, 0), ref = ex.test_softplus_mean(x, b, n, 1);
+      // both within a few f32 rounding steps of the exact mean (relative)
+      t.ok(Math.abs(fast - exact) <= 2e-6 * exact, `n ${n}, |x| <= ${spread}: SIMD ${fast} vs exact ${exact.toPrecision(9)} (rel ${(Math.abs(fast - exact) / exact).toExponential(2)})`);
+      t.ok(Math.abs(ref - exact) <= 2e-6 * exact, `n ${n}, |x| <= ${spread}: scalar ${ref} vs exact (rel ${(Math.abs(ref - exact) / exact).toExponential(2)})`);
+      ex.free(x); ex.free(b);
+    }
+  }
+});
+
 t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t) => {
   const ex = await exportsOf('simd');
   const n = 4096;
