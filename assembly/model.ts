@@ -31,7 +31,8 @@ export const D_BLOCK: i32 = 12; // the weights block the model owns (freed with 
 export const D_GLOBALS: i32 = 13; // G_COUNT slots follow
 // A slot is SLOT_WORDS words: the tensor's address, its GGUF type (F32 0, F16 1, Q4_0 2, Q8_0 8,
 // I8 24), and for I8 the address of its scales (f32, one per row group: 1, or E for stacked
-// experts) and its zero point (i32). The tensor's bytes are exactly as in the model file;
+// experts) and its zero point (i32). For S_SSM_C the fourth word is 1 when the file stores C
+// transposed ([N, di], `ssm_c_t`, whose rows are whole blocks and may be quantized), else 0. The tensor's bytes are exactly as in the model file;
 // quantized ones are repacked in place by modelNew.
 export const SLOT_WORDS: i32 = 4;
 // global tensor slots
@@ -50,7 +51,7 @@ export const S_CONV_W: i32 = 3; // [di, K]
 export const S_CONV_B: i32 = 4; // [di]
 export const S_A_LOG: i32 = 5; // [N]
 export const S_SSM_B: i32 = 6; // [N, di]
-export const S_SSM_C: i32 = 7; // [di, N]
+export const S_SSM_C: i32 = 7; // [di, N], or [N, di] when transposed (see SLOT_WORDS)
 export const S_SSM_D: i32 = 8; // [di]
 export const S_DT_W: i32 = 9; // [di, di]
 export const S_DT_B: i32 = 10; // [di]
@@ -88,7 +89,7 @@ export class Layer {
   conv_b: usize; // [di]
   a_neg: usize; // [N]  A = -exp(A_log), computed at load
   ssm_b: Mat; // [N, di]
-  ssm_c: Mat; // [di, N]
+  c_t: usize; // [N, di] f32: C transposed, built at load from any stored form
   ssm_d: usize; // [di]
   dt_w: Mat; // [di, di]
   dt_b: usize; // [di]
@@ -195,7 +196,7 @@ function slotShape(m: Model, global: bool, slot: i32, moe: bool): u64 {
   else if (slot == S_CONV_W) { rows = di; cols = K; }
   else if (slot == S_A_LOG) cols = N;
   else if (slot == S_SSM_B) { rows = N; cols = di; }
-  else if (slot == S_SSM_C) { rows = di; cols = N; }
+  else if (slot == S_SSM_C) { rows = di; cols = N; } // transposed: see checkType
   else if (slot == S_DT_W) { rows = di; cols = di; }
   else if (slot == S_SSM_OUT) { rows = d; cols = di; }
   else if (slot == S_ROUTER) { rows = E; cols = d; }
@@ -251,6 +252,37 @@ function matSlice(desc: usize, w: i32, allRows: i32, cols: i32, r0: i32, rows: i
     else { m.q = full.q + <usize>r0 * <usize>cols; m.s = full.s + (<usize>(r0 * nb) << 2); }
   }
   return m;
+}
+
+/** C as f32 [N, di] (transposed, so that C . z is N scaled rows added up) from the slot: F32 or
+ *  F16 [di, N], or transposed ([N, di]) F32, F16, Q8_0 or Q4_0 (dequantized from the file's
+ *  blocks). Pass 1 does the work. */
+function cTransposed(desc: usize, w: i32, di: i32, N: i32): usize {
+  const out = take(<usize>(N * di) << 2);
+  if (bPass == 0) return out;
+  const addr = <usize>word(desc, w);
+  const type = <i32>word(desc, w + 1);
+  const transposed = word(desc, w + 3) == 1;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < di; c++) {
+      const i = transposed ? n * di + c : c * N + n; // index of C[c][n] as stored
+      let v: f32;
+      if (type == T_F32) v = load<f32>(addr + (<usize>i << 2));
+      else if (type == T_F16) v = f16ToF32(<u32>load<u16>(addr + (<usize>i << 1)));
+      else if (type == T_Q8_0) {
+        const blk = addr + <usize>(i / QK) * 34;
+        v = f16ToF32(<u32>load<u16>(blk)) * <f32>load<i8>(blk + 2 + <usize>(i % QK));
+      } else {
+        // Q4_0: byte j of a block holds value j (low nibble) and value j + 16 (high)
+        const blk = addr + <usize>(i / QK) * 18;
+        const j = i % QK;
+        const byte = <i32>load<u8>(blk + 2 + <usize>(j & 15));
+        v = f16ToF32(<u32>load<u16>(blk)) * <f32>((j < 16 ? byte & 15 : byte >> 4) - 8);
+      }
+      fset(out, n * di + c, v);
+    }
+  }
+  return out;
 }
 
 /** The whole matrix of a slot, repacked for the kernels. Pass 1 does the work. */
@@ -359,7 +391,12 @@ function checkType(m: Model, desc: usize, w: i32, global: bool, slot: i32, moe: 
   if (type == T_F32 || type == T_F16) return 0;
   if (type != T_Q8_0 && type != T_Q4_0 && type != T_I8) return 1;
   if (!isMatrixSlot(global, slot)) return 1;
-  const cols = <i32>(slotShape(m, global, slot, moe) & 0xffffffff);
+  let cols = <i32>(slotShape(m, global, slot, moe) & 0xffffffff);
+  if (!global && slot == S_SSM_C) {
+    // quantized C only as stored transposed (rows of di values), dequantized at load
+    if (word(desc, w + 3) != 1 || type == T_I8) return 1;
+    cols = m.di;
+  }
   if (cols % QK != 0) return 1;
   if (type == T_I8 && word(desc, w + 2) == 0) return 1; // no scales
   return 0;
@@ -386,7 +423,7 @@ function buildModel(m: Model, desc: usize): void {
     const conv_b = vectorSlot(desc, base + SLOT_WORDS * S_CONV_B, di);
     const aLog = vectorSlot(desc, base + SLOT_WORDS * S_A_LOG, N);
     const ssm_b = matSlot(desc, base + SLOT_WORDS * S_SSM_B, N, di);
-    const ssm_c = matSlot(desc, base + SLOT_WORDS * S_SSM_C, di, N);
+    const c_t = cTransposed(desc, base + SLOT_WORDS * S_SSM_C, di, N);
     const ssm_d = vectorSlot(desc, base + SLOT_WORDS * S_SSM_D, di);
     const dt_w = matSlot(desc, base + SLOT_WORDS * S_DT_W, di, di);
     const dt_b = vectorSlot(desc, base + SLOT_WORDS * S_DT_B, di);
@@ -409,7 +446,7 @@ function buildModel(m: Model, desc: usize): void {
     ly.ssm_in = ssm_in;
     ly.conv_b = conv_b;
     ly.ssm_b = ssm_b;
-    ly.ssm_c = ssm_c;
+    ly.c_t = c_t;
     ly.ssm_d = ssm_d;
     ly.dt_w = dt_w;
     ly.dt_b = dt_b;
@@ -577,18 +614,24 @@ function softplusMean(x: usize, b: usize, n: i32): f32 {
   return sum / <f32>n;
 }
 
-/** y[c] = (y[c] + D[c] * s[c]) * SiLU(g[c]). */
-function gateY(y: usize, D: usize, s: usize, g: usize, n: i32): void {
+/** y[c] = (sum_n Ct[n][c] z[n] + D[c] s[c]) * SiLU(g[c]) over n channels, the sum over n in
+ *  order. */
+function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usize, n: i32): void {
   let c = 0;
+  const row = <usize>n << 2;
   if (ASC_FEATURE_SIMD) {
     for (; c + 4 <= n; c += 4) {
       const o = <usize>c << 2;
-      const yc = f32x4.add(v128.load(y + o), f32x4.mul(v128.load(D + o), v128.load(s + o)));
+      let acc = f32x4.mul(v128.load(Ct + o), v128.load32_splat(z));
+      for (let k = 1; k < N; k++) acc = f32x4.add(acc, f32x4.mul(v128.load(Ct + <usize>k * row + o), v128.load32_splat(z + (<usize>k << 2))));
+      const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
       v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
     }
   }
   for (; c < n; c++) {
-    const yc = fat(y, c) + fat(D, c) * fat(s, c);
+    let acc = fat(Ct, c) * fat(z, 0);
+    for (let k = 1; k < N; k++) acc += fat(Ct, k * n + c) * fat(z, k);
+    const yc = acc + fat(D, c) * fat(s, c);
     fset(y, c, yc * silu(fat(g, c)));
   }
 }
@@ -626,8 +669,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     const z = s.z + (<usize>(l * N) << 2);
     scanStep(z, ly.a_neg, s.bs, delta, N);
     // y = C . z + D * s;  y *= SiLU(g)
-    matvec(ly.ssm_c, z, y, s.qs);
-    gateY(y, ly.ssm_d, sv, xz + (<usize>di << 2), di);
+    gateY(y, ly.c_t, z, N, ly.ssm_d, sv, xz + (<usize>di << 2), di);
     // h = h + out_proj . y
     matvec(ly.ssm_out, y, tmp, s.qs);
     add_f32(tmp, h, d);
