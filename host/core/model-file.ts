@@ -11,7 +11,7 @@ import { IteraError, type DType, type IteraConfig, type RawTensor } from './type
 import { readGguf, writeGguf, metadataMap, GgmlType, ggmlTypeName, type GgufKV, type GgufValue } from './gguf.js';
 import { f16BytesToF32, bf16BytesToF32, f32BytesToF32, f32ToBytes, f32ToF16Bytes } from './f16.js';
 import { tokenizerFromMetadata, type Tokenizer } from './tokenizer.js';
-import { QK, QUANT_TYPE_IDS, quantFallback, checkBlockScales, dequantizeI8, dequantizeQ4_0, dequantizeQ8_0, isQuantizable, quantizeQ4_0, quantizeQ8_0, type QuantType } from './quant.js';
+import { QK, QUANT_TYPE_IDS, quantFallback, checkBlockScales, dequantizeI8, dequantizeQ4_0, dequantizeQ8_0, isQuantizable, isTransposable, transpose2d, quantizeQ4_0, quantizeQ8_0, type QuantType } from './quant.js';
 
 export const ARCHITECTURE = 'itera-lite';
 
@@ -599,10 +599,17 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
     const rowLen = s.shape[s.shape.length - 1];
     const quantizing = input.type === 'Q8_0' || input.type === 'Q4_0';
     const byPolicy = input.type === 'F16' || (isQuantizable(s.name) && rowLen % QK === 0) ? input.type
-      : quantizing ? quantFallback(s.name) : undefined;
+      : quantizing ? quantFallback(s.name, s.shape) : undefined;
     const typeName = t.typeName ?? byPolicy ?? 'F32';
     if (typeName === 'F32') return { name: s.name, type: GgmlType.F32, shape: s.shape, data: f32ToBytes(t.data) };
     if (typeName === 'F16') return { name: s.name, type: GgmlType.F16, shape: s.shape, data: f32ToF16Bytes(t.data) };
+    if ((typeName === 'Q8_0' || typeName === 'Q4_0') && isTransposable(s.name)) {
+      // stored transposed ([N, di]) under name + '_t': rows of di values, whole blocks
+      const [rows, cols] = s.shape as [number, number];
+      if (rows % QK !== 0) throw new IteraError(`tensor '${s.name}': neither its rows (${cols} values) nor its columns (${rows}) are a whole number of ${QK}-value blocks, so it cannot be ${typeName}`, 'QUANT_BAD_LENGTH');
+      const tt = transpose2d(t.data, rows, cols);
+      return { name: s.name + '_t', type: QUANT_TYPE_IDS[typeName], shape: [cols, rows], data: typeName === 'Q8_0' ? quantizeQ8_0(tt) : quantizeQ4_0(tt) };
+    }
     if (typeName === 'Q8_0' || typeName === 'Q4_0') {
       if (!quantizedTypeAllowed(s.name)) throw new IteraError(`tensor '${s.name}' stays F32 (only the large matrices are quantized)`, 'MODEL_UNSUPPORTED_TYPE');
       const row = s.shape[s.shape.length - 1];
@@ -632,6 +639,9 @@ export interface ModelFileTensor {
   /** I8 only: value = scales[g] * (q - zeroPoint), g the row group (expert) of the value. */
   scales?: number[];
   zeroPoint?: number;
+  /** The file stores the tensor transposed (name + '_t', shape reversed: ssm_c as [N, di]);
+   *  `shape` is still the canonical one, and tensorAsF32 gives canonical order. */
+  transposed?: boolean;
 }
 
 export interface IteraModelFile {
@@ -670,17 +680,24 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const tensors = new Map<string, ModelFileTensor>();
   for (const s of modelTensorSpecs(config, tied)) {
-    const t = byName.get(s.name);
+    // ssm_c may be stored transposed, as ssm_c_t [N, di] (exactly one of the two)
+    const tName = isTransposable(s.name) ? s.name + '_t' : '';
+    const transposed = tName !== '' && byName.has(tName);
+    if (transposed && byName.has(s.name)) throw new IteraError(`model file has both '${s.name}' and '${tName}': it must have one`, 'MODEL_DUPLICATE_TENSOR');
+    const stored = transposed ? tName : s.name;
+    const storedShape = transposed ? s.shape.slice().reverse() : s.shape;
+    const storedDims = transposed ? `[${s.dims.slice(1, -1).split(', ').reverse().join(', ')}]` : s.dims;
+    const t = byName.get(stored);
     if (!t) throw new IteraError(`model file is missing tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)}`, 'MODEL_MISSING_TENSOR');
-    if (!sameShape(t.shape, s.shape)) {
-      throw new IteraError(`model file tensor '${s.name}' has shape ${fmtShape(t.shape)} but the configuration implies ${s.dims} = ${fmtShape(s.shape)}`, 'MODEL_BAD_SHAPE');
+    if (!sameShape(t.shape, storedShape)) {
+      throw new IteraError(`model file tensor '${stored}' has shape ${fmtShape(t.shape)} but the configuration implies ${storedDims} = ${fmtShape(storedShape)}`, 'MODEL_BAD_SHAPE');
     }
     const quantized = t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0 || t.type === GgmlType.I8;
-    if (quantized && !quantizedTypeAllowed(s.name)) {
-      throw new IteraError(`model file tensor '${s.name}' is stored as ${ggmlTypeName(t.type)}, but only the large matrices may be quantized: it must be F32 or F16`, 'MODEL_UNSUPPORTED_TYPE');
+    if (quantized && !quantizedTypeAllowed(s.name) && !(transposed && t.type !== GgmlType.I8)) {
+      throw new IteraError(`model file tensor '${stored}' is stored as ${ggmlTypeName(t.type)}, but only the large matrices (and ssm_c stored transposed as ssm_c_t, Q8_0 or Q4_0) may be quantized: it must be F32 or F16`, 'MODEL_UNSUPPORTED_TYPE');
     }
-    if (quantized && s.shape[s.shape.length - 1] % QK !== 0) {
-      throw new IteraError(`model file tensor '${s.name}' is ${ggmlTypeName(t.type)} but its rows of ${s.shape[s.shape.length - 1]} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
+    if (quantized && storedShape[storedShape.length - 1]! % QK !== 0) {
+      throw new IteraError(`model file tensor '${stored}' is ${ggmlTypeName(t.type)} but its rows of ${storedShape[storedShape.length - 1]} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
     }
     let scales: number[] | undefined;
     let zeroPoint: number | undefined;
@@ -698,15 +715,16 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
       }
       if (!Number.isInteger(zeroPoint) || zeroPoint < -128 || zeroPoint > 127) throw new IteraError(`I8 tensor '${s.name}' has zero point ${zeroPoint}: it must be an integer in -128..127`, 'QUANT_BAD_SCALE');
     }
-    checkBlockScales(s.name, t.type, t.data);
+    checkBlockScales(stored, t.type, t.data);
     if (!RUNTIME_TENSOR_TYPES.includes(t.type)) {
       throw new IteraError(
         `model file tensor '${s.name}' is stored as ${ggmlTypeName(t.type)}, which this runtime does not run yet (it runs ${RUNTIME_TENSOR_TYPES.map(ggmlTypeName).join(', ')})`,
         'MODEL_UNSUPPORTED_TYPE',
       );
     }
-    tensors.set(s.name, t.type === GgmlType.I8 ? { type: t.type, shape: t.shape, data: t.data, scales, zeroPoint } : { type: t.type, shape: t.shape, data: t.data });
-    byName.delete(s.name);
+    tensors.set(s.name, t.type === GgmlType.I8 ? { type: t.type, shape: t.shape, data: t.data, scales, zeroPoint }
+      : transposed ? { type: t.type, shape: s.shape.slice(), data: t.data, transposed: true } : { type: t.type, shape: t.shape, data: t.data });
+    byName.delete(stored);
   }
   if (byName.size > 0) {
     const extra = [...byName.keys()];
@@ -721,7 +739,12 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
 
 /** A model-file tensor's values as f32. F32 data at a 4-byte-aligned offset is returned as a view
  *  into the file's bytes (no copy: do not modify it); otherwise a new array. */
-export function tensorAsF32(t: { type: number; shape: readonly number[]; data: Uint8Array; scales?: number[]; zeroPoint?: number }): Float32Array {
+export function tensorAsF32(t: { type: number; shape: readonly number[]; data: Uint8Array; scales?: number[]; zeroPoint?: number; transposed?: boolean }): Float32Array {
+  if (t.transposed) {
+    // stored as the transpose of its [rows, cols] shape: read as [cols, rows], then turn back
+    const [rows, cols] = t.shape as [number, number];
+    return transpose2d(tensorAsF32({ type: t.type, shape: [cols, rows], data: t.data }), cols, rows);
+  }
   const n = numel(t.shape);
   if (t.type === GgmlType.F32) {
     if (t.data.length !== n * 4) throw new IteraError(`F32 tensor ${fmtShape(t.shape)} needs ${n * 4} bytes, has ${t.data.length}`, 'MODEL_BAD_TENSOR_DATA');

@@ -116,16 +116,33 @@ export function checkBlockScales(name: string, type: number, bytes: Uint8Array):
 
 /** The matrices that take the chosen type (by model-file name): every weight matrix and both
  *  embeddings. Norms, biases, A_log, D and the conv taps stay F32: tiny, and they set the scan's
- *  dynamics. ssm_c's rows (N values) are shorter than a block: it is stored F16 when the model is
- *  quantized (quantFallback). */
+ *  dynamics. ssm_c's rows (N values) are shorter than a block: when the model is quantized it is
+ *  stored transposed as Q8_0 (`ssm_c_t`, rows of di values) where di is whole blocks, else F16
+ *  (quantFallback). */
 export function isQuantizable(name: string): boolean {
   return name === 'token_embd.weight' || name === 'output.weight' || name === 'position_embd.weight' ||
     /^blk\.\d+\.(ssm_in\.weight|ssm_b|ssm_dt\.weight|ssm_out\.weight|ffn_gate_inp\.weight|ffn_up(_exps)?\.weight|ffn_down(_exps)?\.weight)$/.test(name);
 }
 
-/** What a matrix whose rows are not whole blocks is stored as when the model is quantized. */
-export function quantFallback(name: string): 'F16' | 'F32' {
-  return /^blk\.\d+\.ssm_c$/.test(name) ? 'F16' : 'F32';
+/** What a matrix whose rows are not whole blocks is stored as when the model is quantized: ssm_c
+ *  ([di, N]) as Q8_0 stored transposed when di is whole blocks (8 bits even in a Q4_0 model: it
+ *  is small and feeds every output of the scan), else F16; anything else F32. */
+export function quantFallback(name: string, shape?: readonly number[]): 'F16' | 'F32' | 'Q8_0' {
+  if (!isTransposable(name)) return 'F32';
+  return shape !== undefined && shape.length === 2 && shape[0]! % QK === 0 ? 'Q8_0' : 'F16';
+}
+
+/** Tensors that may be stored transposed under the name + '_t' (so that a quantized form has
+ *  rows of whole blocks): ssm_c. */
+export function isTransposable(name: string): boolean {
+  return /^blk\.\d+\.ssm_c$/.test(name);
+}
+
+/** [rows, cols] values, row-major, transposed to [cols, rows]. */
+export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+  return out;
 }
 
 /** Bytes a tensor takes in a type. */

@@ -97,6 +97,8 @@ export interface RawModelTensor {
   /** I8: one scale per row group (1, or E for stacked experts). */
   scales?: number[];
   zeroPoint?: number;
+  /** ssm_c stored transposed ([N, di]). */
+  transposed?: boolean;
 }
 
 /** Where the runtime gets each tensor of the model. */
@@ -163,7 +165,8 @@ export class WasmModel {
           new Float32Array(ex.memory.buffer, sp, t.scales.length).set(t.scales);
           d[w + 2] = sp;
         }
-        d[w + 3] = (t.zeroPoint ?? 0) >>> 0;
+        // the fourth word: I8's zero point, or 1 for a transposed ssm_c (assembly/model.ts)
+        d[w + 3] = t.transposed ? 1 : (t.zeroPoint ?? 0) >>> 0;
       });
       this.ptr = ex.model_new(desc);
       if (this.ptr === 0) {

@@ -31,7 +31,7 @@ function fixedChoice(tensors: ModelTensor[], type: QuantType): TensorChoice[] {
     const row = t.shape[t.shape.length - 1];
     if (type === 'F16' || type === 'F32') return { name: t.name, type };
     const q = isQuantizable(t.name) && row % QK === 0;
-    return { name: t.name, type: q ? type : quantFallback(t.name) };
+    return { name: t.name, type: q ? type : quantFallback(t.name, t.shape) };
   });
 }
 

@@ -371,7 +371,17 @@ t.test('readModelFile validates everything', async (t) => {
   // all-zero Q8_0 blocks (zero scale, zero values) are valid: the runtime runs Q8_0 embeddings
   t.equal(readModelFile(q8).tensors.get('token_embd.weight')!.type, GgmlType.Q8_0, 'Q8_0 embedding accepted');
   const q8norm = edit(tinyFile({ ...TINY, hiddenSize: 32 }), (m, x) => [m, x.map((y) => (y.name === 'output_norm.weight' ? { name: y.name, type: GgmlType.Q8_0, shape: [32], data: new Uint8Array(34) } : y))]);
-  bad(q8norm, 'MODEL_UNSUPPORTED_TYPE', /'output_norm.weight' is stored as Q8_0, but only the large matrices may be quantized/, 'Q8_0 norm');
+  bad(q8norm, 'MODEL_UNSUPPORTED_TYPE', /'output_norm.weight' is stored as Q8_0, but only the large matrices/, 'Q8_0 norm');
+  // C may be stored transposed as ssm_c_t [N, di] (then quantized), never quantized as [di, N], never both
+  const wide = { ...TINY, hiddenSize: 32, ssmInnerSize: 32 };
+  const cT = (f: (y: GgufTensorInput) => GgufTensorInput[]): Uint8Array => edit(tinyFile(wide), (m, x) => [m, x.flatMap((y) => (y.name === 'blk.1.ssm_c' ? f(y) : [y]))]);
+  const q8cT = { name: 'blk.1.ssm_c_t', type: GgmlType.Q8_0, shape: [4, 32], data: new Uint8Array(4 * 34) };
+  t.equal(readModelFile(cT(() => [q8cT])).tensors.get('blk.1.ssm_c')!.transposed, true, 'ssm_c_t (Q8_0, [N, di]) accepted as ssm_c, transposed');
+  bad(cT((y) => [y, q8cT]), 'MODEL_DUPLICATE_TENSOR', /both 'blk.1.ssm_c' and 'blk.1.ssm_c_t'/, 'ssm_c and ssm_c_t');
+  bad(cT(() => [{ name: 'blk.1.ssm_c_t', type: GgmlType.F32, shape: [32, 4], data: new Uint8Array(512) }]), 'MODEL_BAD_SHAPE', /'blk.1.ssm_c_t' has shape \[32, 4\] but the configuration implies \[N, di\] = \[4, 32\]/, 'ssm_c_t not transposed');
+  const n32 = edit(tinyFile({ ...wide, ssmStateSize: 32 }), (m, x) => [m, x.map((y) => (y.name === 'blk.1.ssm_c' ? { name: y.name, type: GgmlType.Q8_0, shape: [32, 32], data: new Uint8Array(32 * 34) } : y))]);
+  bad(n32, 'MODEL_UNSUPPORTED_TYPE', /'blk.1.ssm_c' is stored as Q8_0/, 'Q8_0 ssm_c untransposed (even with whole-block rows)');
+  bad(cT(() => [{ ...q8cT, type: GgmlType.I8, data: new Uint8Array(128) }]), 'MODEL_UNSUPPORTED_TYPE', /'blk.1.ssm_c_t' is stored as I8/, 'I8 ssm_c_t');
   bad(ts((x) => x.map((y) => (y.name === 'blk.0.ssm_d' ? { ...y, type: GgmlType.BF16, data: y.data.subarray(0, 32) } : y))), 'MODEL_UNSUPPORTED_TYPE', /'blk.0.ssm_d' is stored as BF16/, 'BF16');
   bad(new Uint8Array(100), 'GGUF_BAD_MAGIC', /not a GGUF file/, 'not GGUF');
 });

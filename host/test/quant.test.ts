@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0, checkBlockScales, QK } from '../core/quant.js';
 import { f16ToF32, f32ToF16 } from '../core/f16.js';
 import { GgmlType, readGguf, writeGguf } from '../core/gguf.js';
-import { readModelFile, writeModelFile } from '../core/model-file.js';
+import { readModelFile, tensorAsF32, writeModelFile } from '../core/model-file.js';
 import { IteraModel } from '../core/api.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
@@ -139,7 +139,21 @@ t.test('bad quantized input: clear errors', async (t) => {
   const f = readModelFile(good);
   t.equal(f.tensors.get('blk.0.ssm_in.weight')!.type, GgmlType.Q8_0, 'the matrices are Q8_0');
   t.equal(f.tensors.get('blk.0.ssm_norm.weight')!.type, GgmlType.F32, 'norms stay F32');
-  t.equal(f.tensors.get('blk.0.ssm_c')!.type, GgmlType.F16, 'ssm_c (rows shorter than a block) is F16');
+  // ssm_c [di, N]: rows of N values, but di = 64 is whole blocks: stored transposed as Q8_0
+  const fc = f.tensors.get('blk.0.ssm_c')!;
+  t.same([fc.type, fc.transposed, fc.shape], [GgmlType.Q8_0, true, [64, 4]], 'ssm_c is Q8_0, stored transposed (ssm_c_t [N, di])');
+  t.ok(readGguf(good).tensors.some((x) => x.name === 'blk.0.ssm_c_t' && x.shape.join() === '4,64'), 'the file names it ssm_c_t, shape [N, di]');
+  const cBack = tensorAsF32(fc), cOrig = w2.get('blk.0.ssm_c')!;
+  let cWorst = 0;
+  for (let n = 0; n < 4; n++) {
+    let amax = 0;
+    for (let c = 0; c < 64; c++) amax = Math.max(amax, Math.abs(cOrig[c * 4 + n]!));
+    for (let c = 0; c < 64; c++) cWorst = Math.max(cWorst, Math.abs(cBack[c * 4 + n]! - cOrig[c * 4 + n]!) / (amax / 254 + amax * 2 ** -11));
+  }
+  t.ok(cWorst <= 1, `ssm_c read back in [di, N] order within Q8_0's half step (worst ${cWorst.toFixed(3)} of the bound)`);
+  // di = 16 (TINY): neither way whole blocks: F16
+  const tinyQ = readModelFile(writeModelFile({ config: TINY, tensors, tokenizer: tok, name: 't', type: 'Q8_0' }));
+  t.equal(tinyQ.tensors.get('blk.0.ssm_c')!.type, GgmlType.F16, 'ssm_c with di not whole blocks is F16');
   // corrupt one block scale: NaN, then zero with non-zero values
   const g = readGguf(good);
   const ti = g.tensors.find((x) => x.name === 'blk.0.ssm_in.weight')!;
