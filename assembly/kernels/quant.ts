@@ -253,42 +253,6 @@ export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
   return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_s(v1, 8), x3));
 }
 
-/** Four rows at a time: each block's integer sums of the four rows are reduced to one vector
- *  (lane = row), the offset taken off, then converted and scaled once; leftover rows one by one. */
-export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void {
-  const nb = m.cols / QK;
-  const cols = <usize>m.cols;
-  offsetSums(sc, nb, false);
-  let r = 0;
-  for (; r + 4 <= m.rows; r += 4) {
-    const w0 = m.q + <usize>r * cols;
-    const s0 = m.s + (<usize>(r * nb) << 2);
-    let acc = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const xq = sc.xq + (<usize>(b * QK) << 1);
-      const off = w0 + <usize>(b * QK);
-      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-      const h = hsum4i(dot32_q8x(off, x0, x1, x2, x3), dot32_q8x(off + cols, x0, x1, x2, x3),
-        dot32_q8x(off + 2 * cols, x0, x1, x2, x3), dot32_q8x(off + 3 * cols, x0, x1, x2, x3));
-      const isum = i32x4.sub(h, i32x4.splat(load<i32>(sc.xs + (<usize>b << 2))));
-      const scale = f32x4.mul(v128.load(s0 + (<usize>b << 4)), f32x4.splat(load<f32>(sc.xd + (<usize>b << 2))));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
-    }
-    v128.store(y + (<usize>r << 2), acc);
-  }
-  for (; r < m.rows; r++) {
-    const wr = m.q + <usize>r * cols;
-    let acc: f32 = 0;
-    for (let b = 0; b < nb; b++) {
-      const xq = sc.xq + (<usize>(b * QK) << 1);
-      const p = dot32_q8x(wr + <usize>(b * QK), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
-      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
-      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
-    }
-    store<f32>(y + (<usize>r << 2), acc);
-  }
-}
-
 // ---- Q4_0 ------------------------------------------------------------------------------------
 
 /** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j (q[r,32b+j] - 8) * xq[32b+j]). */
@@ -318,39 +282,60 @@ export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
   return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), x3));
 }
 
-export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void {
+// ---- The SIMD kernels (Q8_0 / I8 and Q4_0 differ only in the per-block dot product) ---------
+
+/** Four rows at a time: each block's integer sums of the four rows are reduced to one vector
+ *  (lane = row), the offset taken off, then converted, scaled and added to y. The loop runs block
+ *  by block over all the rows (the block's activations stay in registers, y takes the sums), which
+ *  V8 compiles with fewer spills than rows outside and blocks inside. Leftover rows one by one.
+ *  Inlined with a constant q4, so each kernel has only its own dot product. */
+// @ts-ignore: decorator
+@inline function matvecBlocks(m: Mat, sc: QScratch, y: usize, q4: bool): void {
   const nb = m.cols / QK;
-  const rowBytes = <usize>(m.cols >> 1);
-  offsetSums(sc, nb, true);
-  let r = 0;
-  for (; r + 4 <= m.rows; r += 4) {
-    const w0 = m.q + <usize>r * rowBytes;
-    const s0 = m.s + (<usize>(r * nb) << 2);
-    let acc = f32x4.splat(0);
-    for (let b = 0; b < nb; b++) {
-      const xq = sc.xq + (<usize>(b * QK) << 1);
-      const off = w0 + <usize>(b * 16);
-      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-      const h = hsum4i(dot32_q4x(off, x0, x1, x2, x3), dot32_q4x(off + rowBytes, x0, x1, x2, x3),
-        dot32_q4x(off + 2 * rowBytes, x0, x1, x2, x3), dot32_q4x(off + 3 * rowBytes, x0, x1, x2, x3));
-      const isum = i32x4.sub(h, i32x4.splat(load<i32>(sc.xs + (<usize>b << 2))));
-      const scale = f32x4.mul(v128.load(s0 + (<usize>b << 4)), f32x4.splat(load<f32>(sc.xd + (<usize>b << 2))));
-      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
+  const rowBytes: usize = q4 ? <usize>(m.cols >> 1) : <usize>m.cols;
+  const blockBytes: usize = q4 ? 16 : 32;
+  offsetSums(sc, nb, q4);
+  const g4 = m.rows & ~3;
+  // y accumulates from +0, as the reference's accumulator does
+  memory.fill(y, 0, <usize>g4 << 2);
+  const groupScales = <usize>nb << 4; // bytes of one group's scales
+  for (let b = 0; b < nb; b++) {
+    const xq = sc.xq + (<usize>(b * QK) << 1);
+    const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+    const xs = i32x4.splat(load<i32>(sc.xs + (<usize>b << 2)));
+    const xd = f32x4.splat(load<f32>(sc.xd + (<usize>b << 2)));
+    let w = m.q + <usize>b * blockBytes;
+    let sp = m.s + (<usize>b << 4);
+    let yp = y;
+    const yEnd = y + (<usize>g4 << 2);
+    while (yp < yEnd) {
+      const h = q4
+        ? hsum4i(dot32_q4x(w, x0, x1, x2, x3), dot32_q4x(w + rowBytes, x0, x1, x2, x3), dot32_q4x(w + 2 * rowBytes, x0, x1, x2, x3), dot32_q4x(w + 3 * rowBytes, x0, x1, x2, x3))
+        : hsum4i(dot32_q8x(w, x0, x1, x2, x3), dot32_q8x(w + rowBytes, x0, x1, x2, x3), dot32_q8x(w + 2 * rowBytes, x0, x1, x2, x3), dot32_q8x(w + 3 * rowBytes, x0, x1, x2, x3));
+      const v = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(h, xs)), f32x4.mul(v128.load(sp), xd));
+      v128.store(yp, f32x4.add(v128.load(yp), v));
+      w += rowBytes << 2;
+      sp += groupScales;
+      yp += 16;
     }
-    v128.store(y + (<usize>r << 2), acc);
   }
-  for (; r < m.rows; r++) {
+  for (let r = g4; r < m.rows; r++) {
     const wr = m.q + <usize>r * rowBytes;
     let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
       const xq = sc.xq + (<usize>(b * QK) << 1);
-      const p = dot32_q4x(wr + <usize>(b * 16), v128.load(xq), v128.load(xq, 16), v128.load(xq, 32), v128.load(xq, 48));
+      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
+      const wb = wr + <usize>b * blockBytes;
+      const p = q4 ? dot32_q4x(wb, x0, x1, x2, x3) : dot32_q8x(wb, x0, x1, x2, x3);
       const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
       acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
+
+export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void { matvecBlocks(m, sc, y, false); }
+export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void { matvecBlocks(m, sc, y, true); }
 
 // ---- Dispatch ------------------------------------------------------------------------------
 
