@@ -107,10 +107,19 @@ async function timeCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu:
 
 interface Plan { ctx: number[]; prompt: number[]; decodeFrom: number[]; decodeN: number }
 
-/** Runs interleaved rounds over engines; returns accumulators by engine id. */
-async function rounds(engines: BenchEngine[], plan: Plan, input: BenchInput, label: string, ours?: ReturnType<typeof itera>): Promise<Map<string, Acc>> {
+/** A model's engines between rounds: accumulators by engine id and the repetitions per sample. */
+interface RoundState {
+  engines: BenchEngine[];
+  plan: Plan;
+  label: string;
+  ours?: ReturnType<typeof itera>;
+  acc: Map<string, Acc>;
+  reps: Map<string, { prefill: number; ttft: number; score: number }>;
+}
+
+/** Warm-up: every engine once (which also sizes the repetitions per sample). */
+async function warmUp(engines: BenchEngine[], plan: Plan, label: string, ours?: ReturnType<typeof itera>): Promise<RoundState> {
   const acc = new Map(engines.map((e) => [e.id, newAcc()]));
-  // warm-up, and the repetitions per sample
   const reps = new Map<string, { prefill: number; ttft: number; score: number }>();
   for (const e of engines) {
     const tp = await timeIt(() => e.prefill(plan.ctx));
@@ -120,46 +129,61 @@ async function rounds(engines: BenchEngine[], plan: Plan, input: BenchInput, lab
     reps.set(e.id, { prefill: repsFor(tp), ttft: repsFor(tt), score: repsFor(ts) });
   }
   if (ours) ours.decodeOneCall(plan.decodeFrom, plan.decodeN);
+  return { engines, plan, label, ours, acc, reps };
+}
+
+/** Round r of one model: every engine once, in an order that rotates round by round. */
+async function oneRound(st: RoundState, r: number, input: BenchInput, progress: { done: number; total: number }): Promise<void> {
+  const { engines, plan, ours, acc, reps } = st;
   const meter = input.energy.meter;
-  const t0 = performance.now();
-  const total = input.durationS ? Math.max(1, input.runs) : input.runs;
-  for (let r = 0; ; r++) {
-    if (input.durationS !== null ? r > 0 && performance.now() - t0 >= input.durationS * 1000 : r >= input.runs) break;
-    for (let j = 0; j < engines.length; j++) {
-      const e = engines[(r + j) % engines.length]!; // rotate the order every round
-      const a = acc.get(e.id)!;
-      const n = reps.get(e.id)!;
-      const rss0 = process.memoryUsage().rss;
-      const cpu0 = process.cpuUsage();
-      const w0 = performance.now();
-      let t = await timeCpu(async () => { for (let i = 0; i < n.prefill; i++) await e.prefill(plan.ctx); });
-      a.prefill.push((plan.ctx.length * n.prefill) / (t.wall / 1000));
-      a.prefillCpu.push((plan.ctx.length * n.prefill) / (Math.max(t.cpu, 1e-3) / 1000));
-      const dt = await timeIt(async () => { for (let i = 0; i < n.ttft; i++) await e.prefill(plan.prompt); });
-      a.ttft.push(dt / n.ttft);
-      t = await timeCpu(async () => { for (let i = 0; i < n.score; i++) await e.score(plan.ctx); });
-      a.score.push((plan.ctx.length * n.score) / (t.wall / 1000));
-      a.scoreCpu.push((plan.ctx.length * n.score) / (Math.max(t.cpu, 1e-3) / 1000));
-      const en0 = meter?.read() ?? 0;
-      const c0 = process.cpuUsage();
-      const d = await e.decode(plan.decodeFrom, plan.decodeN);
-      const dc = process.cpuUsage(c0);
-      if (meter) { a.energyUj += meter.delta(en0, meter.read()); a.energyTokens += plan.decodeN; }
-      a.decode.push(plan.decodeN / (d.totalMs / 1000));
-      a.decodeCpu.push(plan.decodeN / (Math.max((dc.user + dc.system) / 1000, 1e-3) / 1000));
-      a.perToken.push(...d.perTokenMs);
-      if (a.decodedIds.length === 0) a.decodedIds = d.ids.slice(0, 32);
-      if (ours && e.id === ours.id) a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
-      const cpu = process.cpuUsage(cpu0);
-      a.cpuUser += cpu.user / 1000;
-      a.cpuSystem += cpu.system / 1000;
-      a.wall += performance.now() - w0;
-      a.rssDelta = Math.max(a.rssDelta, process.memoryUsage().rss - rss0);
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      input.onProgress?.(label, r * engines.length + j + 1, total * engines.length);
-    }
+  for (let j = 0; j < engines.length; j++) {
+    const e = engines[(r + j) % engines.length]!;
+    const a = acc.get(e.id)!;
+    const n = reps.get(e.id)!;
+    const rss0 = process.memoryUsage().rss;
+    const cpu0 = process.cpuUsage();
+    const w0 = performance.now();
+    let t = await timeCpu(async () => { for (let i = 0; i < n.prefill; i++) await e.prefill(plan.ctx); });
+    a.prefill.push((plan.ctx.length * n.prefill) / (t.wall / 1000));
+    a.prefillCpu.push((plan.ctx.length * n.prefill) / (Math.max(t.cpu, 1e-3) / 1000));
+    const dt = await timeIt(async () => { for (let i = 0; i < n.ttft; i++) await e.prefill(plan.prompt); });
+    a.ttft.push(dt / n.ttft);
+    t = await timeCpu(async () => { for (let i = 0; i < n.score; i++) await e.score(plan.ctx); });
+    a.score.push((plan.ctx.length * n.score) / (t.wall / 1000));
+    a.scoreCpu.push((plan.ctx.length * n.score) / (Math.max(t.cpu, 1e-3) / 1000));
+    const en0 = meter?.read() ?? 0;
+    const c0 = process.cpuUsage();
+    const d = await e.decode(plan.decodeFrom, plan.decodeN);
+    const dc = process.cpuUsage(c0);
+    if (meter) { a.energyUj += meter.delta(en0, meter.read()); a.energyTokens += plan.decodeN; }
+    a.decode.push(plan.decodeN / (d.totalMs / 1000));
+    a.decodeCpu.push(plan.decodeN / (Math.max((dc.user + dc.system) / 1000, 1e-3) / 1000));
+    a.perToken.push(...d.perTokenMs);
+    if (a.decodedIds.length === 0) a.decodedIds = d.ids.slice(0, 32);
+    if (ours && e.id === ours.id) a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
+    const cpu = process.cpuUsage(cpu0);
+    a.cpuUser += cpu.user / 1000;
+    a.cpuSystem += cpu.system / 1000;
+    a.wall += performance.now() - w0;
+    a.rssDelta = Math.max(a.rssDelta, process.memoryUsage().rss - rss0);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    input.onProgress?.(st.label, ++progress.done, progress.total);
   }
-  return acc;
+}
+
+/** Interleaved rounds: round after round, every model in turn runs every engine (so a machine
+ *  that is busy for a while slows every model and every engine alike, not whichever model was
+ *  being measured then). --runs R: R rounds; --duration S: rounds until S seconds per model have
+ *  passed (at least one). */
+async function interleavedRounds(states: RoundState[], input: BenchInput): Promise<void> {
+  const t0 = performance.now();
+  // the progress total is exact for --runs; with --duration it is an estimate (the runs count)
+  const rounds = input.durationS ? Math.max(1, input.runs) : input.runs;
+  const progress = { done: 0, total: rounds * states.reduce((n, st) => n + st.engines.length, 0) };
+  for (let r = 0; ; r++) {
+    if (input.durationS !== null ? r > 0 && performance.now() - t0 >= input.durationS * 1000 * states.length : r >= input.runs) break;
+    for (const st of states) await oneRound(st, r, input, progress);
+  }
 }
 
 let peakRss = 0;
@@ -213,6 +237,9 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
   };
   const models: ModelResult[] = [];
   let firstLoad = true;
+  // every model loaded and its engines set up first, then the rounds interleave the models
+  interface Loaded { m: BenchInput['models'][number]; model: IteraModel; file: ReturnType<typeof readModelFile>; coldMs: number; warm: number[]; plan: Plan; engines: BenchEngine[]; rssBefore: Map<string, number>; skipped: Record<string, string>; state: RoundState }
+  const loaded: Loaded[] = [];
   for (const m of input.models) {
     // cold: the first load of this model in this process (the first ever also compiles the module)
     const t0 = performance.now();
@@ -252,7 +279,14 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
         input.onNote?.(`${m.path}: ${p} skipped: ${(err as Error).message}`);
       }
     }
-    const acc = await rounds(engines, plan, input, `${file.name || m.path}`, ours);
+    const state = await warmUp(engines, plan, `${file.name || m.path}`, ours);
+    loaded.push({ m, model, file, coldMs, warm, plan, engines, rssBefore, skipped, state });
+  }
+  await interleavedRounds(loaded.map((l) => l.state), input);
+
+  for (const { m, model, file, coldMs, warm, plan, engines, rssBefore, skipped, state } of loaded) {
+    const c = file.config;
+    const acc = state.acc;
 
     let quality: ModelResult['quality'];
     if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
@@ -316,7 +350,9 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     else {
       const ctx = benchTokens(window, 4, 184);
       const plan: Plan = { ctx, prompt: ctx, decodeFrom: ctx, decodeN: 8 };
-      const acc = await rounds(engines, plan, input, 'reference');
+      const st = await warmUp(engines, plan, 'reference');
+      await interleavedRounds([st], input);
+      const acc = st.acc;
       reference = {
         path: input.reference.path,
         note: "the original's ONNX export: a different model's weights (a speed baseline, not a correctness oracle); fixed window of 128 tokens, every figure is whole-window forwards (prefill and ttft use the full window; decode recomputes the window for every token, as the original generated)",
