@@ -3,11 +3,11 @@
 // the bundle's Web Worker (SIMD and scalar builds) and must match Node x86; the demo page streams
 // a generation (screenshot in reports/screenshots/); a model that cannot load shows its error.
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { repoRoot } from './shared.js';
-import { assertMatchesX86, engineOption, prepareInputs, type Results } from './tier-common.js';
+import { assertMatchesX86, engineOption, prepareInputs, screenshotDir, type Results } from './tier-common.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
 
 const CHROMIUM = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
@@ -64,10 +64,9 @@ t.test('Chromium (Android WebView engine)', engineOption(missing), async (t) => 
     t.match(diag ?? '', /WebAssembly SIMDyes/, 'diagnostics: SIMD detected');
     t.match(diag ?? '', /runs ina Web Worker/, 'diagnostics: in a Web Worker');
     t.match(frames ?? '', /UI frames while generating: \d+/, `the page kept drawing while the worker generated (${frames})`);
-    const dir = join(repoRoot(), 'reports', 'screenshots');
-    mkdirSync(dir, { recursive: true });
+    const dir = screenshotDir();
     await page.screenshot({ path: join(dir, 'demo-chromium.png'), fullPage: true });
-    t.ok(existsSync(join(dir, 'demo-chromium.png')), 'screenshot: reports/screenshots/demo-chromium.png');
+    t.ok(existsSync(join(dir, 'demo-chromium.png')), `screenshot: ${join(dir, 'demo-chromium.png')}`);
     await page.close();
   });
 

@@ -2,7 +2,7 @@
 // results for them, made once per test process by device-tests/run.mjs, and the checks that
 // hold another engine's results to them (the same ids, logits within 1e-5).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,15 @@ export interface Check { ok: boolean; name: string }
 interface Conformance {
   checkResults(cases: Case[], got: Results, reference: Results | null): Check[];
   toTap(checks: Check[], comments?: string[]): string;
+}
+
+/** Where the browser tiers save their screenshots: reports/screenshots/ (the committed ones) when
+ *  ITERA_SCREENSHOTS=1, else a fresh temporary folder, so that a test run leaves the work tree
+ *  clean. */
+export function screenshotDir(): string {
+  const dir = process.env.ITERA_SCREENSHOTS === '1' ? join(repoRoot(), 'reports', 'screenshots') : mkdtempSync(join(tmpdir(), 'itera-screenshots-'));
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /** The environment without the test runner's NODE_OPTIONS (its loaders are not on a device, and

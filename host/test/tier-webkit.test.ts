@@ -4,11 +4,11 @@
 // Both must give the same token ids as Node x86 and logits within 1e-5.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './shared.js';
-import { assertMatchesX86, engineOption, prepareInputs, type Results } from './tier-common.js';
+import { assertMatchesX86, engineOption, prepareInputs, screenshotDir, type Results } from './tier-common.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
 
 const MINIBROWSER = process.env.ITERA_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
@@ -134,10 +134,9 @@ t.test('WebKit MiniBrowser (iOS WKWebView engine) via WebDriver under Xvfb', eng
       await new Promise((r) => setTimeout(r, 500));
       png = await wd!.cmd<string>('GET', '/screenshot');
     }
-    const dir = join(repoRoot(), 'reports', 'screenshots');
-    mkdirSync(dir, { recursive: true });
+    const dir = screenshotDir();
     writeFileSync(join(dir, 'demo-webkit.png'), Buffer.from(png, 'base64'));
-    t.ok(readFileSync(join(dir, 'demo-webkit.png')).subarray(1, 4).toString() === 'PNG', 'screenshot: reports/screenshots/demo-webkit.png');
+    t.ok(readFileSync(join(dir, 'demo-webkit.png')).subarray(1, 4).toString() === 'PNG', `screenshot: ${join(dir, 'demo-webkit.png')}`);
   });
 
   await t.test('a model that fails to load: a clear error in the page and from the worker', async (t) => {
