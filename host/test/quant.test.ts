@@ -8,6 +8,7 @@ import { f16ToF32, f32ToF16 } from '../core/f16.js';
 import { GgmlType, readGguf, writeGguf } from '../core/gguf.js';
 import { readModelFile, tensorAsF32, writeModelFile } from '../core/model-file.js';
 import { IteraModel } from '../core/api.js';
+import { IteraError } from '../core/types.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
 import { exportsOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
@@ -207,4 +208,44 @@ t.test('quantized micro reference model vs its FP32 logits on the golden inputs'
     }
   }
   base.dispose();
+});
+
+t.test('corrupt quantized files (Q8_0, Q4_0, ssm_c_t): refused with an IteraError, or loaded and run without a trap', async (t) => {
+  // a model whose rows are whole blocks, so that every matrix (and ssm_c, transposed) is quantized
+  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+  const sh = tensorShapes(C);
+  const w = randomWeights(C, 9);
+  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
+  const rnd = lcg(21);
+  for (const type of ['Q8_0', 'Q4_0'] as const) {
+    const good = writeModelFile({ config: C, tensors: [...w].map(([name, data]) => ({ name, shape: sh.get(name)!, data })), tokenizer: tok, name: 'fuzz', type });
+    t.ok(readGguf(good).tensors.some((x) => x.name === 'blk.1.ssm_c_t'), `${type}: the file has ssm_c_t`);
+    let refused = 0, ran = 0;
+    const bad: string[] = [];
+    const header = readGguf(good).dataOffset;
+    // every header byte once, then random bytes of the data (scales and quants)
+    const positions = [...Array.from({ length: header }, (_, i) => i), ...Array.from({ length: 400 }, () => header + Math.floor(rnd() * (good.length - header)))];
+    for (const pos of positions) {
+      const b = good.slice();
+      b[pos]! ^= 1 << Math.floor(rnd() * 8);
+      let m: IteraModel | null = null;
+      try {
+        m = await IteraModel.fromBytes(b, wasmBytes('simd'));
+      } catch (e) {
+        if (e instanceof IteraError) refused++; else bad.push(`flip at ${pos}: ${String(e)}`);
+        continue;
+      }
+      try {
+        const lg = m.logits([4, 1, 2, 3, 0, 4, 4, 1]);
+        if (lg.length !== 8 * C.vocabSize) bad.push(`flip at ${pos}: ${lg.length} logits`);
+        ran++;
+      } catch (e) {
+        if (!(e instanceof IteraError)) bad.push(`flip at ${pos}: ran into ${String(e)}`);
+      } finally {
+        m.dispose();
+      }
+    }
+    t.same(bad, [], `${type}: ${positions.length} flipped files, ${refused} refused with an IteraError, ${ran} loaded and ran; no other outcome`);
+    t.ok(refused > 0 && ran > 0, `${type}: both outcomes seen`);
+  }
 });
