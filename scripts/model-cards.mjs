@@ -120,10 +120,11 @@ ${rows.join('\n')}
 
 ${kdNote}
 
-Rebuilding everything took about 31 minutes here (2 cores shared with other work, one thread per
-training run): tokenizer and corpus 16 s, teacher 14.9 min, the two students 7.4 min in parallel,
-conversion and quantization under a minute, scoring and cards 7.5 min. The models above were built
-with \`npm run models\` (700 steps each, batch 16: about one epoch of the 1.5 M training tokens).
+Rebuilding everything took 14 minutes here on the last run (2 shared cores, one thread per training
+run; 31 minutes on a busier day): tokenizer and corpus 5 s, teacher 4.9 min, the two students 5.0 min
+in parallel, conversion and quantization under a minute, scoring and cards 4.1 min. The models above
+were built with \`npm run models\` (700 steps each, batch 16: about one epoch of the 1.5 M training
+tokens); training is deterministic here (the same seeds gave byte-identical F32 files on two runs).
 `);
 writeFileSync('models/student.md', card('student', 'itera-lite-brown-student (the default model)', `The default model: \`itera run\` with no \`--model\` uses \`student-q8_0.gguf\`: Q8_0 scores the same as F32 on held-out text (perplexity ${results.student.q8_0.perplexity.toFixed(2)} vs ${results.student.f32.perplexity.toFixed(2)}) at ${(results.student.q8_0.bytes / results.student.f32.bytes).toFixed(2)}x the size and decodes faster; Q4_0 is smaller still but costs ${((results.student.q4_0.perplexity / results.student.f32.perplexity - 1) * 100).toFixed(1)}% in perplexity. Distilled from the teacher (temperature 2.0, alpha 0.5, as the original). ${kdNote}`));
 console.log(kdNote);
