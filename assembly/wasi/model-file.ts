@@ -158,7 +158,12 @@ export function buildDescriptor(f: GgufFile, c: Config): usize {
     slot(desc, base, 4, tensor(f, b + 'ssm_conv1d.bias', [di]));
     slot(desc, base, 5, tensor(f, b + 'ssm_a_log', [N]));
     slot(desc, base, 6, tensor(f, b + 'ssm_b', [N, di]));
-    slot(desc, base, 7, tensor(f, b + 'ssm_c', [di, N]));
+    // C as stored: ssm_c [di, N], or transposed as ssm_c_t [N, di] (then the slot's fourth word is 1)
+    if (f.tensors.has(b + 'ssm_c_t')) {
+      if (f.tensors.has(b + 'ssm_c')) die("model file has both '" + b + "ssm_c' and '" + b + "ssm_c_t': it must have one");
+      slot(desc, base, 7, tensor(f, b + 'ssm_c_t', [N, di]));
+      w(desc, base + SLOT * 7 + 3, 1);
+    } else slot(desc, base, 7, tensor(f, b + 'ssm_c', [di, N]));
     slot(desc, base, 8, tensor(f, b + 'ssm_d', [di]));
     slot(desc, base, 9, tensor(f, b + 'ssm_dt.weight', [di, di]));
     slot(desc, base, 10, tensor(f, b + 'ssm_dt.bias', [di]));
