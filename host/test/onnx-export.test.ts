@@ -11,6 +11,9 @@ import { IteraModel } from '../core/api.js';
 import { convertReference } from './reference-model.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
 import { loadOrt } from '../bench/engines.js';
+import { writeModelFile } from '../core/model-file.js';
+import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { randomWeights, tensorShapes, TINY, wasmBytes } from './helpers.js';
 
 const GOLD = 'reference/golden/micro/reference.json';
 
@@ -92,4 +95,27 @@ t.test('onnxruntime-web (WASM) runs the full graph too', needShared(GOLD), async
   for (let i = 0; i < ours.length; i++) m = Math.max(m, Math.abs(ours[i]! - got[i]!));
   t.ok(m < 1e-4, `max |diff| ${m.toExponential(2)}`);
   model.dispose();
+});
+
+t.test('conv widths other than 4 (the runtime\'s generic conv ring) against ONNX Runtime on the export', async (t) => {
+  const { api } = await loadOrt('node');
+  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
+  const ids = Array.from({ length: 14 }, (_, i) => (i * 7 + 3) % TINY.vocabSize);
+  for (const K of [2, 3, 5]) {
+    const c = { ...TINY, ssmConvKernel: K };
+    const sh = tensorShapes(c);
+    const bytes = writeModelFile({ config: c, tensors: [...randomWeights(c, K)].map(([name, data]) => ({ name, shape: sh.get(name)!, data })), tokenizer: tok, name: `k${K}` });
+    const full = await api.InferenceSession.create(exportOnnx(bytes, { kind: 'full' }), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const r = await full.run({ input_ids: new api.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]) });
+    const theirs = r.logits!.data as Float32Array;
+    for (const build of ['simd', 'scalar'] as const) {
+      const model = await IteraModel.fromBytes(bytes, wasmBytes(build));
+      const ours = model.logits(ids);
+      let d = 0;
+      for (let i = 0; i < ours.length; i++) d = Math.max(d, Math.abs(ours[i]! - theirs[i]!));
+      t.ok(d < 1e-4, `K = ${K}, ${build} build: ${ids.length} positions within 1e-4 of ONNX Runtime (max |diff| ${d.toExponential(2)})`);
+      model.dispose();
+    }
+    await full.release?.();
+  }
 });
