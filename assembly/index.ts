@@ -12,7 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
-import { Mat, QScratch, QK, T_Q8_0, T_Q4_0, T_I8, repackQ8_0, repackQ4_0, permuteScales, offsetEvenBytes, quantizeActivations, matvec_q8_ref, matvec_q4_ref, matvec } from './kernels/quant';
+import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeActivations, matvec_q8_ref, matvec_q4_ref, matvec } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean4, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
@@ -138,16 +138,8 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
   m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
   m.s = heap.alloc(<usize>(rows * nb) << 2);
-  if (type == T_Q8_0 || type == T_Q4_0) {
-    if (type == T_Q8_0) repackQ8_0(W, m.s, rows * nb);
-    else repackQ4_0(W, m.s, rows * nb);
-    const tmp = heap.alloc(<usize>(16 * nb));
-    permuteScales(m.s, rows, nb, tmp);
-    heap.free(tmp);
-  } else {
-    offsetEvenBytes(W, <usize>rows * <usize>cols);
-    for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
-  }
+  repackMatrix(type, W, m.s, rows, cols, 1);
+  if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
   sc.xq = heap.alloc(<usize>cols << 1);
   sc.xd = heap.alloc(<usize>nb << 2);

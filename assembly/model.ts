@@ -10,7 +10,7 @@
 
 import { add_f32, axpy_f32 } from './kernels/f32';
 import { exp4, gelu_inplace, layernorm, silu, softplus, silu4, softplusMean4 } from './kernels/math';
-import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackQ8_0, repackQ4_0, permuteScales, offsetEvenBytes, matvec, matRow } from './kernels/quant';
+import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -32,8 +32,9 @@ export const D_GLOBALS: i32 = 13; // G_COUNT slots follow
 // A slot is SLOT_WORDS words: the tensor's address, its GGUF type (F32 0, F16 1, Q4_0 2, Q8_0 8,
 // I8 24), and for I8 the address of its scales (f32, one per row group: 1, or E for stacked
 // experts) and its zero point (i32). For S_SSM_C the fourth word is 1 when the file stores C
-// transposed ([N, di], `ssm_c_t`, whose rows are whole blocks and may be quantized), else 0. The tensor's bytes are exactly as in the model file;
-// quantized ones are repacked in place by modelNew.
+// transposed ([N, di], `ssm_c_t`, whose rows are whole blocks and may be quantized), else 0.
+// The tensor's bytes are exactly as in the model file; quantized ones are repacked in place by
+// modelNew.
 export const SLOT_WORDS: i32 = 4;
 // global tensor slots
 export const G_TOK_EMBD: i32 = 0; // [V, d]
@@ -300,18 +301,9 @@ function matSlot(desc: usize, w: i32, rows: i32, cols: i32, groups: i32 = 1): Ma
   } else if (type == T_Q8_0 || type == T_Q4_0 || type == T_I8) {
     sc = take(<usize>blocks << 2);
     if (bPass == 1) {
-      if (type == T_Q8_0 || type == T_Q4_0) {
-        if (type == T_Q8_0) repackQ8_0(addr, sc, blocks);
-        else repackQ4_0(addr, sc, blocks);
-        // the scales of each row group (an expert of a stacked tensor, or the whole matrix)
-        const groupRows = rows / groups;
-        const tmp = heap.alloc(<usize>(16 * nb));
-        for (let g = 0; g < groups; g++) permuteScales(sc + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
-        heap.free(tmp);
-      } else {
-        // I8: every block of a row group takes the group's scale (so the order of a group's
-        // scales does not matter)
-        offsetEvenBytes(addr, <usize>rows * <usize>cols);
+      repackMatrix(type, addr, sc, rows, cols, groups);
+      if (type == T_I8) {
+        // every block of a row group takes the group's scale
         const scales = <usize>word(desc, w + 2);
         const perGroup = blocks / groups;
         for (let i = 0; i < blocks; i++) store<f32>(sc + (<usize>i << 2), load<f32>(scales + (<usize>(i / perGroup) << 2)));

@@ -93,13 +93,13 @@ export function f16ToF32(h: u32): f32 {
 // ---- Load-time repacking ---------------------------------------------------------------------
 
 /** Flips the top bit of every even-indexed byte of n bytes (n even): q -> q + 128 there. */
-export function offsetEvenBytes(p: usize, n: usize): void {
+function offsetEvenBytes(p: usize, n: usize): void {
   for (let i: usize = 0; i < n; i += 2) store<u8>(p + i, load<u8>(p + i) ^ 0x80);
 }
 
 /** Repacks GGUF Q8_0 blocks (f16 d + 32 int8) at p in place; scales go to s (f32, one per block,
  *  row-major until permuteScales). */
-export function repackQ8_0(p: usize, s: usize, blocks: i32): void {
+function repackQ8_0(p: usize, s: usize, blocks: i32): void {
   for (let i = 0; i < blocks; i++) {
     const src = p + <usize>i * 34;
     store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
@@ -110,7 +110,7 @@ export function repackQ8_0(p: usize, s: usize, blocks: i32): void {
 
 /** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p in
  *  place into 16-byte blocks of the lane layout above; scales go to s. */
-export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
+function repackQ4_0(p: usize, s: usize, blocks: i32): void {
   for (let i = 0; i < blocks; i++) {
     const src = p + <usize>i * 18;
     store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
@@ -128,7 +128,7 @@ export function repackQ4_0(p: usize, s: usize, blocks: i32): void {
 
 /** Reorders the row-major scales [rows, nb] at s into scaleIndex order, in place (tmp: a
  *  scratch of 16 * nb bytes). */
-export function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
+function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
   const g4 = rows & ~3;
   const group = <usize>(4 * nb) << 2;
   for (let r = 0; r < g4; r += 4) {
@@ -138,6 +138,24 @@ export function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
       for (let b = 0; b < nb; b++) store<f32>(base + (<usize>((b << 2) + i) << 2), load<f32>(tmp + (<usize>(i * nb + b) << 2)));
     }
   }
+}
+
+/** Lays a quantized matrix [rows, cols] out for the kernels, in place: Q8_0 / Q4_0 blocks at q are
+ *  repacked and their scales written to s, grouped per four rows within each of `groups` equal
+ *  row groups (the experts of a stacked tensor, or 1); I8 bytes get their even-indexed bytes
+ *  offset (their scales are the caller's: one per row group, so their order does not matter). */
+export function repackMatrix(type: i32, q: usize, s: usize, rows: i32, cols: i32, groups: i32): void {
+  if (type == T_I8) {
+    offsetEvenBytes(q, <usize>rows * <usize>cols);
+    return;
+  }
+  const nb = cols / QK;
+  if (type == T_Q8_0) repackQ8_0(q, s, rows * nb);
+  else repackQ4_0(q, s, rows * nb);
+  const groupRows = rows / groups;
+  const tmp = heap.alloc(<usize>(16 * nb));
+  for (let g = 0; g < groups; g++) permuteScales(s + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
+  heap.free(tmp);
 }
 
 // ---- Activation quantization ----------------------------------------------------------------
