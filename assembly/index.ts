@@ -13,7 +13,7 @@ import {
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
 import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeActivations, matvec_q8_ref, matvec_q4_ref, matvec } from './kernels/quant';
-import { erf, exp4, silu4, softplus4, softplusMean4, gelu4, silu, softplus, gelu } from './kernels/math';
+import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
@@ -124,10 +124,7 @@ export function test_elementwise_ref(which: i32, x: usize, y: usize, n: i32): vo
 
 /** mean_i softplus(x[i] + b[i]): the build's path (useRef 0) or the scalar one. */
 export function test_softplus_mean(x: usize, b: usize, n: i32, useRef: i32): f32 {
-  if (ASC_FEATURE_SIMD && useRef == 0 && (n & 3) == 0) return softplusMean4(x, b, n);
-  let sum: f32 = 0;
-  for (let i = 0; i < n; i++) sum += softplus(load<f32>(x + (<usize>i << 2)) + load<f32>(b + (<usize>i << 2)));
-  return sum / <f32>n;
+  return useRef != 0 ? softplusMean_ref(x, b, n) : softplusMean(x, b, n);
 }
 
 /** Quantized matvec hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point

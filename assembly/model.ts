@@ -9,7 +9,7 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { add_f32, axpy_f32 } from './kernels/f32';
-import { exp4, gelu_inplace, layernorm, silu, softplus, silu4, softplusMean4 } from './kernels/math';
+import { exp4, gelu_inplace, layernorm, silu, silu4, softplusMean } from './kernels/math';
 import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
@@ -596,14 +596,6 @@ function scanStep(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32): void {
     }
   }
   for (; n < N; n++) fset(z, n, Mathf.exp(delta * fat(aNeg, n)) * fat(z, n) + delta * fat(bs, n));
-}
-
-/** mean over c of softplus(x[c] + b[c]). */
-function softplusMean(x: usize, b: usize, n: i32): f32 {
-  if (ASC_FEATURE_SIMD && (n & 3) == 0) return softplusMean4(x, b, n);
-  let sum: f32 = 0;
-  for (let c = 0; c < n; c++) sum += softplus(fat(x, c) + fat(b, c));
-  return sum / <f32>n;
 }
 
 /** y[c] = (sum_n Ct[n][c] z[n] + D[c] s[c]) * SiLU(g[c]) over n channels, the sum over n in

@@ -161,7 +161,7 @@ const K_LO = 0, K_HI = 1, K_LOG2E = 2, K_MAGIC = 3, K_LN2_HI = 4, K_LN2_LO = 5, 
  *  max(v, 0) + log(1 + e^-|v|) (v itself where v > 20, as softplus4); the logs are summed as the
  *  log of a product: each factor is in (1, 2], so 64 steps of 4 lanes multiply to at most 2^64,
  *  and one log per lane every 64 steps replaces a log (and its division) per value. */
-export function softplusMean4(x: usize, b: usize, n: i32): f32 {
+function softplusMean4(x: usize, b: usize, n: i32): f32 {
   let lin = f32x4.splat(0);
   let logs = f32x4.splat(0);
   let prod = kv(K_ONE);
@@ -177,6 +177,20 @@ export function softplusMean4(x: usize, b: usize, n: i32): f32 {
   }
   const t = f32x4.add(f32x4.add(lin, logs), logPos4(prod));
   return ((f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1)) + (f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3))) / <f32>n;
+}
+
+/** mean over i < n of softplus(x[i] + b[i]): the SIMD sum above where the build has it and n is a
+ *  multiple of 4, else the reference. */
+export function softplusMean(x: usize, b: usize, n: i32): f32 {
+  if (ASC_FEATURE_SIMD && (n & 3) == 0) return softplusMean4(x, b, n);
+  return softplusMean_ref(x, b, n);
+}
+
+/** Reference: the plain sum of the scalar softplus, divided by n. */
+export function softplusMean_ref(x: usize, b: usize, n: i32): f32 {
+  let sum: f32 = 0;
+  for (let i = 0; i < n; i++) sum += softplus(load<f32>(x + (<usize>i << 2)) + load<f32>(b + (<usize>i << 2)));
+  return sum / <f32>n;
 }
 
 /** log(y) for 4 lanes of normal y >= 1: y = 2^e m with m in [1, 2), e ln 2 + log(m). */
