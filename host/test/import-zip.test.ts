@@ -2,6 +2,7 @@
 import t from 'tap';
 import { crc32, openZip, writeZip } from '../core/import/zip.js';
 import { expectIteraError } from './shared.js';
+import { bytesOf } from './helpers.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -66,13 +67,7 @@ function toZip64(z: Uint8Array, offsetsInExtra: boolean): Uint8Array {
   zv.setUint32(76 + 12, 0xffffffff, true);
   zv.setUint32(76 + 16, 0xffffffff, true);
   parts.push(z64);
-  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
-  let o = 0;
-  for (const part of parts) {
-    out.set(part, o);
-    o += part.length;
-  }
-  return out;
+  return bytesOf(...parts);
 }
 
 t.test('crc32', async (t) => {
