@@ -86,6 +86,7 @@ export class Layer {
   ssm_norm_w: usize; // [d]
   ssm_norm_b: usize; // [d]
   ssm_in: Mat; // [2*di, d]
+  ssm_in_a: Mat; // its first di rows (a without g: the last layer where no output is wanted)
   conv_t: usize; // [K, di]  conv taps transposed at load, tap-major
   conv_b: usize; // [di]
   a_neg: usize; // [N]  A = -exp(A_log), computed at load
@@ -411,6 +412,7 @@ function buildModel(m: Model, desc: usize): void {
     const ssm_norm_w = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_W, m.d);
     const ssm_norm_b = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_B, m.d);
     const ssm_in = matSlot(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d);
+    const ssm_in_a = matSlice(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d, 0, di, ssm_in);
     const convW = vectorSlot(desc, base + SLOT_WORDS * S_CONV_W, di * K);
     const conv_b = vectorSlot(desc, base + SLOT_WORDS * S_CONV_B, di);
     const aLog = vectorSlot(desc, base + SLOT_WORDS * S_A_LOG, N);
@@ -436,6 +438,7 @@ function buildModel(m: Model, desc: usize): void {
     ly.ssm_norm_w = ssm_norm_w;
     ly.ssm_norm_b = ssm_norm_b;
     ly.ssm_in = ssm_in;
+    ly.ssm_in_a = ssm_in_a;
     ly.conv_b = conv_b;
     ly.ssm_b = ssm_b;
     ly.c_t = c_t;
@@ -621,11 +624,15 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
   for (let l = 0; l < m.L; l++) {
     const ly = changetype<Layer>(m.layers + <usize>l * offsetof<Layer>());
 
+    // Without logits wanted, the last layer only has to carry its recurrent state (conv window
+    // and scan) forward: g, y, out_proj and the MoE/FFN block feed nothing but those logits.
+    const stateOnly = out == 0 && l == m.L - 1;
+
     // ---- SSM block
     // u = LayerNorm(h; ssm.norm)
     layernorm(h, ly.ssm_norm_w, ly.ssm_norm_b, u, d, eps);
     // [a; g] = in_proj . u
-    matvec(ly.ssm_in, u, xz, s.qs);
+    matvec(stateOnly ? ly.ssm_in_a : ly.ssm_in, u, xz, s.qs);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
     convSilu(win, s.ring, ly.conv_t, ly.conv_b, xz, sv, di, K);
@@ -636,6 +643,7 @@ function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
     matvec(ly.ssm_b, sv, s.bs, s.qs, svq);
     const z = s.z + (<usize>(l * N) << 2);
     scanStep(z, ly.a_neg, s.bs, delta, N);
+    if (stateOnly) break;
     // y = C . z + D * s;  y *= SiLU(g)
     gateY(y, ly.c_t, z, N, ly.ssm_d, sv, xz + (<usize>di << 2), di);
     // h = h + out_proj . y

@@ -54,8 +54,9 @@ export interface FlopsCount {
   macFlops: number;
   /** The rest: elementwise operations and reductions (1 per operation). */
   elementwise: number;
-  /** The forward without the lm_head (what every prompt position but the last costs in a prefill
-   *  that keeps only the last logits). */
+  /** The forward without the lm_head. (A prefill that keeps only the last logits costs less at
+   *  every position but the last: there its last layer only carries the recurrent state, see
+   *  docs/performance.md.) */
   withoutLmHead: number;
   breakdown: FlopsBreakdown;
   convention: string;

@@ -2,7 +2,8 @@
 import t from 'tap';
 import { WasmModel, type WasmSession } from '../core/runtime.js';
 import { IteraError } from '../core/types.js';
-import { exportsOf, maxAbsDiff, randomWeights, TINY, weightSource } from './helpers.js';
+import { exportsOf, maxAbsDiff, randomWeights, TINY, tinyModelFile, wasmBytes, weightSource } from './helpers.js';
+import { IteraModel } from '../core/api.js';
 
 async function tinyModel(build: 'simd' | 'scalar' = 'simd', seed = 1): Promise<WasmModel> {
   const ex = await exportsOf(build);
@@ -29,6 +30,34 @@ t.test('prefill equals step by step; sessions are independent; reset forgets', a
   t.same(Array.from(again), Array.from(all), 'reset gives the same logits again, bit for bit');
   for (const s of [a, b, c]) s.free();
   m.free();
+});
+
+t.test('a prefill that wants only the last logits (its last layer carries the state and skips the rest) gives the same bits as one that keeps every position', async (t) => {
+  // the last layer MoE (TINY) and dense; F32 and the quantized kernels; both builds
+  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+  for (const moeLayers of [[1], [0]]) {
+    for (const type of ['F32', 'Q8_0', 'Q4_0'] as const) {
+      for (const build of ['simd', 'scalar'] as const) {
+        const m = await IteraModel.fromBytes(tinyModelFile({ ...C, moeLayers }, 4, type), wasmBytes(build));
+        const a = m.session(), b = m.session();
+        const seq = ids(11);
+        a.prefill(seq);
+        const all = b.prefill(seq, true)!;
+        const what = `${build} ${type}, MoE layers [${moeLayers}]`;
+        t.same(Array.from(a.logits()), Array.from(all.subarray(10 * C.vocabSize)), `${what}: last logits`);
+        // the recurrent state left behind is the same too: the next tokens agree bit for bit,
+        // and so do the windows recomputed past T (whose positions but the last want no logits)
+        let same = true;
+        for (const id of ids(C.maxSeqLength, 5)) {
+          a.prefill([id]); b.prefill([id]);
+          if (maxAbsDiff(a.logits(), b.logits()) !== 0) same = false;
+        }
+        t.ok(same, `${what}: the next ${C.maxSeqLength} tokens' logits, across the window's end`);
+        a.free(); b.free();
+        m.dispose();
+      }
+    }
+  }
 });
 
 t.test('past T: exact mode equals recomputing the last T tokens; slide mode is an approximation', async (t) => {
