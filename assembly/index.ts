@@ -12,7 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
-import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeActivations, matvec_q8_ref, matvec_q4_ref, matvec } from './kernels/quant';
+import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
@@ -127,10 +127,11 @@ export function test_softplus_mean(x: usize, b: usize, n: i32, useRef: i32): f32
   return useRef != 0 ? softplusMean_ref(x, b, n) : softplusMean(x, b, n);
 }
 
-/** Quantized matvec hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point
- *  zp) for [rows, cols]; it is repacked in place (call once per copy). useRef 1 runs the scalar
- *  reference, 0 the build's kernel. */
-export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: usize, y: usize, useRef: i32, zp: i32): void {
+/** Quantized matrix hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point
+ *  zp) for [rows, cols]; it is repacked in place (call once per copy). x holds P vectors of cols
+ *  values, y receives P vectors of rows. useRef 1 runs the scalar reference one position at a
+ *  time, 0 the build's kernel on all P at once. */
+export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: usize, y: usize, useRef: i32, zp: i32, P: i32): void {
   const nb = cols / QK;
   const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
   m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
@@ -138,23 +139,19 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   repackMatrix(type, W, m.s, rows, cols, 1);
   if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
-  sc.xq = heap.alloc(<usize>cols << 1);
-  sc.xd = heap.alloc(<usize>nb << 2);
-  sc.xs = heap.alloc(<usize>nb << 2);
+  sc.stride = cols; sc.count = P;
+  sc.xq = heap.alloc(<usize>(P * cols) << 1);
+  sc.xd = heap.alloc(<usize>(P * nb) << 2);
+  sc.xs = heap.alloc(<usize>(P * nb) << 2);
   if (useRef) {
-    quantizeActivations(x, cols, sc);
-    if (type == T_Q4_0) matvec_q4_ref(m, sc, y); else matvec_q8_ref(m, sc, y);
-    if (type == T_I8 && zp != 0) {
-      let sx: f32 = 0;
-      for (let b = 0; b < nb; b++) {
-        let isum: i32 = 0;
-        for (let j = 0; j < QK; j++) isum += <i32>load<i16>(sc.xq + (<usize>(b * QK + j) << 1));
-        sx += <f32>isum * load<f32>(sc.xd + (<usize>b << 2));
-      }
-      for (let r = 0; r < rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - <f32>zp * sx);
+    quantizeRows(x, cols, cols, P, sc);
+    for (let p = 0; p < P; p++) {
+      const xq = sc.xq + (<usize>(p * cols) << 1), xd = sc.xd + (<usize>(p * nb) << 2), yp = y + (<usize>(p * rows) << 2);
+      if (type == T_Q4_0) matvec_q4_ref(m, xq, xd, yp); else matvec_q8_ref(m, xq, xd, yp);
+      if (type == T_I8 && zp != 0) zeroPointFix(m, xq, xd, yp);
     }
   } else {
-    matvec(m, x, y, sc);
+    matmul(m, x, cols, y, rows, P, sc);
   }
   heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); heap.free(m.s); heap.free(changetype<usize>(m));
 }

@@ -10,7 +10,7 @@
 
 import { add_f32, axpy_f32 } from './kernels/f32';
 import { exp4, gelu_inplace, layernorm, silu, silu4, softplusMean } from './kernels/math';
-import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matvec, matRow } from './kernels/quant';
+import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matmul, matvec, matRow } from './kernels/quant';
 
 export const ABI_VERSION: i32 = 1;
 
@@ -132,12 +132,18 @@ export class Model {
 export const WINDOW_EXACT: i32 = 0; // the original's: recompute the last T tokens for each new token
 export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, position clamped to T-1
 
+/** Positions run together through each layer (a prompt is cut into chunks of this many): every
+ *  weight chunk is widened once per four of them, and each position's buffers are rows of the
+ *  session's chunk buffers. */
+export const CHUNK: i32 = 8;
+
 @unmanaged
 export class Session {
   model: Model;
   pos: i32; // tokens in the current window (<= T)
   mode: i32; // WINDOW_EXACT or WINDOW_SLIDE
   block: usize; // the one allocation holding every buffer below
+  // [CHUNK] rows each, a row of n floats taking rowOf(n) of them:
   h: usize; // [d] residual
   u: usize; // [d] normed
   xz: usize; // [2*di] in_proj output: a then g
@@ -146,7 +152,8 @@ export class Session {
   y: usize; // [di]
   bs: usize; // [N] B . s
   m: usize; // [d] MoE / FFN output
-  hid: usize; // [max(k, 1) * f] the picked experts' hidden vectors
+  hid: usize; // [max(k, 1) * f] the FFN's hidden vector, or the picked experts'
+  // one row:
   rl: usize; // [E] router logits
   picks: usize; // [k] i32 chosen experts
   gates: usize; // [k] f32
@@ -157,7 +164,7 @@ export class Session {
   hist: usize; // [T] i32 tokens of the current window
   probs: usize; // [V] f32 sampler scratch
   idx: usize; // [V] i32 sampler scratch
-  qs: QScratch; // quantized activations (int16 [maxCols]; f32 and i32 [maxCols/32])
+  qs: QScratch; // quantized activations, CHUNK rows (int16 [stride]; f32 and i32 [stride/32])
   temperature: f32;
   topk: i32;
   topp: f32;
@@ -412,7 +419,8 @@ function buildModel(m: Model, desc: usize): void {
     const ssm_norm_w = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_W, m.d);
     const ssm_norm_b = vectorSlot(desc, base + SLOT_WORDS * S_SSM_NORM_B, m.d);
     const ssm_in = matSlot(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d);
-    const ssm_in_a = matSlice(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d, 0, di, ssm_in);
+    // (a slice is only laid out like a matrix of its own on a whole group of four rows)
+    const ssm_in_a = di % 4 == 0 ? matSlice(desc, base + SLOT_WORDS * S_SSM_IN, 2 * di, m.d, 0, di, ssm_in) : ssm_in;
     const convW = vectorSlot(desc, base + SLOT_WORDS * S_CONV_W, di * K);
     const conv_b = vectorSlot(desc, base + SLOT_WORDS * S_CONV_B, di);
     const aLog = vectorSlot(desc, base + SLOT_WORDS * S_A_LOG, N);
@@ -476,25 +484,31 @@ export function modelFree(mp: usize): void {
 // @ts-ignore: decorator
 @inline function fl(n: i32): usize { return <usize>((n + 3) & ~3) << 2; }
 
+/** Floats one chunk row of n floats takes (rounded up to 4: every row 16-byte aligned). */
+// @ts-ignore: decorator
+@inline function rowOf(n: i32): i32 { return (n + 3) & ~3; }
+
 export function sessionNew(mp: usize): usize {
   const m = changetype<Model>(mp);
   const s = changetype<Session>(alloc16(offsetof<Session>()));
   s.model = m;
   s.mode = WINDOW_EXACT;
   const d = m.d, di = m.di, V = m.V, L = m.L, N = m.N, K = m.K, E = m.E, k = m.k, f = m.f;
+  const C = CHUNK;
+  const stride = (m.maxCols + QK - 1) & ~(QK - 1);
   // every buffer in one block, each rounded up to 4 floats (16 bytes); two passes: size, then place
   let p: usize = 0;
   for (let pass = 0; pass < 2; pass++) {
     if (pass == 1) { s.block = alloc16(p); p = s.block; }
-    s.h = p; p += fl(d);
-    s.u = p; p += fl(d);
-    s.xz = p; p += fl(2 * di);
-    s.sv = p; p += fl(di);
-    s.tmp = p; p += fl(max(di, d));
-    s.y = p; p += fl(di);
-    s.bs = p; p += fl(N);
-    s.m = p; p += fl(d);
-    s.hid = p; p += fl(max(k, 1) * f);
+    s.h = p; p += fl(C * rowOf(d));
+    s.u = p; p += fl(C * rowOf(d));
+    s.xz = p; p += fl(C * rowOf(2 * di));
+    s.sv = p; p += fl(C * rowOf(di));
+    s.tmp = p; p += fl(C * rowOf(max(di, d)));
+    s.y = p; p += fl(C * rowOf(di));
+    s.bs = p; p += fl(C * rowOf(N));
+    s.m = p; p += fl(C * rowOf(d));
+    s.hid = p; p += fl(C * rowOf(max(k, 1) * f));
     s.rl = p; p += fl(E);
     s.picks = p; p += fl(k);
     s.gates = p; p += fl(k);
@@ -504,11 +518,11 @@ export function sessionNew(mp: usize): usize {
     s.hist = p; p += fl(m.T);
     s.probs = p; p += fl(V);
     s.idx = p; p += fl(V);
-    s.qs = changetype<QScratch>(p); p += fl(4);
-    const xq = p; p += fl(m.maxCols / 2 + 1);
-    const xd = p; p += fl(m.maxCols / QK + 1);
-    const xs = p; p += fl(m.maxCols / QK + 1);
-    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; }
+    s.qs = changetype<QScratch>(p); p += fl(8);
+    const xq = p; p += fl(C * stride / 2);
+    const xd = p; p += fl(C * stride / QK);
+    const xs = p; p += fl(C * stride / QK);
+    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; s.qs.stride = stride; s.qs.count = C; }
   }
   s.temperature = 0;
   s.topk = 0;
@@ -609,72 +623,109 @@ function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usi
 
 // ---- Forward ----------------------------------------------------------------------------
 
-/** One token at position p through every layer, updating the recurrent state.
- *  If out != 0, writes the V logits there. */
-function forwardToken(s: Session, tok: i32, p: i32, out: usize): void {
+/** Row i of a chunk buffer whose rows hold n floats. */
+// @ts-ignore: decorator
+@inline function row(buf: usize, n: i32, i: i32): usize { return buf + (<usize>(i * rowOf(n)) << 2); }
+
+/** P (<= CHUNK) tokens from ids (i32) at positions p0 .. p0+P-1, layer by layer (each matrix runs
+ *  on all P positions at once), updating the recurrent state. With outAll, every position's V
+ *  logits go to out (rows V apart); else, if out != 0, the last position's logits; else none, and
+ *  the last layer only carries its recurrent state (conv window and scan): g, y, out_proj and the
+ *  MoE/FFN block feed nothing but logits. Every position's arithmetic is the same whatever P is,
+ *  so a prompt in chunks and token by token give the same bits. */
+function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAll: bool): void {
   const m = s.model;
   const d = m.d, di = m.di, N = m.N, K = m.K, f = m.f, eps = m.eps;
-  const h = s.h, u = s.u, xz = s.xz, sv = s.sv, tmp = s.tmp, y = s.y;
+  const rd = rowOf(d), rdi = rowOf(di), r2di = rowOf(2 * di), rtmp = rowOf(max(di, d)), rN = rowOf(N), rf = rowOf(max(m.k, 1) * f);
+  const H = s.h, U = s.u, XZ = s.xz, SV = s.sv, TMP = s.tmp, Y = s.y, BS = s.bs, M = s.m, HID = s.hid;
 
   // h = embedding[x] + position_embedding[p]
-  matRow(m.tok_embd, tok, h);
-  matRow(m.pos_embd, p, s.m);
-  add_f32(s.m, h, d);
+  for (let i = 0; i < P; i++) {
+    const h = row(H, d, i), e = row(M, d, i);
+    matRow(m.tok_embd, load<i32>(ids + (<usize>i << 2)), h);
+    matRow(m.pos_embd, p0 + i, e);
+    add_f32(e, h, d);
+  }
 
   for (let l = 0; l < m.L; l++) {
     const ly = changetype<Layer>(m.layers + <usize>l * offsetof<Layer>());
-
-    // Without logits wanted, the last layer only has to carry its recurrent state (conv window
-    // and scan) forward: g, y, out_proj and the MoE/FFN block feed nothing but those logits.
     const stateOnly = out == 0 && l == m.L - 1;
 
     // ---- SSM block
     // u = LayerNorm(h; ssm.norm)
-    layernorm(h, ly.ssm_norm_w, ly.ssm_norm_b, u, d, eps);
+    for (let i = 0; i < P; i++) layernorm(row(H, d, i), ly.ssm_norm_w, ly.ssm_norm_b, row(U, d, i), d, eps);
     // [a; g] = in_proj . u
-    matvec(stateOnly ? ly.ssm_in_a : ly.ssm_in, u, xz, s.qs);
-    // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c)
+    matmul(stateOnly ? ly.ssm_in_a : ly.ssm_in, U, rd, XZ, r2di, P, s.qs);
+    // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c), position by
+    // position through the ring (which advances once per position, for every layer alike)
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
-    convSilu(win, s.ring, ly.conv_t, ly.conv_b, xz, sv, di, K);
-    // delta = mean_c softplus(delta_proj . s + delta_proj.bias)
-    const svq = matvec(ly.dt_w, sv, tmp, s.qs);
-    const delta = softplusMean(tmp, ly.dt_b, di);
-    // z = exp(delta * A) * z + delta * (B . s)  (s as quantized for delta_proj, when it was)
-    matvec(ly.ssm_b, sv, s.bs, s.qs, svq);
+    let ring = s.ring;
+    for (let i = 0; i < P; i++) {
+      convSilu(win, ring, ly.conv_t, ly.conv_b, row(XZ, 2 * di, i), row(SV, di, i), di, K);
+      if (K > 1 && ++ring == K - 1) ring = 0;
+    }
+    // delta_proj . s and B . s (s quantized once for both, when both are quantized)
+    const svq = matmul(ly.dt_w, SV, rdi, TMP, rtmp, P, s.qs);
+    matmul(ly.ssm_b, SV, rdi, BS, rN, P, s.qs, svq);
+    // per position: delta = mean_c softplus(delta_proj . s + bias); z = exp(delta * A) * z +
+    // delta * (B . s); y = (C . z + D * s) * SiLU(g)
     const z = s.z + (<usize>(l * N) << 2);
-    scanStep(z, ly.a_neg, s.bs, delta, N);
+    for (let i = 0; i < P; i++) {
+      const delta = softplusMean(row(TMP, max(di, d), i), ly.dt_b, di);
+      scanStep(z, ly.a_neg, row(BS, N, i), delta, N);
+      if (!stateOnly) gateY(row(Y, di, i), ly.c_t, z, N, ly.ssm_d, row(SV, di, i), row(XZ, 2 * di, i) + (<usize>di << 2), di);
+    }
     if (stateOnly) break;
-    // y = C . z + D * s;  y *= SiLU(g)
-    gateY(y, ly.c_t, z, N, ly.ssm_d, sv, xz + (<usize>di << 2), di);
     // h = h + out_proj . y
-    matvec(ly.ssm_out, y, tmp, s.qs);
-    add_f32(tmp, h, d);
+    matmul(ly.ssm_out, Y, rdi, TMP, rtmp, P, s.qs);
+    for (let i = 0; i < P; i++) add_f32(row(TMP, max(di, d), i), row(H, d, i), d);
 
     // ---- MoE or FFN
-    layernorm(h, ly.ffn_norm_w, ly.ffn_norm_b, u, d, eps);
+    for (let i = 0; i < P; i++) layernorm(row(H, d, i), ly.ffn_norm_w, ly.ffn_norm_b, row(U, d, i), d, eps);
     if (ly.moe) {
-      moe(s, ly, u);
+      for (let i = 0; i < P; i++) moe(s, ly, row(U, d, i), row(M, d, i));
     } else {
       // m = w2 . GELU(w1 . u)
-      matvec(changetype<Mat>(ly.up), u, s.hid, s.qs);
-      gelu_inplace(s.hid, f);
-      matvec(changetype<Mat>(ly.down), s.hid, s.m, s.qs);
+      matmul(changetype<Mat>(ly.up), U, rd, HID, rf, P, s.qs);
+      for (let i = 0; i < P; i++) gelu_inplace(row(HID, max(m.k, 1) * f, i), f);
+      matmul(changetype<Mat>(ly.down), HID, rf, M, rd, P, s.qs);
     }
-    add_f32(s.m, h, d);
+    for (let i = 0; i < P; i++) add_f32(row(M, d, i), row(H, d, i), d);
   }
   // every layer's a_t took the oldest slot: it is now the newest
-  if (K > 1 && ++s.ring == K - 1) s.ring = 0;
+  if (K > 1) s.ring = (s.ring + P) % (K - 1);
 
-  if (out != 0) {
-    // logits = lm_head . LayerNorm(h; norm)
-    layernorm(h, m.out_norm_w, m.out_norm_b, u, d, eps);
+  // logits = lm_head . LayerNorm(h; norm)
+  if (outAll) {
+    for (let i = 0; i < P; i++) layernorm(row(H, d, i), m.out_norm_w, m.out_norm_b, row(U, d, i), d, eps);
+    matmul(m.output, U, rd, out, m.V, P, s.qs);
+  } else if (out != 0) {
+    const u = row(U, d, P - 1);
+    layernorm(row(H, d, P - 1), m.out_norm_w, m.out_norm_b, u, d, eps);
     matvec(m.output, u, out, s.qs);
   }
 }
 
-/** m = sum over the k picked experts of gate_j * w2_j . GELU(w1_j . u), gates = softmax over the
- *  k largest router logits. Ties go to the lower expert index. */
-function moe(s: Session, ly: Layer, u: usize): void {
+/** n tokens from ids at positions p0 .. p0+n-1 (< T), in chunks. outAll != 0: every position's
+ *  logits there; else the last position's to out when out != 0 (that position runs alone, so that
+ *  every other one skips what only logits need). */
+function runPositions(s: Session, ids: usize, p0: i32, n: i32, out: usize, outAll: usize): void {
+  const V = s.model.V;
+  if (outAll != 0) {
+    for (let c = 0; c < n; c += CHUNK) {
+      forwardChunk(s, ids + (<usize>c << 2), p0 + c, min(CHUNK, n - c), outAll + (<usize>c * <usize>V << 2), true);
+    }
+    return;
+  }
+  const body = out != 0 ? n - 1 : n;
+  for (let c = 0; c < body; c += CHUNK) forwardChunk(s, ids + (<usize>c << 2), p0 + c, min(CHUNK, body - c), 0, false);
+  if (out != 0) forwardChunk(s, ids + (<usize>(n - 1) << 2), p0 + n - 1, 1, out, false);
+}
+
+/** out = sum over the k picked experts of gate_j * w2_j . GELU(w1_j . u), gates = softmax over
+ *  the k largest router logits. Ties go to the lower expert index. One position (the first rows
+ *  of s.hid and s.tmp are its scratch). */
+function moe(s: Session, ly: Layer, u: usize, out: usize): void {
   const m = s.model;
   const d = m.d, f = m.f, E = m.E, k = m.k;
   const rl = s.rl, picks = s.picks, gates = s.gates;
@@ -707,11 +758,11 @@ function moe(s: Session, ly: Layer, u: usize): void {
     uq = matvec(changetype<Mat>(ly.up + e * MAT_STRIDE), u, s.hid + (<usize>(i * f) << 2), s.qs, uq);
   }
   gelu_inplace(s.hid, k * f);
-  memory.fill(s.m, 0, <usize>d << 2);
+  memory.fill(out, 0, <usize>d << 2);
   for (let i = 0; i < k; i++) {
     const e = <usize>load<i32>(picks + (<usize>i << 2));
     matvec(changetype<Mat>(ly.down + e * MAT_STRIDE), s.hid + (<usize>(i * f) << 2), s.tmp, s.qs);
-    axpy_f32(fat(gates, i) / sum, s.tmp, s.m, d);
+    axpy_f32(fat(gates, i) / sum, s.tmp, out, d);
   }
 }
 
@@ -720,23 +771,23 @@ export function stepToken(s: Session, tok: i32, out: usize): void {
   const m = s.model;
   const T = m.T;
   if (s.pos < T) {
-    store<i32>(s.hist + (<usize>s.pos << 2), tok);
-    forwardToken(s, tok, s.pos, out);
+    const at = s.hist + (<usize>s.pos << 2);
+    store<i32>(at, tok);
+    forwardChunk(s, at, s.pos, 1, out, false);
     s.pos++;
     return;
   }
   // the window is full: drop its oldest token
   memory.copy(s.hist, s.hist + 4, <usize>(T - 1) << 2);
-  store<i32>(s.hist + (<usize>(T - 1) << 2), tok);
+  const at = s.hist + (<usize>(T - 1) << 2);
+  store<i32>(at, tok);
   if (s.mode == WINDOW_SLIDE) {
-    forwardToken(s, tok, T - 1, out);
+    forwardChunk(s, at, T - 1, 1, out, false);
     return;
   }
   // exact: the original recomputes the last T tokens, positions restarting at 0
   clearState(s, m);
-  for (let p = 0; p < T; p++) {
-    forwardToken(s, load<i32>(s.hist + (<usize>p << 2)), p, p == T - 1 ? out : 0);
-  }
+  runPositions(s, s.hist, 0, T, out, 0);
 }
 
 /** Runs n tokens from ids. outAll != 0: every position's logits, [n, V]. The last position's
@@ -749,16 +800,18 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
     if (t < 0 || t >= m.V) { setDetail(i); return ERR_BAD_TOKEN; }
   }
   const V = m.V;
-  for (let i = 0; i < n; i++) {
-    const t = load<i32>(ids + (<usize>i << 2));
-    const last = i == n - 1;
-    if (outAll != 0) {
-      const o = outAll + (<usize>i * <usize>V << 2);
-      stepToken(s, t, o);
-      if (last) memory.copy(s.logits, o, <usize>V << 2);
-    } else {
-      stepToken(s, t, last ? s.logits : 0);
-    }
+  // the tokens that fit in the window run in chunks
+  const fit = min(n, m.T - s.pos);
+  if (fit > 0) {
+    memory.copy(s.hist + (<usize>s.pos << 2), ids, <usize>fit << 2);
+    runPositions(s, ids, s.pos, fit, fit == n ? s.logits : 0, outAll);
+    s.pos += fit;
   }
+  // past the window, token by token
+  for (let i = max(fit, 0); i < n; i++) {
+    const t = load<i32>(ids + (<usize>i << 2));
+    stepToken(s, t, outAll != 0 ? outAll + (<usize>i * <usize>V << 2) : i == n - 1 ? s.logits : 0);
+  }
+  if (outAll != 0) memory.copy(s.logits, outAll + (<usize>(n - 1) * <usize>V << 2), <usize>V << 2);
   return OK;
 }

@@ -1,18 +1,28 @@
-// Quantized matrix-vector kernels: Q8_0, Q4_0 (GGUF's block formats) and I8 (a per-tensor
-// affine int8, as PyTorch's dynamic quantization stores it), plus F16 conversion at load.
+// Quantized matrix kernels: Q8_0, Q4_0 (GGUF's block formats) and I8 (a per-tensor affine int8,
+// as PyTorch's dynamic quantization stores it), plus F16 conversion at load. One kernel serves a
+// single position (decode) and a batch of positions (prefill): y_p = W x_p for p < P.
 //
 // A matrix W [rows, cols] is a Mat. The file's blocks are repacked IN PLACE at load into layouts
-// chosen so that the SIMD kernels widen weights to int16 with the fewest instructions:
+// chosen so that the SIMD kernels widen weights to int16 with the fewest instructions and every
+// integer dot product lands in a lane of its own row (no horizontal sums):
 //
 // - activations (quantized on the fly, per block of 32, to int16: d = max|x| / 32767,
-//   q = round-to-even(x / d)) are stored per 16-value chunk as its 8 even-indexed values, then
-//   its 8 odd-indexed ones (`xqIndex`);
-// - Q8_0 / I8 quants: one byte per value, row-major, the even-indexed bytes stored as q + 128
-//   (q xor 0x80). Read as int16 lanes, `lane & 0xff` is then an even value plus 128 and
-//   `lane >> 8` (arithmetic) the odd value: two instructions widen 16 weights, and the +128 is
-//   taken off each block's sum once per vector (128 * the block's even activations);
-// - Q4_0: per block 8 int16 lanes, lane i holding values 2i, 2i+1, 16+2i, 17+2i in its four
-//   nibbles (unsigned, offset 8): masks and shifts give the four vectors in activation order;
+//   q = round-to-even(x / d)) are stored in order, so that a pair of them is one 32-bit word
+//   (broadcast to four lanes with one load);
+// - rows go in groups of four. In a group, each block of 32 columns holds, for each pair of
+//   columns, the four rows' two values side by side: as int16 lanes [r0 c, r0 c+1, r1 c, r1 c+1,
+//   r2 c, r2 c+1, r3 c, r3 c+1], a dot product with the broadcast pair (x_c, x_c+1) adds that pair
+//   to the four rows at once;
+//   - Q8_0 / I8 (one byte per value): 16-byte chunk j of the block holds column pair 2j in its
+//     even bytes (stored q + 128, that is q xor 0x80) and pair 2j + 1 in its odd bytes. Read as
+//     int16 lanes, `lane & 0xff` is pair 2j plus 128 and `lane >> 8` (arithmetic) pair 2j + 1: two
+//     instructions widen 16 weights; the +128 is taken off once per block (128 times the sum of
+//     the block's activations in even chunk positions, `offsetSums`);
+//   - Q4_0 (a nibble per value, unsigned, offset 8): 16-byte chunk j holds column pairs 4j..4j+3,
+//     pair 4j + n in nibble n of every lane: masks and shifts give four vectors; the offset 8 is
+//     taken off once per block (8 times the block's activations);
+// - rows past the last whole group of four keep plain row-major blocks (Q8_0 / I8 signed bytes,
+//   Q4_0 in GGUF's own nibble order) and run a scalar loop;
 // - block scales as f32, per group of four rows block-major ([nb][4], one vector load per block
 //   for four rows), rows past the last whole group of four row-major after them (`scaleIndex`).
 //
@@ -40,18 +50,15 @@ export class Mat {
   zp: i32; // I8 zero point
 }
 
-/** Scratch for a quantized activation vector: int16 values and f32 block scales. */
+/** Scratch for up to `count` quantized activation vectors of up to `stride` values (a multiple
+ *  of 32) each: int16 values, f32 block scales, and per block the offset the stored weights add. */
 @unmanaged
 export class QScratch {
-  xq: usize; // i16 [maxCols], in xqIndex order
-  xd: usize; // f32 [maxCols / 32]
-  xs: usize; // i32 [maxCols / 32]: the weights' offset times the block's activations, per type
-}
-
-/** Where value k of a quantized activation vector is stored (in int16 units). */
-// @ts-ignore: decorator
-@inline export function xqIndex(k: i32): i32 {
-  return (k & ~15) | ((k & 1) << 3) | ((k & 15) >> 1);
+  xq: usize; // i16 [count][stride]
+  xd: usize; // f32 [count][stride / 32]
+  xs: usize; // i32 [count][stride / 32]
+  stride: i32;
+  count: i32;
 }
 
 /** Where the scale of row r, block b is, in a matrix of `rows` rows and nb blocks per row. */
@@ -60,19 +67,25 @@ export class QScratch {
   return r < (rows & ~3) ? (r & ~3) * nb + (b << 2) + (r & 3) : r * nb + b;
 }
 
-/** Value k (signed) of row r of a Q8_0 or I8 matrix, the zero point not taken. */
+/** Value k of row r of a laid-out Q8_0 or I8 matrix, signed, the zero point not taken. */
 // @ts-ignore: decorator
-@inline export function q8At(row: usize, k: i32): i32 {
-  const v = <i32>load<u8>(row + <usize>k);
-  return (k & 1) == 0 ? v - 128 : <i32><i8>v;
+@inline export function q8At(m: Mat, r: i32, k: i32): i32 {
+  if (r >= (m.rows & ~3)) return <i32>load<i8>(m.q + <usize>r * <usize>m.cols + <usize>k);
+  const v = <i32>load<u8>(m.q + <usize>(r & ~3) * <usize>m.cols + q8GroupOffset(r & 3, k));
+  return ((k >> 1) & 1) == 0 ? v - 128 : <i32><i8>v;
 }
 
-/** Value j (0..31, unsigned 0..15, offset 8 not taken) of a repacked Q4_0 block. */
+/** Value k of row r of a laid-out Q4_0 matrix: the nibble, unsigned (0..15, offset 8 not taken). */
 // @ts-ignore: decorator
-@inline export function q4At(block: usize, j: i32): i32 {
-  const i = (j & 15) >> 1; // the lane
-  const nib = (j & 1) | ((j >> 4) << 1); // the nibble
-  return (<i32>load<u16>(block + (<usize>i << 1)) >> (nib << 2)) & 15;
+@inline export function q4At(m: Mat, r: i32, k: i32): i32 {
+  const half = m.cols >> 1;
+  const j = k & 31;
+  if (r >= (m.rows & ~3)) {
+    const byte = <i32>load<u8>(m.q + <usize>r * <usize>half + <usize>((k >> 5) << 4) + <usize>(j & 15));
+    return j < 16 ? byte & 15 : byte >> 4;
+  }
+  const lane = <i32>load<u16>(m.q + <usize>(r & ~3) * <usize>half + q4GroupOffset(r & 3, k));
+  return (lane >> (((j >> 1) & 3) << 2)) & 15;
 }
 
 // ---- f16 ------------------------------------------------------------------------------------
@@ -92,36 +105,74 @@ export function f16ToF32(h: u32): f32 {
 
 // ---- Load-time repacking ---------------------------------------------------------------------
 
-/** Flips the top bit of every even-indexed byte of n bytes (n even): q -> q + 128 there. */
-function offsetEvenBytes(p: usize, n: usize): void {
-  for (let i: usize = 0; i < n; i += 2) store<u8>(p + i, load<u8>(p + i) ^ 0x80);
+/** Byte offset, in a Q8_0/I8 group of four rows, of row i's value k (see the layout above). */
+// @ts-ignore: decorator
+@inline function q8GroupOffset(i: i32, k: i32): usize {
+  const j = k & 31, cp = j >> 1;
+  return <usize>(((k >> 5) << 7) | ((cp >> 1) << 4) | (((i << 1) | (j & 1)) << 1) | (cp & 1));
 }
 
-/** Repacks GGUF Q8_0 blocks (f16 d + 32 int8) at p in place; scales go to s (f32, one per block,
- *  row-major until permuteScales). */
-function repackQ8_0(p: usize, s: usize, blocks: i32): void {
+/** Byte offset, in a Q4_0 group of four rows, of the int16 lane holding row i's value k; the
+ *  value is nibble (k & 31) >> 1 & 3 of it. */
+// @ts-ignore: decorator
+@inline function q4GroupOffset(i: i32, k: i32): usize {
+  const j = k & 31;
+  return <usize>(((k >> 5) << 6) | ((j >> 3) << 4) | (((i << 1) | (j & 1)) << 1));
+}
+
+/** Compacts GGUF Q8_0 blocks (f16 d + 32 int8) at p in place to their 32 bytes, row-major; the
+ *  scales go to s (f32, one per block, row-major until permuteScales). */
+function compactQ8_0(p: usize, s: usize, blocks: i32): void {
   for (let i = 0; i < blocks; i++) {
     const src = p + <usize>i * 34;
     store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
     memory.copy(p + <usize>i * 32, src + 2, 32);
   }
-  offsetEvenBytes(p, <usize>blocks * 32);
 }
 
-/** Repacks GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p in
- *  place into 16-byte blocks of the lane layout above; scales go to s. */
-function repackQ4_0(p: usize, s: usize, blocks: i32): void {
+/** Compacts GGUF Q4_0 blocks (f16 d + 16 bytes: byte j holds value j low, value j+16 high) at p
+ *  in place to their 16 bytes; the scales go to s. */
+function compactQ4_0(p: usize, s: usize, blocks: i32): void {
   for (let i = 0; i < blocks; i++) {
     const src = p + <usize>i * 18;
     store<f32>(s + (<usize>i << 2), f16ToF32(<u32>load<u16>(src)));
-    // read the 16 bytes before writing: the destination overlaps the source
-    const lo = load<u64>(src + 2), hi = load<u64>(src + 10);
-    const dst = p + <usize>i * 16;
-    for (let l = 0; l < 8; l++) {
-      // values 2l and 2l+1 are bytes 2l and 2l+1 (low nibbles); 16+2l and 17+2l their high ones
-      const bytes = <u32>((l < 4 ? lo >> (<u64>l << 4) : hi >> (<u64>(l - 4) << 4)) & 0xffff);
-      const a = bytes & 0xff, b = bytes >> 8;
-      store<u16>(dst + (<usize>l << 1), <u16>((a & 15) | ((b & 15) << 4) | ((a >> 4) << 8) | ((b >> 4) << 12)));
+    memory.copy(p + <usize>i * 16, src + 2, 16);
+  }
+}
+
+/** Lays out every whole group of four rows of row-major signed bytes [rows, cols] at q (tmp: a
+ *  scratch of 4 * cols bytes). */
+function groupQ8(q: usize, rows: i32, cols: i32, tmp: usize): void {
+  const gBytes = <usize>(4 * cols);
+  for (let g = 0; g < (rows & ~3); g += 4) {
+    const base = q + <usize>g * <usize>cols;
+    memory.copy(tmp, base, gBytes);
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < cols; k++) {
+        const v = load<u8>(tmp + <usize>(i * cols + k));
+        store<u8>(base + q8GroupOffset(i, k), ((k >> 1) & 1) == 0 ? v ^ 0x80 : v);
+      }
+    }
+  }
+}
+
+/** Lays out every whole group of four rows of compacted Q4_0 blocks [rows, cols / 2 bytes] at q
+ *  (tmp: a scratch of 2 * cols bytes). */
+function groupQ4(q: usize, rows: i32, cols: i32, tmp: usize): void {
+  const half = cols >> 1;
+  const gBytes = <usize>(4 * half);
+  for (let g = 0; g < (rows & ~3); g += 4) {
+    const base = q + <usize>g * <usize>half;
+    memory.copy(tmp, base, gBytes);
+    memory.fill(base, 0, gBytes);
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < cols; k++) {
+        const j = k & 31;
+        const byte = <u32>load<u8>(tmp + <usize>(i * half + ((k >> 5) << 4) + (j & 15)));
+        const v = j < 16 ? byte & 15 : byte >> 4;
+        const at = base + q4GroupOffset(i, k);
+        store<u16>(at, <u16>(<u32>load<u16>(at) | (v << <u32>(((j >> 1) & 3) << 2))));
+      }
     }
   }
 }
@@ -140,30 +191,30 @@ function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
   }
 }
 
-/** Lays a quantized matrix [rows, cols] out for the kernels, in place: Q8_0 / Q4_0 blocks at q are
- *  repacked and their scales written to s, grouped per four rows within each of `groups` equal
- *  row groups (the experts of a stacked tensor, or 1); I8 bytes get their even-indexed bytes
- *  offset (their scales are the caller's: one per row group, so their order does not matter). */
+/** Lays a quantized matrix [rows, cols] out for the kernels, in place, as `groups` equal row
+ *  groups (the experts of a stacked tensor, or 1) each laid out as a matrix of its own: Q8_0 and
+ *  Q4_0 blocks at q compacted and grouped, their scales written to s; I8 bytes grouped (their
+ *  scales are the caller's: one per row group, so their order does not matter). */
 export function repackMatrix(type: i32, q: usize, s: usize, rows: i32, cols: i32, groups: i32): void {
-  if (type == T_I8) {
-    offsetEvenBytes(q, <usize>rows * <usize>cols);
-    return;
-  }
   const nb = cols / QK;
-  if (type == T_Q8_0) repackQ8_0(q, s, rows * nb);
-  else repackQ4_0(q, s, rows * nb);
   const groupRows = rows / groups;
-  const tmp = heap.alloc(<usize>(16 * nb));
-  for (let g = 0; g < groups; g++) permuteScales(s + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
+  const tmp = heap.alloc(<usize>max(16 * nb, 4 * cols));
+  if (type == T_Q8_0) compactQ8_0(q, s, rows * nb);
+  else if (type == T_Q4_0) compactQ4_0(q, s, rows * nb);
+  const rowBytes = type == T_Q4_0 ? cols >> 1 : cols;
+  for (let g = 0; g < groups; g++) {
+    const q0 = q + <usize>(g * groupRows) * <usize>rowBytes;
+    if (type == T_Q4_0) groupQ4(q0, groupRows, cols, tmp); else groupQ8(q0, groupRows, cols, tmp);
+    if (type != T_I8) permuteScales(s + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
+  }
   heap.free(tmp);
 }
 
 // ---- Activation quantization ----------------------------------------------------------------
 
-/** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] (xqIndex order) and
- *  f32 block scales. */
-export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
-  const xq = sc.xq, xd = sc.xd;
+/** Quantizes x [n] (n a multiple of 32) into int16 values in [-32767, 32767] at xq, in order, and
+ *  f32 block scales at xd. */
+export function quantizeActivations(x: usize, n: i32, xq: usize, xd: usize): void {
   for (let b = 0; b < n; b += QK) {
     const xb = x + (<usize>b << 2);
     let amax: f32 = 0;
@@ -190,201 +241,264 @@ export function quantizeActivations(x: usize, n: i32, sc: QScratch): void {
       const idv = f32x4.splat(id);
       const magic = f32x4.splat(12582912.0);
       const bits = i32x4.splat(0x4B400000);
-      for (let j = 0; j < QK; j += 16) {
+      for (let j = 0; j < QK; j += 8) {
         const p = xb + (<usize>j << 2);
-        const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
-        // even-indexed values, then odd-indexed ones
-        const e0 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v0, v1, 0, 2, 4, 6), idv), magic), bits);
-        const e1 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v2, v3, 0, 2, 4, 6), idv), magic), bits);
-        const o0 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v0, v1, 1, 3, 5, 7), idv), magic), bits);
-        const o1 = i32x4.sub(f32x4.add(f32x4.mul(v128.shuffle<f32>(v2, v3, 1, 3, 5, 7), idv), magic), bits);
-        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(e0, e1));
-        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(o0, o1), 16);
+        const q0 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p), idv), magic), bits);
+        const q1 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 16), idv), magic), bits);
+        v128.store(qb + (<usize>j << 1), i16x8.narrow_i32x4_s(q0, q1));
       }
     } else {
       for (let j = 0; j < QK; j++) {
-        store<i16>(qb + (<usize>xqIndex(j) << 1), <i16><i32>nearest<f32>(load<f32>(xb + (<usize>j << 2)) * id));
+        store<i16>(qb + (<usize>j << 1), <i16><i32>nearest<f32>(load<f32>(xb + (<usize>j << 2)) * id));
       }
     }
   }
 }
 
-/** Quantized activation k of vector xq. */
+/** Quantizes P vectors of n values, xstride floats apart, into sc's first P slots. */
+export function quantizeRows(x: usize, xstride: i32, n: i32, P: i32, sc: QScratch): void {
+  for (let p = 0; p < P; p++) {
+    quantizeActivations(x + (<usize>(p * xstride) << 2), n, sc.xq + (<usize>(p * sc.stride) << 1), sc.xd + (<usize>(p * (sc.stride / QK)) << 2));
+  }
+}
+
+/** sc.xs[p][b] = the offset the stored weights add to block b's integer sum, for P positions:
+ *  Q8_0/I8, 128 times the block's activations at even chunk positions (columns with k & 2 == 0);
+ *  Q4_0, 8 times all of them. */
+function offsetSums(sc: QScratch, nb: i32, P: i32, q4: bool): void {
+  const w = q4 ? i16x8.splat(8) : i16x8(128, 128, 0, 0, 128, 128, 0, 0);
+  for (let p = 0; p < P; p++) {
+    const xq = sc.xq + (<usize>(p * sc.stride) << 1);
+    const xs = sc.xs + (<usize>(p * (sc.stride / QK)) << 2);
+    for (let b = 0; b < nb; b++) {
+      const x = xq + (<usize>(b * QK) << 1);
+      let v = i32x4.dot_i16x8_s(v128.load(x), w);
+      v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 16), w));
+      v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 32), w));
+      v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 48), w));
+      store<i32>(xs + (<usize>b << 2), (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3)));
+    }
+  }
+}
+
+// ---- The scalar references (and the rows past the last whole group of four) ----------------
+
+/** Rows [r0, rows) of y = W x for one position: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j w[r,32b+j]
+ *  * xq[32b+j]), w the signed (Q8_0, I8 without its zero point) or offset (Q4_0: nibble - 8) value. */
 // @ts-ignore: decorator
-@inline function xqAt(xq: usize, k: i32): i32 {
-  return <i32>load<i16>(xq + (<usize>xqIndex(k) << 1));
-}
-
-/** The sum of a block's 32 quantized activations at p, the even-indexed ones weighted by `even`
- *  and the odd-indexed ones by `odd` (per lane). */
-// @ts-ignore: decorator
-@inline function blockSum(p: usize, even: v128, odd: v128): i32 {
-  let v = i32x4.dot_i16x8_s(v128.load(p), even);
-  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 16), odd));
-  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 32), even));
-  v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(p, 48), odd));
-  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
-}
-
-/** sc.xs[b] = the offset the stored weights add to block b's integer sum: Q8_0/I8, 128 times
- *  the block's even-indexed activations; Q4_0, 8 times all of them. */
-function offsetSums(sc: QScratch, nb: i32, q4: bool): void {
-  const even = i16x8.splat(q4 ? 8 : 128);
-  const odd = i16x8.splat(q4 ? 8 : 0);
-  for (let b = 0; b < nb; b++) store<i32>(sc.xs + (<usize>b << 2), blockSum(sc.xq + (<usize>(b * QK) << 1), even, odd));
-}
-
-/** Lane i of the result: the sum of the four lanes of the i-th argument (integer). */
-// @ts-ignore: decorator
-@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(i32x4.shuffle(a, b, 0, 4, 1, 5), i32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(i32x4.shuffle(c, d, 0, 4, 1, 5), i32x4.shuffle(c, d, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(ab, cd, 0, 1, 4, 5), i32x4.shuffle(ab, cd, 2, 3, 6, 7));
-}
-
-// ---- Q8_0 / I8 -------------------------------------------------------------------------------
-
-/** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j q[r, 32b+j] * xq[32b+j]). */
-export function matvec_q8_ref(m: Mat, sc: QScratch, y: usize): void {
+@inline function rowsRef(m: Mat, xq: usize, xd: usize, y: usize, r0: i32, q4: bool): void {
   const nb = m.cols / QK;
-  for (let r = 0; r < m.rows; r++) {
-    const wr = m.q + <usize>r * <usize>m.cols;
+  for (let r = r0; r < m.rows; r++) {
     let acc: f32 = 0;
     for (let b = 0; b < nb; b++) {
       let isum: i32 = 0;
-      for (let j = 0; j < QK; j++) isum += q8At(wr, b * QK + j) * xqAt(sc.xq, b * QK + j);
-      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+      for (let j = 0; j < QK; j++) {
+        const k = b * QK + j;
+        isum += (q4 ? q4At(m, r, k) - 8 : q8At(m, r, k)) * <i32>load<i16>(xq + (<usize>k << 1));
+      }
+      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(xd + (<usize>b << 2)));
     }
     store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
-/** One row's block: sum_j stored[j] * x[j] (the offset not yet taken), in 4 lanes; x0..x3: the
- *  block's activations (even and odd of values 0..15, even and odd of 16..31). */
+/** Reference Q8_0 / I8 (zero point not taken) y = W x for one quantized position. */
+export function matvec_q8_ref(m: Mat, xq: usize, xd: usize, y: usize): void { rowsRef(m, xq, xd, y, 0, false); }
+/** Reference Q4_0 y = W x for one quantized position. */
+export function matvec_q4_ref(m: Mat, xq: usize, xd: usize, y: usize): void { rowsRef(m, xq, xd, y, 0, true); }
+
+// ---- The SIMD kernels (Q8_0 / I8 and Q4_0 differ only in how a chunk widens) ----------------
+
+const MASKS = memory.data<u16>([0xff, 15]);
+
+/** a + the dot products of two widened column pairs of four rows with position x's activations
+ *  at byte offsets o and o + 4 (each pair broadcast to the four rows). */
 // @ts-ignore: decorator
-@inline function dot32_q8x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const v0 = v128.load(w), v1 = v128.load(w, 16);
-  const lo = i16x8.splat(0xff);
-  let p = i32x4.dot_i16x8_s(v128.and(v0, lo), x0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_s(v0, 8), x1));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(v1, lo), x2));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_s(v1, 8), x3));
+@inline function pairs2(a: v128, w0: v128, w1: v128, x: usize, o: usize): v128 {
+  return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w0, v128.load32_splat(x + o)), i32x4.dot_i16x8_s(w1, v128.load32_splat(x + o + 4))));
 }
 
-// ---- Q4_0 ------------------------------------------------------------------------------------
+/** a + the dot products of two widened column pairs of four rows with broadcast activations. */
+// @ts-ignore: decorator
+@inline function pairsX(a: v128, w0: v128, w1: v128, xe: v128, xo: v128): v128 {
+  return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w0, xe), i32x4.dot_i16x8_s(w1, xo)));
+}
 
-/** Reference: y[r] = sum_b W.s[r,b] * x.d[b] * (sum_j (q[r,32b+j] - 8) * xq[32b+j]). */
-export function matvec_q4_ref(m: Mat, sc: QScratch, y: usize): void {
+/** y += (a - xs) * (scales * xd), four rows' block sums in the lanes of a. */
+// @ts-ignore: decorator
+@inline function addBlock(y: usize, a: v128, xs: usize, xd: usize, scales: v128): void {
+  const v = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a, v128.load32_splat(xs))), f32x4.mul(scales, v128.load32_splat(xd)));
+  v128.store(y, f32x4.add(v128.load(y), v));
+}
+
+/** Y[p] = W X[p] for P quantized positions (sc), Y rows ystride floats apart. Block by block over
+ *  every group of four rows, four positions at a time: a chunk of weights is widened once for the
+ *  four positions, whose sums for the four rows accumulate in one vector each; the positions left
+ *  one at a time, two groups of rows sharing each broadcast pair of activations. Then each block's
+ *  sums are converted, scaled and added to Y. The loops stay rolled: unrolling them (chunks, or
+ *  the one-position case) measured 30-45% slower, V8 spilling registers. Inlined with a constant
+ *  q4. */
+// @ts-ignore: decorator
+@inline function matmulBlocks(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32, q4: bool): void {
   const nb = m.cols / QK;
-  for (let r = 0; r < m.rows; r++) {
-    const wr = m.q + <usize>r * <usize>(m.cols >> 1);
-    let acc: f32 = 0;
-    for (let b = 0; b < nb; b++) {
-      let isum: i32 = 0;
-      const wb = wr + <usize>(b * 16);
-      for (let j = 0; j < QK; j++) isum += (q4At(wb, j) - 8) * xqAt(sc.xq, b * QK + j);
-      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
-    }
-    store<f32>(y + (<usize>r << 2), acc);
-  }
-}
-
-/** One row's block: sum_j q[j] * x[j] (q unsigned, the offset not yet taken), in 4 lanes. */
-// @ts-ignore: decorator
-@inline function dot32_q4x(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const v = v128.load(w);
-  const mask = i16x8.splat(15);
-  let p = i32x4.dot_i16x8_s(v128.and(v, mask), x0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), mask), x1));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), mask), x2));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), x3));
-}
-
-// ---- The SIMD kernels (Q8_0 / I8 and Q4_0 differ only in the per-block dot product) ---------
-
-/** Four rows at a time: each block's integer sums of the four rows are reduced to one vector
- *  (lane = row), the offset taken off, then converted, scaled and added to y. The loop runs block
- *  by block over all the rows (the block's activations stay in registers, y takes the sums), which
- *  V8 compiles with fewer spills than rows outside and blocks inside. Leftover rows one by one.
- *  Inlined with a constant q4, so each kernel has only its own dot product. */
-// @ts-ignore: decorator
-@inline function matvecBlocks(m: Mat, sc: QScratch, y: usize, q4: bool): void {
-  const nb = m.cols / QK;
-  const rowBytes: usize = q4 ? <usize>(m.cols >> 1) : <usize>m.cols;
-  const blockBytes: usize = q4 ? 16 : 32;
-  offsetSums(sc, nb, q4);
+  const blockBytes: usize = q4 ? 64 : 128; // one block of a group of four rows
+  const groupBytes: usize = q4 ? <usize>(m.cols << 1) : <usize>(m.cols << 2);
+  const groupScales = <usize>nb << 4;
   const g4 = m.rows & ~3;
-  // y accumulates from +0, as the reference's accumulator does
-  memory.fill(y, 0, <usize>g4 << 2);
-  const groupScales = <usize>nb << 4; // bytes of one group's scales
+  const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2, yRow = <usize>ystride << 2;
+  const yEnd = <usize>g4 << 2;
+  offsetSums(sc, nb, P, q4);
+  // Y accumulates from +0, as the reference's accumulator does
+  for (let p = 0; p < P; p++) memory.fill(y + <usize>p * yRow, 0, yEnd);
+  // the masks read from memory: V8 rebuilds a v128.const in three instructions at every use
+  const lo = v128.load16_splat(MASKS), m15 = v128.load16_splat(MASKS, 2);
   for (let b = 0; b < nb; b++) {
-    const xq = sc.xq + (<usize>(b * QK) << 1);
-    const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-    const xs = i32x4.splat(load<i32>(sc.xs + (<usize>b << 2)));
-    const xd = f32x4.splat(load<f32>(sc.xd + (<usize>b << 2)));
-    let w = m.q + <usize>b * blockBytes;
-    let sp = m.s + (<usize>b << 4);
-    let yp = y;
-    const yEnd = y + (<usize>g4 << 2);
-    while (yp < yEnd) {
-      const h = q4
-        ? hsum4i(dot32_q4x(w, x0, x1, x2, x3), dot32_q4x(w + rowBytes, x0, x1, x2, x3), dot32_q4x(w + 2 * rowBytes, x0, x1, x2, x3), dot32_q4x(w + 3 * rowBytes, x0, x1, x2, x3))
-        : hsum4i(dot32_q8x(w, x0, x1, x2, x3), dot32_q8x(w + rowBytes, x0, x1, x2, x3), dot32_q8x(w + 2 * rowBytes, x0, x1, x2, x3), dot32_q8x(w + 3 * rowBytes, x0, x1, x2, x3));
-      const v = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(h, xs)), f32x4.mul(v128.load(sp), xd));
-      v128.store(yp, f32x4.add(v128.load(yp), v));
-      w += rowBytes << 2;
-      sp += groupScales;
-      yp += 16;
+    const xb = <usize>b << 6, sb = <usize>b << 2;
+    let p = 0;
+    for (; p + 4 <= P; p += 4) {
+      const x0 = sc.xq + <usize>p * xqRow + xb, x1 = x0 + xqRow, x2 = x1 + xqRow, x3 = x2 + xqRow;
+      const d0 = sc.xd + <usize>p * xdRow + sb, s0 = sc.xs + <usize>p * xdRow + sb;
+      const y0 = y + <usize>p * yRow;
+      let w = m.q + <usize>b * blockBytes, sp = m.s + (<usize>b << 4);
+      for (let yo: usize = 0; yo < yEnd; yo += 16) {
+        let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+        if (q4) {
+          for (let j: usize = 0; j < 64; j += 16) {
+            const v = v128.load(w + j);
+            const n0 = v128.and(v, m15), n1 = v128.and(i16x8.shr_u(v, 4), m15);
+            const n2 = v128.and(i16x8.shr_u(v, 8), m15), n3 = i16x8.shr_u(v, 12);
+            a0 = pairs2(pairs2(a0, n0, n1, x0, j), n2, n3, x0, j + 8);
+            a1 = pairs2(pairs2(a1, n0, n1, x1, j), n2, n3, x1, j + 8);
+            a2 = pairs2(pairs2(a2, n0, n1, x2, j), n2, n3, x2, j + 8);
+            a3 = pairs2(pairs2(a3, n0, n1, x3, j), n2, n3, x3, j + 8);
+          }
+        } else {
+          for (let j: usize = 0; j < 128; j += 16) {
+            const v = v128.load(w + j);
+            const e = v128.and(v, lo), o = i16x8.shr_s(v, 8);
+            a0 = pairs2(a0, e, o, x0, j >> 1);
+            a1 = pairs2(a1, e, o, x1, j >> 1);
+            a2 = pairs2(a2, e, o, x2, j >> 1);
+            a3 = pairs2(a3, e, o, x3, j >> 1);
+          }
+        }
+        const scales = v128.load(sp);
+        addBlock(y0 + yo, a0, s0, d0, scales);
+        addBlock(y0 + yRow + yo, a1, s0 + xdRow, d0 + xdRow, scales);
+        addBlock(y0 + 2 * yRow + yo, a2, s0 + 2 * xdRow, d0 + 2 * xdRow, scales);
+        addBlock(y0 + 3 * yRow + yo, a3, s0 + 3 * xdRow, d0 + 3 * xdRow, scales);
+        w += groupBytes;
+        sp += groupScales;
+      }
+    }
+    for (; p < P; p++) {
+      // one position: two groups of four rows at a time, sharing the broadcast activations
+      const x0 = sc.xq + <usize>p * xqRow + xb;
+      const d0 = sc.xd + <usize>p * xdRow + sb, s0 = sc.xs + <usize>p * xdRow + sb;
+      const y0 = y + <usize>p * yRow;
+      let w = m.q + <usize>b * blockBytes, sp = m.s + (<usize>b << 4);
+      let yo: usize = 0;
+      for (; yo + 32 <= yEnd; yo += 32) {
+        let a0 = i32x4.splat(0), a1 = a0;
+        const w1 = w + groupBytes;
+        if (q4) {
+          for (let j: usize = 0; j < 64; j += 16) {
+            const v = v128.load(w + j), u = v128.load(w1 + j);
+            let xe = v128.load32_splat(x0 + j), xo = v128.load32_splat(x0 + j + 4);
+            a0 = pairsX(a0, v128.and(v, m15), v128.and(i16x8.shr_u(v, 4), m15), xe, xo);
+            a1 = pairsX(a1, v128.and(u, m15), v128.and(i16x8.shr_u(u, 4), m15), xe, xo);
+            xe = v128.load32_splat(x0 + j + 8); xo = v128.load32_splat(x0 + j + 12);
+            a0 = pairsX(a0, v128.and(i16x8.shr_u(v, 8), m15), i16x8.shr_u(v, 12), xe, xo);
+            a1 = pairsX(a1, v128.and(i16x8.shr_u(u, 8), m15), i16x8.shr_u(u, 12), xe, xo);
+          }
+        } else {
+          for (let j: usize = 0; j < 128; j += 16) {
+            const v = v128.load(w + j), u = v128.load(w1 + j);
+            const xe = v128.load32_splat(x0 + (j >> 1)), xo = v128.load32_splat(x0 + (j >> 1) + 4);
+            a0 = pairsX(a0, v128.and(v, lo), i16x8.shr_s(v, 8), xe, xo);
+            a1 = pairsX(a1, v128.and(u, lo), i16x8.shr_s(u, 8), xe, xo);
+          }
+        }
+        addBlock(y0 + yo, a0, s0, d0, v128.load(sp));
+        addBlock(y0 + yo + 16, a1, s0, d0, v128.load(sp + groupScales));
+        w += groupBytes << 1;
+        sp += groupScales << 1;
+      }
+      if (yo < yEnd) {
+        let a0 = i32x4.splat(0);
+        if (q4) {
+          for (let j: usize = 0; j < 64; j += 16) {
+            const v = v128.load(w + j);
+            a0 = pairs2(a0, v128.and(v, m15), v128.and(i16x8.shr_u(v, 4), m15), x0, j);
+            a0 = pairs2(a0, v128.and(i16x8.shr_u(v, 8), m15), i16x8.shr_u(v, 12), x0, j + 8);
+          }
+        } else {
+          for (let j: usize = 0; j < 128; j += 16) {
+            const v = v128.load(w + j);
+            a0 = pairs2(a0, v128.and(v, lo), i16x8.shr_s(v, 8), x0, j >> 1);
+          }
+        }
+        addBlock(y0 + yo, a0, s0, d0, v128.load(sp));
+      }
     }
   }
-  for (let r = g4; r < m.rows; r++) {
-    const wr = m.q + <usize>r * rowBytes;
-    let acc: f32 = 0;
-    for (let b = 0; b < nb; b++) {
-      const xq = sc.xq + (<usize>(b * QK) << 1);
-      const x0 = v128.load(xq), x1 = v128.load(xq, 16), x2 = v128.load(xq, 32), x3 = v128.load(xq, 48);
-      const wb = wr + <usize>b * blockBytes;
-      const p = q4 ? dot32_q4x(wb, x0, x1, x2, x3) : dot32_q8x(wb, x0, x1, x2, x3);
-      const isum = (i32x4.extract_lane(p, 0) + i32x4.extract_lane(p, 1)) + (i32x4.extract_lane(p, 2) + i32x4.extract_lane(p, 3)) - load<i32>(sc.xs + (<usize>b << 2));
-      acc += <f32>isum * (load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)) * load<f32>(sc.xd + (<usize>b << 2)));
+  if (g4 < m.rows) {
+    for (let p = 0; p < P; p++) {
+      rowsRef(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow, g4, q4);
     }
-    store<f32>(y + (<usize>r << 2), acc);
   }
 }
 
-export function matvec_q8_simd(m: Mat, sc: QScratch, y: usize): void { matvecBlocks(m, sc, y, false); }
-export function matvec_q4_simd(m: Mat, sc: QScratch, y: usize): void { matvecBlocks(m, sc, y, true); }
+export function matmul_q8_simd(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void { matmulBlocks(m, sc, y, ystride, P, false); }
+export function matmul_q4_simd(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void { matmulBlocks(m, sc, y, ystride, P, true); }
 
 // ---- Dispatch ------------------------------------------------------------------------------
 
-/** y = W x for any matrix type; quantized types quantize x into sc first, unless `have` says sc
- *  already holds x quantized (by an earlier call on the same x). Returns whether sc holds x
- *  quantized after the call. */
-export function matvec(m: Mat, x: usize, y: usize, sc: QScratch, have: bool = false): bool {
+/** Y[p] = W X[p] for P positions (X rows xstride floats apart, Y rows ystride), any matrix type.
+ *  Quantized types quantize X into sc first, unless `have` says sc already holds these P vectors
+ *  quantized (by an earlier call on the same X). Returns whether sc holds X quantized after the
+ *  call. */
+export function matmul(m: Mat, x: usize, xstride: i32, y: usize, ystride: i32, P: i32, sc: QScratch, have: bool = false): bool {
   const t = m.type;
+  const yRow = <usize>ystride << 2;
   if (t == T_F32) {
-    matvec_f32(m.q, x, y, m.rows, m.cols);
+    for (let p = 0; p < P; p++) matvec_f32(m.q, x + (<usize>(p * xstride) << 2), y + <usize>p * yRow, m.rows, m.cols);
     return have;
   }
-  if (!have) quantizeActivations(x, m.cols, sc);
-  if (t == T_Q4_0) {
-    if (ASC_FEATURE_SIMD) matvec_q4_simd(m, sc, y); else matvec_q4_ref(m, sc, y);
-    return true;
-  }
-  if (ASC_FEATURE_SIMD) matvec_q8_simd(m, sc, y); else matvec_q8_ref(m, sc, y);
-  if (t == T_I8 && m.zp != 0) {
-    // real = scale * (q - zp): subtract zp * scale * sum(x), with x as quantized
-    let sx: f32 = 0;
-    const nb = m.cols / QK;
-    for (let b = 0; b < nb; b++) {
-      let isum: i32 = 0;
-      for (let j = 0; j < QK; j++) isum += <i32>load<i16>(sc.xq + (<usize>(b * QK + j) << 1));
-      sx += <f32>isum * load<f32>(sc.xd + (<usize>b << 2));
+  if (!have) quantizeRows(x, xstride, m.cols, P, sc);
+  const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2;
+  const q4 = t == T_Q4_0;
+  if (ASC_FEATURE_SIMD) {
+    if (q4) matmul_q4_simd(m, sc, y, ystride, P); else matmul_q8_simd(m, sc, y, ystride, P);
+  } else {
+    for (let p = 0; p < P; p++) {
+      if (q4) matvec_q4_ref(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow);
+      else matvec_q8_ref(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow);
     }
-    const corr = <f32>m.zp * load<f32>(m.s) * sx;
-    for (let r = 0; r < m.rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - corr);
+  }
+  if (t == T_I8 && m.zp != 0) {
+    for (let p = 0; p < P; p++) zeroPointFix(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow);
   }
   return true;
+}
+
+/** y = W x for one position (see matmul). */
+export function matvec(m: Mat, x: usize, y: usize, sc: QScratch, have: bool = false): bool {
+  return matmul(m, x, 0, y, 0, 1, sc, have);
+}
+
+/** I8 with a zero point: real = scale * (q - zp), so subtract zp * scale * sum(x), with x as
+ *  quantized, from every row. */
+export function zeroPointFix(m: Mat, xq: usize, xd: usize, y: usize): void {
+  let sx: f32 = 0;
+  const nb = m.cols / QK;
+  for (let b = 0; b < nb; b++) {
+    let isum: i32 = 0;
+    for (let j = 0; j < QK; j++) isum += <i32>load<i16>(xq + (<usize>(b * QK + j) << 1));
+    sx += <f32>isum * load<f32>(xd + (<usize>b << 2));
+  }
+  const corr = <f32>m.zp * load<f32>(m.s) * sx;
+  for (let r = 0; r < m.rows; r++) store<f32>(y + (<usize>r << 2), load<f32>(y + (<usize>r << 2)) - corr);
 }
 
 /** out[0..cols) = row r of W as f32 (for the embedding lookup). */
@@ -399,9 +513,7 @@ export function matRow(m: Mat, r: i32, out: usize): void {
     const d = load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2));
     for (let j = 0; j < QK; j++) {
       const k = b * QK + j;
-      const q = m.type == T_Q4_0
-        ? q4At(m.q + <usize>r * <usize>(cols >> 1) + <usize>(b * 16), j) - 8
-        : q8At(m.q + <usize>r * <usize>cols, k) - m.zp;
+      const q = m.type == T_Q4_0 ? q4At(m, r, k) - 8 : q8At(m, r, k) - m.zp;
       store<f32>(out + (<usize>k << 2), d * <f32>q);
     }
   }

@@ -74,33 +74,35 @@ t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
   t.ok(rms(q4) / xr < 0.12, `Q4_0 relative RMS error ${(rms(q4) / xr).toExponential(2)} < 12%`);
 });
 
-t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product', async (t) => {
+t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product, one position and several at once', async (t) => {
   // the SIMD build's reference kernel, per case: the scalar build's must give the same bits (the
-  // SIMD activation quantizer rounds exactly as the scalar one does)
+  // SIMD activation quantizer rounds exactly as the scalar one does). P positions at once: the
+  // kernel runs four at a time and the rest one by one (P = 6: both), every position's result the
+  // same bits as the reference one position at a time
   const simdRef = new Map<string, Float32Array>();
   for (const build of ['simd', 'scalar'] as const) {
     const rnd = lcg(5);
     const ex = await exportsOf(build);
     for (const [type, name] of [[GgmlType.Q8_0, 'Q8_0'], [GgmlType.Q4_0, 'Q4_0'], [GgmlType.I8, 'I8'], [GgmlType.I8, 'I8 zp']] as const) {
-      for (const [rows, cols] of [[4, 32], [7, 64], [256, 64], [2000, 64], [128, 128], [64, 32]]) {
+      for (const [rows, cols, P] of [[4, 32, 1], [7, 64, 6], [256, 64, 1], [256, 64, 8], [2000, 64, 5], [128, 128, 4], [64, 32, 3], [10, 96, 6]]) {
         const w = new Float32Array(rows * cols).map(() => rnd());
-        const x = new Float32Array(cols).map(() => rnd() * 2);
+        const x = new Float32Array(P * cols).map(() => rnd() * 2);
         const zp = name === 'I8 zp' ? 3 : 0;
         let blocks: Uint8Array, deq: Float32Array;
         if (type === GgmlType.Q8_0) { blocks = quantizeQ8_0(w); deq = dequantizeQ8_0(blocks, w.length); }
         else if (type === GgmlType.Q4_0) { blocks = quantizeQ4_0(w); deq = dequantizeQ4_0(blocks, w.length); }
         else { const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60)))); blocks = new Uint8Array(q.buffer); deq = Float32Array.from(q, (v) => v - zp); }
         const run = (useRef: number) => {
-          const W = ex.alloc(blocks.length), X = ex.alloc(cols * 4), Y = ex.alloc(rows * 4);
+          const W = ex.alloc(blocks.length), X = ex.alloc(P * cols * 4), Y = ex.alloc(P * rows * 4);
           new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
-          new Float32Array(ex.memory.buffer, X, cols).set(x);
-          ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp);
-          const y = new Float32Array(ex.memory.buffer, Y, rows).slice();
+          new Float32Array(ex.memory.buffer, X, P * cols).set(x);
+          ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp, P);
+          const y = new Float32Array(ex.memory.buffer, Y, P * rows).slice();
           ex.free(W); ex.free(X); ex.free(Y);
           return y;
         };
         const fast = run(0), ref = run(1);
-        const key = `${name} ${rows}x${cols}`;
+        const key = `${name} ${rows}x${cols} P=${P}`;
         if (build === 'simd') simdRef.set(key, ref);
         else {
           const other = simdRef.get(key)!;
@@ -109,17 +111,20 @@ t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized
         }
         // exact f32 product of the dequantized weights
         let worstTrue = 0, differ = 0;
-        for (let r = 0; r < rows; r++) {
-          let exact = 0, mag = 0;
-          for (let c = 0; c < cols; c++) { exact += deq[r * cols + c] * x[c]; mag += Math.abs(deq[r * cols + c] * x[c]); }
-          // kernel vs reference: the same exact integer block sums, scaled and added in f32 by the
-          // same operations in the same order, so the same bits
-          if (Object.is(fast[r], ref[r]) === false) differ++;
-          // vs the exact product: the 16-bit activation rounding (half a step of max|x|/32767 per value) dominates
-          worstTrue = Math.max(worstTrue, Math.abs(ref[r] - exact) / (mag / 32767 + cols * 1.2e-7 * mag + 1e-12));
+        for (let p = 0; p < P; p++) {
+          for (let r = 0; r < rows; r++) {
+            let exact = 0, mag = 0;
+            for (let c = 0; c < cols; c++) { exact += deq[r * cols + c] * x[p * cols + c]; mag += Math.abs(deq[r * cols + c] * x[p * cols + c]); }
+            // kernel vs reference: the same exact integer block sums, scaled and added in f32 by the
+            // same operations in the same order, so the same bits
+            const i = p * rows + r;
+            if (Object.is(fast[i], ref[i]) === false) differ++;
+            // vs the exact product: the 16-bit activation rounding (half a step of max|x|/32767 per value) dominates
+            worstTrue = Math.max(worstTrue, Math.abs(ref[i] - exact) / (mag / 32767 + cols * 1.2e-7 * mag + 1e-12));
+          }
         }
-        t.equal(differ, 0, `${build} ${name} ${rows}x${cols}: kernel equals the reference bit for bit (${differ} of ${rows} rows differ)`);
-        t.ok(worstTrue <= 1, `${build} ${name} ${rows}x${cols}: within the activation-rounding bound of the exact product (${worstTrue.toFixed(3)})`);
+        t.equal(differ, 0, `${build} ${key}: kernel equals the reference bit for bit (${differ} of ${P * rows} outputs differ)`);
+        t.ok(worstTrue <= 1, `${build} ${key}: within the activation-rounding bound of the exact product (${worstTrue.toFixed(3)})`);
       }
     }
   }

@@ -19,7 +19,7 @@ t.test('prefill equals step by step; sessions are independent; reset forgets', a
   const all = a.prefill(seq, true)!;
   const rows: number[] = [];
   for (const id of seq) { b.prefill([id]); rows.push(...b.logits()); }
-  t.ok(maxAbsDiff(all, rows) <= 1e-6, 'prefill and step agree');
+  t.equal(maxAbsDiff(all, rows), 0, 'prefill (in chunks of positions) and step by step agree bit for bit');
   t.same(Array.from(a.logits()), Array.from(all.subarray(11 * TINY.vocabSize)), 'last logits left in the session');
   // a third session interleaved does not disturb the first
   const c = m.newSession();
@@ -32,7 +32,7 @@ t.test('prefill equals step by step; sessions are independent; reset forgets', a
   m.free();
 });
 
-t.test('a prefill that wants only the last logits (its last layer carries the state and skips the rest) gives the same bits as one that keeps every position', async (t) => {
+t.test('a prefill that wants only the last logits (its last layer carries the state and skips the rest) gives the same bits as one that keeps every position, and as token by token', async (t) => {
   // the last layer MoE (TINY) and dense; F32 and the quantized kernels; both builds
   const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
   for (const moeLayers of [[1], [0]]) {
@@ -45,6 +45,13 @@ t.test('a prefill that wants only the last logits (its last layer carries the st
         const all = b.prefill(seq, true)!;
         const what = `${build} ${type}, MoE layers [${moeLayers}]`;
         t.same(Array.from(a.logits()), Array.from(all.subarray(10 * C.vocabSize)), `${what}: last logits`);
+        // and token by token (one position per call, the kernels' one-position path) gives every
+        // position's logits with the same bits as the chunked prompt (four positions at a time)
+        const c = m.session();
+        let stepDiff = 0;
+        seq.forEach((id, i) => { c.prefill([id]); stepDiff = Math.max(stepDiff, maxAbsDiff(c.logits(), all.subarray(i * C.vocabSize, (i + 1) * C.vocabSize))); });
+        t.equal(stepDiff, 0, `${what}: token by token equals the chunked prompt bit for bit`);
+        c.free();
         // the recurrent state left behind is the same too: the next tokens agree bit for bit,
         // and so do the windows recomputed past T (whose positions but the last want no logits)
         let same = true;
