@@ -11,7 +11,7 @@ import {
   getDetail, getError, WINDOW_EXACT, WINDOW_SLIDE,
 } from './model';
 import { sampleToken, seedRng } from './sampling';
-import { matvec_f32_ref, matvec_f32_simd } from './kernels/f32';
+import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32';
 import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
 
@@ -99,6 +99,11 @@ export function generate(s: usize, max: i32, out: usize, eos: i32): i32 {
 export function test_matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void { matvec_f32_ref(W, x, y, rows, cols); }
 export function test_matvec_f32(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
   if (ASC_FEATURE_SIMD) matvec_f32_simd(W, x, y, rows, cols); else matvec_f32_ref(W, x, y, rows, cols);
+}
+/** Two positions at once (the prompt path): y0 = W x0, y1 = W x1. */
+export function test_matvec2_f32(W: usize, x0: usize, x1: usize, y0: usize, y1: usize, rows: i32, cols: i32): void {
+  if (ASC_FEATURE_SIMD) matvec2_f32_simd(W, x0, x1, y0, y1, rows, cols);
+  else { matvec_f32_ref(W, x0, y0, rows, cols); matvec_f32_ref(W, x1, y1, rows, cols); }
 }
 export function test_erf(x: f64): f64 { return erf(x); }
 /** Elementwise hooks: f(x[i]) for n floats, by the SIMD function (4 lanes at a time) where the build

@@ -30,7 +30,7 @@
 // and summation round, by the same operations in the same order in the SIMD kernels and in their
 // plain scalar references (`*_ref`), which therefore give the same bits.
 
-import { matvec_f32 } from './f32';
+import { matvec_f32, matvec2_f32_simd } from './f32';
 
 export const T_F32: i32 = 0;
 export const T_F16: i32 = 1;
@@ -462,7 +462,15 @@ export function matmul(m: Mat, x: usize, xstride: i32, y: usize, ystride: i32, P
   const t = m.type;
   const yRow = <usize>ystride << 2;
   if (t == T_F32) {
-    for (let p = 0; p < P; p++) matvec_f32(m.q, x + (<usize>(p * xstride) << 2), y + <usize>p * yRow, m.rows, m.cols);
+    let p = 0;
+    if (ASC_FEATURE_SIMD) {
+      const xRow = <usize>xstride << 2;
+      for (; p + 2 <= P; p += 2) {
+        const xp = x + <usize>p * xRow, yp = y + <usize>p * yRow;
+        matvec2_f32_simd(m.q, xp, xp + xRow, yp, yp + yRow, m.rows, m.cols);
+      }
+    }
+    for (; p < P; p++) matvec_f32(m.q, x + (<usize>(p * xstride) << 2), y + <usize>p * yRow, m.rows, m.cols);
     return have;
   }
   if (!have) quantizeRows(x, xstride, m.cols, P, sc);

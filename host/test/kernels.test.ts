@@ -24,7 +24,14 @@ t.test('f32 matvec: SIMD vs scalar reference, every shape class (tails, 4-row bl
       worst = Math.max(worst, d / bound);
     }
     t.ok(worst <= 1, `${rows}x${cols}: |simd - ref| within the reordering bound (worst ${worst.toFixed(3)} of the bound)`);
-    for (const p of [W, x, y1, y2]) ex.free(p);
+    // two positions at once (a prompt's path): each the same bits as one position alone
+    const x2 = ex.alloc(cols * 4), z1 = ex.alloc(rows * 4), z2 = ex.alloc(rows * 4), y3 = ex.alloc(rows * 4);
+    for (let i = 0; i < cols; i++) mem()[x2 / 4 + i] = rnd() * 3;
+    ex.test_matvec_f32(W, x2, y3, rows, cols);
+    ex.test_matvec2_f32(W, x, x2, z1, z2, rows, cols);
+    const same = (a: number, b: number) => new Float32Array(ex.memory.buffer, a, rows).every((v, i) => Object.is(v, mem()[b / 4 + i]));
+    t.ok(same(z1, y1) && same(z2, y3), `${rows}x${cols}: two positions at once give each one's bits`);
+    for (const p of [W, x, y1, y2, x2, z1, z2, y3]) ex.free(p);
   }
 });
 
