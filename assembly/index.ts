@@ -12,7 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32';
-import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix } from './kernels/quant';
+import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix, matRow, matRow_ref } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
 
 export function abi_version(): i32 { return ABI_VERSION; }
@@ -130,6 +130,22 @@ export function test_elementwise_ref(which: i32, x: usize, y: usize, n: i32): vo
 /** mean_i softplus(x[i] + b[i]): the build's path (useRef 0) or the scalar one. */
 export function test_softplus_mean(x: usize, b: usize, n: i32, useRef: i32): f32 {
   return useRef != 0 ? softplusMean_ref(x, b, n) : softplusMean(x, b, n);
+}
+
+/** Embedding-row hook: W as for test_matvec_quant (repacked in place, scales 1 for I8); out
+ *  receives every row as f32, [rows, cols], by matRow (useRef 0) or its reference (1). */
+export function test_mat_rows(type: i32, W: usize, rows: i32, cols: i32, out: usize, useRef: i32, zp: i32): void {
+  const nb = cols / QK;
+  const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
+  m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
+  m.s = heap.alloc(<usize>(rows * nb) << 2);
+  repackMatrix(type, W, m.s, rows, cols, 1);
+  if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
+  for (let r = 0; r < rows; r++) {
+    const o = out + (<usize>(r * cols) << 2);
+    if (useRef) matRow_ref(m, r, o); else matRow(m, r, o);
+  }
+  heap.free(m.s); heap.free(changetype<usize>(m));
 }
 
 /** Quantized matrix hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point

@@ -526,12 +526,56 @@ export function matRow(m: Mat, r: i32, out: usize): void {
     return;
   }
   const nb = cols / QK;
+  const q4 = m.type == T_Q4_0;
+  const grouped = r < (m.rows & ~3);
+  // in a group, row i's two values of a column pair are int16 lanes 2i and 2i + 1 of each chunk
+  const lanes = m.q + <usize>(r & ~3) * <usize>(q4 ? cols >> 1 : cols) + <usize>((r & 3) << 2);
   for (let b = 0; b < nb; b++) {
     const d = load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2));
-    for (let j = 0; j < QK; j++) {
-      const k = b * QK + j;
-      const q = m.type == T_Q4_0 ? q4At(m, r, k) - 8 : q8At(m, r, k) - m.zp;
-      store<f32>(out + (<usize>k << 2), d * <f32>q);
+    const o = out + (<usize>(b * QK) << 2);
+    if (grouped && q4) {
+      // chunk c: column pairs 4c + n in nibble n
+      const blk = lanes + (<usize>b << 6);
+      for (let c = 0; c < 4; c++) {
+        const l0 = <i32>load<u16>(blk + (<usize>c << 4)), l1 = <i32>load<u16>(blk + (<usize>c << 4), 2);
+        for (let n = 0; n < 4; n++) {
+          const k = <usize>((c << 3) + (n << 1)) << 2;
+          store<f32>(o + k, d * <f32>(((l0 >> (n << 2)) & 15) - 8));
+          store<f32>(o + k, d * <f32>(((l1 >> (n << 2)) & 15) - 8), 4);
+        }
+      }
+    } else if (grouped) {
+      // chunk c: column pair 2c in the low bytes (offset 128), 2c + 1 in the high ones
+      const blk = lanes + (<usize>b << 7);
+      const zp = m.zp;
+      for (let c = 0; c < 8; c++) {
+        const l0 = <i32>load<u16>(blk + (<usize>c << 4)), l1 = <i32>load<u16>(blk + (<usize>c << 4), 2);
+        const k = <usize>(c << 2) << 2;
+        store<f32>(o + k, d * <f32>((l0 & 0xff) - 128 - zp));
+        store<f32>(o + k, d * <f32>((l1 & 0xff) - 128 - zp), 4);
+        store<f32>(o + k, d * <f32>(<i32><i8>(l0 >> 8) - zp), 8);
+        store<f32>(o + k, d * <f32>(<i32><i8>(l1 >> 8) - zp), 12);
+      }
+    } else {
+      rowBlockRef(m, r, b, d, o);
     }
+  }
+}
+
+/** Block b of row r of a quantized W as f32 (scale d) by the plain accessors. */
+// @ts-ignore: decorator
+@inline function rowBlockRef(m: Mat, r: i32, b: i32, d: f32, o: usize): void {
+  for (let j = 0; j < QK; j++) {
+    const k = b * QK + j;
+    const q = m.type == T_Q4_0 ? q4At(m, r, k) - 8 : q8At(m, r, k) - m.zp;
+    store<f32>(o + (<usize>j << 2), d * <f32>q);
+  }
+}
+
+/** Reference for matRow of a quantized W: every value by the plain accessors. */
+export function matRow_ref(m: Mat, r: i32, out: usize): void {
+  const nb = m.cols / QK;
+  for (let b = 0; b < nb; b++) {
+    rowBlockRef(m, r, b, load<f32>(m.s + (<usize>scaleIndex(m.rows, nb, r, b) << 2)), out + (<usize>(b * QK) << 2));
   }
 }

@@ -130,6 +130,35 @@ t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized
   }
 });
 
+t.test('embedding rows: the laid-out weights read back as the file\'s dequantized values, bit for bit', async (t) => {
+  for (const build of ['simd', 'scalar'] as const) {
+    const rnd = lcg(9);
+    const ex = await exportsOf(build);
+    for (const [type, name] of [[GgmlType.Q8_0, 'Q8_0'], [GgmlType.Q4_0, 'Q4_0'], [GgmlType.I8, 'I8 zp']] as const) {
+      for (const [rows, cols] of [[8, 64], [7, 32], [13, 96]]) {
+        const w = new Float32Array(rows * cols).map(() => rnd());
+        const zp = name === 'I8 zp' ? 3 : 0;
+        let blocks: Uint8Array, deq: Float32Array;
+        if (type === GgmlType.Q8_0) { blocks = quantizeQ8_0(w); deq = dequantizeQ8_0(blocks, w.length); }
+        else if (type === GgmlType.Q4_0) { blocks = quantizeQ4_0(w); deq = dequantizeQ4_0(blocks, w.length); }
+        else { const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60)))); blocks = new Uint8Array(q.buffer); deq = Float32Array.from(q, (v) => v - zp); }
+        const run = (useRef: number) => {
+          const W = ex.alloc(blocks.length), O = ex.alloc(rows * cols * 4);
+          new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
+          ex.test_mat_rows(type, W, rows, cols, O, useRef, zp);
+          const o = new Float32Array(ex.memory.buffer, O, rows * cols).slice();
+          ex.free(W); ex.free(O);
+          return o;
+        };
+        const fast = run(0), ref = run(1);
+        const differ = (a: Float32Array) => a.reduce((n, v, i) => n + (Object.is(v, deq[i]) ? 0 : 1), 0);
+        t.equal(differ(ref), 0, `${build} ${name} ${rows}x${cols}: the reference reads every value back`);
+        t.equal(differ(fast), 0, `${build} ${name} ${rows}x${cols}: matRow (grouped rows read lane by lane) too`);
+      }
+    }
+  }
+});
+
 t.test('bad quantized input: clear errors', async (t) => {
   const w = randomWeights(TINY, 2);
   const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
