@@ -132,20 +132,28 @@ export function test_softplus_mean(x: usize, b: usize, n: i32, useRef: i32): f32
   return useRef != 0 ? softplusMean_ref(x, b, n) : softplusMean(x, b, n);
 }
 
-/** Embedding-row hook: W as for test_matvec_quant (repacked in place, scales 1 for I8); out
- *  receives every row as f32, [rows, cols], by matRow (useRef 0) or its reference (1). */
-export function test_mat_rows(type: i32, W: usize, rows: i32, cols: i32, out: usize, useRef: i32, zp: i32): void {
+/** The hooks' matrix: W (GGUF Q8_0 / Q4_0 blocks, or int8 for I8 with scale 1 and zero point zp)
+ *  repacked in place into a Mat; free with freeHookMat. */
+function hookMat(type: i32, W: usize, rows: i32, cols: i32, zp: i32): Mat {
   const nb = cols / QK;
   const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
   m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
   m.s = heap.alloc(<usize>(rows * nb) << 2);
   repackMatrix(type, W, m.s, rows, cols, 1);
   if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
+  return m;
+}
+function freeHookMat(m: Mat): void { heap.free(m.s); heap.free(changetype<usize>(m)); }
+
+/** Embedding-row hook: W as for test_matvec_quant (repacked in place, scales 1 for I8); out
+ *  receives every row as f32, [rows, cols], by matRow (useRef 0) or its reference (1). */
+export function test_mat_rows(type: i32, W: usize, rows: i32, cols: i32, out: usize, useRef: i32, zp: i32): void {
+  const m = hookMat(type, W, rows, cols, zp);
   for (let r = 0; r < rows; r++) {
     const o = out + (<usize>(r * cols) << 2);
     if (useRef) matRow_ref(m, r, o); else matRow(m, r, o);
   }
-  heap.free(m.s); heap.free(changetype<usize>(m));
+  freeHookMat(m);
 }
 
 /** Quantized matrix hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point
@@ -154,11 +162,7 @@ export function test_mat_rows(type: i32, W: usize, rows: i32, cols: i32, out: us
  *  time, 0 the build's kernel on all P at once. */
 export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: usize, y: usize, useRef: i32, zp: i32, P: i32): void {
   const nb = cols / QK;
-  const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
-  m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
-  m.s = heap.alloc(<usize>(rows * nb) << 2);
-  repackMatrix(type, W, m.s, rows, cols, 1);
-  if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
+  const m = hookMat(type, W, rows, cols, zp);
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
   sc.stride = cols; sc.count = P;
   sc.xq = heap.alloc(<usize>(P * cols) << 1);
@@ -174,5 +178,5 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   } else {
     matmul(m, x, cols, y, rows, P, sc);
   }
-  heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); heap.free(m.s); heap.free(changetype<usize>(m));
+  heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); freeHookMat(m);
 }

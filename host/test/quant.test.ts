@@ -74,6 +74,15 @@ t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
   t.ok(rms(q4) / xr < 0.12, `Q4_0 relative RMS error ${(rms(q4) / xr).toExponential(2)} < 12%`);
 });
 
+/** The bytes a hook takes for weights w stored as type (I8: int8 of w * 60, zero point zp), and
+ *  the values they stand for. */
+function quantizedCase(type: number, w: Float32Array, zp: number): { blocks: Uint8Array; deq: Float32Array } {
+  if (type === GgmlType.Q8_0) { const blocks = quantizeQ8_0(w); return { blocks, deq: dequantizeQ8_0(blocks, w.length) }; }
+  if (type === GgmlType.Q4_0) { const blocks = quantizeQ4_0(w); return { blocks, deq: dequantizeQ4_0(blocks, w.length) }; }
+  const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60))));
+  return { blocks: new Uint8Array(q.buffer), deq: Float32Array.from(q, (v) => v - zp) };
+}
+
 t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product, one position and several at once', async (t) => {
   // the SIMD build's reference kernel, per case: the scalar build's must give the same bits (the
   // SIMD activation quantizer rounds exactly as the scalar one does). P positions at once: the
@@ -88,10 +97,7 @@ t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized
         const w = new Float32Array(rows * cols).map(() => rnd());
         const x = new Float32Array(P * cols).map(() => rnd() * 2);
         const zp = name === 'I8 zp' ? 3 : 0;
-        let blocks: Uint8Array, deq: Float32Array;
-        if (type === GgmlType.Q8_0) { blocks = quantizeQ8_0(w); deq = dequantizeQ8_0(blocks, w.length); }
-        else if (type === GgmlType.Q4_0) { blocks = quantizeQ4_0(w); deq = dequantizeQ4_0(blocks, w.length); }
-        else { const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60)))); blocks = new Uint8Array(q.buffer); deq = Float32Array.from(q, (v) => v - zp); }
+        const { blocks, deq } = quantizedCase(type, w, zp);
         const run = (useRef: number) => {
           const W = ex.alloc(blocks.length), X = ex.alloc(P * cols * 4), Y = ex.alloc(P * rows * 4);
           new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
@@ -138,10 +144,7 @@ t.test('embedding rows: the laid-out weights read back as the file\'s dequantize
       for (const [rows, cols] of [[8, 64], [7, 32], [13, 96]]) {
         const w = new Float32Array(rows * cols).map(() => rnd());
         const zp = name === 'I8 zp' ? 3 : 0;
-        let blocks: Uint8Array, deq: Float32Array;
-        if (type === GgmlType.Q8_0) { blocks = quantizeQ8_0(w); deq = dequantizeQ8_0(blocks, w.length); }
-        else if (type === GgmlType.Q4_0) { blocks = quantizeQ4_0(w); deq = dequantizeQ4_0(blocks, w.length); }
-        else { const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60)))); blocks = new Uint8Array(q.buffer); deq = Float32Array.from(q, (v) => v - zp); }
+        const { blocks, deq } = quantizedCase(type, w, zp);
         const run = (useRef: number) => {
           const W = ex.alloc(blocks.length), O = ex.alloc(rows * cols * 4);
           new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
