@@ -175,11 +175,11 @@ async function oneRound(st: RoundState, r: number, input: BenchInput, progress: 
  *  that is busy for a while slows every model and every engine alike, not whichever model was
  *  being measured then). --runs R: R rounds; --duration S: rounds until S seconds per model have
  *  passed (at least one). */
-async function interleavedRounds(states: RoundState[], input: BenchInput): Promise<void> {
+async function interleavedRounds(states: RoundState[], input: BenchInput, shared?: { done: number; total: number }): Promise<void> {
   const t0 = performance.now();
   // the progress total is exact for --runs; with --duration it is an estimate (the runs count)
   const rounds = input.durationS ? Math.max(1, input.runs) : input.runs;
-  const progress = { done: 0, total: rounds * states.reduce((n, st) => n + st.engines.length, 0) };
+  const progress = shared ?? { done: 0, total: rounds * states.reduce((n, st) => n + st.engines.length, 0) };
   for (let r = 0; ; r++) {
     if (input.durationS !== null ? r > 0 && performance.now() - t0 >= input.durationS * 1000 * states.length : r >= input.runs) break;
     for (const st of states) await oneRound(st, r, input, progress);
@@ -217,6 +217,20 @@ function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rss
   };
 }
 
+/** Several phases' samples of one engine as one. */
+function mergeAcc(accs: Acc[]): Acc {
+  const m = newAcc();
+  for (const a of accs) {
+    m.prefill.push(...a.prefill); m.ttft.push(...a.ttft); m.score.push(...a.score); m.decode.push(...a.decode);
+    m.prefillCpu.push(...a.prefillCpu); m.scoreCpu.push(...a.scoreCpu); m.decodeCpu.push(...a.decodeCpu);
+    m.decodeOneCall.push(...a.decodeOneCall); m.perToken.push(...a.perToken);
+    if (m.decodedIds.length === 0) m.decodedIds = a.decodedIds;
+    m.cpuUser += a.cpuUser; m.cpuSystem += a.cpuSystem; m.wall += a.wall;
+    m.energyUj += a.energyUj; m.energyTokens += a.energyTokens; m.rssDelta = Math.max(m.rssDelta, a.rssDelta);
+  }
+  return m;
+}
+
 /** ours / peer per round (rounds are paired by index). */
 function pairedRatio(ours: number[], peer: number[]): Ratio | null {
   const n = Math.min(ours.length, peer.length);
@@ -237,8 +251,14 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
   };
   const models: ModelResult[] = [];
   let firstLoad = true;
-  // every model loaded and its engines set up first, then the rounds interleave the models
-  interface Loaded { m: BenchInput['models'][number]; model: IteraModel; file: ReturnType<typeof readModelFile>; coldMs: number; warm: number[]; plan: Plan; engines: BenchEngine[]; rssBefore: Map<string, number>; skipped: Record<string, string>; state: RoundState }
+  // every model loaded first; then one phase per peer (ONNX Runtime native first, before
+  // onnxruntime-web is even loaded: in the same process it slowed native's prefill by 10-35% on
+  // this machine), each phase interleaving ours and that peer round by round over every model
+  interface Loaded {
+    m: BenchInput['models'][number]; model: IteraModel; file: ReturnType<typeof readModelFile>; coldMs: number; warm: number[]; plan: Plan;
+    ours: ReturnType<typeof itera>; peers: BenchEngine[]; oursAcc: Acc[]; peerAcc: Map<string, { acc: Acc; phase: number }>;
+    rssBefore: Map<string, number>; skipped: Record<string, string>;
+  }
   const loaded: Loaded[] = [];
   for (const m of input.models) {
     // cold: the first load of this model in this process (the first ever also compiles the module)
@@ -261,32 +281,48 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     const hi = Math.min(c.vocabSize, Math.max(file.tokenizer.size, 5));
     const ctx = benchTokens(S, Math.min(4, hi - 1), hi);
     const plan: Plan = { ctx, prompt: ctx.slice(0, P), decodeFrom: ctx.slice(0, 1), decodeN: Math.max(1, S - 1) };
-
     const ours = itera(model, 'Itera-Lite (WebAssembly)', coldMs);
-    const engines: BenchEngine[] = [ours];
-    const rssBefore = new Map<string, number>([['itera', 0]]);
-    const skipped: Record<string, string> = {};
-    for (const p of input.peers) {
-      const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
-      try {
-        const r0 = process.memoryUsage().rss;
-        const e = await ortItera(await ort(flavour), flavour, file);
-        rssBefore.set(e.id, process.memoryUsage().rss - r0);
-        engines.push(e);
-        input.onNote?.(`${m.path}: ${e.label} sessions created in ${e.loadMs.toFixed(0)} ms`);
-      } catch (err) {
-        skipped[p] = (err as Error).message;
-        input.onNote?.(`${m.path}: ${p} skipped: ${(err as Error).message}`);
-      }
-    }
-    const state = await warmUp(engines, plan, `${file.name || m.path}`, ours);
-    loaded.push({ m, model, file, coldMs, warm, plan, engines, rssBefore, skipped, state });
+    loaded.push({ m, model, file, coldMs, warm, plan, ours, peers: [], oursAcc: [], peerAcc: new Map(), rssBefore: new Map([['itera', 0]]), skipped: {} });
   }
-  await interleavedRounds(loaded.map((l) => l.state), input);
+  const phases: (BenchInput['peers'][number] | null)[] = input.peers.length ? [...input.peers].sort((a, b) => (a === 'ort-node' ? -1 : b === 'ort-node' ? 1 : 0)) : [null];
+  const rounds = input.durationS ? Math.max(1, input.runs) : input.runs;
+  const perModel = (p: string | null): number => (p ? 2 : 1); // engines per model in a phase
+  const progress = { done: 0, total: rounds * loaded.length * phases.reduce((n, p) => n + perModel(p), 0) };
+  for (let phase = 0; phase < phases.length; phase++) {
+    const p = phases[phase];
+    const states: RoundState[] = [];
+    for (const l of loaded) {
+      const engines: BenchEngine[] = [l.ours];
+      if (p) {
+        const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
+        try {
+          const r0 = process.memoryUsage().rss;
+          const e = await ortItera(await ort(flavour), flavour, l.file);
+          l.rssBefore.set(e.id, process.memoryUsage().rss - r0);
+          engines.push(e);
+          l.peers.push(e);
+          input.onNote?.(`${l.m.path}: ${e.label} sessions created in ${e.loadMs.toFixed(0)} ms`);
+        } catch (err) {
+          l.skipped[p] = (err as Error).message;
+          input.onNote?.(`${l.m.path}: ${p} skipped: ${(err as Error).message}`);
+        }
+      }
+      states.push(await warmUp(engines, l.plan, `${l.file.name || l.m.path}${p ? ` vs ${p}` : ''}`, l.ours));
+    }
+    // the bar spans every phase; a peer that could not load shortens it
+    progress.total -= rounds * (loaded.length * perModel(p) - states.reduce((n, st) => n + st.engines.length, 0));
+    await interleavedRounds(states, input, progress);
+    states.forEach((st, i) => {
+      const l = loaded[i]!;
+      l.oursAcc.push(st.acc.get('itera')!);
+      for (const e of st.engines.slice(1)) l.peerAcc.set(e.id, { acc: st.acc.get(e.id)!, phase });
+    });
+    // a phase's peer sessions are released before the next phase loads its own
+    for (const l of loaded) for (const e of l.peers) if (l.peerAcc.get(e.id)?.phase === phase) await e.dispose();
+  }
 
-  for (const { m, model, file, coldMs, warm, plan, engines, rssBefore, skipped, state } of loaded) {
+  for (const { m, model, file, coldMs, warm, plan, ours, peers, oursAcc, peerAcc, rssBefore, skipped } of loaded) {
     const c = file.config;
-    const acc = state.acc;
 
     let quality: ModelResult['quality'];
     if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
@@ -295,17 +331,19 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       quality = { value: { text: input.evalText.name, tokens: sc.tokens, perplexity: sc.perplexity, bitsPerToken: sc.bitsPerToken }, source: 'model.score (windows of T, stride T/2)' };
     }
 
-    const results = engines.map((e) => engineResult(e, acc.get(e.id)!, plan, input, rssBefore.get(e.id) ?? 0));
-    const oa = acc.get('itera')!;
+    const results = [engineResult(ours, mergeAcc(oursAcc), plan, input, 0), ...peers.map((e) => engineResult(e, peerAcc.get(e.id)!.acc, plan, input, rssBefore.get(e.id) ?? 0))];
+    const oursFirst = oursAcc[0]!;
     const ratios: ModelResult['ratios'] = {};
     const sameTokens: Record<string, boolean> = {};
-    for (const e of engines.slice(1)) {
-      const pa = acc.get(e.id)!;
+    for (const e of peers) {
+      const { acc: pa, phase } = peerAcc.get(e.id)!;
+      // paired with our own rounds of the same phase
+      const oa = oursAcc[phase]!;
       ratios[e.id] = {
         prefill: pairedRatio(oa.prefill, pa.prefill), decode: pairedRatio(oa.decode, pa.decode), score: pairedRatio(oa.score, pa.score),
         cpuTime: { prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu), decode: pairedRatio(oa.decodeCpu, pa.decodeCpu), score: pairedRatio(oa.scoreCpu, pa.scoreCpu) },
       };
-      sameTokens[e.id] = pa.decodedIds.length === oa.decodedIds.length && pa.decodedIds.every((x, i) => x === oa.decodedIds[i]);
+      sameTokens[e.id] = pa.decodedIds.length === oursFirst.decodedIds.length && pa.decodedIds.every((x, i) => x === oursFirst.decodedIds[i]);
     }
     const info = model.info();
     const tensorTypes: Record<string, number> = {};
@@ -326,7 +364,7 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       sameTokens,
       ...(Object.keys(skipped).length ? { skipped } : {}),
     });
-    for (const e of engines) await e.dispose();
+    await ours.dispose();
     model.dispose();
   }
 

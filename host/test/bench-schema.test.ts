@@ -56,6 +56,33 @@ t.test('a short real run matches the schema', needShared('reference/checkpoints/
   t.same(d.reference, { value: null, reason: 'not in this test' });
 });
 
+t.test('two peers: a phase each, ONNX Runtime native first, each ratio paired with our rounds of its own phase', needShared('reference/checkpoints/itera_lite_micro_distilled.pt'), async (t) => {
+  const d = await runBench({
+    models: [{ path: 'micro (in memory)', bytes: convertReference() }],
+    wasm: readFileSync(join(repoRoot(), 'build', 'itera.wasm')),
+    runs: 2,
+    durationS: null,
+    peers: ['ort-web', 'ort-node'],
+    reference: { reason: 'not in this test' },
+    contextTokens: 16,
+    promptTokens: 4,
+    evalText: { reason: 'not in this test' },
+    energy: { meter: null, reason: 'no RAPL in this test' },
+    ortWasmDir: pathToFileURL(join(repoRoot(), 'node_modules', 'onnxruntime-web', 'dist') + '/').href,
+    diag: await collectDiagnostics(),
+    tool: { name: 'itera', version: 'test', command: ['itera', 'bench'] },
+  });
+  t.same(validateBenchDocument(d), [], 'valid');
+  const m = d.models[0]!;
+  t.same(m.engines.map((e) => e.id), ['itera', 'ort-node', 'ort-web'], 'native first, whatever order asked');
+  t.equal(m.engines[0]!.prefill!.tokensPerSecond.n, 4, 'our samples: both phases');
+  for (const p of ['ort-node', 'ort-web']) {
+    t.equal(m.engines.find((e) => e.id === p)!.prefill!.tokensPerSecond.n, 2, `${p}: its own phase's rounds`);
+    t.equal(m.ratios[p]!.prefill!.n, 2, `${p}: ratios paired round by round within the phase`);
+    t.equal(m.sameTokens[p], true, `${p} decoded exactly our greedy tokens`);
+  }
+});
+
 t.test('the validator catches what is wrong', needShared('reference/checkpoints/itera_lite_micro_distilled.pt'), async (t) => {
   const d = JSON.parse(JSON.stringify(await shortRun())) as Record<string, any>;
   const broken = (f: (x: Record<string, any>) => void): string[] => {

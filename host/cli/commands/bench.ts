@@ -21,9 +21,10 @@ export const bench: Command = {
   help: `Usage: itera bench [--model FILE]... [--quant TYPES] [--runs R | --duration S] [--json OUT.json]
 
 Measures each model on this machine, one thread, and runs the same model on the same tokens in
-ONNX Runtime native (onnxruntime-node) and WebAssembly (onnxruntime-web), interleaved round by
-round, and the models too (each round runs every model in turn), so that a machine busy for a
-while slows every engine and every model alike:
+ONNX Runtime native (onnxruntime-node) and WebAssembly (onnxruntime-web): one phase per peer
+(native first: onnxruntime-web in the same process slowed native's prefill), each interleaving
+ours and the peer round by round over every model, so that a machine busy for a while slows every
+engine and every model alike:
   file size, load + instantiate time (cold, then warm), time to first token, prefill tokens/s
   (a context of T tokens, last logits), decode tokens/s (greedy, one call per token) with
   per-token latency p50/p95/p99, scoring tokens/s (every position's logits), WebAssembly memory,
@@ -194,7 +195,7 @@ export function formatBench(doc: BenchDocument): string {
   const d = doc.diag;
   let s = `machine  ${d.cpu.model.value ?? 'unknown CPU'}, ${d.cpu.logicalCores.value ?? '?'} cores, ${d.host.platform} ${d.host.arch}, Node ${d.host.version}` +
     `${d.cpu.loadAverage.value ? `, load average ${d.cpu.loadAverage.value.join(' ')}` : ''}\n` +
-    `settings ${doc.settings.durationS ? `${doc.settings.durationS} s per model` : `${doc.settings.runs} rounds`} after a warm-up, 1 thread, engines and models interleaved; medians (min-max)\n`;
+    `settings ${doc.settings.durationS ? `${doc.settings.durationS} s per model` : `${doc.settings.runs} rounds`} after a warm-up, 1 thread, one phase per peer, engines and models interleaved; medians (min-max)\n`;
   for (const m of doc.models) {
     const fl = m.flops.exact;
     s += `\nmodel    ${m.path}: ${m.name}, ${m.quant}, ${fmtBytes(m.fileBytes)}, ${fmtInt(m.parameters)} parameters\n` +
