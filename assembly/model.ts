@@ -558,6 +558,21 @@ function clearState(s: Session, m: Model): void {
 function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
   let c = 0;
   const slot = <usize>di << 2;
+  if (ASC_FEATURE_SIMD && K == 4) {
+    // the width of every model we ship: the three window slots' addresses taken once
+    const w0 = win + <usize>ring * slot, w1 = win + <usize>(ring == 2 ? 0 : ring + 1) * slot, w2 = win + <usize>(ring == 0 ? 2 : ring - 1) * slot;
+    const t1 = taps + slot, t2 = t1 + slot, t3 = t2 + slot;
+    for (; c + 4 <= di; c += 4) {
+      const o = <usize>c << 2;
+      let acc = f32x4.add(v128.load(bias + o), f32x4.mul(v128.load(taps + o), v128.load(w0 + o)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t1 + o), v128.load(w1 + o)));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t2 + o), v128.load(w2 + o)));
+      const at = v128.load(a + o);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(t3 + o), at));
+      v128.store(sv + o, silu4(acc));
+      v128.store(w0 + o, at);
+    }
+  }
   if (ASC_FEATURE_SIMD) {
     for (; c + 4 <= di; c += 4) {
       const o = <usize>c << 2;
