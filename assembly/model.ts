@@ -619,6 +619,25 @@ function scanStep(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32): void {
 function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usize, n: i32): void {
   let c = 0;
   const row = <usize>n << 2;
+  if (ASC_FEATURE_SIMD && N == 8) {
+    // the state size of every model we ship: z's eight values splatted once per call
+    const z0 = v128.load32_splat(z), z1 = v128.load32_splat(z, 4), z2 = v128.load32_splat(z, 8), z3 = v128.load32_splat(z, 12);
+    const z4 = v128.load32_splat(z, 16), z5 = v128.load32_splat(z, 20), z6 = v128.load32_splat(z, 24), z7 = v128.load32_splat(z, 28);
+    for (; c + 4 <= n; c += 4) {
+      const p = Ct + (<usize>c << 2);
+      let acc = f32x4.mul(v128.load(p), z0);
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + row), z1));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 2 * row), z2));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 3 * row), z3));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 4 * row), z4));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 5 * row), z5));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 6 * row), z6));
+      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 7 * row), z7));
+      const o = <usize>c << 2;
+      const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
+      v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
+    }
+  }
   if (ASC_FEATURE_SIMD) {
     for (; c + 4 <= n; c += 4) {
       const o = <usize>c << 2;
