@@ -158,7 +158,8 @@ const K_LO = 0, K_HI = 1, K_LOG2E = 2, K_MAGIC = 3, K_LN2_HI = 4, K_LN2_LO = 5, 
 }
 
 /** mean over i < n of softplus(x[i] + b[i]) (SIMD builds, n a multiple of 4). softplus(v) is
- *  max(v, 0) + log(1 + e^-|v|) (v itself where v > 20, as softplus4); the logs are summed as the
+ *  max(v, 0) + log(1 + e^-|v|) (v itself where v > 20, as softplus4, which this gives without a
+ *  test); the logs are summed as the
  *  log of a product: each factor is in (1, 2], so 64 steps of 4 lanes multiply to at most 2^64,
  *  and one log per lane every 64 steps replaces a log (and its division) per value. */
 function softplusMean4(x: usize, b: usize, n: i32): f32 {
@@ -169,10 +170,10 @@ function softplusMean4(x: usize, b: usize, n: i32): f32 {
   for (let i = 0; i < n; i += 4) {
     const o = <usize>i << 2;
     const v = f32x4.add(v128.load(x + o), v128.load(b + o));
-    const big = f32x4.gt(v, kv(K_SP_MAX));
-    lin = f32x4.add(lin, v128.bitselect(v, f32x4.pmax(v, kv(K_ZERO)), big));
-    const f = f32x4.add(kv(K_ONE), exp4(f32x4.neg(f32x4.abs(v))));
-    prod = f32x4.mul(prod, v128.bitselect(kv(K_ONE), f, big));
+    // no test for v > 20 is needed: there max(v, 0) is v, and e^-v < 2^-28 leaves 1 + e^-v at
+    // exactly 1, so the sums and the product are the bits softplus4's choice of v would give
+    lin = f32x4.add(lin, f32x4.pmax(v, kv(K_ZERO)));
+    prod = f32x4.mul(prod, f32x4.add(kv(K_ONE), exp4(f32x4.neg(f32x4.abs(v)))));
     if (++steps == 64) { logs = f32x4.add(logs, logPos4(prod)); prod = kv(K_ONE); steps = 0; }
   }
   const t = f32x4.add(f32x4.add(lin, logs), logPos4(prod));
