@@ -164,7 +164,7 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   const nb = cols / QK;
   const m = hookMat(type, W, rows, cols, zp);
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
-  sc.stride = cols; sc.count = P;
+  sc.stride = cols;
   sc.xq = heap.alloc(<usize>(P * cols) << 1);
   sc.xd = heap.alloc(<usize>(P * nb) << 2);
   sc.xs = heap.alloc(<usize>(P * nb) << 2);

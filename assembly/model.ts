@@ -518,11 +518,11 @@ export function sessionNew(mp: usize): usize {
     s.hist = p; p += fl(m.T);
     s.probs = p; p += fl(V);
     s.idx = p; p += fl(V);
-    s.qs = changetype<QScratch>(p); p += fl(8);
+    s.qs = changetype<QScratch>(p); p += (offsetof<QScratch>() + 15) & ~15;
     const xq = p; p += fl(C * stride / 2);
     const xd = p; p += fl(C * stride / QK);
     const xs = p; p += fl(C * stride / QK);
-    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; s.qs.stride = stride; s.qs.count = C; }
+    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; s.qs.stride = stride; }
   }
   s.temperature = 0;
   s.topk = 0;

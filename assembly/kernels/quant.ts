@@ -50,15 +50,15 @@ export class Mat {
   zp: i32; // I8 zero point
 }
 
-/** Scratch for up to `count` quantized activation vectors of up to `stride` values (a multiple
- *  of 32) each: int16 values, f32 block scales, and per block the offset the stored weights add. */
+/** Scratch for quantized activation vectors (as many as the owner allocated rows for) of up to
+ *  `stride` values (a multiple of 32) each: int16 values, f32 block scales, and per block the
+ *  offset the stored weights add. */
 @unmanaged
 export class QScratch {
-  xq: usize; // i16 [count][stride]
-  xd: usize; // f32 [count][stride / 32]
-  xs: usize; // i32 [count][stride / 32]
+  xq: usize; // i16 [rows][stride]
+  xd: usize; // f32 [rows][stride / 32]
+  xs: usize; // i32 [rows][stride / 32]
   stride: i32;
-  count: i32;
 }
 
 /** Where the scale of row r, block b is, in a matrix of `rows` rows and nb blocks per row. */
