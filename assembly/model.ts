@@ -657,9 +657,9 @@ function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usi
 
 // ---- Forward ----------------------------------------------------------------------------
 
-/** Row i of a chunk buffer whose rows hold n floats. */
+/** Row i of a chunk buffer whose rows are `stride` floats apart (rowOf of what a row holds). */
 // @ts-ignore: decorator
-@inline function row(buf: usize, n: i32, i: i32): usize { return buf + (<usize>(i * rowOf(n)) << 2); }
+@inline function row(buf: usize, stride: i32, i: i32): usize { return buf + (<usize>(i * stride) << 2); }
 
 /** P (<= CHUNK) tokens from ids (i32) at positions p0 .. p0+P-1, layer by layer (each matrix runs
  *  on all P positions at once), updating the recurrent state. With outAll, every position's V
@@ -675,7 +675,7 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
 
   // h = embedding[x] + position_embedding[p]
   for (let i = 0; i < P; i++) {
-    const h = row(H, d, i), e = row(M, d, i);
+    const h = row(H, rd, i), e = row(M, rd, i);
     matRow(m.tok_embd, load<i32>(ids + (<usize>i << 2)), h);
     matRow(m.pos_embd, p0 + i, e);
     add_f32(e, h, d);
@@ -687,7 +687,7 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
 
     // ---- SSM block
     // u = LayerNorm(h; ssm.norm)
-    for (let i = 0; i < P; i++) layernorm(row(H, d, i), ly.ssm_norm_w, ly.ssm_norm_b, row(U, d, i), d, eps);
+    for (let i = 0; i < P; i++) layernorm(row(H, rd, i), ly.ssm_norm_w, ly.ssm_norm_b, row(U, rd, i), d, eps);
     // [a; g] = in_proj . u
     matmul(stateOnly ? ly.ssm_in_a : ly.ssm_in, U, rd, XZ, r2di, P, s.qs);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c), position by
@@ -695,7 +695,7 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
     const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
     let ring = s.ring;
     for (let i = 0; i < P; i++) {
-      convSilu(win, ring, ly.conv_t, ly.conv_b, row(XZ, 2 * di, i), row(SV, di, i), di, K);
+      convSilu(win, ring, ly.conv_t, ly.conv_b, row(XZ, r2di, i), row(SV, rdi, i), di, K);
       if (K > 1 && ++ring == K - 1) ring = 0;
     }
     // delta_proj . s and B . s (s quantized once for both, when both are quantized)
@@ -705,37 +705,37 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
     // delta * (B . s); y = (C . z + D * s) * SiLU(g)
     const z = s.z + (<usize>(l * N) << 2);
     for (let i = 0; i < P; i++) {
-      const delta = softplusMean(row(TMP, max(di, d), i), ly.dt_b, di);
-      scanStep(z, ly.a_neg, row(BS, N, i), delta, N);
-      if (!stateOnly) gateY(row(Y, di, i), ly.c_t, z, N, ly.ssm_d, row(SV, di, i), row(XZ, 2 * di, i) + (<usize>di << 2), di);
+      const delta = softplusMean(row(TMP, rtmp, i), ly.dt_b, di);
+      scanStep(z, ly.a_neg, row(BS, rN, i), delta, N);
+      if (!stateOnly) gateY(row(Y, rdi, i), ly.c_t, z, N, ly.ssm_d, row(SV, rdi, i), row(XZ, r2di, i) + (<usize>di << 2), di);
     }
     if (stateOnly) break;
     // h = h + out_proj . y
     matmul(ly.ssm_out, Y, rdi, TMP, rtmp, P, s.qs);
-    for (let i = 0; i < P; i++) add_f32(row(TMP, max(di, d), i), row(H, d, i), d);
+    for (let i = 0; i < P; i++) add_f32(row(TMP, rtmp, i), row(H, rd, i), d);
 
     // ---- MoE or FFN
-    for (let i = 0; i < P; i++) layernorm(row(H, d, i), ly.ffn_norm_w, ly.ffn_norm_b, row(U, d, i), d, eps);
+    for (let i = 0; i < P; i++) layernorm(row(H, rd, i), ly.ffn_norm_w, ly.ffn_norm_b, row(U, rd, i), d, eps);
     if (ly.moe) {
-      for (let i = 0; i < P; i++) moe(s, ly, row(U, d, i), row(M, d, i));
+      for (let i = 0; i < P; i++) moe(s, ly, row(U, rd, i), row(M, rd, i));
     } else {
       // m = w2 . GELU(w1 . u)
       matmul(changetype<Mat>(ly.up), U, rd, HID, rf, P, s.qs);
-      for (let i = 0; i < P; i++) gelu_inplace(row(HID, max(m.k, 1) * f, i), f);
+      for (let i = 0; i < P; i++) gelu_inplace(row(HID, rf, i), f);
       matmul(changetype<Mat>(ly.down), HID, rf, M, rd, P, s.qs);
     }
-    for (let i = 0; i < P; i++) add_f32(row(M, d, i), row(H, d, i), d);
+    for (let i = 0; i < P; i++) add_f32(row(M, rd, i), row(H, rd, i), d);
   }
   // every layer's a_t took the oldest slot: it is now the newest
   if (K > 1) s.ring = (s.ring + P) % (K - 1);
 
   // logits = lm_head . LayerNorm(h; norm)
   if (outAll) {
-    for (let i = 0; i < P; i++) layernorm(row(H, d, i), m.out_norm_w, m.out_norm_b, row(U, d, i), d, eps);
+    for (let i = 0; i < P; i++) layernorm(row(H, rd, i), m.out_norm_w, m.out_norm_b, row(U, rd, i), d, eps);
     matmul(m.output, U, rd, out, m.V, P, s.qs);
   } else if (out != 0) {
-    const u = row(U, d, P - 1);
-    layernorm(row(H, d, P - 1), m.out_norm_w, m.out_norm_b, u, d, eps);
+    const u = row(U, rd, P - 1);
+    layernorm(row(H, rd, P - 1), m.out_norm_w, m.out_norm_b, u, d, eps);
     matvec(m.output, u, out, s.qs);
   }
 }

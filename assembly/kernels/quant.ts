@@ -311,17 +311,16 @@ export function matvec_q4_ref(m: Mat, xq: usize, xd: usize, y: usize): void { ro
 
 const MASKS = memory.data<u16>([0xff, 15]);
 
-/** a + the dot products of two widened column pairs of four rows with position x's activations
- *  at byte offsets o and o + 4 (each pair broadcast to the four rows). */
-// @ts-ignore: decorator
-@inline function pairs2(a: v128, w0: v128, w1: v128, x: usize, o: usize): v128 {
-  return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w0, v128.load32_splat(x + o)), i32x4.dot_i16x8_s(w1, v128.load32_splat(x + o + 4))));
-}
-
 /** a + the dot products of two widened column pairs of four rows with broadcast activations. */
 // @ts-ignore: decorator
 @inline function pairsX(a: v128, w0: v128, w1: v128, xe: v128, xo: v128): v128 {
   return i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(w0, xe), i32x4.dot_i16x8_s(w1, xo)));
+}
+
+/** pairsX with position x's activations at byte offsets o and o + 4, each pair broadcast. */
+// @ts-ignore: decorator
+@inline function pairs2(a: v128, w0: v128, w1: v128, x: usize, o: usize): v128 {
+  return pairsX(a, w0, w1, v128.load32_splat(x + o), v128.load32_splat(x + o + 4));
 }
 
 /** y += (a - xs) * (scales * xd), four rows' block sums in the lanes of a. */
@@ -335,10 +334,9 @@ const MASKS = memory.data<u16>([0xff, 15]);
  *  the groups of four rows, whose sums for one position accumulate in one vector (lane = row):
  *  Q8_0 / I8 two positions and two groups at a time (a chunk of weights widened once for both
  *  positions), the position left (and every Q4_0 position) one at a time, two groups of rows
- *  sharing each broadcast pair of activations. Then each block's
- *  sums are converted, scaled and added to Y. The loops stay rolled: unrolling them (chunks, or
- *  the one-position case) measured 30-45% slower, V8 spilling registers. Inlined with a constant
- *  q4. */
+ *  sharing each broadcast pair of activations. Then each block's sums are converted, scaled and
+ *  added to Y. The loops stay rolled: unrolling them (chunks, or the one-position case) measured
+ *  30-45% slower, V8 spilling registers. Inlined with a constant q4. */
 // @ts-ignore: decorator
 @inline function matmulBlocks(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32, q4: bool): void {
   const nb = m.cols / QK;
