@@ -312,13 +312,15 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     // the bar spans every phase; a peer that could not load shortens it
     progress.total -= rounds * (loaded.length * perModel(p) - states.reduce((n, st) => n + st.engines.length, 0));
     await interleavedRounds(states, input, progress);
-    states.forEach((st, i) => {
+    for (const [i, st] of states.entries()) {
       const l = loaded[i]!;
       l.oursAcc.push(st.acc.get('itera')!);
-      for (const e of st.engines.slice(1)) l.peerAcc.set(e.id, { acc: st.acc.get(e.id)!, phase });
-    });
-    // a phase's peer sessions are released before the next phase loads its own
-    for (const l of loaded) for (const e of l.peers) if (l.peerAcc.get(e.id)?.phase === phase) await e.dispose();
+      for (const e of st.engines.slice(1)) {
+        l.peerAcc.set(e.id, { acc: st.acc.get(e.id)!, phase });
+        // a phase's peer sessions are released before the next phase loads its own
+        await e.dispose();
+      }
+    }
   }
 
   for (const { m, model, file, coldMs, warm, plan, ours, peers, oursAcc, peerAcc, rssBefore, skipped } of loaded) {
