@@ -834,7 +834,7 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
     if (t < 0 || t >= m.V) { setDetail(i); return ERR_BAD_TOKEN; }
   }
   const V = m.V;
-  // the tokens that fit in the window run in chunks
+  // the tokens that fit in the window run in chunks (s.pos never passes T, so fit >= 0)
   const fit = min(n, m.T - s.pos);
   if (fit > 0) {
     memory.copy(s.hist + (<usize>s.pos << 2), ids, <usize>fit << 2);
@@ -842,7 +842,7 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
     s.pos += fit;
   }
   // past the window, token by token
-  for (let i = max(fit, 0); i < n; i++) {
+  for (let i = fit; i < n; i++) {
     const t = load<i32>(ids + (<usize>i << 2));
     stepToken(s, t, outAll != 0 ? outAll + (<usize>i * <usize>V << 2) : i == n - 1 ? s.logits : 0);
   }

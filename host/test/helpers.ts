@@ -37,7 +37,15 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 import type { IteraConfig } from '../core/types.js';
-import { f32Source, type WeightSource } from '../core/runtime.js';
+import { f32Source, type WeightSource, type WasmSession } from '../core/runtime.js';
+
+/** Feeds ids one by one into s (a fresh session) and returns the largest difference between each
+ *  position's logits and its row of `all` ([ids.length, V], from one prefill). */
+export function tokenByTokenDiff(s: WasmSession, ids: readonly number[], all: Float32Array, V: number): number {
+  let d = 0;
+  ids.forEach((id, i) => { s.prefill([id]); d = Math.max(d, maxAbsDiff(s.logits(), all.subarray(i * V, (i + 1) * V))); });
+  return d;
+}
 
 export const TINY: IteraConfig = {
   vocabSize: 50, hiddenSize: 8, numLayers: 2, ssmStateSize: 4, ssmConvKernel: 4, ssmInnerSize: 16,
