@@ -133,6 +133,8 @@ const diagSchema: S = {
     thermal: obj({ cpuTemperatureC: reported(num), throttled: reported(obj({ raw: str, flags: { type: 'array', items: str } })) }),
     energy: obj({ counter: reported(str) }),
     wasm: obj({ simd: reported({ type: 'boolean' }), relaxedSimd: reported({ type: 'boolean' }), threads: reported({ type: 'boolean' }), bulkMemory: reported({ type: 'boolean' }), sharedArrayBuffer: reported({ type: 'boolean' }) }),
+    // optional: documents written before the ceiling was measured lack it
+    simdPeak: obj({ f32MulAdd: reported(num), i16DotAdd: reported(num) }),
   },
   additionalProperties: false,
 };

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { known, reported, unknown, type Diagnostics, type Reported } from './schema.js';
 import { probeWasmFeatures, type WasmApi } from './probes.js';
+import { measureSimdPeak } from './throughput.js';
 
 /** The subset of systeminformation used here (so a test can stub it). */
 export interface SiApi {
@@ -211,6 +212,7 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
   }
 
   const la = env.loadavg();
+  const wasm = probeWasmFeatures(env.wasm === undefined ? undefined : env.wasm);
   return {
     schema: 'itera-diag/1',
     takenAt: env.now().toISOString(),
@@ -245,7 +247,10 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
     device: { model: device, revision, virtual },
     thermal: { cpuTemperatureC: temperature, throttled },
     energy: { counter: energy },
-    wasm: probeWasmFeatures(env.wasm === undefined ? undefined : env.wasm),
+    wasm,
+    // measured with the engine's own WebAssembly; a test that takes WebAssembly away (wasm: null)
+    // gets the reason instead
+    simdPeak: measureSimdPeak(wasm.simd, env.wasm === null ? null : undefined),
   };
 }
 

@@ -4,7 +4,7 @@
 import { known, unknown, type Reported, type WasmFeatures } from './schema.js';
 
 /** unsigned LEB128 */
-function uleb(n: number): number[] {
+export function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -15,7 +15,8 @@ function uleb(n: number): number[] {
   return out;
 }
 
-function section(id: number, payload: number[]): number[] {
+/** A module section: its id, its payload's length, the payload. */
+export function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
 

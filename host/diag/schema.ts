@@ -4,6 +4,8 @@
 // Every field the platform may not report is a Reported<T>: either {value, source} (where it came
 // from) or {value: null, reason} (why it is not known). Never a guess.
 
+import type { SimdPeak } from './throughput.js';
+
 export type Reported<T> =
   | { value: T; source: string; reason?: undefined }
   | { value: null; reason: string; source?: undefined };
@@ -96,4 +98,8 @@ export interface Diagnostics {
     counter: Reported<string>;
   };
   wasm: WasmFeatures;
+  /** The SIMD ceiling of this engine here: G multiply-adds per second, one thread, of the two
+   *  instruction mixes the matrix kernels are made of (host/diag/throughput.ts). Absent from
+   *  documents written before it was measured. */
+  simdPeak?: SimdPeak;
 }

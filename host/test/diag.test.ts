@@ -3,6 +3,7 @@
 import t from 'tap';
 import { collectDiagnostics, decodeThrottled, parseCpuinfo, reportedFields, type DiagEnv } from '../diag/node.js';
 import { EMPTY_MODULE, PROBES, probe, probeWasmFeatures } from '../diag/probes.js';
+import { instantiatePeak, measureSimdPeak, peakModule, type PeakKind } from '../diag/throughput.js';
 import { validateAgainst, BENCH_JSON_SCHEMA } from '../bench/schema.js';
 
 const diagSchema = (BENCH_JSON_SCHEMA.properties as Record<string, Record<string, unknown>>).diag!;
@@ -97,4 +98,57 @@ t.test('this machine', async (t) => {
   t.same(validateAgainst(diagSchema, d), []);
   t.equal(d.host.arch, process.arch);
   t.equal(d.host.version, process.version);
+  for (const k of ['f32MulAdd', 'i16DotAdd'] as const) {
+    const r = d.simdPeak![k];
+    t.ok(typeof r.value === 'number' && r.value > 0.05, `SIMD peak ${k}: ${r.value} G multiply-adds/s`);
+  }
+});
+
+// What a peak probe's run(n) returns: lane 0 of the sum of its eight accumulators, worked out here
+// from the weights in its memory (iteration t reads 4 vectors at byte (64 t) mod 4096, vector i
+// feeds accumulators with activations j = 0, 1 whose lanes 0 and 1 are 1 + 4j and 2 + 4j, / 16 in
+// f32).
+function expectedLane0(kind: PeakKind, mem: ArrayBuffer, n: number): number {
+  let sum = 0;
+  for (let it = 0; it < n; it++) {
+    const off = (64 * it) % 4096;
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 2; j++) {
+        if (kind === 'f32') sum += new Float32Array(mem, off + 16 * i, 1)[0]! * ((1 + 4 * j) / 16);
+        else { const w = new Int16Array(mem, off + 16 * i, 2); sum += w[0]! * (1 + 4 * j) + w[1]! * (2 + 4 * j); }
+      }
+    }
+  }
+  return sum;
+}
+
+t.test('SIMD peak probes compute what they time', async (t) => {
+  for (const kind of ['f32', 'i16'] as const) {
+    t.ok(WebAssembly.validate(peakModule(kind) as BufferSource), `${kind} probe validates`);
+    const p = instantiatePeak(kind);
+    const mem = p.memory.buffer;
+    // small integers (f32: small multiples of 1/16), so every sum is exact in f32 and in int32
+    const bytes = new DataView(mem);
+    for (let o = 0; o < 4096; o += 4) {
+      const v = ((o * 7919) >>> 2) % 13 - 6;
+      if (kind === 'f32') bytes.setFloat32(o, v, true);
+      else { bytes.setInt16(o, v, true); bytes.setInt16(o + 2, 5 - v, true); }
+    }
+    for (const n of [1, 3, 70]) { // 70 passes the wrap at 64 iterations
+      const got = p.run(n);
+      const want = expectedLane0(kind, mem, n);
+      const lane0 = kind === 'f32' ? new Float32Array(new Int32Array([got]).buffer)[0]! : got;
+      t.equal(lane0, want, `${kind}, ${n} iterations: lane 0 = ${want}`);
+    }
+  }
+  t.test('not measurable: null with the reason', async (t) => {
+    const none = measureSimdPeak({ value: true, source: 'x' }, null);
+    t.equal(none.f32MulAdd.value, null);
+    t.match(none.f32MulAdd.reason!, /no WebAssembly/);
+    const noSimd = measureSimdPeak({ value: false, source: 'the probe failed' });
+    t.equal(noSimd.i16DotAdd.value, null);
+    t.match(noSimd.i16DotAdd.reason!, /no WebAssembly SIMD/);
+    const d = await collectDiagnostics(bareEnv());
+    t.equal(d.simdPeak!.f32MulAdd.value, null, 'an engine without WebAssembly: unknown');
+  });
 });

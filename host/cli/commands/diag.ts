@@ -12,7 +12,10 @@ Reports what this machine and JavaScript engine are: CPU model, cores and freque
 device model (a Raspberry Pi's board name and revision), CPU temperature and throttling, the
 energy counter the bench can use, Node's version and architecture, and the WebAssembly features
 the engine actually has (SIMD, relaxed SIMD, threads, bulk memory: tiny probe modules are
-validated, instantiated and run). A field the platform does not report is shown as unknown with
+validated, instantiated and run), and the engine's SIMD ceiling on this CPU: multiply-adds per
+second on one thread of f32x4.mul + f32x4.add (what FP32 matrix kernels are made of) and of
+i32x4.dot_i16x8_s + i32x4.add (the quantized ones), from timed probe loops (about half a second).
+A field the platform does not report is shown as unknown with
 the reason (in JSON: {"value": null, "reason": "..."}), never guessed.
 
 Options:
@@ -33,6 +36,7 @@ function show(r: { value: unknown; reason?: string }, fmt: (x: never) => string 
 }
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no');
+const gmac = (mix: string) => (x: number): string => `${x.toFixed(1)} G multiply-adds/s, one thread (${mix})`;
 const fmtMem = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : fmtBytes(n));
 
 export function formatDiagnostics(d: Diagnostics): string {
@@ -56,6 +60,10 @@ export function formatDiagnostics(d: Diagnostics): string {
     ['wasm threads', show(d.wasm.threads, yes)],
     ['wasm bulk memory', show(d.wasm.bulkMemory, yes)],
     ['SharedArrayBuffer', show(d.wasm.sharedArrayBuffer, yes)],
+    ...(d.simdPeak ? [
+      ['simd peak f32', show(d.simdPeak.f32MulAdd, gmac('f32x4.mul + f32x4.add'))],
+      ['simd peak int16', show(d.simdPeak.i16DotAdd, gmac('i32x4.dot_i16x8_s + i32x4.add'))],
+    ] as [string, string][] : []),
   ];
   const unknownCount = reportedFields(d).filter(([, r]) => r.value === null).length;
   const w = Math.max(...rows.map(([k]) => k.length));
