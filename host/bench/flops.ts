@@ -121,3 +121,21 @@ export function researchFormulaFlops(c: IteraConfig): number {
 }
 
 export const RESEARCH_FORMULA = 'L*d^2*e*2 + |moe_layers|*d*f*2*k (the original research code, approx_flops_per_token)';
+
+/** Multiply-adds of the matrix-vector products per position of a P-token prompt that keeps only
+ *  the last position's logits, as the runtime does it: every position but the last runs its last
+ *  layer only as far as the scan needs (in_proj's first di rows, delta_proj, B; no out_proj, no
+ *  FFN/MoE), and the lm_head runs once. Matrix products only: in_proj, delta_proj, B, out_proj,
+ *  the router, the experts or the FFN, the lm_head (the conv taps and C z, which are elementwise
+ *  code, are left out, so the figure is a lower bound on the arithmetic). */
+export function prefillMatrixMacs(c: IteraConfig, P: number): number {
+  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, numExperts: E, expertSize: f, topK: k, numLayers: L } = c;
+  const moe = new Set(c.moeLayers);
+  const ssm = 2 * di * d + di * di + N * di + d * di;
+  const carry = di * d + di * di + N * di;
+  const mix = (i: number): number => (moe.has(i) ? E * d + k * 2 * f * d : 2 * f * d);
+  let below = 0; // every layer but the last, in full
+  for (let i = 0; i < L - 1; i++) below += ssm + mix(i);
+  const last = below + ssm + mix(L - 1) + V * d;
+  return ((P - 1) * (below + carry) + last) / P;
+}

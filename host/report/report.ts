@@ -4,6 +4,7 @@
 // Platform-neutral: returns file names and contents; the CLI writes them and makes PNGs.
 
 import type { BenchDocument, EngineResult, ModelResult, Ratio } from '../bench/schema.js';
+import { prefillCeiling } from '../bench/ceiling.js';
 import type { Reported } from '../diag/schema.js';
 import { barChart, fmtNum, scatter, PALETTE, type Bar } from './svg.js';
 
@@ -52,6 +53,7 @@ function hardwareTable(docs: { file: string; doc: BenchDocument }[]): string {
   const row = (k: string, f: (d: BenchDocument) => string): string => `| ${k} | ${docs.map((d) => cell(f(d.doc))).join(' | ')} |\n`;
   const ghz = (x: number): string => `${x.toFixed(2)} GHz`;
   const yes = (b: boolean): string => (b ? 'yes' : 'no');
+  const gm = (x: number): string => `${x.toFixed(1)} G multiply-adds/s`;
   return head +
     row('CPU', (d) => rep(d.diag.cpu.model)) +
     row('cores (logical / physical)', (d) => `${rep(d.diag.cpu.logicalCores)} / ${rep(d.diag.cpu.physicalCores)}`) +
@@ -66,9 +68,26 @@ function hardwareTable(docs: { file: string; doc: BenchDocument }[]): string {
     row('energy counter', (d) => rep(d.diag.energy.counter)) +
     row('Node / arch / engine', (d) => `${d.diag.host.version} / ${d.diag.host.arch} / ${rep(d.diag.host.engine)}`) +
     row('WebAssembly SIMD / relaxed SIMD / threads', (d) => `${rep(d.diag.wasm.simd, yes)} / ${rep(d.diag.wasm.relaxedSimd, yes)} / ${rep(d.diag.wasm.threads, yes)}`) +
+    row('SIMD peak, 1 thread: f32 mul+add / int16 dot+add', (d) => (d.diag.simdPeak ? `${rep(d.diag.simdPeak.f32MulAdd, gm)} / ${rep(d.diag.simdPeak.i16DotAdd, gm)}` : 'not measured (a run before itera diag measured it)')) +
     row('load average at start (1/5/15 min)', (d) => rep(d.diag.cpu.loadAverage, (x) => x.join(' / '))) +
     row('bench settings', (d) => `${d.settings.durationS ? `${d.settings.durationS} s` : `${d.settings.runs} rounds`}, 1 thread, peers: ${d.settings.peers.join(', ') || 'none'}`) +
     row('taken at', (d) => d.createdAt);
+}
+
+/** Prefill per position against the SIMD ceiling itera diag measured (runs that have it). */
+function ceilingSection(all: Entry[]): string {
+  const rows = all.map((e) => ({ e, c: prefillCeiling(e.doc, e.m) })).filter((x) => x.c !== null);
+  let s = `## Prefill against this machine's SIMD ceiling\n\n`;
+  if (rows.length === 0) return s + `These runs predate \`itera diag\`'s measurement of the SIMD ceiling (\`simdPeak\`).\n\n`;
+  s += `Per prompt position: the multiply-adds of the matrix products as the runtime does a ${rows[0]!.c!.promptTokens}-token prompt (the last layer carries only its state where no logits are wanted; the lm_head runs once), ` +
+    `the time they would take at the peak rate of the instruction mix the model's kernels use (\`itera diag\`: f32x4.mul + f32x4.add for FP32, i32x4.dot_i16x8_s + i32x4.add for the quantized types, one thread) if nothing else took any, ` +
+    `and what each engine took (median). The conv, SiLU, softplus, scan, gate, LayerNorm and GELU come on top of the floor.\n\n` +
+    `| model | peak used | multiply-adds / position | floor µs | ours µs | ONNX Runtime native µs | 2x native needs µs |\n|---|---|---:|---:|---:|---:|---:|\n`;
+  for (const { e, c } of rows) {
+    const nat = c!.us['ort-node'];
+    s += `| ${cell(e.label)} | ${c!.kind}, ${c!.peak.toFixed(1)} G/s | ${int(c!.macsPerPosition)} | ${c!.floorUs.toFixed(2)} | ${c!.us.itera!.toFixed(2)} | ${nat !== undefined ? nat.toFixed(2) : '-'} | ${nat !== undefined ? (nat / 2).toFixed(2) : '-'} |\n`;
+  }
+  return s + '\n';
 }
 
 function engineTable(es: EngineResult[]): string {
@@ -203,6 +222,8 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
 
   charts.push({ name: 'ratios.svg', content: ratioChart(all) });
   md += `${img('ratios.svg', 'speed ratios')}\n\n`;
+
+  md += ceilingSection(all);
 
   md += `## Hardware\n\nAs \`itera diag\` reported it at the start of each run; a field the platform does not report says why.\n\n${hardwareTable(docs)}\n`;
 

@@ -1,7 +1,7 @@
 // The exact FLOPs count, checked by hand on the micro configuration (docs/bench.md states the
 // convention), and the research report's formula (57,344 for micro, as the Phase 4 report says).
 import t from 'tap';
-import { flopsPerToken, layerNormFlops, researchFormulaFlops } from '../bench/flops.js';
+import { flopsPerToken, layerNormFlops, prefillMatrixMacs, researchFormulaFlops } from '../bench/flops.js';
 import type { IteraConfig } from '../core/types.js';
 
 const micro: IteraConfig = {
@@ -54,4 +54,16 @@ t.test('no MoE layers: only FFNs; more experts picked cost more', async (t) => {
   t.equal(dense.breakdown.ffn, 3 * 8352);
   const k3 = flopsPerToken({ ...micro, topK: 3 });
   t.equal(k3.breakdown.experts - flopsPerToken(micro).breakdown.experts, 8480, 'one more expert');
+});
+
+t.test('micro: matrix multiply-adds per prompt position, by hand', async (t) => {
+  // a full layer's SSM matrices: in_proj 256x64 16384 + delta_proj 16384 + B 8x128 1024 + out_proj
+  // 64x128 8192 = 41984; carrying the state only: in_proj's a half 8192 + 16384 + 1024 = 25600;
+  // FFN 2x(32x64) 4096; MoE router 4x64 256 + two experts 2 x 4096 = 8448; lm_head 2000x64 128000
+  const below = (41984 + 4096) + (41984 + 8448); // layers 0 and 1, in full
+  const last = below + 41984 + 4096 + 128000; // the last position: layer 2 in full, the head
+  const carry = below + 25600; // every other position
+  t.equal(prefillMatrixMacs(micro, 1), last, 'one token: the whole forward');
+  t.equal(prefillMatrixMacs(micro, 128), (127 * carry + last) / 128, '128 tokens');
+  t.equal(Math.round(prefillMatrixMacs(micro, 128)), 123272);
 });

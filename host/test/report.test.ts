@@ -1,6 +1,9 @@
 // The report: built from a bench document only; goals judged on medians; charts are well-formed
 // SVG; the SVG helpers' ticks and numbers.
 import t from 'tap';
+import { prefillCeiling } from '../bench/ceiling.js';
+import { prefillMatrixMacs } from '../bench/flops.js';
+import type { IteraConfig } from '../core/types.js';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildReport } from '../report/report.js';
@@ -41,4 +44,26 @@ t.test('a report from the committed results', async (t) => {
   const m = docs[0]!.doc.models[0]!;
   const med = m.ratios['ort-node']?.decode?.median;
   if (med !== undefined) t.match(r.markdown, new RegExp(`decode at least 3x ONNX Runtime native: \\*\\*${med >= 3 ? 'met' : 'MISSED'}\\*\\* at ${med.toFixed(2)}x`));
+});
+
+t.test("prefill against the SIMD ceiling: from the run's simdPeak, or said missing", async (t) => {
+  const dir = join(repoRoot(), 'reports', 'results');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+  if (files.length === 0) { t.pass('no committed results'); return; }
+  const doc = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as BenchDocument;
+  const withPeak: BenchDocument = { ...doc, diag: { ...doc.diag, simdPeak: { f32MulAdd: { value: 20, source: 'test' }, i16DotAdd: { value: 40, source: 'test' } } } };
+  t.same(validateBenchDocument(withPeak), [], 'a document with simdPeak matches the schema');
+  const noPeak: BenchDocument = { ...doc, diag: { ...doc.diag } };
+  delete noPeak.diag.simdPeak;
+  t.same(validateBenchDocument(noPeak), [], 'and one without it (older runs)');
+  t.match(buildReport([{ file: 'a.json', doc: noPeak }], { png: false, generatedBy: 't' }).markdown, /predate `itera diag`'s measurement of the SIMD ceiling/);
+  const md = buildReport([{ file: 'a.json', doc: withPeak }], { png: false, generatedBy: 't' }).markdown;
+  for (const m of withPeak.models) {
+    const c = prefillCeiling(withPeak, m)!;
+    const quantized = Object.keys(m.tensorTypes).some((k) => k !== 'F32' && k !== 'F16');
+    t.equal(c.peak, quantized ? 40 : 20, `${m.name}: the ${quantized ? 'int16' : 'f32'} peak`);
+    t.equal(c.floorUs, prefillMatrixMacs(m.config as unknown as IteraConfig, c.promptTokens) / (c.peak * 1e3), 'floor = multiply-adds / peak');
+    t.equal(c.us.itera, 1e6 / m.engines.find((e) => e.id === 'itera')!.prefill!.tokensPerSecond.median, 'ours: µs per position from the median');
+    t.ok(md.includes(`| ${c.floorUs.toFixed(2)} | ${c.us.itera!.toFixed(2)} |`), `${m.name}: its row in the report`);
+  }
 });

@@ -3,6 +3,7 @@ import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
 import { buildFrom, modelPathFrom } from './model-option.js';
 import { packageRoot, wasmPath } from '../../node/index.js';
 import { collectDiagnostics } from '../../diag/node.js';
+import { prefillCeiling } from '../../bench/ceiling.js';
 import { runBench, type PeerId } from '../../bench/runner.js';
 import { raplMeter } from '../../bench/energy.js';
 import { requantize } from '../../bench/requantize.js';
@@ -205,6 +206,12 @@ export function formatBench(doc: BenchDocument): string {
       (m.quality.value ? `quality  perplexity ${m.quality.value.perplexity.toFixed(3)} on ${m.quality.value.text} (${fmtInt(m.quality.value.tokens)} tokens)\n` : '') +
       `context  prefill/score ${m.engines[0]!.prefill?.tokens ?? '?'} tokens, ttft prompt ${m.engines[0]!.ttft?.promptTokens ?? '?'} tokens, decode ${m.engines[0]!.decode?.tokens ?? '?'} tokens\n\n`;
     s += table(HEADER, engineRows(m.engines));
+    const ce = prefillCeiling(doc, m);
+    if (ce) {
+      s += `ceiling  prefill: ${fmtInt(Math.round(ce.macsPerPosition))} multiply-adds per position in matrix products, ${ce.floorUs.toFixed(2)} µs at this engine's ` +
+        `${ce.kind} peak (${ce.peak.toFixed(1)} G/s, itera diag); per position: ` +
+        m.engines.filter((e) => ce.us[e.id] !== undefined).map((e) => `${e.label} ${ce.us[e.id]!.toFixed(2)} µs`).join(', ') + '\n';
+    }
     for (const [peer, r] of Object.entries(m.ratios)) {
       const label = m.engines.find((e) => e.id === peer)?.label ?? peer;
       s += `ours vs ${label}: prefill ${ratioStr(r.prefill)}, decode ${ratioStr(r.decode)}, score ${ratioStr(r.score)}` +
