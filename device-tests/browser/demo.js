@@ -35,6 +35,13 @@ function showError(e) {
   document.body.dataset.state = 'error';
 }
 
+/** "f32 27.8, int16 48.6 G multiply-adds/s", or why not measured. */
+function peakText(p) {
+  if (!p) return 'not measured';
+  const one = (r) => (r.value === null ? `unknown (${r.reason})` : r.value.toFixed(1));
+  return `f32 ${one(p.f32MulAdd)}, int16 ${one(p.i16DotAdd)} G multiply-adds/s`;
+}
+
 async function refreshDiagnostics() {
   const d = await itera.diagnostics();
   const rows = [
@@ -45,6 +52,7 @@ async function refreshDiagnostics() {
     ['device memory', d.deviceMemoryGiB ? d.deviceMemoryGiB + ' GiB' : 'not reported'],
     ['timer resolution', d.timerResolutionMs === null ? 'unknown' : d.timerResolutionMs + ' ms'],
     ['module memory', kib(d.memoryBytes)],
+    ['SIMD peak, 1 thread', peakText(d.simdPeak)],
     ['user agent', d.userAgent ?? ''],
   ];
   table('diag', rows);

@@ -130,8 +130,9 @@ const clock = (): (() => number) | null => {
   return p && typeof p.now === 'function' ? () => p.now() : null;
 };
 
-/** Both ceilings, or null with the reason where they cannot be measured. */
-export function measureSimdPeak(hasSimd: Reported<boolean>, W: typeof WebAssembly | null = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly ?? null): SimdPeak {
+/** Both ceilings, or null with the reason where they cannot be measured. trialMs: the length of
+ *  a timed call (longer where the clock is coarse: WebKit's steps 1 ms). */
+export function measureSimdPeak(hasSimd: Reported<boolean>, W: typeof WebAssembly | null = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly ?? null, trialMs = 15): SimdPeak {
   const why = W === null ? 'this engine has no WebAssembly object'
     : hasSimd.value !== true ? `no WebAssembly SIMD (${hasSimd.value === null ? hasSimd.reason : 'the SIMD probe failed'})`
     : clock() === null ? 'this engine has no performance.now() to time the probes with' : null;
@@ -139,8 +140,8 @@ export function measureSimdPeak(hasSimd: Reported<boolean>, W: typeof WebAssembl
   const now = clock()!;
   const one = (kind: PeakKind, what: string): Reported<number> => {
     try {
-      const g = measurePeak(instantiatePeak(kind, W), kind, now);
-      return g > 0 ? known(Math.round(g * 10) / 10, `${what}: best of 12 timed calls of a probe loop, one thread`) : unknown(`the ${kind} probe ran too fast for the clock`);
+      const g = measurePeak(instantiatePeak(kind, W), kind, now, trialMs);
+      return g > 0 ? known(Math.round(g * 10) / 10, `${what}: best of 12 timed calls of about ${trialMs} ms of a probe loop, one thread`) : unknown(`the ${kind} probe ran too fast for the clock`);
     } catch (e) {
       return unknown(`the ${kind} probe failed: ${(e as Error).message}`);
     }

@@ -3,6 +3,7 @@
 // the bundle's Web Worker (SIMD and scalar builds) and must match Node x86; the demo page streams
 // a generation (screenshot in reports/screenshots/); a model that cannot load shows its error.
 import t from 'tap';
+import type { SimdPeak } from '../diag/throughput.js';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -36,8 +37,9 @@ t.test('Chromium (Android WebView engine)', engineOption(missing), async (t) => 
     for (const build of ['auto', 'scalar'] as const) {
       const a = performance.now();
       const got = await page.evaluate(async (b) => (window as unknown as { runConformance(i: string, b: string): Promise<Results> }).runConformance('/inputs/', b), build);
-      const d = (got as Results & { diagnostics: { build: string; simd: boolean; worker: boolean } }).diagnostics;
+      const d = (got as Results & { diagnostics: { build: string; simd: boolean; worker: boolean; simdPeak: SimdPeak } }).diagnostics;
       t.equal(d.worker, true, `${build}: ran in a Web Worker`);
+      t.ok((d.simdPeak.i16DotAdd.value ?? 0) > 0 && (d.simdPeak.f32MulAdd.value ?? 0) > 0, `${build}: SIMD ceiling measured in the worker (f32 ${d.simdPeak.f32MulAdd.value}, int16 ${d.simdPeak.i16DotAdd.value} G/s)`);
       t.equal(d.build, build === 'auto' ? 'simd' : 'scalar', `${build}: feature detection picked ${d.build} (engine SIMD: ${d.simd})`);
       await assertMatchesX86(t, got, `Chromium ${d.build}`);
       t.comment(`Chromium ${d.build}: ${Object.keys(got.results).length} cases in ${(performance.now() - a).toFixed(0)} ms`);
@@ -63,6 +65,7 @@ t.test('Chromium (Android WebView engine)', engineOption(missing), async (t) => 
     t.match(stats ?? '', /module memory[\d.]+ (KiB|MiB)/, 'memory shown');
     t.match(diag ?? '', /WebAssembly SIMDyes/, 'diagnostics: SIMD detected');
     t.match(diag ?? '', /runs ina Web Worker/, 'diagnostics: in a Web Worker');
+    t.match(diag ?? '', /SIMD peak, 1 threadf32 \d+\.\d, int16 \d+\.\d G multiply-adds\/s/, `diagnostics: the SIMD ceiling measured in the worker (${/SIMD peak, 1 thread([^]*?G multiply-adds\/s)/.exec(diag ?? '')?.[1] ?? 'missing'})`);
     t.match(frames ?? '', /UI frames while generating: \d+/, `the page kept drawing while the worker generated (${frames})`);
     const dir = screenshotDir();
     await page.screenshot({ path: join(dir, 'demo-chromium.png'), fullPage: true });

@@ -3,6 +3,7 @@
 // that fails to load), and the JavaScriptCore shell `jsc` (the cases with the bundle, no worker).
 // Both must give the same token ids as Node x86 and logits within 1e-5.
 import t from 'tap';
+import type { SimdPeak } from '../diag/throughput.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -105,12 +106,13 @@ t.test('WebKit MiniBrowser (iOS WKWebView engine) via WebDriver under Xvfb', eng
     t.ok(await wd!.waitFor('window.conformanceReady', 20000), 'the conformance page is ready');
     for (const build of ['auto', 'scalar']) {
       const a = performance.now();
-      const got = await wd!.runAsync<Results & { diagnostics: { build: string; simd: boolean; worker: boolean }; error?: string }>(
+      const got = await wd!.runAsync<Results & { diagnostics: { build: string; simd: boolean; worker: boolean; simdPeak: SimdPeak }; error?: string }>(
         'const done = arguments[arguments.length - 1]; window.runConformance(arguments[0], arguments[1]).then(done, (e) => done({ error: String(e && e.message || e) }));',
         '/inputs/', build);
       t.notOk(got.error, `${build}: ran (${got.error ?? 'ok'})`);
       if (got.error) continue;
       t.equal(got.diagnostics.worker, true, `${build}: ran in a Web Worker`);
+      t.ok((got.diagnostics.simdPeak.i16DotAdd.value ?? 0) > 0, `${build}: SIMD ceiling measured in the worker (f32 ${got.diagnostics.simdPeak.f32MulAdd.value}, int16 ${got.diagnostics.simdPeak.i16DotAdd.value} G/s)`);
       t.equal(got.diagnostics.build, build === 'auto' ? 'simd' : 'scalar', `${build}: feature detection picked ${got.diagnostics.build} (engine SIMD: ${got.diagnostics.simd})`);
       await assertMatchesX86(t, got, `WebKit ${got.diagnostics.build}`);
       t.comment(`WebKit ${got.diagnostics.build}: ${(performance.now() - a).toFixed(0)} ms`);

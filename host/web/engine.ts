@@ -4,6 +4,7 @@
 import { IteraModel } from '../core/api.js';
 import { IteraError } from '../core/types.js';
 import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent } from './protocol.js';
+import { measureSimdPeak, type SimdPeak } from '../diag/throughput.js';
 import type { GenerateOptions } from '../core/api.js';
 
 export { engineHasSimd } from '../core/features.js';
@@ -141,7 +142,20 @@ export function diagnostics(engine: Engine | null, choice: BuildChoice): Diagnos
     crossOriginIsolated: typeof g.crossOriginIsolated === 'boolean' ? g.crossOriginIsolated : null,
     timerResolutionMs: res,
     memoryBytes: engine ? engine.model.memoryBytes() : 0,
+    simdPeak: peakHere(res),
   };
+}
+
+let peak: SimdPeak | null = null;
+
+/** The SIMD ceiling, measured once (timed calls long enough for the clock's resolution). */
+function peakHere(resolutionMs: number | null): SimdPeak {
+  if (peak === null) {
+    const simd = engineHasSimd();
+    peak = measureSimdPeak(simd ? { value: true, source: 'a SIMD module validates' } : { value: false, source: 'no SIMD module validates' },
+      undefined, Math.max(15, Math.ceil(40 * (resolutionMs ?? 0))));
+  }
+  return peak;
 }
 
 export function isWorkerScope(): boolean {

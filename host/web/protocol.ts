@@ -2,6 +2,7 @@
 // data only: no SharedArrayBuffer, no functions. Every request carries an id; the worker answers
 // with 'result' or 'error' for that id, and streams 'progress' / 'token' messages before it.
 
+import type { SimdPeak } from '../diag/throughput.js';
 import type { GenerateOptions } from '../core/api.js';
 
 /** Where a model comes from: a URL (fetched in the worker), bytes, or a File/Blob. */
@@ -61,6 +62,10 @@ export interface Diagnostics {
   timerResolutionMs: number | null;
   /** Module memory now, 0 before a model is loaded. */
   memoryBytes: number;
+  /** The engine's SIMD ceiling here, one thread (as itera diag measures it): G multiply-adds/s of
+   *  f32x4.mul + f32x4.add and of i32x4.dot_i16x8_s + i32x4.add, or null with the reason.
+   *  Measured once per worker, at the first diagnostics call (about half a second). */
+  simdPeak: SimdPeak;
 }
 
 export type Reply =
