@@ -34,7 +34,9 @@ engine and every model alike:
 Every figure is min / median / max over the runs, after a warm-up round. Our speed is printed as
 a ratio to each peer (ours / peer, paired within each round). The original's ONNX export
 (../shared/reference/onnx/itera_lite_micro.onnx) runs too when present, as a speed reference.
-The JSON document (docs/bench-schema.md) embeds 'itera diag'.
+A 'ceiling' line sets each model's prompt work against the SIMD peak 'itera diag' measures: the
+matrix multiply-adds per prompt position, their time at that peak, and each engine's time per
+position. The JSON document (docs/bench-schema.md) embeds 'itera diag'.
 
 Options:
   -m, --model FILE     a model file (.gguf); repeat for several; default: the shipped default model

@@ -13,9 +13,9 @@ export const report: Command = {
   help: `Usage: itera report RESULTS.json... -o DIR [--name README.md] [--no-png]
 
 Reads 'itera bench --json' documents (each checked against docs/bench-schema.json) and writes a
-Markdown report with charts into DIR: ours vs ONNX Runtime with the goals, the hardware, per-token
-latency, size and speed by quant type, speed vs quality, the compression progression, and the
-original's ONNX export as a reference point. Charts are SVG, plus PNG for viewing when
+Markdown report with charts into DIR: ours vs ONNX Runtime with the goals, prefill against the
+machine's SIMD ceiling, the hardware, per-token latency, size and speed by quant type, speed vs
+quality, the compression progression, and the original's ONNX export as a reference point. Charts are SVG, plus PNG for viewing when
 rsvg-convert (scripts/ci/setup-report.sh) or Chromium is installed. Everything comes from the JSON.
 
 Options:
