@@ -20,21 +20,32 @@ export function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
 
+/** An export entry: the name, the kind (0 function, 2 memory) and the index. */
+export function exportEntry(name: string, kind: number, index: number): number[] {
+  const n = [...new TextEncoder().encode(name)];
+  return [...uleb(n.length), ...n, kind, index];
+}
+
+/** A module: the magic number, version 1, then the given sections (id and payload, in order). */
+export function assemble(sections: [number, number[]][]): Uint8Array<ArrayBuffer> {
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...sections.flatMap(([id, payload]) => section(id, payload))]);
+}
+
 const I32 = 0x7f;
 const V128_CONST_ZERO = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
 const I32X4_EXTRACT_LANE_0 = [0xfd, 0x1b, 0x00];
 
 /** A module of one function `run: () -> i32` with `body` (instructions, without the final end),
- *  and optionally a memory (limits bytes) that is defined and exported. */
+ *  and optionally a memory (limits bytes) that it defines. */
 export function probeModule(body: number[], memoryLimits?: number[]): Uint8Array {
-  const type = section(1, [1, 0x60, 0, 1, I32]);
-  const func = section(3, [1, 0]);
-  const memory = memoryLimits ? section(5, [1, ...memoryLimits]) : [];
-  const name = [...new TextEncoder().encode('run')];
-  const exp = section(7, [1, ...uleb(name.length), ...name, 0x00, 0]);
   const code = [0, ...body, 0x0b]; // no locals
-  const codeSec = section(10, [1, ...uleb(code.length), ...code]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...type, ...func, ...memory, ...exp, ...codeSec]);
+  return assemble([
+    [1, [1, 0x60, 0, 1, I32]],
+    [3, [1, 0]],
+    ...(memoryLimits ? [[5, [1, ...memoryLimits]] as [number, number[]]] : []),
+    [7, [1, ...exportEntry('run', 0x00, 0)]],
+    [10, [1, ...uleb(code.length), ...code]],
+  ]);
 }
 
 export const PROBES = {
@@ -49,7 +60,7 @@ export const PROBES = {
 } as const;
 
 /** The smallest well-formed module: if this fails, WebAssembly itself is unusable. */
-export const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+export const EMPTY_MODULE = assemble([]);
 
 export interface WasmApi {
   validate(bytes: Uint8Array): boolean;

@@ -11,7 +11,7 @@
 // independent chains that the loop is bound by throughput, not by the add's latency. The rate is
 // the best of several timed calls (the first calls may run in a baseline compiler).
 
-import { section, uleb } from './probes.js';
+import { assemble, exportEntry, uleb } from './probes.js';
 import { known, unknown, type Reported } from './schema.js';
 
 export interface SimdPeak {
@@ -75,18 +75,12 @@ export function peakModule(kind: PeakKind): Uint8Array {
   for (let i = 1; i < 8; i++) body.push(LOCAL_GET, A0 + i, ...simd(acc));
   body.push(...simd(OP.i32x4ExtractLane), 0);
   const code = [2, 1, I32, 11, V128, ...body, 0x0b]; // locals: 1 i32 (offset), 11 v128 (8 + 2 + 1)
-  const fn = [...uleb(code.length), ...code];
-  const exports = (name: string, kindByte: number, index: number): number[] => {
-    const n = [...new TextEncoder().encode(name)];
-    return [...uleb(n.length), ...n, kindByte, index];
-  };
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [1, 0x60, 1, I32, 1, I32]),
-    ...section(3, [1, 0]),
-    ...section(5, [1, 0x00, 1]),
-    ...section(7, [2, ...exports('run', 0x00, 0), ...exports('memory', 0x02, 0)]),
-    ...section(10, [1, ...fn]),
+  return assemble([
+    [1, [1, 0x60, 1, I32, 1, I32]],
+    [3, [1, 0]],
+    [5, [1, 0x00, 1]],
+    [7, [2, ...exportEntry('run', 0x00, 0), ...exportEntry('memory', 0x02, 0)]],
+    [10, [1, ...uleb(code.length), ...code]],
   ]);
 }
 
@@ -101,8 +95,11 @@ export function instantiatePeak(kind: PeakKind, W: typeof WebAssembly = WebAssem
   return { run: inst.exports.run as (n: number) => number, memory: inst.exports.memory as WebAssembly.Memory };
 }
 
+/** Timed calls per probe; the figure is the best of them. */
+const TRIALS = 12;
+
 /** G multiply-adds per second: calls of about trialMs each, the best of `trials`. */
-export function measurePeak(probe: PeakProbe, kind: PeakKind, now: () => number, trialMs = 15, trials = 12): number {
+export function measurePeak(probe: PeakProbe, kind: PeakKind, now: () => number, trialMs = 15, trials = TRIALS): number {
   let n = 1000;
   // size a call to about trialMs (the first calls also give the engine time to optimize)
   for (;;) {
@@ -125,23 +122,20 @@ export function measurePeak(probe: PeakProbe, kind: PeakKind, now: () => number,
   return best;
 }
 
-const clock = (): (() => number) | null => {
-  const p = (globalThis as { performance?: { now(): number } }).performance;
-  return p && typeof p.now === 'function' ? () => p.now() : null;
-};
-
 /** Both ceilings, or null with the reason where they cannot be measured. trialMs: the length of
  *  a timed call (longer where the clock is coarse: WebKit's steps 1 ms). */
 export function measureSimdPeak(hasSimd: Reported<boolean>, W: typeof WebAssembly | null = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly ?? null, trialMs = 15): SimdPeak {
-  const why = W === null ? 'this engine has no WebAssembly object'
-    : hasSimd.value !== true ? `no WebAssembly SIMD (${hasSimd.value === null ? hasSimd.reason : 'the SIMD probe failed'})`
-    : clock() === null ? 'this engine has no performance.now() to time the probes with' : null;
-  if (why !== null || W === null) return { f32MulAdd: unknown(why ?? ''), i16DotAdd: unknown(why ?? '') };
-  const now = clock()!;
+  const perf = (globalThis as { performance?: { now(): number } }).performance;
+  const now = perf && typeof perf.now === 'function' ? () => perf.now() : null;
+  let why: string | null = null;
+  if (W === null) why = 'this engine has no WebAssembly object';
+  else if (hasSimd.value !== true) why = `no WebAssembly SIMD (${hasSimd.value === null ? hasSimd.reason : 'the SIMD probe failed'})`;
+  else if (now === null) why = 'this engine has no performance.now() to time the probes with';
+  if (why !== null || W === null || now === null) return { f32MulAdd: unknown(why ?? ''), i16DotAdd: unknown(why ?? '') };
   const one = (kind: PeakKind, what: string): Reported<number> => {
     try {
       const g = measurePeak(instantiatePeak(kind, W), kind, now, trialMs);
-      return g > 0 ? known(Math.round(g * 10) / 10, `${what}: best of 12 timed calls of about ${trialMs} ms of a probe loop, one thread`) : unknown(`the ${kind} probe ran too fast for the clock`);
+      return g > 0 ? known(Math.round(g * 10) / 10, `${what}: best of ${TRIALS} timed calls of about ${trialMs} ms of a probe loop, one thread`) : unknown(`the ${kind} probe ran too fast for the clock`);
     } catch (e) {
       return unknown(`the ${kind} probe failed: ${(e as Error).message}`);
     }
