@@ -21,15 +21,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const args = process.argv.slice(2);
 const opt = (name) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-const dist = (p) => pathToFileURL(join(root, 'dist', 'host', 'core', p)).href;
+const dist = (p) => pathToFileURL(join(root, 'dist', 'host', p)).href;
 
-if (!existsSync(join(root, 'dist', 'host', 'core', 'api.js'))) {
-  console.log('TAP version 13\nnot ok 1 - the runtime is built (dist/host/core is missing: run npm run build, or deploy dist/)\n1..1');
+if (!existsSync(join(root, 'dist', 'host', 'runtime', 'api.js'))) {
+  console.log('TAP version 13\nnot ok 1 - the runtime is built (dist/host/runtime is missing: run npm run build, or deploy dist/)\n1..1');
   process.exit(1);
 }
-const { IteraModel } = await import(dist('api.js'));
-const { writeModelFile, modelTensorSpecs, stateDictToModel } = await import(dist('model-file.js'));
-const { WordTokenizer, tokenizerFromOriginalJson } = await import(dist('tokenizer.js'));
+const { IteraModel } = await import(dist('runtime/api.js'));
+const { modelTensorSpecs } = await import(dist('runtime/model-file.js'));
+const { writeModelFile } = await import(dist('convert/model-write.js'));
+const { stateDictToModel } = await import(dist('convert/state-dict.js'));
+const { WordTokenizer, tokenizerFromOriginalJson } = await import(dist('runtime/tokenizer/index.js'));
 
 const build = opt('--build') ?? 'simd';
 const wasmFile = join(root, 'build', build === 'scalar' ? 'itera-scalar.wasm' : 'itera.wasm');
@@ -63,7 +65,7 @@ async function referenceModel() {
   const ckpt = join(shared, 'reference', 'checkpoints', 'itera_lite_micro_distilled.pt');
   const tokf = join(shared, 'reference', 'tokenizers', 'tokenizer_2000.json');
   if (!existsSync(ckpt) || !existsSync(tokf)) return null;
-  const { importCheckpoint } = await import(dist('import/index.js'));
+  const { importCheckpoint } = await import(dist('convert/import/index.js'));
   const m = stateDictToModel(importCheckpoint(readFileSync(ckpt), ckpt).tensors);
   return writeModelFile({ config: m.config, tensors: m.tensors, tokenizer: tokenizerFromOriginalJson(JSON.parse(readFileSync(tokf, 'utf8'))), name: 'itera_lite_micro_distilled' });
 }

@@ -38,7 +38,7 @@ done
 [[ "$dir" =~ ^[A-Za-z0-9._/~-]+$ ]] || die "--dir may hold letters, digits and . _ / ~ - only, got '$dir'"
 
 # what the Pi needs, built here first
-for f in build/itera.wasm build/itera-scalar.wasm dist/host/core/api.js dist/host/cli/itera.js bin/itera.js device-tests/run.mjs; do
+for f in build/itera.wasm build/itera-scalar.wasm dist/host/runtime/api.js dist/host/cli/itera.js bin/itera.js device-tests/run.mjs; do
   [ -e "$f" ] || die "$f is missing: run 'npm run build' first"
 done
 

@@ -2,7 +2,7 @@
 // would take at the peak rate `itera diag` measured (simdPeak), beside what ours and each peer
 // took. Derived from a bench document only; platform-neutral.
 
-import type { IteraConfig } from '../core/types.js';
+import type { IteraConfig } from '../runtime/types.js';
 import { prefillMatrixMacs } from './flops.js';
 import type { BenchDocument, ModelResult } from './schema.js';
 

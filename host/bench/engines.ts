@@ -3,9 +3,9 @@
 // model exported as ONNX (host/export), plus the original's own ONNX export as a reference point.
 // Every engine is single-threaded and greedy, and is fed the same token ids.
 
-import type { IteraModel } from '../core/api.js';
+import type { IteraModel } from '../runtime/api.js';
 import { exportOnnx, stateNames } from '../export/itera-onnx.js';
-import type { IteraModelFile } from '../core/model-file.js';
+import type { IteraModelFile } from '../runtime/model-file.js';
 
 export interface DecodeRun {
   /** generated ids (greedy) */

@@ -13,7 +13,7 @@
 //   - LayerNorm over n values: mean (n adds, 1 divide), centring (n), variance (n multiplies,
 //     n adds, 1 divide), + eps (1), square root (1), 1/x (1), scaling (n), affine (2n): 7n + 4.
 
-import type { IteraConfig } from '../core/types.js';
+import type { IteraConfig } from '../runtime/types.js';
 
 export interface FlopsBreakdown {
   /** token embedding + position embedding */

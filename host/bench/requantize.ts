@@ -1,10 +1,10 @@
 // A model file re-stored in another type, in memory, for `itera bench --quant`, by the same
 // policy as `itera quantize` (host/quant/quantize.ts; docs/quantization.md).
 
-import { readModelFile } from '../core/model-file.js';
-import { IteraError } from '../core/types.js';
+import { readModelFile } from '../runtime/model-file.js';
+import { IteraError } from '../runtime/types.js';
 import { quantizeFixed } from '../quant/quantize.js';
-import type { QuantType } from '../core/quant.js';
+import type { QuantType } from '../runtime/quant.js';
 
 export function requantize(bytes: Uint8Array, type: string): Uint8Array {
   const t = type.toUpperCase();

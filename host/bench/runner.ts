@@ -2,10 +2,10 @@
 // that a busy machine slows every engine alike), medians and min/max over rounds, and our speed
 // as a ratio to each peer, paired within each round. Node only (process CPU and RSS, RAPL).
 
-import { IteraModel } from '../core/api.js';
-import { readModelFile, type IteraModelFile } from '../core/model-file.js';
-import { ggmlTypeName } from '../core/gguf.js';
-import { percentile } from '../core/stats.js';
+import { IteraModel } from '../runtime/api.js';
+import { readModelFile, type IteraModelFile } from '../runtime/model-file.js';
+import { ggmlTypeName } from '../runtime/gguf.js';
+import { percentile } from '../runtime/stats.js';
 import type { Diagnostics } from '../diag/schema.js';
 import { flopsPerToken, researchFormulaFlops, RESEARCH_FORMULA } from './flops.js';
 import { itera, loadOrt, ortItera, ortReference, type BenchEngine, type OrtFlavour, type OrtLoaded } from './engines.js';

@@ -2,7 +2,7 @@
 // number options checked with messages that say what to type instead.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { IteraError } from '../core/types.js';
+import { IteraError } from '../runtime/types.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;

@@ -4,7 +4,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { IteraError } from '../core/types.js';
+import { IteraError } from '../runtime/types.js';
 import { loadBrown, splitOf, SPLITS, type Split } from './brown.js';
 
 export interface CorpusDocument {

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { known, reported, unknown, type Diagnostics, type Reported } from './schema.js';
-import { probeWasmFeatures, type WasmApi } from './probes.js';
-import { measureSimdPeak } from './throughput.js';
+import { probeWasmFeatures, type WasmApi } from '../runtime/probe/probes.js';
+import { measureSimdPeak } from '../runtime/probe/throughput.js';
 
 /** The subset of systeminformation used here (so a test can stub it). */
 export interface SiApi {

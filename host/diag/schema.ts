@@ -4,40 +4,13 @@
 // Every field the platform may not report is a Reported<T>: either {value, source} (where it came
 // from) or {value: null, reason} (why it is not known). Never a guess.
 
-import type { SimdPeak } from './throughput.js';
+import type { Reported } from '../runtime/probe/report.js';
+import type { SimdPeak } from '../runtime/probe/throughput.js';
 
-export type Reported<T> =
-  | { value: T; source: string; reason?: undefined }
-  | { value: null; reason: string; source?: undefined };
+export { known, reported, unknown, type Reported } from '../runtime/probe/report.js';
+export type { WasmFeatures } from '../runtime/probe/probes.js';
+import type { WasmFeatures } from '../runtime/probe/probes.js';
 
-export function known<T>(value: T, source: string): Reported<T> {
-  return { value, source };
-}
-
-export function unknown<T = never>(reason: string): Reported<T> {
-  return { value: null, reason: reason || 'not reported (no reason given)' };
-}
-
-/** A Reported<T> from a value that may be null/undefined/NaN/empty: null with the reason then. */
-export function reported<T>(value: T | null | undefined, source: string, reasonIfMissing: string): Reported<T> {
-  if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value)) || (typeof value === 'string' && value.trim() === '')) {
-    return unknown(reasonIfMissing);
-  }
-  return known(value, source);
-}
-
-export interface WasmFeatures {
-  /** Fixed-width 128-bit SIMD: a probe module validated, instantiated and ran. */
-  simd: Reported<boolean>;
-  /** Relaxed SIMD (i8x16.relaxed_swizzle). */
-  relaxedSimd: Reported<boolean>;
-  /** Threads: a shared memory with an atomic load, and SharedArrayBuffer present. */
-  threads: Reported<boolean>;
-  /** Bulk memory operations (memory.fill). */
-  bulkMemory: Reported<boolean>;
-  /** Whether SharedArrayBuffer exists in this context (browsers need cross-origin isolation). */
-  sharedArrayBuffer: Reported<boolean>;
-}
 
 export interface Diagnostics {
   schema: 'itera-diag/1';

@@ -12,8 +12,8 @@
 // gate, scattered into [S, E] (zero for experts not picked), which gives the same sum as running
 // only the top-k experts. Platform-neutral.
 
-import { readModelFile, tensorAsF32, type IteraModelFile } from '../core/model-file.js';
-import { IteraError } from '../core/types.js';
+import { readModelFile, tensorAsF32, type IteraModelFile } from '../runtime/model-file.js';
+import { IteraError } from '../runtime/types.js';
 import { DT, f32Tensor, OnnxGraph, serializeModel } from './onnx.js';
 
 export type OnnxGraphKind = 'full' | 'last' | 'step';

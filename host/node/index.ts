@@ -4,11 +4,11 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IteraModel as CoreModel } from '../core/api.js';
-import { IteraError } from '../core/types.js';
+import { IteraModel as CoreModel } from '../runtime/api.js';
+import { IteraError } from '../runtime/types.js';
 
-export type { GenerateOptions, GeneratedToken, GenerationResult, ScoreResult, ModelInfo } from '../core/api.js';
-export { IteraError } from '../core/types.js';
+export type { GenerateOptions, GeneratedToken, GenerationResult, ScoreResult, ModelInfo } from '../runtime/api.js';
+export { IteraError } from '../runtime/types.js';
 
 /** The package root (the folder with our package.json), from dist/host/node or host/node. */
 export function packageRoot(): string {
@@ -26,8 +26,8 @@ export function packageRoot(): string {
   }
 }
 
-export { engineHasSimd } from '../core/features.js';
-import { engineHasSimd } from '../core/features.js';
+export { engineHasSimd } from '../runtime/features.js';
+import { engineHasSimd } from '../runtime/features.js';
 
 export type Build = 'simd' | 'scalar' | 'auto';
 

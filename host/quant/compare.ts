@@ -1,8 +1,8 @@
 // Quality of one model against another on the same tokens: logit differences, top-1 agreement,
 // perplexity and bits per character.
 
-import type { IteraModel } from '../core/api.js';
-import { IteraError } from '../core/types.js';
+import type { IteraModel } from '../runtime/api.js';
+import { IteraError } from '../runtime/types.js';
 
 export interface ModelComparison {
   /** Against the first model (0 for the first itself). */

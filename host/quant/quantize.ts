@@ -2,11 +2,14 @@
 // Platform-neutral: loading a candidate into the runtime is the caller's (it knows where the
 // module's bytes are).
 
-import { readModelFile, tensorAsF32, writeModelFile, type ModelTensor } from '../core/model-file.js';
-import { isQuantizable, quantFallback, QK, type QuantType } from '../core/quant.js';
-import type { IteraModel } from '../core/api.js';
-import { GgmlType } from '../core/gguf.js';
-import { IteraError } from '../core/types.js';
+import { readModelFile, tensorAsF32 } from '../runtime/model-file.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { type ModelTensor } from '../convert/state-dict.js';
+import { isQuantizable, QK, type QuantType } from '../runtime/quant.js';
+import { quantFallback } from '../convert/quantize.js';
+import type { IteraModel } from '../runtime/api.js';
+import { GgmlType } from '../runtime/gguf.js';
+import { IteraError } from '../runtime/types.js';
 
 export type QuantChoice = QuantType | 'mixed';
 

@@ -1,10 +1,11 @@
 // The runtime API on a tiny model file: streaming equals one-call generation, scoring by windows
 // and as a stream agree within the context, prompts past the context, bad options.
 import t from 'tap';
-import { IteraModel } from '../core/api.js';
+import { IteraModel } from '../runtime/api.js';
 import { maxAbsDiff, tinyModelFile, tokenByTokenDiff, wasmBytes, TINY } from './helpers.js';
-import { readModelFile, tensorAsF32, writeModelFile } from '../core/model-file.js';
-import { isQuantizable } from '../core/quant.js';
+import { readModelFile, tensorAsF32 } from '../runtime/model-file.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { isQuantizable } from '../runtime/quant.js';
 
 t.test('stream() gives the same tokens and text as generate()', async (t) => {
   const m = await IteraModel.fromBytes(tinyModelFile(), wasmBytes('simd'));

@@ -1,8 +1,9 @@
 import t from 'tap';
-import { BpeTokenizer, bpeFromJson, byteChar, charByte, pretokenize, textToBytes, bytesToText, BPE_KEYS } from '../tokenize/bpe.js';
+import { BpeTokenizer, bpeFromJson, byteChar, charByte, pretokenize, textToBytes, bytesToText, BPE_KEYS } from '../runtime/tokenizer/bpe.js';
 import { trainBpe, BPE_BASE_SIZE } from '../tokenize/bpe-train.js';
-import { tokenizerFromOriginalJson, tokenizerFromMetadata, type Tokenizer } from '../core/tokenizer.js';
-import { readGguf, writeGguf } from '../core/gguf.js';
+import { tokenizerFromOriginalJson, tokenizerFromMetadata, type Tokenizer } from '../runtime/tokenizer/index.js';
+import { readGguf } from '../runtime/gguf.js';
+import { writeGguf } from '../convert/gguf-write.js';
 import { expectIteraError } from './shared.js';
 import { lcg } from './helpers.js';
 

@@ -2,8 +2,8 @@
 // WebAssembly probe modules are well-formed; the real machine's document matches the schema.
 import t from 'tap';
 import { collectDiagnostics, decodeThrottled, parseCpuinfo, reportedFields, type DiagEnv } from '../diag/node.js';
-import { EMPTY_MODULE, PROBES, probe, probeWasmFeatures } from '../diag/probes.js';
-import { instantiatePeak, measureSimdPeak, peakModule, type PeakKind } from '../diag/throughput.js';
+import { EMPTY_MODULE, PROBES, probe, probeWasmFeatures } from '../runtime/probe/probes.js';
+import { instantiatePeak, measureSimdPeak, peakModule, type PeakKind } from '../runtime/probe/throughput.js';
 import { validateAgainst, BENCH_JSON_SCHEMA } from '../bench/schema.js';
 
 const diagSchema = (BENCH_JSON_SCHEMA.properties as Record<string, Record<string, unknown>>).diag!;

@@ -2,7 +2,7 @@
 // convention), and the research report's formula (57,344 for micro, as the Phase 4 report says).
 import t from 'tap';
 import { flopsPerToken, layerNormFlops, prefillMatrixMacs, researchFormulaFlops } from '../bench/flops.js';
-import type { IteraConfig } from '../core/types.js';
+import type { IteraConfig } from '../runtime/types.js';
 
 const micro: IteraConfig = {
   vocabSize: 2000, hiddenSize: 64, numLayers: 3, ssmStateSize: 8, ssmConvKernel: 4, ssmInnerSize: 128,

@@ -1,10 +1,8 @@
 import t from 'tap';
-import {
-  readGguf, writeGguf, GgmlType, tensorByteSize, metadataMap, gv,
-  type GgufKV, type GgufTensorInput,
-} from '../core/gguf.js';
-import { f16ToF32, f32ToF16, f32Bits, f32FromBits, f16BytesToF32, f32ToF16Bytes, bf16BytesToF32 } from '../core/f16.js';
-import { IteraError } from '../core/types.js';
+import { readGguf, GgmlType, tensorByteSize, metadataMap, gv, type GgufKV } from '../runtime/gguf.js';
+import { writeGguf, type GgufTensorInput } from '../convert/gguf-write.js';
+import { f16ToF32, f32ToF16, f32Bits, f32FromBits, f16BytesToF32, f32ToF16Bytes, bf16BytesToF32 } from '../runtime/f16.js';
+import { IteraError } from '../runtime/types.js';
 import { expectIteraError } from './shared.js';
 
 // ------------------------------------------------------------------ helpers

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { IteraModel } from '../core/api.js';
+import { IteraModel } from '../runtime/api.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
 import { BUILDS, maxAbsDiff, wasmBytes, type BuildName } from './helpers.js';
 import { convertReference } from './reference-model.js';

@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { instantiate, type IteraExports } from '../core/runtime.js';
+import { instantiate, type IteraExports } from '../runtime/runtime.js';
 import { repoRoot } from './shared.js';
 
 export const BUILDS = { simd: 'itera.wasm', scalar: 'itera-scalar.wasm' } as const;
@@ -36,8 +36,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-import type { IteraConfig } from '../core/types.js';
-import { f32Source, type WeightSource, type WasmSession } from '../core/runtime.js';
+import type { IteraConfig } from '../runtime/types.js';
+import { f32Source, type WeightSource, type WasmSession } from '../runtime/runtime.js';
 
 /** Feeds ids one by one into s (a fresh session) and returns the largest difference between each
  *  position's logits and its row of `all` ([ids.length, V], from one prefill). */
@@ -103,8 +103,8 @@ export function weightSource(c: IteraConfig, w: Map<string, Float32Array>): Weig
   return f32Source(c, (name) => w.get(name));
 }
 
-import { writeModelFile } from '../core/model-file.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 
 /** A tiny model file (random weights, a character tokenizer over a-z and space). */
 export function tinyModelFile(c: IteraConfig = TINY, seed = 1, type?: 'F32' | 'F16' | 'Q8_0' | 'Q4_0'): Uint8Array {

@@ -4,9 +4,9 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importCheckpoint, importTorchZip, readSafetensors } from '../core/import/index.js';
-import { openZip } from '../core/import/zip.js';
-import { IteraError } from '../core/types.js';
+import { importCheckpoint, importTorchZip, readSafetensors } from '../convert/import/index.js';
+import { openZip } from '../convert/import/zip.js';
+import { IteraError } from '../runtime/types.js';
 import { needShared, repoRoot, requireShared } from './shared.js';
 import { mulberry32 } from './helpers.js';
 

@@ -3,9 +3,10 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importTorchZip, writeZip } from '../core/import/index.js';
-import { PyTuple, TorchStorage, TorchTensor, allowedGlobalNames, unpickle, type PickleValue } from '../core/import/pickle.js';
-import { IteraError } from '../core/types.js';
+import { importTorchZip, writeZip } from '../convert/import/index.js';
+import { PyTuple, type PickleValue } from '../convert/import/pickle.js';
+import { TorchStorage, TorchTensor, allowedGlobalNames, unpickleCheckpoint as unpickle } from '../convert/import/torch-pickle.js';
+import { IteraError } from '../runtime/types.js';
 import { expectIteraError, repoRoot } from './shared.js';
 import { mulberry32, bytesOf } from './helpers.js';
 

@@ -4,8 +4,8 @@ import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importCheckpoint, importTorchZip, writeZip, type ImportedCheckpoint } from '../core/import/index.js';
-import type { RawTensor } from '../core/types.js';
+import { importCheckpoint, importTorchZip, writeZip, type ImportedCheckpoint } from '../convert/import/index.js';
+import type { RawTensor } from '../runtime/types.js';
 import { expectIteraError, needShared, repoRoot, requireShared } from './shared.js';
 import { bytesOf } from './helpers.js';
 

@@ -4,8 +4,8 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importCheckpoint, readSafetensors, sniffCheckpoint, writeSafetensors } from '../core/import/index.js';
-import type { DType, RawTensor } from '../core/types.js';
+import { importCheckpoint, readSafetensors, sniffCheckpoint, writeSafetensors } from '../convert/import/index.js';
+import type { DType, RawTensor } from '../runtime/types.js';
 import { expectIteraError, repoRoot } from './shared.js';
 
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');

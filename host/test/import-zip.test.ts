@@ -1,6 +1,6 @@
 // The ZIP reader: round trips, ZIP64, CRC, and each refusal.
 import t from 'tap';
-import { crc32, openZip, writeZip } from '../core/import/zip.js';
+import { crc32, openZip, writeZip } from '../convert/import/zip.js';
 import { expectIteraError } from './shared.js';
 import { bytesOf } from './helpers.js';
 

@@ -1,13 +1,13 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import {
-  inferConfig, stateDictToModel, writeModelFile, readModelFile, tensorAsF32, countParameters, modelTensorSpecs,
-  MODEL_KEYS, type ModelTensor,
-} from '../core/model-file.js';
-import { readGguf, writeGguf, GgmlType, type GgufKV, type GgufTensorInput } from '../core/gguf.js';
-import { f32ToF16Bytes, f16BytesToF32 } from '../core/f16.js';
-import { WordTokenizer, tokenizerFromOriginalJson } from '../core/tokenizer.js';
-import { IteraError, type DType, type IteraConfig, type RawTensor } from '../core/types.js';
+import { readModelFile, tensorAsF32, countParameters, modelTensorSpecs, MODEL_KEYS } from '../runtime/model-file.js';
+import { inferConfig, stateDictToModel, type ModelTensor } from '../convert/state-dict.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { readGguf, GgmlType, type GgufKV } from '../runtime/gguf.js';
+import { writeGguf, type GgufTensorInput } from '../convert/gguf-write.js';
+import { f32ToF16Bytes, f16BytesToF32 } from '../runtime/f16.js';
+import { WordTokenizer, tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
+import { IteraError, type DType, type IteraConfig, type RawTensor } from '../runtime/types.js';
 import { expectIteraError, needShared, requireShared } from './shared.js';
 
 // ------------------------------------------------------------------ fixtures
@@ -405,7 +405,7 @@ t.test('a truncated or corrupted model file is always an IteraError', async (t) 
 // ------------------------------------------------------------------ the real checkpoint (needs ../shared and the importer)
 
 t.test('the micro reference checkpoint converts', needShared('reference', 'checkpoints', 'itera_lite_micro_distilled.pt'), async (t) => {
-  const { importCheckpoint } = await import('../core/import/index.js');
+  const { importCheckpoint } = await import('../convert/import/index.js');
   const ckpt = readFileSync(requireShared('reference', 'checkpoints', 'itera_lite_micro_distilled.pt'));
   const tok = tokenizerFromOriginalJson(JSON.parse(readFileSync(requireShared('reference', 'tokenizers', 'tokenizer_2000.json'), 'utf8')));
   const convert = (): Uint8Array => {

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ProtoWriter } from '../export/protobuf.js';
 import { exportOnnx, stateNames } from '../export/itera-onnx.js';
-import { IteraModel } from '../core/api.js';
+import { IteraModel } from '../runtime/api.js';
 import { convertReference } from './reference-model.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
 import { loadOrt } from '../bench/engines.js';
-import { writeModelFile } from '../core/model-file.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { randomWeights, tensorShapes, TINY, wasmBytes } from './helpers.js';
 
 const GOLD = 'reference/golden/micro/reference.json';

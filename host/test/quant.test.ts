@@ -3,14 +3,17 @@
 // the quantized micro reference model against its FP32 logits on the golden inputs.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0, checkBlockScales, QK } from '../core/quant.js';
-import { f16ToF32, f32ToF16 } from '../core/f16.js';
-import { GgmlType, readGguf, writeGguf } from '../core/gguf.js';
-import { readModelFile, tensorAsF32, writeModelFile } from '../core/model-file.js';
-import { IteraModel } from '../core/api.js';
-import { IteraError } from '../core/types.js';
+import { dequantizeQ4_0, dequantizeQ8_0, checkBlockScales, QK } from '../runtime/quant.js';
+import { quantizeQ4_0, quantizeQ8_0 } from '../convert/quantize.js';
+import { f16ToF32, f32ToF16 } from '../runtime/f16.js';
+import { GgmlType, readGguf } from '../runtime/gguf.js';
+import { writeGguf } from '../convert/gguf-write.js';
+import { readModelFile, tensorAsF32 } from '../runtime/model-file.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { IteraModel } from '../runtime/api.js';
+import { IteraError } from '../runtime/types.js';
 import { quantizeModel } from '../quant/quantize.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { exportsOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
 import { needShared, requireShared } from './shared.js';
 import { convertReference } from './reference-model.js';

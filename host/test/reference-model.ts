@@ -1,9 +1,10 @@
 // The micro reference checkpoint converted to our model file, in memory, by the same code
 // `itera convert` runs (cached per process).
 import { readFileSync } from 'node:fs';
-import { importCheckpoint } from '../core/import/index.js';
-import { stateDictToModel, writeModelFile } from '../core/model-file.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { importCheckpoint } from '../convert/import/index.js';
+import { stateDictToModel } from '../convert/state-dict.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { requireShared } from './shared.js';
 
 export const REF_CKPT = 'reference/checkpoints/itera_lite_micro_distilled.pt';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { prefillCeiling } from '../bench/ceiling.js';
 import { prefillMatrixMacs } from '../bench/flops.js';
-import type { IteraConfig } from '../core/types.js';
+import type { IteraConfig } from '../runtime/types.js';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildReport } from '../report/report.js';

@@ -1,9 +1,9 @@
 // Sessions, the window past T, sampling, and bad input, on a tiny random model (no ../shared needed).
 import t from 'tap';
-import { WasmModel, type WasmSession } from '../core/runtime.js';
-import { IteraError } from '../core/types.js';
+import { WasmModel, type WasmSession } from '../runtime/runtime.js';
+import { IteraError } from '../runtime/types.js';
 import { exportsOf, maxAbsDiff, randomWeights, TINY, tinyModelFile, tokenByTokenDiff, wasmBytes, weightSource } from './helpers.js';
-import { IteraModel } from '../core/api.js';
+import { IteraModel } from '../runtime/api.js';
 
 async function tinyModel(build: 'simd' | 'scalar' = 'simd', seed = 1): Promise<WasmModel> {
   const ex = await exportsOf(build);

@@ -1,7 +1,7 @@
 // Percentiles (linear interpolation between closest ranks, numpy's default) and the bench's
 // summaries and paired ratios.
 import t from 'tap';
-import { percentile, summarize } from '../core/stats.js';
+import { percentile, summarize } from '../runtime/stats.js';
 import { stat, benchTokens } from '../bench/runner.js';
 
 t.test('percentile: values numpy gives', async (t) => {

@@ -3,7 +3,7 @@
 // the bundle's Web Worker (SIMD and scalar builds) and must match Node x86; the demo page streams
 // a generation (screenshot in reports/screenshots/); a model that cannot load shows its error.
 import t from 'tap';
-import type { SimdPeak } from '../diag/throughput.js';
+import type { SimdPeak } from '../runtime/probe/throughput.js';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';

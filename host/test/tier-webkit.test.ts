@@ -3,7 +3,7 @@
 // that fails to load), and the JavaScriptCore shell `jsc` (the cases with the bundle, no worker).
 // Both must give the same token ids as Node x86 and logits within 1e-5.
 import t from 'tap';
-import type { SimdPeak } from '../diag/throughput.js';
+import type { SimdPeak } from '../runtime/probe/throughput.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';

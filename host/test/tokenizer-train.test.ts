@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainWordTokenizer, compareCodePoints } from '../tokenize/word-train.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { readTokenizerFile } from '../tokenize/files.js';
 import { tokenizerStats, charUnigramBits } from '../tokenize/stats.js';
 import { main } from '../cli/itera.js';

@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import {
   tokenizerFromOriginalJson, tokenizerFromMetadata, pythonSplit, WordTokenizer, CharTokenizer, TOKENIZER_KEYS,
   type Tokenizer,
-} from '../core/tokenizer.js';
-import { readGguf, writeGguf, metadataMap, type GgufKV } from '../core/gguf.js';
+} from '../runtime/tokenizer/index.js';
+import { readGguf, metadataMap, type GgufKV } from '../runtime/gguf.js';
+import { writeGguf } from '../convert/gguf-write.js';
 import { needShared, requireShared, expectIteraError } from './shared.js';
 
 const TOK_2000 = ['reference', 'tokenizers', 'tokenizer_2000.json'];

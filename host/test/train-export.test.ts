@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importCheckpoint } from '../core/import/index.js';
-import { stateDictToModel, writeModelFile } from '../core/model-file.js';
-import { tokenizerFromOriginalJson } from '../core/tokenizer.js';
-import { IteraModel } from '../core/api.js';
+import { importCheckpoint } from '../convert/import/index.js';
+import { stateDictToModel } from '../convert/state-dict.js';
+import { writeModelFile } from '../convert/model-write.js';
+import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
+import { IteraModel } from '../runtime/api.js';
 import { repoRoot } from './shared.js';
 import { maxAbsDiff, wasmBytes } from './helpers.js';
 

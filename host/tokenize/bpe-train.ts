@@ -12,8 +12,8 @@
 //    name is never merged. Training stops at the requested size, or earlier when no pair occurs
 //    at least twice.
 
-import { IteraError } from '../core/types.js';
-import { BpeTokenizer, BPE_SPECIAL_NAMES, byteChar, pretokenize } from './bpe.js';
+import { IteraError } from '../runtime/types.js';
+import { BpeTokenizer, BPE_SPECIAL_NAMES, byteChar, pretokenize } from '../runtime/tokenizer/bpe.js';
 
 export const BPE_BASE_SIZE = 4 + 256;
 

@@ -2,9 +2,9 @@
 // errors, and the JSON form to write for a tokenizer.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { IteraError } from '../core/types.js';
-import { tokenizerFromOriginalJson, WordTokenizer, type Tokenizer } from '../core/tokenizer.js';
-import { BpeTokenizer } from './bpe.js';
+import { IteraError } from '../runtime/types.js';
+import { tokenizerFromOriginalJson, WordTokenizer, type Tokenizer } from '../runtime/tokenizer/index.js';
+import { BpeTokenizer } from '../runtime/tokenizer/bpe.js';
 import { wordTokenizerJson } from './word-train.js';
 
 /** Reads a tokenizer JSON file: the original's word or char format, or itera-bpe. */

@@ -13,11 +13,12 @@
 // kept by default (any text still encodes without <UNK>); with dropBytes, unused byte tokens go
 // too and such bytes then encode as <UNK>.
 
-import { IteraError, type IteraConfig } from '../core/types.js';
-import { CharTokenizer, WordTokenizer, type Tokenizer } from '../core/tokenizer.js';
-import { tensorAsF32, type IteraModelFile, type ModelTensor } from '../core/model-file.js';
-import { GgmlType } from '../core/gguf.js';
-import { BpeTokenizer, TOKEN_TYPE } from './bpe.js';
+import { IteraError, type IteraConfig } from '../runtime/types.js';
+import { CharTokenizer, WordTokenizer, type Tokenizer } from '../runtime/tokenizer/index.js';
+import { tensorAsF32, type IteraModelFile } from '../runtime/model-file.js';
+import { type ModelTensor } from '../convert/state-dict.js';
+import { GgmlType } from '../runtime/gguf.js';
+import { BpeTokenizer, TOKEN_TYPE } from '../runtime/tokenizer/bpe.js';
 
 export interface PrunedTokenizer {
   tokenizer: Tokenizer;

@@ -1,8 +1,8 @@
 // Measurements of a tokenizer on a text: tokens per character, unknown-token rate, round trip.
 // Platform-neutral.
 
-import type { Tokenizer } from '../core/tokenizer.js';
-import { pythonSplit } from '../core/tokenizer.js';
+import type { Tokenizer } from '../runtime/tokenizer/index.js';
+import { pythonSplit } from '../runtime/tokenizer/index.js';
 
 export interface TokenizerStats {
   kind: string;

@@ -5,8 +5,8 @@
 // original's JSON format ({vocab_size, token_to_id, id_to_token}), which `itera convert
 // --tokenizer` and scripts/train read.
 
-import { IteraError } from '../core/types.js';
-import { pythonSplit, WordTokenizer } from '../core/tokenizer.js';
+import { IteraError } from '../runtime/types.js';
+import { pythonSplit, WordTokenizer } from '../runtime/tokenizer/index.js';
 
 export const WORD_SPECIALS = ['<PAD>', '<UNK>', '<BOS>', '<EOS>'] as const;
 

@@ -6,7 +6,7 @@
 //   for await (const tok of itera.stream('Once upon a time', { maxTokens: 32 })) out.textContent += tok.text;
 //   const stats = itera.lastStats;  // tokens/s, per-token ms, memory
 
-import type { GenerateOptions } from '../core/api.js';
+import type { GenerateOptions } from '../runtime/api.js';
 import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, ModelSource, Reply, Request, TokenEvent } from './protocol.js';
 
 export interface StartOptions {

@@ -1,14 +1,14 @@
 // The runtime where it runs (a Web Worker, or the page/shell itself): feature detection, fetching
 // with progress, loading a model into the module. Uses host/core only; no Node APIs, no DOM.
 
-import { IteraModel } from '../core/api.js';
-import { IteraError } from '../core/types.js';
+import { IteraModel } from '../runtime/api.js';
+import { IteraError } from '../runtime/types.js';
 import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent } from './protocol.js';
-import { measureSimdPeak, type SimdPeak } from '../diag/throughput.js';
-import type { GenerateOptions } from '../core/api.js';
+import { measureSimdPeak, type SimdPeak } from '../runtime/probe/throughput.js';
+import type { GenerateOptions } from '../runtime/api.js';
 
-export { engineHasSimd } from '../core/features.js';
-import { engineHasSimd } from '../core/features.js';
+export { engineHasSimd } from '../runtime/features.js';
+import { engineHasSimd } from '../runtime/features.js';
 
 export function pickBuild(choice: BuildChoice): 'simd' | 'scalar' {
   if (choice === 'simd' || choice === 'scalar') return choice;

@@ -11,6 +11,6 @@ export type { StartOptions, LoadOptions } from './client.js';
 export { Engine, engineHasSimd, pickBuild, fetchBytes, sourceBytes, diagnostics } from './engine.js';
 export { wasmBytes, wasmUrl, INLINED } from './wasm-source.js';
 export type { Diagnostics, GenerationStats, LoadInfo, ModelSource, TokenEvent, BuildChoice } from './protocol.js';
-export { IteraError } from '../core/types.js';
+export { IteraError } from '../runtime/types.js';
 
 if (isWorkerScope()) installWorker();

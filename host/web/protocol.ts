@@ -2,8 +2,8 @@
 // data only: no SharedArrayBuffer, no functions. Every request carries an id; the worker answers
 // with 'result' or 'error' for that id, and streams 'progress' / 'token' messages before it.
 
-import type { SimdPeak } from '../diag/throughput.js';
-import type { GenerateOptions } from '../core/api.js';
+import type { SimdPeak } from '../runtime/probe/throughput.js';
+import type { GenerateOptions } from '../runtime/api.js';
 
 /** Where a model comes from: a URL (fetched in the worker), bytes, or a File/Blob. */
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;

@@ -2,7 +2,7 @@
 // the page's thread never blocks; tokens are posted as they are made. A failure is logged in the
 // worker's console and answered as an 'error' with the message (the page shows it).
 
-import { IteraError } from '../core/types.js';
+import { IteraError } from '../runtime/types.js';
 import { diagnostics, Engine, pickBuild, sourceBytes } from './engine.js';
 import { wasmBytes } from './wasm-source.js';
 import type { BuildChoice, Reply, Request } from './protocol.js';

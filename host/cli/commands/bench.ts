@@ -9,7 +9,7 @@ import { raplMeter } from '../../bench/energy.js';
 import { requantize } from '../../bench/requantize.js';
 import { BENCH_JSON_SCHEMA, validateBenchDocument, type BenchDocument, type EngineResult, type Ratio, type Stat } from '../../bench/schema.js';
 import { Progress } from '../progress.js';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -4,7 +4,7 @@ import { fmtBytes, num, str, UsageError } from '../command.js';
 import { buildFrom } from './model-option.js';
 import { loadModel } from '../../node/index.js';
 import { compareModels } from '../../quant/compare.js';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 import { heldOutText } from './held-out.js';
 

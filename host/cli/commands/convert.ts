@@ -2,12 +2,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
-import { importCheckpoint } from '../../core/import/index.js';
-import { readModelFile, stateDictToModel, writeModelFile } from '../../core/model-file.js';
-import { ggmlTypeName } from '../../core/gguf.js';
+import { importCheckpoint } from '../../convert/import/index.js';
+import { readModelFile } from '../../runtime/model-file.js';
+import { stateDictToModel } from '../../convert/state-dict.js';
+import { writeModelFile } from '../../convert/model-write.js';
+import { ggmlTypeName } from '../../runtime/gguf.js';
 import { parseQuant } from './quantize.js';
-import { tokenizerFromOriginalJson } from '../../core/tokenizer.js';
-import { IteraError } from '../../core/types.js';
+import { tokenizerFromOriginalJson } from '../../runtime/tokenizer/index.js';
+import { IteraError } from '../../runtime/types.js';
 
 export const convert: Command = {
   name: 'convert',

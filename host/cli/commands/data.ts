@@ -8,8 +8,8 @@ import { packageRoot } from '../../node/index.js';
 import { CORPUS_HELP, documentsOf, joinDocuments, loadCorpus, type Corpus } from '../../data/corpus.js';
 import { SPLITS, type Split } from '../../data/brown.js';
 import { readTokenizerFile } from '../../tokenize/files.js';
-import type { Tokenizer } from '../../core/tokenizer.js';
-import { IteraError } from '../../core/types.js';
+import type { Tokenizer } from '../../runtime/tokenizer/index.js';
+import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 
 const help = `Usage: itera data prepare --tokenizer TOKENIZER.json [--corpus C] -o DIR

@@ -4,7 +4,7 @@ import { modelPathFrom } from './model-option.js';
 import { exportOnnx, type OnnxGraphKind } from '../../export/itera-onnx.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 
 export const exportCmd: Command = {
   name: 'export',

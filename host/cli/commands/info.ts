@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { fmtBytes, fmtInt } from '../command.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
-import { GgmlType, ggmlTypeName } from '../../core/gguf.js';
+import { GgmlType, ggmlTypeName } from '../../runtime/gguf.js';
 
 export const info: Command = {
   name: 'info',

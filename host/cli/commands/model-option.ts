@@ -1,8 +1,8 @@
 // --model and --build, shared by every command that runs a model.
 
 import { DEFAULT_MODEL, defaultModelPath, loadModel, type Build } from '../../node/index.js';
-import type { IteraModel } from '../../core/api.js';
-import { IteraError } from '../../core/types.js';
+import type { IteraModel } from '../../runtime/api.js';
+import { IteraError } from '../../runtime/types.js';
 import { str, UsageError, type Options, type Values } from '../command.js';
 
 export const modelOptions: Options = {

@@ -6,13 +6,14 @@ import { fmtBytes, fmtInt, str, UsageError } from '../command.js';
 import { loadModel, packageRoot } from '../../node/index.js';
 import { buildFrom } from './model-option.js';
 import { CORPUS_HELP, joinDocuments, loadCorpus, trainingTexts, documentsOf } from '../../data/corpus.js';
-import { readModelFile, writeModelFile } from '../../core/model-file.js';
+import { readModelFile } from '../../runtime/model-file.js';
+import { writeModelFile } from '../../convert/model-write.js';
 import { pruneModel, pruneTokenizer, usedIds } from '../../tokenize/prune.js';
-import { IteraError } from '../../core/types.js';
-import type { IteraModel } from '../../core/api.js';
+import { IteraError } from '../../runtime/types.js';
+import type { IteraModel } from '../../runtime/api.js';
 import { Progress } from '../progress.js';
 import { charUnigramBits } from '../../tokenize/stats.js';
-import { pythonSplit } from '../../core/tokenizer.js';
+import { pythonSplit } from '../../runtime/tokenizer/index.js';
 
 const help = `Usage: itera prune-vocab --model MODEL.gguf --corpus C -o PRUNED.gguf [options]
 

@@ -4,7 +4,7 @@ import { fmtBytes, str, UsageError } from '../command.js';
 import { buildFrom } from './model-option.js';
 import { loadModel } from '../../node/index.js';
 import { isFloatType, quantizeModel, storedTypes, type QuantChoice } from '../../quant/quantize.js';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 
 export const QUANT_CHOICES = ['f32', 'f16', 'q8_0', 'q4_0', 'mixed'] as const;

@@ -3,7 +3,7 @@ import { str, UsageError } from '../command.js';
 import { buildReport } from '../../report/report.js';
 import { svgsToPng } from '../../report/png.js';
 import { validateBenchDocument, type BenchDocument } from '../../bench/schema.js';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { num, str, UsageError } from '../command.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
-import type { GenerateOptions } from '../../core/api.js';
+import type { GenerateOptions } from '../../runtime/api.js';
 
 export const DEFAULT_PROMPT = 'Once upon a time,';
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { fmtInt, num, str, UsageError } from '../command.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
-import { IteraError } from '../../core/types.js';
+import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 
 export const score: Command = {

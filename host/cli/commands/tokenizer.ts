@@ -9,9 +9,9 @@ import { CORPUS_HELP, documentsOf, loadCorpus, trainingTexts } from '../../data/
 import { SPLITS, type Split } from '../../data/brown.js';
 import { trainWordTokenizer } from '../../tokenize/word-train.js';
 import { trainBpe } from '../../tokenize/bpe-train.js';
-import { readTokenizerFile, tokenizerToJson } from '../../tokenize/files.js';
+import { readTokenizerFile } from '../../tokenize/files.js';
 import { charUnigramBits, tokenizerStats } from '../../tokenize/stats.js';
-import { BpeTokenizer } from '../../tokenize/bpe.js';
+import { BpeTokenizer } from '../../runtime/tokenizer/bpe.js';
 import { Progress } from '../progress.js';
 
 const help = `Usage: itera tokenizer train --kind word|bpe --vocab N [--corpus C] -o TOKENIZER.json

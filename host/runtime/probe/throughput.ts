@@ -12,7 +12,7 @@
 // the best of several timed calls (the first calls may run in a baseline compiler).
 
 import { assemble, exportEntry, uleb } from './probes.js';
-import { known, unknown, type Reported } from './schema.js';
+import { known, unknown, type Reported } from './report.js';
 
 export interface SimdPeak {
   /** G multiply-adds per second with f32x4.mul + f32x4.add, one thread */

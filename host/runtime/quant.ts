@@ -1,4 +1,4 @@
-// Quantization of model tensors into GGUF's block formats, exactly as the GGUF spec lays them out,
+// GGUF's quantized block formats as the runtime reads them, exactly as the GGUF spec lays them out,
 // so that other GGUF tools read our files:
 //   Q8_0: blocks of 32 values: f16 scale d, then 32 int8 q;          value = d * q        (34 bytes)
 //   Q4_0: blocks of 32 values: f16 scale d, then 16 bytes of nibbles; value = d * (n - 8) (18 bytes)
@@ -6,59 +6,14 @@
 //   I8:   one int8 per value with a per-tensor affine scale and zero point (PyTorch's dynamic
 //         INT8): value = scale * (q - zero_point); scale and zero point live in the metadata.
 // Blocks run along the row (the innermost dimension), so a row's length must be a multiple of 32.
+// Quantizing (writing blocks) is host/convert/quantize.ts.
 
-import { f16ToF32, f32ToF16 } from './f16.js';
+import { f16ToF32 } from './f16.js';
 import { GgmlType } from './gguf.js';
 import { IteraError } from './types.js';
 
 export const QK = 32;
 export type QuantType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
-
-export const QUANT_TYPE_IDS: Record<QuantType, number> = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0 };
-
-/** Q8_0 blocks of values (length a multiple of 32): d = max|x| / 127, q = round(x / d). */
-export function quantizeQ8_0(x: Float32Array): Uint8Array {
-  if (x.length % QK !== 0) throw new IteraError(`Q8_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
-  const nb = x.length / QK;
-  const out = new Uint8Array(nb * 34);
-  const dv = new DataView(out.buffer);
-  for (let b = 0; b < nb; b++) {
-    let amax = 0;
-    for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
-    const d16 = f32ToF16(amax / 127);
-    const d = f16ToF32(d16); // quantize against the scale as stored
-    dv.setUint16(b * 34, d16, true);
-    const id = d !== 0 ? 1 / d : 0;
-    for (let j = 0; j < QK; j++) {
-      const q = Math.max(-127, Math.min(127, Math.round(x[b * QK + j] * id)));
-      dv.setInt8(b * 34 + 2 + j, q);
-    }
-  }
-  return out;
-}
-
-/** Q4_0 blocks: d = m / -8 where m is the value of largest magnitude (so it maps to nibble 0,
- *  i.e. -8), n = clamp(round(x / d) + 8, 0, 15). */
-export function quantizeQ4_0(x: Float32Array): Uint8Array {
-  if (x.length % QK !== 0) throw new IteraError(`Q4_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
-  const nb = x.length / QK;
-  const out = new Uint8Array(nb * 18);
-  const dv = new DataView(out.buffer);
-  for (let b = 0; b < nb; b++) {
-    let m = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (Math.abs(v) > Math.abs(m)) m = v;
-    }
-    const d16 = f32ToF16(m / -8);
-    const d = f16ToF32(d16);
-    dv.setUint16(b * 18, d16, true);
-    const id = d !== 0 ? 1 / d : 0;
-    const n = (j: number) => Math.max(0, Math.min(15, Math.round(x[b * QK + j] * id) + 8));
-    for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = n(j) | (n(j + 16) << 4);
-  }
-  return out;
-}
 
 export function dequantizeQ8_0(bytes: Uint8Array, n: number): Float32Array {
   const out = new Float32Array(n);
@@ -124,14 +79,6 @@ export function isQuantizable(name: string): boolean {
     /^blk\.\d+\.(ssm_in\.weight|ssm_b|ssm_dt\.weight|ssm_out\.weight|ffn_gate_inp\.weight|ffn_up(_exps)?\.weight|ffn_down(_exps)?\.weight)$/.test(name);
 }
 
-/** What a matrix whose rows are not whole blocks is stored as when the model is quantized: ssm_c
- *  ([di, N]) as Q8_0 stored transposed when di is whole blocks (8 bits even in a Q4_0 model: it
- *  is small and feeds every output of the scan), else F16; anything else F32. */
-export function quantFallback(name: string, shape?: readonly number[]): 'F16' | 'F32' | 'Q8_0' {
-  if (!isTransposable(name)) return 'F32';
-  return shape !== undefined && shape.length === 2 && shape[0]! % QK === 0 ? 'Q8_0' : 'F16';
-}
-
 /** Tensors that may be stored transposed under the name + '_t' (so that a quantized form has
  *  rows of whole blocks): ssm_c. */
 export function isTransposable(name: string): boolean {
@@ -143,14 +90,4 @@ export function transpose2d(a: Float32Array, rows: number, cols: number): Float3
   const out = new Float32Array(a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
   return out;
-}
-
-/** Bytes a tensor takes in a type. */
-export function quantBytes(type: QuantType, n: number): number {
-  switch (type) {
-    case 'F32': return n * 4;
-    case 'F16': return n * 2;
-    case 'Q8_0': return (n / QK) * 34;
-    case 'Q4_0': return (n / QK) * 18;
-  }
 }

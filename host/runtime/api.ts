@@ -4,7 +4,7 @@
 
 import { IteraConfig, IteraError } from './types.js';
 import { readModelFile } from './model-file.js';
-import type { Tokenizer } from './tokenizer.js';
+import type { Tokenizer } from './tokenizer/index.js';
 import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
 
 export interface GenerateOptions extends SamplerOptions {

@@ -1,22 +1,14 @@
 // Checkpoint import: one entry point that recognises a PyTorch zip or a safetensors file by its
 // bytes and hands back its tensors. Nothing here executes code from the file.
 
-import { IteraError, type RawTensor } from '../types.js';
+import { IteraError } from '../../runtime/types.js';
 import { importTorchZip, type TorchImportOptions } from './pytorch.js';
 import { looksLikeSafetensors, readSafetensors } from './safetensors.js';
 import { looksLikeZip } from './zip.js';
+import type { ImportedCheckpoint } from './checkpoint.js';
 
-export interface ImportedCheckpoint {
-  format: 'pytorch-zip' | 'safetensors';
-  /** In the checkpoint's order (state_dict order; byte order for safetensors). Tied tensors have
-   *  equal storageKeys and may share one data array: treat data as read-only. */
-  tensors: Map<string, RawTensor>;
-  /** Everything else: other top-level keys of a PyTorch checkpoint (e.g. compression_ratio),
-   *  a quantized model's scalars, safetensors __metadata__. Plain data only. */
-  extra: Record<string, unknown>;
-  /** What the importer found and decided, for people. */
-  notes: string[];
-}
+export type { ImportedCheckpoint } from './checkpoint.js';
+
 
 export type CheckpointKind = 'pytorch-zip' | 'safetensors' | 'pytorch-legacy' | 'gguf' | 'unknown';
 
@@ -66,4 +58,5 @@ export function importCheckpoint(bytes: Uint8Array, hint?: string, options: Impo
 export { importTorchZip, type TorchImportOptions } from './pytorch.js';
 export { readSafetensors, writeSafetensors, looksLikeSafetensors } from './safetensors.js';
 export { openZip, writeZip, crc32, looksLikeZip, ZipArchive, type ZipEntry } from './zip.js';
-export { unpickle, allowedGlobalNames, type PickleValue, type UnpickleOptions } from './pickle.js';
+export { unpickle, type PickleValue, type UnpickleOptions } from './pickle.js';
+export { unpickleCheckpoint, allowedGlobalNames } from './torch-pickle.js';

@@ -12,7 +12,7 @@
 // directory header), 4.3.14-4.3.16 (ZIP64 end of central directory record and locator, end of
 // central directory record) and 4.5.3 (ZIP64 extended information extra field).
 
-import { IteraError } from '../types.js';
+import { IteraError } from '../../runtime/types.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;

@@ -1,7 +1,20 @@
 // Which WebAssembly features this engine actually has: tiny probe modules, assembled here byte by
 // byte, are validated, instantiated and run. Platform-neutral (Node, browsers, jsc).
 
-import { known, unknown, type Reported, type WasmFeatures } from './schema.js';
+import { known, unknown, type Reported } from './report.js';
+
+export interface WasmFeatures {
+  /** Fixed-width 128-bit SIMD: a probe module validated, instantiated and ran. */
+  simd: Reported<boolean>;
+  /** Relaxed SIMD (i8x16.relaxed_swizzle). */
+  relaxedSimd: Reported<boolean>;
+  /** Threads: a shared memory with an atomic load, and SharedArrayBuffer present. */
+  threads: Reported<boolean>;
+  /** Bulk memory operations (memory.fill). */
+  bulkMemory: Reported<boolean>;
+  /** Whether SharedArrayBuffer exists in this context (browsers need cross-origin isolation). */
+  sharedArrayBuffer: Reported<boolean>;
+}
 
 /** unsigned LEB128 */
 export function uleb(n: number): number[] {

@@ -7,19 +7,10 @@
 // allow-listed machine (pickle.ts); tensors are then copied out of their storages honouring
 // offset, size and stride into contiguous row-major RawTensors.
 
-import { IteraError, type DType, type RawTensor } from '../types.js';
-import type { ImportedCheckpoint } from './index.js';
-import {
-  PyGlobal,
-  PyTuple,
-  STORAGE_ELEMENT_SIZE,
-  TorchStorage,
-  TorchTensor,
-  describe,
-  parseTorchPersistentId,
-  unpickle,
-  type PickleValue,
-} from './pickle.js';
+import { IteraError, type DType, type RawTensor } from '../../runtime/types.js';
+import type { ImportedCheckpoint } from './checkpoint.js';
+import { PyGlobal, PyTuple, describe, type PickleValue } from './pickle.js';
+import { STORAGE_ELEMENT_SIZE, TorchStorage, TorchTensor, parseTorchPersistentId, unpickleCheckpoint } from './torch-pickle.js';
 import { openZip, type ZipArchive } from './zip.js';
 
 export interface TorchImportOptions {
@@ -244,6 +235,7 @@ function toPlain(v: PickleValue, depth: number, seen: Set<object>, budget: { nod
     if (Array.isArray(v)) return v.map((x) => toPlain(x, depth + 1, seen, budget));
     if (v instanceof PyTuple) return v.items.map((x) => toPlain(x, depth + 1, seen, budget));
     if (v instanceof Set) return [...v].map((x) => toPlain(x, depth + 1, seen, budget));
+    if (!(v instanceof Map)) return `<${describe(v)}>`; // a node of another allow-list
     // A dict: an object when every key is a string, else a list of [key, value] pairs.
     if ([...v.keys()].every((k) => typeof k === 'string')) {
       const obj: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
@@ -310,7 +302,7 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
     storages.set(cacheKey, s);
     return s;
   };
-  const top = unpickle(zip.read(root + 'data.pkl'), { persistentLoad });
+  const top = unpickleCheckpoint(zip.read(root + 'data.pkl'), { persistentLoad });
   if ([...locations].some((l) => l !== 'cpu')) notes.push(`storages saved on ${[...locations].join(', ')} were read as plain bytes`);
 
   if (!(top instanceof Map)) {

@@ -11,7 +11,7 @@
 // Character level (tokenizer_tiny.json): one id per Unicode code point (as Python iterates a
 // str), case kept, unknown -> <UNK>; decoding joins with ''.
 //
-// Byte-level BPE ('itera-bpe', host/tokenize/bpe.ts, specified in docs/tokenizers.md): registered
+// Byte-level BPE ('itera-bpe', bpe.ts, specified in docs/tokenizers.md): registered
 // here; its JSON files are accepted by tokenizerFromOriginalJson() too.
 //
 // Both: specials <PAD> <UNK> <BOS> <EOS> (ids 0 1 2 3 in the originals, stored explicitly);
@@ -30,214 +30,16 @@
 // either tokenizer (splitting never yields an empty word; a code point is never empty), so such an
 // id is never produced by encode() and decodes as <UNK>, exactly as the original would.
 
-import { IteraError } from './types.js';
-import type { GgufKV, GgufValue } from './gguf.js';
-import { bpeFromJson, bpeFromMetadata, isBpeJson } from '../tokenize/bpe.js';
+import { IteraError } from '../types.js';
+import type { GgufKV, GgufValue } from '../gguf.js';
+import { bpeFromJson, bpeFromMetadata, isBpeJson } from './bpe.js';
+import { CharTokenizer } from './char.js';
+import { MAX_TOKENIZER_SIZE, TOKENIZER_KEYS, type SpecialIds, type Tokenizer } from './types.js';
+import { WordTokenizer } from './word.js';
 
-export const TOKENIZER_KEYS = {
-  model: 'tokenizer.ggml.model',
-  tokens: 'tokenizer.ggml.tokens',
-  bos: 'tokenizer.ggml.bos_token_id',
-  eos: 'tokenizer.ggml.eos_token_id',
-  unk: 'tokenizer.ggml.unknown_token_id',
-  pad: 'tokenizer.ggml.padding_token_id',
-  lowercase: 'itera-lite.tokenizer.lowercase',
-} as const;
-
-/** Upper bound on the number of ids, far above any vocabulary this runtime will meet. */
-export const MAX_TOKENIZER_SIZE = 1 << 24;
-
-export interface SpecialIds {
-  pad: number;
-  unk: number;
-  bos: number;
-  eos: number;
-}
-
-/** A tokenizer. New kinds (e.g. a subword BPE) implement this and register a metadata reader
- *  with registerTokenizerKind(). */
-export interface Tokenizer extends Readonly<SpecialIds> {
-  /** 'itera-word' | 'itera-char' | a registered kind; also the tokenizer.ggml.model value. */
-  readonly kind: string;
-  /** Number of ids: valid ids are 0 .. size-1 (the model's vocab_size may be larger). */
-  readonly size: number;
-  encode(text: string): number[];
-  /** Text of generated ids: skips <PAD>, <BOS>, <EOS>; an id with no token is <UNK>. */
-  decode(ids: readonly number[]): string;
-  /** Streaming: the text id adds to what decode() would give. `atStart` is true while nothing
-   *  has been emitted yet. Concatenating the pieces equals decode(ids):
-   *    let started = false, out = '';
-   *    for (const id of ids) { const s = tok.decodeToken(id, !started); if (s) started = true; out += s; } */
-  decodeToken(id: number, atStart: boolean): string;
-  /** Streaming with its own state: push(id) gives the text id adds, end() whatever is still
-   *  held back (a byte-level tokenizer holds the bytes of an incomplete UTF-8 character). The
-   *  pieces of push() for every id, then end(), concatenate to decode(ids). One per stream. */
-  streamDecoder(): TokenDecoder;
-  /** The token's own text, or undefined for an id with no token. */
-  tokenText(id: number): string | undefined;
-  /** The GGUF metadata that tokenizerFromMetadata() turns back into this tokenizer. */
-  toMetadata(): GgufKV[];
-}
-
-/** A stream decoder: see Tokenizer.streamDecoder(). */
-export interface TokenDecoder {
-  push(id: number): string;
-  end(): string;
-}
-
-/** Python str.isspace() characters, which str.split() splits on. (Differs from JS \s: Python also
- *  has U+001C..U+001F and U+0085; JS \s also has U+FEFF.) */
-const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
-
-/** Python's str.split() with no argument. */
-export function pythonSplit(text: string): string[] {
-  return text.split(PY_WHITESPACE).filter((w) => w.length > 0);
-}
-
-const UNK_TEXT = '<UNK>';
-
-abstract class VocabTokenizer implements Tokenizer {
-  abstract readonly kind: string;
-  readonly size: number;
-  readonly pad: number;
-  readonly unk: number;
-  readonly bos: number;
-  readonly eos: number;
-  protected readonly tokens: readonly string[];
-  protected readonly ids: Map<string, number>;
-
-  constructor(
-    tokens: readonly string[],
-    specials: SpecialIds,
-    readonly lowercase: boolean,
-    where: string,
-  ) {
-    const fail = (why: string): never => {
-      throw new IteraError(`${where}: ${why}`, 'TOKENIZER_BAD_VOCAB');
-    };
-    if (!Array.isArray(tokens) || tokens.length === 0) fail('the token list is empty');
-    if (tokens.length > MAX_TOKENIZER_SIZE) fail(`${tokens.length} tokens is more than ${MAX_TOKENIZER_SIZE}`);
-    this.ids = new Map();
-    tokens.forEach((tok, id) => {
-      if (typeof tok !== 'string') fail(`token ${id} is not a string`);
-      if (tok === '') return; // an id with no token
-      const other = this.ids.get(tok);
-      if (other !== undefined) fail(`token ${JSON.stringify(tok)} has two ids, ${other} and ${id}`);
-      this.ids.set(tok, id);
-    });
-    for (const name of ['pad', 'unk', 'bos', 'eos'] as const) {
-      const id = specials[name];
-      if (!Number.isInteger(id) || id < 0 || id >= tokens.length || tokens[id] === '') {
-        fail(`the ${name} id ${String(id)} is not the id of a token (ids are 0..${tokens.length - 1})`);
-      }
-    }
-    this.tokens = tokens.slice();
-    this.size = tokens.length;
-    this.pad = specials.pad;
-    this.unk = specials.unk;
-    this.bos = specials.bos;
-    this.eos = specials.eos;
-  }
-
-  abstract encode(text: string): number[];
-  abstract decode(ids: readonly number[]): string;
-  abstract decodeToken(id: number, atStart: boolean): string;
-
-  streamDecoder(): TokenDecoder {
-    let started = false;
-    return {
-      push: (id: number) => {
-        const s = this.decodeToken(id, !started);
-        if (s !== '') started = true;
-        return s;
-      },
-      end: () => '',
-    };
-  }
-
-  tokenText(id: number): string | undefined {
-    if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length) return undefined;
-    const s = this.tokens[id]!;
-    return s === '' ? undefined : s;
-  }
-
-  /** The text of an id in decoded output, or null if decoding skips it. */
-  protected piece(id: number): string | null {
-    if (id === this.pad || id === this.bos || id === this.eos) return null;
-    return this.tokenText(id) ?? this.tokenText(this.unk) ?? UNK_TEXT;
-  }
-
-  protected lookup(piece: string): number {
-    return this.ids.get(piece) ?? this.unk;
-  }
-
-  toMetadata(): GgufKV[] {
-    return [
-      { key: TOKENIZER_KEYS.model, value: { type: 'string', value: this.kind } },
-      { key: TOKENIZER_KEYS.tokens, value: { type: 'array', itemType: 'string', value: this.tokens.slice() } },
-      { key: TOKENIZER_KEYS.bos, value: { type: 'u32', value: this.bos } },
-      { key: TOKENIZER_KEYS.eos, value: { type: 'u32', value: this.eos } },
-      { key: TOKENIZER_KEYS.unk, value: { type: 'u32', value: this.unk } },
-      { key: TOKENIZER_KEYS.pad, value: { type: 'u32', value: this.pad } },
-      { key: TOKENIZER_KEYS.lowercase, value: { type: 'bool', value: this.lowercase } },
-    ];
-  }
-}
-
-/** The original's word-level tokenizer. */
-export class WordTokenizer extends VocabTokenizer {
-  readonly kind = 'itera-word';
-
-  constructor(tokens: readonly string[], specials: SpecialIds, lowercase = true, where = 'word tokenizer') {
-    super(tokens, specials, lowercase, where);
-  }
-
-  encode(text: string): number[] {
-    const s = this.lowercase ? text.toLowerCase() : text;
-    return pythonSplit(s).map((w) => this.lookup(w));
-  }
-
-  decode(ids: readonly number[]): string {
-    const out: string[] = [];
-    for (const id of ids) {
-      const p = this.piece(id);
-      if (p !== null) out.push(p);
-    }
-    return out.join(' ');
-  }
-
-  decodeToken(id: number, atStart: boolean): string {
-    const p = this.piece(id);
-    if (p === null) return '';
-    return atStart ? p : ' ' + p;
-  }
-}
-
-/** The original's character-level tokenizer. */
-export class CharTokenizer extends VocabTokenizer {
-  readonly kind = 'itera-char';
-
-  constructor(tokens: readonly string[], specials: SpecialIds, lowercase = false, where = 'char tokenizer') {
-    super(tokens, specials, lowercase, where);
-  }
-
-  encode(text: string): number[] {
-    const s = this.lowercase ? text.toLowerCase() : text;
-    const out: number[] = [];
-    for (const ch of s) out.push(this.lookup(ch)); // for-of walks code points, like Python
-    return out;
-  }
-
-  decode(ids: readonly number[]): string {
-    let out = '';
-    for (const id of ids) out += this.piece(id) ?? '';
-    return out;
-  }
-
-  decodeToken(id: number): string {
-    return this.piece(id) ?? '';
-  }
-}
+export { MAX_TOKENIZER_SIZE, TOKENIZER_KEYS, type SpecialIds, type TokenDecoder, type Tokenizer } from './types.js';
+export { pythonSplit, WordTokenizer } from './word.js';
+export { CharTokenizer } from './char.js';
 
 // ---------------------------------------------------------------------------------------------
 // The original's JSON files

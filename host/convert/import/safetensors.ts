@@ -7,8 +7,8 @@
 // bytes, and the ranges tile the buffer without overlaps or holes. The writer is deterministic:
 // tensors in the order given, header padded with spaces to a multiple of 8 bytes.
 
-import { DTYPE_SIZE, IteraError, type DType, type RawTensor } from '../types.js';
-import type { ImportedCheckpoint } from './index.js';
+import { DTYPE_SIZE, IteraError, type DType, type RawTensor } from '../../runtime/types.js';
+import type { ImportedCheckpoint } from './checkpoint.js';
 
 /** A header larger than this is refused (the reference implementation uses the same bound). */
 const MAX_HEADER = 100_000_000;

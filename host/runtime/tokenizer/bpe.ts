@@ -12,9 +12,9 @@
 //     leftmost occurrence, until no adjacent pair has a merge;
 //   - decoding concatenates the tokens' bytes and decodes UTF-8 (invalid bytes -> U+FFFD).
 
-import { IteraError } from '../core/types.js';
-import type { GgufKV, GgufValue } from '../core/gguf.js';
-import type { SpecialIds, Tokenizer, TokenDecoder } from '../core/tokenizer.js';
+import { IteraError } from '../types.js';
+import type { GgufKV, GgufValue } from '../gguf.js';
+import type { SpecialIds, Tokenizer, TokenDecoder } from './types.js';
 
 export const BPE_KIND = 'itera-bpe';
 /** Name of the pre-tokenization rule (stored in files, so a later rule can be told apart). */
