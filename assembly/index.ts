@@ -1,14 +1,14 @@
 // The module's exports: the whole interface a host sees. Plain numbers and pointers only, so
 // any host instantiates it with no imports and no glue (no @assemblyscript/loader needed).
 //
-// Calling pattern (host/core/runtime.ts): alloc a block, copy the weights in once, write a
+// Calling pattern (host/runtime/runtime.ts): alloc a block, copy the weights in once, write a
 // descriptor, model_new; then per session: session_new, prefill (one call per prompt),
 // generate_next (one call per token) or generate (one call for a whole generation).
 
+import { ABI_VERSION, OK, ERR_BAD_PARAM, ERR_EMPTY, WINDOW_EXACT, WINDOW_SLIDE } from './abi';
 import {
-  ABI_VERSION, Session, OK, ERR_BAD_PARAM, ERR_EMPTY,
-  modelNew, modelFree, sessionNew, sessionFree, sessionReset, prefill as runPrefill, stepToken,
-  getDetail, getError, WINDOW_EXACT, WINDOW_SLIDE,
+  Session, modelNew, modelFree, sessionNew, sessionFree, sessionReset, prefill as runPrefill, stepToken,
+  getDetail, getError,
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32';

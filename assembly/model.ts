@@ -10,67 +10,17 @@
 
 import { add_f32, axpy_f32 } from './kernels/f32';
 import { exp4, gelu_inplace, layernorm, silu, silu4, softplusMean } from './kernels/math';
+import {
+  ABI_VERSION, D_ABI, D_V, D_D, D_L, D_N, D_K, D_DI, D_E, D_F, D_TOPK, D_T, D_EPS,
+  D_BLOCK, D_GLOBALS, SLOT_WORDS, SLOT_ADDRESS, SLOT_TYPE, SLOT_SCALES, SLOT_EXTRA, G_TOK_EMBD,
+  G_POS_EMBD, G_OUT_NORM_W, G_OUT_NORM_B, G_OUTPUT, G_COUNT, D_LAYERS, S_SSM_NORM_W, S_SSM_NORM_B,
+  S_SSM_IN, S_CONV_W, S_CONV_B, S_A_LOG, S_SSM_B, S_SSM_C, S_SSM_D, S_DT_W, S_DT_B, S_SSM_OUT,
+  S_FFN_NORM_W, S_FFN_NORM_B, S_ROUTER, S_UP, S_DOWN, S_COUNT, OK, ERR_BAD_TOKEN, ERR_EMPTY,
+  ERR_BAD_PARAM, ERR_BAD_MODEL, ERR_BAD_TYPE, WINDOW_EXACT, WINDOW_SLIDE,
+} from './abi';
 import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matmul, matvec, matRow } from './kernels/quant';
 
-export const ABI_VERSION: i32 = 1;
-
-// ---- The model descriptor the host writes (u32 words) ----------------------------------
-export const D_ABI: i32 = 0;
-export const D_V: i32 = 1;
-export const D_D: i32 = 2;
-export const D_L: i32 = 3;
-export const D_N: i32 = 4;
-export const D_K: i32 = 5;
-export const D_DI: i32 = 6;
-export const D_E: i32 = 7;
-export const D_F: i32 = 8;
-export const D_TOPK: i32 = 9;
-export const D_T: i32 = 10;
-export const D_EPS: i32 = 11; // f32 bits
-export const D_BLOCK: i32 = 12; // the weights block the model owns (freed with it), or 0
-export const D_GLOBALS: i32 = 13; // G_COUNT slots follow
-// A slot is SLOT_WORDS words: the tensor's address, its GGUF type (F32 0, F16 1, Q4_0 2, Q8_0 8,
-// I8 24), and for I8 the address of its scales (f32, one per row group: 1, or E for stacked
-// experts) and its zero point (i32). For S_SSM_C the fourth word is 1 when the file stores C
-// transposed ([N, di], `ssm_c_t`, whose rows are whole blocks and may be quantized), else 0.
-// The tensor's bytes are exactly as in the model file; quantized ones are repacked in place by
-// modelNew.
-export const SLOT_WORDS: i32 = 4;
-// global tensor slots
-export const G_TOK_EMBD: i32 = 0; // [V, d]
-export const G_POS_EMBD: i32 = 1; // [T, d]
-export const G_OUT_NORM_W: i32 = 2; // [d]
-export const G_OUT_NORM_B: i32 = 3; // [d]
-export const G_OUTPUT: i32 = 4; // [V, d]; address 0 when tied to G_TOK_EMBD
-export const G_COUNT: i32 = 5;
-export const D_LAYERS: i32 = D_GLOBALS + SLOT_WORDS * G_COUNT; // per layer: S_COUNT slots
-// per-layer tensor slots
-export const S_SSM_NORM_W: i32 = 0; // [d]
-export const S_SSM_NORM_B: i32 = 1; // [d]
-export const S_SSM_IN: i32 = 2; // [2*di, d]
-export const S_CONV_W: i32 = 3; // [di, K]
-export const S_CONV_B: i32 = 4; // [di]
-export const S_A_LOG: i32 = 5; // [N]
-export const S_SSM_B: i32 = 6; // [N, di]
-export const S_SSM_C: i32 = 7; // [di, N], or [N, di] when transposed (see SLOT_WORDS)
-export const S_SSM_D: i32 = 8; // [di]
-export const S_DT_W: i32 = 9; // [di, di]
-export const S_DT_B: i32 = 10; // [di]
-export const S_SSM_OUT: i32 = 11; // [d, di]
-export const S_FFN_NORM_W: i32 = 12; // [d]
-export const S_FFN_NORM_B: i32 = 13; // [d]
-export const S_ROUTER: i32 = 14; // [E, d]; address 0 for a dense layer
-export const S_UP: i32 = 15; // MoE [E, f, d]; dense [f, d]
-export const S_DOWN: i32 = 16; // MoE [E, d, f]; dense [d, f]
-export const S_COUNT: i32 = 17;
-
 // ---- Error reporting -------------------------------------------------------------------
-export const OK: i32 = 0;
-export const ERR_BAD_TOKEN: i32 = -1; // a token id outside [0, V); detail = its index
-export const ERR_EMPTY: i32 = -2; // no tokens where at least one is needed
-export const ERR_BAD_PARAM: i32 = -3; // a sampling or mode parameter out of range; detail = which
-export const ERR_BAD_MODEL: i32 = -4; // the descriptor is inconsistent; detail = word index
-export const ERR_BAD_TYPE: i32 = -5; // a tensor type this build does not run; detail = word index
 
 let lastDetail: i32 = 0;
 let lastError: i32 = 0;
@@ -128,9 +78,6 @@ export class Model {
   layers: usize; // L Layer structs, contiguous
 }
 
-// Window behaviour past T positions.
-export const WINDOW_EXACT: i32 = 0; // the original's: recompute the last T tokens for each new token
-export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, position clamped to T-1
 
 /** Positions run together through each layer (a prompt is cut into chunks of this many): every
  *  weight chunk is widened once per four of them, and each position's buffers are rows of the

@@ -11,7 +11,8 @@ import { proc_exit } from './wasi';
 import { readGguf } from './gguf';
 import { readConfig, buildDescriptor } from './model-file';
 import { tokenizerFor, Tokenizer } from './tokenizer';
-import { modelNew, sessionNew, prefill, stepToken, Session, getError, getDetail, OK } from '../model';
+import { modelNew, sessionNew, prefill, stepToken, Session, getError, getDetail } from '../model';
+import { OK } from '../abi';
 import { sampleToken, seedRng } from '../sampling';
 
 const USAGE = `Usage: itera-wasi [options] MODEL PROMPT

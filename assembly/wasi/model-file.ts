@@ -1,19 +1,16 @@
 // From a parsed model file to the module's model descriptor (assembly/model.ts): the configuration
-// keys checked as host/core/model-file.ts checks them, every tensor present with exactly the
+// keys checked as host/runtime/model-file.ts checks them, every tensor present with exactly the
 // shape the configuration implies, and a type this module runs (F32 in place, F16 widened).
 
 import { die } from './io';
 import { GgufFile, TensorInfo, getU32, getU32Array, getF32, getBool, getString, hasKey, ggmlTypeName, GGML_F32, GGML_F16 } from './gguf';
 import {
   ABI_VERSION, D_ABI, D_V, D_D, D_L, D_N, D_K, D_DI, D_E, D_F, D_TOPK, D_T, D_EPS, D_BLOCK, D_GLOBALS, D_LAYERS,
-  G_COUNT, S_COUNT,
-} from '../model';
-
-/** Words per tensor slot of the descriptor (address, GGUF type, then any per-type words). */
-const SLOT: i32 = (D_LAYERS - D_GLOBALS) / G_COUNT;
-/** Descriptors with wider slots take the file's quantized tensors as they are, and a tied output
- *  head as address 0; the 2-word layout takes f32 only and the embedding's address again. */
-const RAW_QUANT: bool = SLOT > 2;
+  SLOT_WORDS, SLOT_ADDRESS, SLOT_TYPE, SLOT_EXTRA, GLOBAL_TENSORS, LAYER_TENSORS,
+  G_TOK_EMBD, G_POS_EMBD, G_OUT_NORM_W, G_OUT_NORM_B, G_OUTPUT,
+  S_SSM_NORM_W, S_SSM_NORM_B, S_SSM_IN, S_CONV_W, S_CONV_B, S_A_LOG, S_SSM_B, S_SSM_C, S_SSM_D, S_DT_W, S_DT_B,
+  S_SSM_OUT, S_FFN_NORM_W, S_FFN_NORM_B, S_ROUTER, S_UP, S_DOWN, S_COUNT,
+} from '../abi';
 const Q4_0: u32 = 2;
 const Q8_0: u32 = 8;
 
@@ -110,28 +107,36 @@ function tensor(f: GgufFile, name: string, shape: i32[]): usize {
   }
   lastType = GGML_F32;
   if (t.type == GGML_F32) return t.ptr;
-  if (RAW_QUANT && (t.type == Q8_0 || t.type == Q4_0)) { lastType = t.type; return t.ptr; }
+  if (t.type == Q8_0 || t.type == Q4_0) { lastType = t.type; return t.ptr; }
   if (t.type == GGML_F16) {
     const n = <usize>(t.bytes / 2);
     const out = heap.alloc(n * 4);
     for (let i: usize = 0; i < n; i++) store<f32>(out + (i << 2), half(<u32>load<u16>(t.ptr + (i << 1))));
     return out;
   }
-  die("model file tensor '" + name + "' is stored as " + ggmlTypeName(t.type) + ', which this module does not run yet (it runs F32, F16' + (RAW_QUANT ? ', Q8_0, Q4_0' : '') + ')');
+  die("model file tensor '" + name + "' is stored as " + ggmlTypeName(t.type) + ', which this module does not run yet (it runs F32, F16, Q8_0, Q4_0)');
   return 0;
 }
 
 function w(desc: usize, i: i32, v: u32): void { store<u32>(desc + (<usize>i << 2), v); }
 /** Slot i after word base: the address and the type of the tensor() just read. */
 function slot(desc: usize, base: i32, i: i32, p: usize): void {
-  w(desc, base + SLOT * i, <u32>p);
-  w(desc, base + SLOT * i + 1, p == 0 ? 0 : lastType);
+  w(desc, base + SLOT_WORDS * i + SLOT_ADDRESS, <u32>p);
+  w(desc, base + SLOT_WORDS * i + SLOT_TYPE, p == 0 ? 0 : lastType);
+}
+/** A global slot from the file's tensor of that slot's name, which must have this shape. */
+function global(f: GgufFile, desc: usize, g: i32, shape: i32[]): void {
+  slot(desc, D_GLOBALS, g, tensor(f, GLOBAL_TENSORS[g], shape));
+}
+/** Layer slot s from the file's tensor 'blk.<l>.<name of s><suffix>', which must have this shape. */
+function layer(f: GgufFile, desc: usize, base: i32, b: string, s: i32, shape: i32[], suffix: string = ''): void {
+  slot(desc, base, s, tensor(f, b + LAYER_TENSORS[s] + suffix, shape));
 }
 
 /** Writes the descriptor (a fresh heap block) for the model in f; the tensors stay in the file's bytes. */
 export function buildDescriptor(f: GgufFile, c: Config): usize {
   seen = new Set<string>();
-  const words = D_LAYERS + SLOT * S_COUNT * c.L;
+  const words = D_LAYERS + SLOT_WORDS * S_COUNT * c.L;
   const desc = heap.alloc(<usize>words << 2);
   memory.fill(desc, 0, <usize>words << 2);
   w(desc, D_ABI, <u32>ABI_VERSION);
@@ -140,44 +145,43 @@ export function buildDescriptor(f: GgufFile, c: Config): usize {
   w(desc, D_EPS, reinterpret<u32>(c.eps));
   w(desc, D_BLOCK, 0); // the weights live in the file's bytes, owned here
   const V = c.V, d = c.d, T = c.T, di = c.di, K = c.K, N = c.N, E = c.E, ff = c.f;
-  const tok = tensor(f, 'token_embd.weight', [V, d]);
-  const tokType = lastType;
-  slot(desc, D_GLOBALS, 0, tok);
-  slot(desc, D_GLOBALS, 1, tensor(f, 'position_embd.weight', [T, d]));
-  slot(desc, D_GLOBALS, 2, tensor(f, 'output_norm.weight', [d]));
-  slot(desc, D_GLOBALS, 3, tensor(f, 'output_norm.bias', [d]));
-  if (c.tied) { lastType = tokType; slot(desc, D_GLOBALS, 4, RAW_QUANT ? 0 : tok); }
-  else slot(desc, D_GLOBALS, 4, tensor(f, 'output.weight', [V, d]));
+  global(f, desc, G_TOK_EMBD, [V, d]);
+  global(f, desc, G_POS_EMBD, [T, d]);
+  global(f, desc, G_OUT_NORM_W, [d]);
+  global(f, desc, G_OUT_NORM_B, [d]);
+  if (c.tied) slot(desc, D_GLOBALS, G_OUTPUT, 0); // a tied head: address 0, the module uses the embedding
+  else global(f, desc, G_OUTPUT, [V, d]);
   for (let l = 0; l < c.L; l++) {
-    const base = D_LAYERS + l * SLOT * S_COUNT;
+    const base = D_LAYERS + l * SLOT_WORDS * S_COUNT;
     const b = 'blk.' + l.toString() + '.';
-    slot(desc, base, 0, tensor(f, b + 'ssm_norm.weight', [d]));
-    slot(desc, base, 1, tensor(f, b + 'ssm_norm.bias', [d]));
-    slot(desc, base, 2, tensor(f, b + 'ssm_in.weight', [2 * di, d]));
-    slot(desc, base, 3, tensor(f, b + 'ssm_conv1d.weight', [di, K]));
-    slot(desc, base, 4, tensor(f, b + 'ssm_conv1d.bias', [di]));
-    slot(desc, base, 5, tensor(f, b + 'ssm_a_log', [N]));
-    slot(desc, base, 6, tensor(f, b + 'ssm_b', [N, di]));
-    // C as stored: ssm_c [di, N], or transposed as ssm_c_t [N, di] (then the slot's fourth word is 1)
-    if (f.tensors.has(b + 'ssm_c_t')) {
-      if (f.tensors.has(b + 'ssm_c')) die("model file has both '" + b + "ssm_c' and '" + b + "ssm_c_t': it must have one");
-      slot(desc, base, 7, tensor(f, b + 'ssm_c_t', [N, di]));
-      w(desc, base + SLOT * 7 + 3, 1);
-    } else slot(desc, base, 7, tensor(f, b + 'ssm_c', [di, N]));
-    slot(desc, base, 8, tensor(f, b + 'ssm_d', [di]));
-    slot(desc, base, 9, tensor(f, b + 'ssm_dt.weight', [di, di]));
-    slot(desc, base, 10, tensor(f, b + 'ssm_dt.bias', [di]));
-    slot(desc, base, 11, tensor(f, b + 'ssm_out.weight', [d, di]));
-    slot(desc, base, 12, tensor(f, b + 'ffn_norm.weight', [d]));
-    slot(desc, base, 13, tensor(f, b + 'ffn_norm.bias', [d]));
+    layer(f, desc, base, b, S_SSM_NORM_W, [d]);
+    layer(f, desc, base, b, S_SSM_NORM_B, [d]);
+    layer(f, desc, base, b, S_SSM_IN, [2 * di, d]);
+    layer(f, desc, base, b, S_CONV_W, [di, K]);
+    layer(f, desc, base, b, S_CONV_B, [di]);
+    layer(f, desc, base, b, S_A_LOG, [N]);
+    layer(f, desc, base, b, S_SSM_B, [N, di]);
+    // C as stored: ssm_c [di, N], or transposed as ssm_c_t [N, di] (then the slot's extra word is 1)
+    const cName = b + LAYER_TENSORS[S_SSM_C];
+    if (f.tensors.has(cName + '_t')) {
+      if (f.tensors.has(cName)) die("model file has both '" + cName + "' and '" + cName + "_t': it must have one");
+      layer(f, desc, base, b, S_SSM_C, [N, di], '_t');
+      w(desc, base + SLOT_WORDS * S_SSM_C + SLOT_EXTRA, 1);
+    } else layer(f, desc, base, b, S_SSM_C, [di, N]);
+    layer(f, desc, base, b, S_SSM_D, [di]);
+    layer(f, desc, base, b, S_DT_W, [di, di]);
+    layer(f, desc, base, b, S_DT_B, [di]);
+    layer(f, desc, base, b, S_SSM_OUT, [d, di]);
+    layer(f, desc, base, b, S_FFN_NORM_W, [d]);
+    layer(f, desc, base, b, S_FFN_NORM_B, [d]);
     if (c.moe[l]) {
-      slot(desc, base, 14, tensor(f, b + 'ffn_gate_inp.weight', [E, d]));
-      slot(desc, base, 15, tensor(f, b + 'ffn_up_exps.weight', [E, ff, d]));
-      slot(desc, base, 16, tensor(f, b + 'ffn_down_exps.weight', [E, d, ff]));
+      layer(f, desc, base, b, S_ROUTER, [E, d]);
+      layer(f, desc, base, b, S_UP, [E, ff, d], '_exps.weight');
+      layer(f, desc, base, b, S_DOWN, [E, d, ff], '_exps.weight');
     } else {
-      slot(desc, base, 14, 0);
-      slot(desc, base, 15, tensor(f, b + 'ffn_up.weight', [ff, d]));
-      slot(desc, base, 16, tensor(f, b + 'ffn_down.weight', [d, ff]));
+      slot(desc, base, S_ROUTER, 0);
+      layer(f, desc, base, b, S_UP, [ff, d], '.weight');
+      layer(f, desc, base, b, S_DOWN, [d, ff], '.weight');
     }
   }
   for (let i = 0; i < f.tensorOrder.length; i++) {
@@ -185,7 +189,6 @@ export function buildDescriptor(f: GgufFile, c: Config): usize {
     if (!seen.has(n)) die("model file has tensor '" + n + "' that an Itera-Lite model with this configuration does not have" +
       (n == 'output.weight' ? ' (output.weight with itera-lite.tied_embeddings = true)' : ''));
   }
-  if (G_COUNT != 5) die('internal: descriptor layout changed');
   return desc;
 }
 

@@ -3,6 +3,10 @@
 // module's sessions. Platform-neutral: it only needs a WebAssembly instance's exports.
 
 import { IteraConfig, IteraError } from './types.js';
+import {
+  ABI_VERSION, D_ABI, D_BLOCK, D_D, D_DI, D_E, D_EPS, D_F, D_GLOBALS, D_K, D_L, D_LAYERS, D_N, D_T, D_TOPK, D_V, ERROR_MESSAGES, GLOBAL_TENSORS, G_OUTPUT, LAYER_TENSORS, SLOT_ADDRESS, SLOT_EXTRA,
+  SLOT_SCALES, SLOT_TYPE, SLOT_WORDS, S_DOWN, S_ROUTER, S_UP, WINDOW_EXACT, WINDOW_SLIDE,
+} from './abi.js';
 
 /** The module's exports (assembly/index.ts). */
 export interface IteraExports {
@@ -37,40 +41,20 @@ export interface IteraExports {
   test_matvec_quant(type: number, W: number, rows: number, cols: number, x: number, y: number, useRef: number, zp: number, positions: number): void;
 }
 
-export const ABI_VERSION = 1;
+export { ABI_VERSION } from './abi.js';
 
-// Descriptor layout: must match assembly/model.ts (a test checks a model runs end to end).
-const D_GLOBALS = 13;
-const SLOT_WORDS = 4; // address, GGUF type, I8 scales (address of f32 [groups]), I8 zero point
-const GLOBAL_SLOTS = ['token_embd.weight', 'position_embd.weight', 'output_norm.weight', 'output_norm.bias', 'output.weight'] as const;
-const D_LAYERS = D_GLOBALS + SLOT_WORDS * GLOBAL_SLOTS.length;
-const LAYER_SLOTS = [
-  'ssm_norm.weight', 'ssm_norm.bias', 'ssm_in.weight', 'ssm_conv1d.weight', 'ssm_conv1d.bias', 'ssm_a_log',
-  'ssm_b', 'ssm_c', 'ssm_d', 'ssm_dt.weight', 'ssm_dt.bias', 'ssm_out.weight',
-  'ffn_norm.weight', 'ffn_norm.bias', 'ffn_gate_inp.weight', 'ffn_up', 'ffn_down',
-] as const;
-
-/** Model-file tensor names in descriptor order for a configuration (null: an absent optional slot). */
+/** Model-file tensor names in descriptor order for a configuration. */
 export function descriptorTensorNames(c: IteraConfig): string[] {
-  const names: string[] = [...GLOBAL_SLOTS];
+  const names: string[] = [...GLOBAL_TENSORS];
   for (let l = 0; l < c.numLayers; l++) {
     const moe = c.moeLayers.includes(l);
-    for (const s of LAYER_SLOTS) {
-      let name = `blk.${l}.${s}`;
-      if (s === 'ffn_up' || s === 'ffn_down') name += moe ? '_exps.weight' : '.weight';
-      names.push(name);
-    }
+    LAYER_TENSORS.forEach((s, slot) => {
+      const suffix = slot === S_UP || slot === S_DOWN ? (moe ? '_exps.weight' : '.weight') : '';
+      names.push(`blk.${l}.${s}${suffix}`);
+    });
   }
   return names;
 }
-
-const ERR_MESSAGES: Record<number, string> = {
-  [-1]: 'token id out of range',
-  [-2]: 'no tokens given where at least one is needed',
-  [-3]: 'parameter out of range',
-  [-4]: 'inconsistent model descriptor',
-  [-5]: 'tensor type not supported by this build',
-};
 
 export function instantiateSync(module: WebAssembly.Module): IteraExports {
   const instance = new WebAssembly.Instance(module, {});
@@ -130,10 +114,13 @@ export class WasmModel {
   constructor(readonly ex: IteraExports, readonly config: IteraConfig, src: WeightSource) {
     const c = config;
     const names = descriptorTensorNames(c);
-    const tensors = names.map((n) => {
-      if (n.endsWith('ffn_gate_inp.weight') && !c.moeLayers.includes(Number(n.split('.')[1]))) return null;
+    const perLayer = LAYER_TENSORS.length;
+    const tensors = names.map((n, i) => {
+      const layerSlot = i < GLOBAL_TENSORS.length ? -1 : (i - GLOBAL_TENSORS.length) % perLayer;
+      const layer = Math.floor((i - GLOBAL_TENSORS.length) / perLayer);
+      if (layerSlot === S_ROUTER && !c.moeLayers.includes(layer)) return null; // a dense layer has no router
       const t = src.tensor(n);
-      if (t === null && n !== 'output.weight') throw new IteraError(`model is missing tensor '${n}'`, 'MODEL_MISSING_TENSOR');
+      if (t === null && i !== G_OUTPUT) throw new IteraError(`model is missing tensor '${n}'`, 'MODEL_MISSING_TENSOR');
       return t;
     });
     // one block for every weight, each tensor 16-byte aligned; quantized ones are repacked in place
@@ -144,38 +131,47 @@ export class WasmModel {
       if (t) total += Math.ceil(t.data.byteLength / 16) * 16 + (t.scales ? Math.ceil(t.scales.length * 4 / 16) * 16 : 0);
     }
     const block = ex.alloc(Math.max(16, total));
-    const descWords = D_LAYERS + SLOT_WORDS * LAYER_SLOTS.length * c.numLayers;
+    const descWords = D_LAYERS + SLOT_WORDS * perLayer * c.numLayers;
     const desc = ex.alloc(descWords * 4);
     try {
       const mem = new Uint8Array(ex.memory.buffer);
       const d = new Uint32Array(ex.memory.buffer, desc, descWords);
       const f = new Float32Array([c.layerNormEps]);
       const fbits = new Uint32Array(f.buffer);
-      d.set([
-        ABI_VERSION, c.vocabSize, c.hiddenSize, c.numLayers, c.ssmStateSize, c.ssmConvKernel, c.ssmInnerSize,
-        c.numExperts, c.expertSize, c.topK, c.maxSeqLength, fbits[0], block,
-      ]);
+      d[D_ABI] = ABI_VERSION;
+      d[D_V] = c.vocabSize;
+      d[D_D] = c.hiddenSize;
+      d[D_L] = c.numLayers;
+      d[D_N] = c.ssmStateSize;
+      d[D_K] = c.ssmConvKernel;
+      d[D_DI] = c.ssmInnerSize;
+      d[D_E] = c.numExperts;
+      d[D_F] = c.expertSize;
+      d[D_TOPK] = c.topK;
+      d[D_T] = c.maxSeqLength;
+      d[D_EPS] = fbits[0]!;
+      d[D_BLOCK] = block;
       tensors.forEach((t, i) => {
         const w = D_GLOBALS + SLOT_WORDS * i;
-        if (t === null) { d[w] = 0; d[w + 1] = 0; d[w + 2] = 0; d[w + 3] = 0; return; }
+        d.fill(0, w, w + SLOT_WORDS);
+        if (t === null) return;
         mem.set(t.data, block + offsets[i]);
-        d[w] = block + offsets[i];
-        d[w + 1] = t.type;
-        d[w + 2] = 0;
+        d[w + SLOT_ADDRESS] = block + offsets[i];
+        d[w + SLOT_TYPE] = t.type;
         if (t.scales) {
           const sp = block + offsets[i] + Math.ceil(t.data.byteLength / 16) * 16;
           new Float32Array(ex.memory.buffer, sp, t.scales.length).set(t.scales);
-          d[w + 2] = sp;
+          d[w + SLOT_SCALES] = sp;
         }
-        // the fourth word: I8's zero point, or 1 for a transposed ssm_c (assembly/model.ts)
-        d[w + 3] = t.transposed ? 1 : (t.zeroPoint ?? 0) >>> 0;
+        // the extra word: I8's zero point, or 1 for a transposed ssm_c (assembly/abi.ts)
+        d[w + SLOT_EXTRA] = t.transposed ? 1 : (t.zeroPoint ?? 0) >>> 0;
       });
       this.ptr = ex.model_new(desc);
       if (this.ptr === 0) {
         const word = ex.error_detail();
         const slot = word >= D_GLOBALS ? Math.floor((word - D_GLOBALS) / SLOT_WORDS) : -1;
         const what = slot >= 0 && slot < names.length ? `tensor '${names[slot]}'` : `descriptor word ${word}`;
-        throw new IteraError(`the runtime rejected the model: ${ERR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (${what})`, 'MODEL_REJECTED');
+        throw new IteraError(`the runtime rejected the model: ${ERROR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (${what})`, 'MODEL_REJECTED');
       }
     } catch (e) {
       ex.free(block);
@@ -245,7 +241,7 @@ export class WasmSession {
 
   /** 'exact' (the original's window recomputation past T) or 'slide' (approximation). */
   setWindow(mode: 'exact' | 'slide'): void {
-    this.ex.session_set_window(this.ptr, mode === 'exact' ? 0 : 1);
+    this.ex.session_set_window(this.ptr, mode === 'exact' ? WINDOW_EXACT : WINDOW_SLIDE);
   }
 
   private checkIds(ids: ArrayLike<number>): void {
@@ -319,6 +315,6 @@ export class WasmSession {
   }
 
   private error(rc: number): IteraError {
-    return new IteraError(`runtime error: ${ERR_MESSAGES[rc] ?? 'code ' + rc} (detail ${this.ex.error_detail()})`, 'RUNTIME');
+    return new IteraError(`runtime error: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (detail ${this.ex.error_detail()})`, 'RUNTIME');
   }
 }
