@@ -14,14 +14,15 @@ module.exports = {
     },
     {
       name: 'runtime-and-web-know-no-node',
-      comment: "host/runtime and host/web run in browsers and WebViews: no Node modules (node:*, fs, path, ...).",
+      comment: 'host/runtime and host/web run in browsers and WebViews: no Node modules (node:*, fs, path, ...).',
       severity: 'error',
       from: { path: '^host/(runtime|web)/' },
       to: { dependencyTypes: ['core'] },
     },
     {
       name: 'shims-are-thin',
-      comment: 'a platform shim (host/node, host/web) builds on the runtime only, not on another shim, the converters or the tools.',
+      comment:
+        'a platform shim (host/node, host/web) builds on the runtime only, not on another shim, the converters or the tools.',
       severity: 'error',
       from: { path: '^host/(node|web)/' },
       to: { path: ['^host/convert/', TOOLS, '^host/test/'], pathNot: '^host/(node|web)/' },

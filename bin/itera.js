@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 const main = new URL('../dist/host/cli/itera.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
-  process.stderr.write("itera: the CLI is not built yet (dist/ is missing): run 'npm install' or 'npm run build' in the itera-lite folder\n");
+  process.stderr.write(
+    "itera: the CLI is not built yet (dist/ is missing): run 'npm install' or 'npm run build' in the itera-lite folder\n",
+  );
   process.exit(1);
 }
 const { main: run } = await import(main.href);

@@ -14,22 +14,46 @@ export const GOLDEN_BOUND = 1e-4;
 export function buildCases(golden) {
   const cases = [
     { model: 'tiny', name: 'tiny: logits of 12 ids', kind: 'logits', ids: [2, 5, 9, 17, 33, 4, 40, 11, 1, 8, 49, 3] },
-    { model: 'tiny', name: 'tiny: greedy', kind: 'generate', prompt: 'w5 w9 w17 nothing w33', options: { temperature: 0, maxTokens: 24, stopAtEos: false } },
-    { model: 'tiny', name: 'tiny: sampled, seed 42', kind: 'generate', prompt: 'w5 w9 w17 nothing w33', options: { temperature: 0.9, topK: 10, topP: 0.9, seed: 42, maxTokens: 24, stopAtEos: false } },
+    {
+      model: 'tiny',
+      name: 'tiny: greedy',
+      kind: 'generate',
+      prompt: 'w5 w9 w17 nothing w33',
+      options: { temperature: 0, maxTokens: 24, stopAtEos: false },
+    },
+    {
+      model: 'tiny',
+      name: 'tiny: sampled, seed 42',
+      kind: 'generate',
+      prompt: 'w5 w9 w17 nothing w33',
+      options: { temperature: 0.9, topK: 10, topP: 0.9, seed: 42, maxTokens: 24, stopAtEos: false },
+    },
   ];
   if (golden) {
     for (const c of golden.logits_cases) {
-      cases.push({ model: 'micro', name: `micro: logits ${c.name} (${c.input_ids.length} ids)`, kind: 'logits', ids: c.input_ids, golden: c.logits_file });
+      cases.push({
+        model: 'micro',
+        name: `micro: logits ${c.name} (${c.input_ids.length} ids)`,
+        kind: 'logits',
+        ids: c.input_ids,
+        golden: c.logits_file,
+      });
     }
     for (const g of golden.greedy_generation.cases) {
       cases.push({
-        model: 'micro', name: `micro: greedy "${g.prompt}"`, kind: 'generate', prompt: g.prompt,
+        model: 'micro',
+        name: `micro: greedy "${g.prompt}"`,
+        kind: 'generate',
+        prompt: g.prompt,
         options: { temperature: 0, maxTokens: g.greedy_ids.length, stopAtEos: false },
         expect: { promptIds: g.prompt_ids, ids: g.greedy_ids },
       });
     }
     cases.push({
-      model: 'micro', name: 'micro: sampled "Once upon a time," seed 1234', kind: 'generate', prompt: 'Once upon a time,',
+      model: 'micro',
+      name: 'micro: sampled "Once upon a time," seed 1234',
+      kind: 'generate',
+      prompt: 'Once upon a time,',
       options: { temperature: 0.8, topK: 40, topP: 0.95, seed: 1234, maxTokens: 48, stopAtEos: false },
     });
   }
@@ -60,8 +84,11 @@ export function base64ToF32(s) {
   const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
   let o = 0;
   for (let i = 0; i < clean.length; i += 4) {
-    const n = (ALPHA.indexOf(clean[i]) << 18) | (ALPHA.indexOf(clean[i + 1]) << 12) |
-      ((i + 2 < clean.length ? ALPHA.indexOf(clean[i + 2]) : 0) << 6) | (i + 3 < clean.length ? ALPHA.indexOf(clean[i + 3]) : 0);
+    const n =
+      (ALPHA.indexOf(clean[i]) << 18) |
+      (ALPHA.indexOf(clean[i + 1]) << 12) |
+      ((i + 2 < clean.length ? ALPHA.indexOf(clean[i + 2]) : 0) << 6) |
+      (i + 3 < clean.length ? ALPHA.indexOf(clean[i + 3]) : 0);
     if (o < out.length) out[o++] = n >> 16;
     if (o < out.length) out[o++] = (n >> 8) & 255;
     if (o < out.length) out[o++] = n & 255;
@@ -116,19 +143,31 @@ export function checkResults(cases, got, reference) {
   for (const c of cases) {
     const r = got.results[c.name];
     if (!r) continue;
-    if (r.error) { out.push({ ok: false, name: `${c.name}: ran (${r.error})` }); continue; }
+    if (r.error) {
+      out.push({ ok: false, name: `${c.name}: ran (${r.error})` });
+      continue;
+    }
     if (c.expect) {
       out.push({ ok: sameIds(r.promptIds, c.expect.promptIds), name: `${c.name}: the golden prompt ids` });
       out.push({ ok: sameIds(r.ids, c.expect.ids), name: `${c.name}: the golden ids (PyTorch)` });
     }
     const ref = reference && reference.results[c.name];
     if (!reference) continue;
-    if (!ref || ref.error) { out.push({ ok: false, name: `${c.name}: ${reference.engine} has no result to compare` }); continue; }
+    if (!ref || ref.error) {
+      out.push({ ok: false, name: `${c.name}: ${reference.engine} has no result to compare` });
+      continue;
+    }
     if (c.kind === 'logits') {
       const d = maxAbsDiff(base64ToF32(r.logits), base64ToF32(ref.logits));
-      out.push({ ok: d <= LOGIT_BOUND, name: `${c.name}: logits within ${LOGIT_BOUND} of ${reference.engine} (max ${d.toExponential(2)})` });
+      out.push({
+        ok: d <= LOGIT_BOUND,
+        name: `${c.name}: logits within ${LOGIT_BOUND} of ${reference.engine} (max ${d.toExponential(2)})`,
+      });
     } else {
-      out.push({ ok: sameIds(r.ids, ref.ids) && sameIds(r.promptIds, ref.promptIds), name: `${c.name}: the same ${r.ids.length} ids as ${reference.engine}` });
+      out.push({
+        ok: sameIds(r.ids, ref.ids) && sameIds(r.promptIds, ref.promptIds),
+        name: `${c.name}: the same ${r.ids.length} ids as ${reference.engine}`,
+      });
     }
   }
   return out;
@@ -138,7 +177,11 @@ export function checkResults(cases, got, reference) {
 export function toTap(checks, comments = []) {
   const lines = ['TAP version 13'];
   for (const c of comments) lines.push('# ' + c);
-  checks.forEach((c, i) => lines.push(`${c.ok ? 'ok' : 'not ok'} ${i + 1} - ${c.name.replace(/#/g, '\\#')}${c.skip ? ' # SKIP ' + c.skip : ''}`));
+  checks.forEach((c, i) =>
+    lines.push(
+      `${c.ok ? 'ok' : 'not ok'} ${i + 1} - ${c.name.replace(/#/g, '\\#')}${c.skip ? ' # SKIP ' + c.skip : ''}`,
+    ),
+  );
   lines.push(`1..${checks.length}`);
   const failed = checks.filter((c) => !c.ok).length;
   lines.push(`# ${checks.length - failed} passed, ${failed} failed`);

@@ -16,7 +16,10 @@ const out = join(root, 'dist', 'web');
 mkdirSync(out, { recursive: true });
 const wasm = { simd: join(root, 'build', 'itera.wasm'), scalar: join(root, 'build', 'itera-scalar.wasm') };
 for (const p of Object.values(wasm)) {
-  if (!existsSync(p)) { console.error(`build-web: ${p} is missing: run 'npm run build:wasm' first`); process.exit(1); }
+  if (!existsSync(p)) {
+    console.error(`build-web: ${p} is missing: run 'npm run build:wasm' first`);
+    process.exit(1);
+  }
 }
 
 const common = {
@@ -61,7 +64,10 @@ await build({ ...common, outfile: join(out, 'itera.inline.js'), plugins: [inline
 copyFileSync(wasm.simd, join(out, 'itera.wasm'));
 copyFileSync(wasm.scalar, join(out, 'itera-scalar.wasm'));
 
-const size = (f) => { const b = readFileSync(join(out, f)); return { bytes: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
+const size = (f) => {
+  const b = readFileSync(join(out, f));
+  return { bytes: b.length, gzip: gzipSync(b, { level: 9 }).length };
+};
 const sizes = {
   'itera.js': size('itera.js'),
   'itera.wasm': size('itera.wasm'),
@@ -74,4 +80,5 @@ sizes.total_js_plus_simd_wasm = {
 };
 writeFileSync(join(out, 'sizes.json'), JSON.stringify(sizes, null, 2) + '\n');
 const kib = (n) => (n / 1024).toFixed(1) + ' KiB';
-for (const [k, v] of Object.entries(sizes)) console.log(`build-web: ${k.padEnd(24)} ${kib(v.bytes).padStart(10)}  gzip ${kib(v.gzip).padStart(9)}`);
+for (const [k, v] of Object.entries(sizes))
+  console.log(`build-web: ${k.padEnd(24)} ${kib(v.bytes).padStart(10)}  gzip ${kib(v.gzip).padStart(9)}`);

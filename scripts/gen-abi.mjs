@@ -61,16 +61,28 @@ export function generateAbi(source) {
       const items = [...body.matchAll(/'([^'\\]*)'/g)].map((m) => m[1]);
       if (items.length === 0) throw new Error(`assembly/abi.ts: ${arr[1]} is empty`);
       out.push(`export const ${arr[1]}: readonly string[] = [`);
-      for (let k = 0; k < items.length; k += 4) out.push('  ' + items.slice(k, k + 4).map((s) => `'${s}',`).join(' '));
+      for (let k = 0; k < items.length; k += 4)
+        out.push(
+          '  ' +
+            items
+              .slice(k, k + 4)
+              .map((s) => `'${s}',`)
+              .join(' '),
+        );
       out.push('];');
       continue;
     }
-    if (/^\s*(@lazy\s+)?export\b/.test(text)) throw new Error(`assembly/abi.ts:${i + 1}: an export this generator cannot read: ${text.trim()}`);
+    if (/^\s*(@lazy\s+)?export\b/.test(text))
+      throw new Error(`assembly/abi.ts:${i + 1}: an export this generator cannot read: ${text.trim()}`);
     const section = /^\/\/ ---- (.*?) -*$/.exec(text);
     if (section) out.push('', `// ${section[1]}`);
   }
   if (!values.has('ABI_VERSION')) throw new Error('assembly/abi.ts: no ABI_VERSION');
-  out.push('', '/** The hosts\' message for each error code. */', 'export const ERROR_MESSAGES: Readonly<Record<number, string>> = {');
+  out.push(
+    '',
+    "/** The hosts' message for each error code. */",
+    'export const ERROR_MESSAGES: Readonly<Record<number, string>> = {',
+  );
   for (const [v, m] of errors) out.push(`  [${v}]: ${JSON.stringify(m).replace(/^"|"$/g, "'")},`);
   out.push('};', '');
   return out.join('\n');
@@ -80,7 +92,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const want = generateAbi(readFileSync(SRC, 'utf8'));
   if (process.argv.includes('--check')) {
     let have = '';
-    try { have = readFileSync(OUT, 'utf8'); } catch { /* missing: differs */ }
+    try {
+      have = readFileSync(OUT, 'utf8');
+    } catch {
+      /* missing: differs */
+    }
     if (have !== want) {
       console.error('host/runtime/abi.ts is out of date with assembly/abi.ts: run `npm run gen:abi` and commit it');
       process.exit(1);

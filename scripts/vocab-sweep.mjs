@@ -34,20 +34,54 @@ const sizes = o.sizes.split(',').map(Number);
 const kinds = o.kinds.split(',');
 
 // the model of the sweep: the micro preset (d=64, L=3, MoE in layer 1, T=128); only V changes
-const TRAIN_ARGS = ['--preset', 'micro', '--steps', o.steps, '--batch-size', o['batch-size'], '--seq-len', '128',
-  '--lr', '3e-3', '--warmup', String(Math.max(1, Math.round(Number(o.steps) / 10))), '--threads', '1', '--seed', o.seed,
-  '--eval-every', '0', '--eval-tokens', '32768', '--log-every', '100', '--quiet'];
+const TRAIN_ARGS = [
+  '--preset',
+  'micro',
+  '--steps',
+  o.steps,
+  '--batch-size',
+  o['batch-size'],
+  '--seq-len',
+  '128',
+  '--lr',
+  '3e-3',
+  '--warmup',
+  String(Math.max(1, Math.round(Number(o.steps) / 10))),
+  '--threads',
+  '1',
+  '--seed',
+  o.seed,
+  '--eval-every',
+  '0',
+  '--eval-tokens',
+  '32768',
+  '--log-every',
+  '100',
+  '--quiet',
+];
 const TEACHER_D = 128;
 const D = 64;
 
 function run(cmd, args, label) {
   const t0 = Date.now();
   process.stderr.write(`$ ${[cmd, ...args].join(' ')}\n`);
-  const s = execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const s = execFileSync(cmd, args, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
   process.stderr.write(`  (${label}: ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
   return s;
 }
-const lastJson = (s) => JSON.parse(s.trim().split('\n').filter((l) => l.startsWith('{')).pop());
+const lastJson = (s) =>
+  JSON.parse(
+    s
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop(),
+  );
 
 const rows = [];
 const tStart = Date.now();
@@ -58,23 +92,51 @@ for (const kind of kinds) {
     const corpus = join(out, `corpus-${name}`);
     const runDir = join(out, `run-${name}`);
     const gguf = join(out, `${name}.gguf`);
-    const trained = lastJson(run('node', [itera, 'tokenizer', 'train', '--kind', kind, '--vocab', String(V), '--corpus', 'brown', '-o', tok, '--json'], 'tokenizer'));
-    const stats = lastJson(run('node', [itera, 'tokenizer', 'stats', '--tokenizer', tok, '--corpus', 'brown', '--split', 'test', '--json'], 'stats'));
+    const trained = lastJson(
+      run(
+        'node',
+        [itera, 'tokenizer', 'train', '--kind', kind, '--vocab', String(V), '--corpus', 'brown', '-o', tok, '--json'],
+        'tokenizer',
+      ),
+    );
+    const stats = lastJson(
+      run(
+        'node',
+        [itera, 'tokenizer', 'stats', '--tokenizer', tok, '--corpus', 'brown', '--split', 'test', '--json'],
+        'stats',
+      ),
+    );
     run('node', [itera, 'data', 'prepare', '--tokenizer', tok, '--corpus', 'brown', '-o', corpus], 'prepare');
     const t0 = Date.now();
-    const summary = lastJson(run(o.python, [join(root, 'scripts/train/train.py'), '--data', corpus, '--out', runDir, ...TRAIN_ARGS], 'train'));
+    const summary = lastJson(
+      run(o.python, [join(root, 'scripts/train/train.py'), '--data', corpus, '--out', runDir, ...TRAIN_ARGS], 'train'),
+    );
     const trainSeconds = (Date.now() - t0) / 1000;
     run('node', [itera, 'convert', join(runDir, 'last.safetensors'), '--tokenizer', tok, '-o', gguf], 'convert');
-    const score = lastJson(run('node', [itera, 'score', '--model', gguf, '--text', join(corpus, 'test.txt'), '--stride', o.stride, '--json'], 'score'));
+    const score = lastJson(
+      run(
+        'node',
+        [itera, 'score', '--model', gguf, '--text', join(corpus, 'test.txt'), '--stride', o.stride, '--json'],
+        'score',
+      ),
+    );
     const unkBits = stats.unkSpellingBits ?? 0;
     const row = {
-      kind, V: trained.vocab,
-      unkRate: stats.unkRate, tokensPerChar: stats.tokensPerCharacter,
-      embedD64: trained.vocab * D, embedTeacher: trained.vocab * TEACHER_D,
-      parameters: summary.parameters, steps: summary.steps, trainTokens: Number(o.steps) * Number(o['batch-size']) * 128,
-      trainSeconds, valLoss: summary.best_val_loss,
-      testTokens: score.tokens, testCharacters: score.characters,
-      perplexity: score.perplexity, bpc: score.bitsPerCharacter,
+      kind,
+      V: trained.vocab,
+      unkRate: stats.unkRate,
+      tokensPerChar: stats.tokensPerCharacter,
+      embedD64: trained.vocab * D,
+      embedTeacher: trained.vocab * TEACHER_D,
+      parameters: summary.parameters,
+      steps: summary.steps,
+      trainTokens: Number(o.steps) * Number(o['batch-size']) * 128,
+      trainSeconds,
+      valLoss: summary.best_val_loss,
+      testTokens: score.tokens,
+      testCharacters: score.characters,
+      perplexity: score.perplexity,
+      bpc: score.bitsPerCharacter,
       bpcWithUnkSpelling: score.bitsPerCharacter + unkBits / score.characters,
     };
     rows.push(row);
@@ -88,6 +150,12 @@ const int = (x) => x.toLocaleString('en-US');
 const lines = [
   '| kind | V | unknown-token rate (test) | tokens / char | embedding params d=64 | d=128 (teacher) | model params (micro) | held-out bpc | bpc incl. spelling of <UNK> words | token perplexity |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.kind} | ${int(r.V)} | ${f(r.unkRate * 100, 2)}% | ${f(r.tokensPerChar, 4)} | ${int(r.embedD64)} | ${int(r.embedTeacher)} | ${int(r.parameters)} | ${f(r.bpc, 3)} | ${r.kind === 'word' ? f(r.bpcWithUnkSpelling, 3) : f(r.bpc, 3)} | ${f(r.perplexity, 1)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.kind} | ${int(r.V)} | ${f(r.unkRate * 100, 2)}% | ${f(r.tokensPerChar, 4)} | ${int(r.embedD64)} | ${int(r.embedTeacher)} | ${int(r.parameters)} | ${f(r.bpc, 3)} | ${r.kind === 'word' ? f(r.bpcWithUnkSpelling, 3) : f(r.bpc, 3)} | ${f(r.perplexity, 1)} |`,
+  ),
 ];
-process.stdout.write(lines.join('\n') + `\n\n(total ${((Date.now() - tStart) / 1000 / 60).toFixed(1)} min; results in ${join(out, 'results.json')})\n`);
+process.stdout.write(
+  lines.join('\n') +
+    `\n\n(total ${((Date.now() - tStart) / 1000 / 60).toFixed(1)} min; results in ${join(out, 'results.json')})\n`,
+);

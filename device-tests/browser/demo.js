@@ -13,18 +13,22 @@ if (q.get('max')) $('max-tokens').value = q.get('max');
 if (q.get('temperature')) $('temperature').value = q.get('temperature');
 if (q.get('seed')) $('seed').value = q.get('seed');
 
-const kib = (n) => n >= 1048576 ? (n / 1048576).toFixed(2) + ' MiB' : (n / 1024).toFixed(1) + ' KiB';
+const kib = (n) => (n >= 1048576 ? (n / 1048576).toFixed(2) + ' MiB' : (n / 1024).toFixed(1) + ' KiB');
 const ms = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1)) + ' ms';
 
 function table(id, rows) {
   const body = $(id).tBodies[0];
-  body.replaceChildren(...rows.map(([k, v]) => {
-    const tr = document.createElement('tr');
-    const a = document.createElement('td'); a.textContent = k;
-    const b = document.createElement('td'); b.textContent = v;
-    tr.append(a, b);
-    return tr;
-  }));
+  body.replaceChildren(
+    ...rows.map(([k, v]) => {
+      const tr = document.createElement('tr');
+      const a = document.createElement('td');
+      a.textContent = k;
+      const b = document.createElement('td');
+      b.textContent = v;
+      tr.append(a, b);
+      return tr;
+    }),
+  );
 }
 
 function showError(e) {
@@ -73,7 +77,8 @@ async function load(source, label) {
       },
     });
     $('progress-bar').style.width = '100%';
-    $('status').textContent = `Loaded ${info.name || label}: ${info.parameters.toLocaleString('en-US')} parameters, ${kib(info.fileBytes)}, ` +
+    $('status').textContent =
+      `Loaded ${info.name || label}: ${info.parameters.toLocaleString('en-US')} parameters, ${kib(info.fileBytes)}, ` +
       `${info.tokenizer} tokenizer, context ${info.contextLength}, ${info.build} build, in ${ms(info.loadMs)}.`;
     $('generate').disabled = false;
     document.body.dataset.state = 'loaded';
@@ -89,7 +94,8 @@ let frames = 0;
 function countFrames(running) {
   if (!running()) return;
   frames++;
-  $('frames').textContent = `UI frames while generating: ${frames} (the page stays responsive: inference runs in the worker)`;
+  $('frames').textContent =
+    `UI frames while generating: ${frames} (the page stays responsive: inference runs in the worker)`;
   requestAnimationFrame(() => countFrames(running));
 }
 
@@ -106,8 +112,11 @@ async function generate() {
   gen.className = 'generated';
   out.replaceChildren(p, gen);
   const opts = {
-    maxTokens: Number($('max-tokens').value), temperature: Number($('temperature').value),
-    topK: Number($('top-k').value), topP: 0.95, seed: Number($('seed').value),
+    maxTokens: Number($('max-tokens').value),
+    temperature: Number($('temperature').value),
+    topK: Number($('top-k').value),
+    topP: 0.95,
+    seed: Number($('seed').value),
   };
   let running = true;
   frames = 0;
@@ -120,7 +129,8 @@ async function generate() {
       const step = await it.next();
       if (step.done) break;
       const piece = step.value.text;
-      gen.textContent += n === 0 && piece && !/^\s/.test(piece) && itera.info?.tokenizer === 'itera-word' ? ' ' + piece : piece;
+      gen.textContent +=
+        n === 0 && piece && !/^\s/.test(piece) && itera.info?.tokenizer === 'itera-word' ? ' ' + piece : piece;
       n++;
       $('status').textContent = `Generating… ${n} tokens`;
     }
@@ -131,7 +141,10 @@ async function generate() {
     table('stats', [
       ['tokens', `${s.ids.length} generated, prompt ${s.promptIds.length}`],
       ['tokens/s', s.tokensPerSecond === null ? '-' : s.tokensPerSecond.toFixed(0)],
-      ['per token', `median ${ms(median)}, last ${ms(s.tokenMs[s.tokenMs.length - 1] ?? 0)}, max ${ms(sorted[sorted.length - 1] ?? 0)}`],
+      [
+        'per token',
+        `median ${ms(median)}, last ${ms(s.tokenMs[s.tokenMs.length - 1] ?? 0)}, max ${ms(sorted[sorted.length - 1] ?? 0)}`,
+      ],
       ['prompt prefill', ms(s.prefillMs)],
       ['wall time (page)', ms(performance.now() - t0)],
       ['module memory', kib(s.memoryBytes)],
@@ -155,5 +168,7 @@ $('model-file').addEventListener('change', (ev) => {
 $('generate').addEventListener('click', () => generate());
 refreshDiagnostics().catch(showError);
 if (q.get('autorun')) {
-  load($('model-url').value, $('model-url').value).then(() => generate()).catch(() => {});
+  load($('model-url').value, $('model-url').value)
+    .then(() => generate())
+    .catch(() => {});
 }

@@ -12,8 +12,11 @@ const build = pickBuild(choice);
 try {
   const spec = JSON.parse(readFile(dir + '/cases.json'));
   const models = {};
-  for (const [name, file] of Object.entries(spec.models)) models[name] = new Uint8Array(read(dir + '/' + file, 'binary'));
-  const module = new WebAssembly.Module(read(dir + '/' + (build === 'simd' ? 'itera.wasm' : 'itera-scalar.wasm'), 'binary'));
+  for (const [name, file] of Object.entries(spec.models))
+    models[name] = new Uint8Array(read(dir + '/' + file, 'binary'));
+  const module = new WebAssembly.Module(
+    read(dir + '/' + (build === 'simd' ? 'itera.wasm' : 'itera-scalar.wasm'), 'binary'),
+  );
   const engine = {
     label: 'jsc',
     load: (_name, bytes) => Engine.load(bytes, module, build),
@@ -21,7 +24,10 @@ try {
     generate: (e, prompt, o) => e.generate(prompt, o),
   };
   runCases(engine, spec.cases, models, () => performance.now()).then(
-    (r) => { r.build = build; print('ITERA-RESULT ' + JSON.stringify(r)); },
+    (r) => {
+      r.build = build;
+      print('ITERA-RESULT ' + JSON.stringify(r));
+    },
     (e) => print('ITERA-ERROR ' + (e && e.message ? e.message : String(e))),
   );
 } catch (e) {

@@ -8,20 +8,46 @@ if (typeof globalThis.TextDecoder === 'undefined') {
       this.fatal = !!o.fatal;
     }
     decode(input) {
-      const b = input === undefined ? new Uint8Array(0) : input instanceof Uint8Array ? input : new Uint8Array(input.buffer ?? input, input.byteOffset ?? 0, input.byteLength);
+      const b =
+        input === undefined
+          ? new Uint8Array(0)
+          : input instanceof Uint8Array
+            ? input
+            : new Uint8Array(input.buffer ?? input, input.byteOffset ?? 0, input.byteLength);
       let s = '';
       for (let i = 0; i < b.length;) {
         const c = b[i];
-        let cp = -1, n = 0;
-        if (c < 0x80) { cp = c; n = 1; }
-        else if (c >= 0xc2 && c < 0xe0) { n = 2; cp = c & 0x1f; }
-        else if (c >= 0xe0 && c < 0xf0) { n = 3; cp = c & 0x0f; }
-        else if (c >= 0xf0 && c < 0xf5) { n = 4; cp = c & 0x07; }
+        let cp = -1,
+          n = 0;
+        if (c < 0x80) {
+          cp = c;
+          n = 1;
+        } else if (c >= 0xc2 && c < 0xe0) {
+          n = 2;
+          cp = c & 0x1f;
+        } else if (c >= 0xe0 && c < 0xf0) {
+          n = 3;
+          cp = c & 0x0f;
+        } else if (c >= 0xf0 && c < 0xf5) {
+          n = 4;
+          cp = c & 0x07;
+        }
         if (n > 1) {
           if (i + n > b.length) cp = -1;
           else {
-            for (let k = 1; k < n; k++) { const d = b[i + k]; if ((d & 0xc0) !== 0x80) { cp = -1; break; } cp = (cp << 6) | (d & 0x3f); }
-            if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) cp = -1;
+            for (let k = 1; k < n; k++) {
+              const d = b[i + k];
+              if ((d & 0xc0) !== 0x80) {
+                cp = -1;
+                break;
+              }
+              cp = (cp << 6) | (d & 0x3f);
+            }
+            if (
+              (n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) ||
+              (n === 4 && (cp < 0x10000 || cp > 0x10ffff))
+            )
+              cp = -1;
           }
         }
         if (cp < 0) {

@@ -33,5 +33,12 @@ export function prefillCeiling(doc: BenchDocument, m: ModelResult): PrefillCeili
   const macs = prefillMatrixMacs(m.config as unknown as IteraConfig, P);
   const us: Record<string, number> = {};
   for (const e of m.engines) if (e.prefill) us[e.id] = 1e6 / e.prefill.tokensPerSecond.median;
-  return { kind: quantized ? 'int16 dot + add' : 'f32 mul + add', peak: rate, promptTokens: P, macsPerPosition: macs, floorUs: macs / (rate * 1e3), us };
+  return {
+    kind: quantized ? 'int16 dot + add' : 'f32 mul + add',
+    peak: rate,
+    promptTokens: P,
+    macsPerPosition: macs,
+    floorUs: macs / (rate * 1e3),
+    us,
+  };
 }

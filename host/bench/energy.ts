@@ -16,7 +16,9 @@ export interface EnergyMeter {
 export function raplMeter(root = '/sys/class/powercap'): { meter: EnergyMeter | null; reason: string } {
   let zones: string[];
   try {
-    zones = readdirSync(root).filter((z) => /^intel-rapl:\d+$/.test(z)).sort();
+    zones = readdirSync(root)
+      .filter((z) => /^intel-rapl:\d+$/.test(z))
+      .sort();
   } catch {
     return { meter: null, reason: `no ${root} on this machine (no RAPL energy counter exposed)` };
   }
@@ -27,7 +29,10 @@ export function raplMeter(root = '/sys/class/powercap'): { meter: EnergyMeter | 
     for (const f of files) readFileSync(f, 'utf8');
     range = Number(readFileSync(`${root}/${zones[0]}/max_energy_range_uj`, 'utf8').trim()) || 0;
   } catch (e) {
-    return { meter: null, reason: `RAPL counters exist but are not readable (${(e as Error).message}); reading energy_uj needs root on recent kernels` };
+    return {
+      meter: null,
+      reason: `RAPL counters exist but are not readable (${(e as Error).message}); reading energy_uj needs root on recent kernels`,
+    };
   }
   return {
     reason: '',

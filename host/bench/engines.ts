@@ -40,7 +40,10 @@ export function argmax(a: ArrayLike<number>, from = 0, n = a.length - from): num
   let bv = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = a[from + i]!;
-    if (v > bv) { bv = v; best = i; }
+    if (v > bv) {
+      bv = v;
+      best = i;
+    }
   }
   return best;
 }
@@ -48,7 +51,11 @@ export function argmax(a: ArrayLike<number>, from = 0, n = a.length - from): num
 // ---------------------------------------------------------------------------------------------
 // Ours
 
-export function itera(model: IteraModel, label = 'Itera-Lite (WebAssembly)', loadMs = model.loadMs): BenchEngine & { decodeOneCall(prompt: readonly number[], n: number): number } {
+export function itera(
+  model: IteraModel,
+  label = 'Itera-Lite (WebAssembly)',
+  loadMs = model.loadMs,
+): BenchEngine & { decodeOneCall(prompt: readonly number[], n: number): number } {
   const s = model.session();
   s.setSampler({ temperature: 0 });
   const V = model.config.vocabSize;
@@ -90,14 +97,19 @@ export function itera(model: IteraModel, label = 'Itera-Lite (WebAssembly)', loa
       return performance.now() - t0;
     },
     wasmMemory: () => ({ value: model.memoryBytes() }),
-    async dispose() { s.free(); },
+    async dispose() {
+      s.free();
+    },
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // ONNX Runtime (the subset of its API used here; onnxruntime-node and -web share it)
 
-interface OrtTensor { data: unknown; dims: readonly number[] }
+interface OrtTensor {
+  data: unknown;
+  dims: readonly number[];
+}
 interface OrtSession {
   run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release?(): Promise<void>;
@@ -155,7 +167,10 @@ export async function ortItera(ort: OrtLoaded, flavour: OrtFlavour, file: IteraM
     const feeds: Record<string, OrtTensor> = {};
     for (let l = 0; l < c.numLayers; l++) {
       const st = stateNames(l);
-      feeds[st.convIn] = new T('float32', new Float32Array((c.ssmConvKernel - 1) * c.ssmInnerSize), [c.ssmConvKernel - 1, c.ssmInnerSize]);
+      feeds[st.convIn] = new T('float32', new Float32Array((c.ssmConvKernel - 1) * c.ssmInnerSize), [
+        c.ssmConvKernel - 1,
+        c.ssmInnerSize,
+      ]);
       feeds[st.ssmIn] = new T('float32', new Float32Array(c.ssmStateSize), [c.ssmStateSize]);
     }
     return feeds;
@@ -174,9 +189,10 @@ export async function ortItera(ort: OrtLoaded, flavour: OrtFlavour, file: IteraM
   return {
     id: `ort-${flavour}`,
     label: flavour === 'node' ? 'ONNX Runtime native' : 'ONNX Runtime WASM',
-    runtime: flavour === 'node'
-      ? `onnxruntime-node ${ort.version}, CPU execution provider, intra/inter-op threads 1`
-      : `onnxruntime-web ${ort.version}, wasm execution provider, numThreads 1`,
+    runtime:
+      flavour === 'node'
+        ? `onnxruntime-node ${ort.version}, CPU execution provider, intra/inter-op threads 1`
+        : `onnxruntime-web ${ort.version}, wasm execution provider, numThreads 1`,
     loadMs,
     can: { prefill: true, decode: true, score: true },
     async prefill(ids) {
@@ -205,9 +221,10 @@ export async function ortItera(ort: OrtLoaded, flavour: OrtFlavour, file: IteraM
       }
       return { ids, perTokenMs, totalMs: prev - t0 };
     },
-    wasmMemory: () => flavour === 'node'
-      ? { value: null, reason: 'ONNX Runtime native runs no WebAssembly (its memory is part of the process RSS)' }
-      : { value: null, reason: "onnxruntime-web does not expose its module's memory size through its API" },
+    wasmMemory: () =>
+      flavour === 'node'
+        ? { value: null, reason: 'ONNX Runtime native runs no WebAssembly (its memory is part of the process RSS)' }
+        : { value: null, reason: "onnxruntime-web does not expose its module's memory size through its API" },
     async dispose() {
       await full.release?.();
       await last.release?.();
@@ -220,7 +237,12 @@ export async function ortItera(ort: OrtLoaded, flavour: OrtFlavour, file: IteraM
  *  a different model's weights, so a speed reference only. It runs whole windows: scoring and
  *  prefill are one forward over the window; generating a token costs one whole forward (the
  *  original's generator recomputed the window for every token). */
-export async function ortReference(ort: OrtLoaded, flavour: OrtFlavour, bytes: Uint8Array, window: number): Promise<BenchEngine> {
+export async function ortReference(
+  ort: OrtLoaded,
+  flavour: OrtFlavour,
+  bytes: Uint8Array,
+  window: number,
+): Promise<BenchEngine> {
   const t0 = performance.now();
   const sess = await ort.api.InferenceSession.create(bytes, sessionOptions(flavour));
   const loadMs = performance.now() - t0;
@@ -230,7 +252,8 @@ export async function ortReference(ort: OrtLoaded, flavour: OrtFlavour, bytes: U
     for (let i = 0; i < window; i++) a[i] = BigInt(ids[i % ids.length]!);
     return a;
   };
-  const forward = async (ids: readonly number[]): Promise<Float32Array> => (await sess.run({ input: new T('int64', pad(ids), [1, window]) })).output!.data as Float32Array;
+  const forward = async (ids: readonly number[]): Promise<Float32Array> =>
+    (await sess.run({ input: new T('int64', pad(ids), [1, window]) })).output!.data as Float32Array;
   return {
     id: `reference-ort-${flavour}`,
     label: `original's ONNX export, ONNX Runtime ${flavour === 'node' ? 'native' : 'WASM'}`,
@@ -242,7 +265,9 @@ export async function ortReference(ort: OrtLoaded, flavour: OrtFlavour, bytes: U
       const V = out.length / window;
       return argmax(out, (window - 1) * V, V);
     },
-    async score(ids) { await forward(ids); },
+    async score(ids) {
+      await forward(ids);
+    },
     async decode(prompt, n) {
       // window recomputation: one full forward per token (as the original generated)
       const ctx = [...prompt];
@@ -262,7 +287,15 @@ export async function ortReference(ort: OrtLoaded, flavour: OrtFlavour, bytes: U
       }
       return { ids, perTokenMs, totalMs: prev - t0 };
     },
-    wasmMemory: () => ({ value: null, reason: flavour === 'node' ? 'ONNX Runtime native runs no WebAssembly' : "onnxruntime-web does not expose its module's memory size" }),
-    async dispose() { await sess.release?.(); },
+    wasmMemory: () => ({
+      value: null,
+      reason:
+        flavour === 'node'
+          ? 'ONNX Runtime native runs no WebAssembly'
+          : "onnxruntime-web does not expose its module's memory size",
+    }),
+    async dispose() {
+      await sess.release?.();
+    },
   };
 }

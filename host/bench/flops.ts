@@ -78,7 +78,16 @@ const SOFTPLUS = 3;
 
 /** The exact count for one position of the forward (see the convention at the top). */
 export function flopsPerToken(c: IteraConfig): FlopsCount {
-  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, ssmConvKernel: K, numExperts: E, expertSize: f, topK: k } = c;
+  const {
+    vocabSize: V,
+    hiddenSize: d,
+    ssmInnerSize: di,
+    ssmStateSize: N,
+    ssmConvKernel: K,
+    numExperts: E,
+    expertSize: f,
+    topK: k,
+  } = c;
   const L = c.numLayers;
   const moe = new Set(c.moeLayers);
   const M = moe.size;
@@ -105,10 +114,25 @@ export function flopsPerToken(c: IteraConfig): FlopsCount {
     lmHead: 2 * V * d,
   };
   const macFlops =
-    b.inProj + L * 2 * di * K + L * 2 * di * di + L * 2 * N * di + L * 2 * di * N + b.outProj + b.router +
-    M * k * (2 * f * d + 2 * d * f + 2 * d) + (L - M) * (2 * f * d + 2 * d * f) + b.lmHead;
+    b.inProj +
+    L * 2 * di * K +
+    L * 2 * di * di +
+    L * 2 * N * di +
+    L * 2 * di * N +
+    b.outProj +
+    b.router +
+    M * k * (2 * f * d + 2 * d * f + 2 * d) +
+    (L - M) * (2 * f * d + 2 * d * f) +
+    b.lmHead;
   const total = Object.values(b).reduce((s, x) => s + x, 0);
-  return { total, macFlops, elementwise: total - macFlops, withoutLmHead: total - b.lmHead, breakdown: b, convention: FLOPS_CONVENTION };
+  return {
+    total,
+    macFlops,
+    elementwise: total - macFlops,
+    withoutLmHead: total - b.lmHead,
+    breakdown: b,
+    convention: FLOPS_CONVENTION,
+  };
 }
 
 /** The original research code's approximate formula (models/itera_lite.py, get_efficiency_stats:
@@ -129,7 +153,16 @@ export const RESEARCH_FORMULA = 'L*d^2*e*2 + |moe_layers|*d*f*2*k (the original 
  *  the router, the experts or the FFN, the lm_head (the conv taps and C z, which are elementwise
  *  code, are left out, so the figure is a lower bound on the arithmetic). */
 export function prefillMatrixMacs(c: IteraConfig, P: number): number {
-  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, numExperts: E, expertSize: f, topK: k, numLayers: L } = c;
+  const {
+    vocabSize: V,
+    hiddenSize: d,
+    ssmInnerSize: di,
+    ssmStateSize: N,
+    numExperts: E,
+    expertSize: f,
+    topK: k,
+    numLayers: L,
+  } = c;
   const moe = new Set(c.moeLayers);
   const ssm = 2 * di * d + di * di + N * di + d * di;
   const carry = di * d + di * di + N * di;

@@ -8,9 +8,24 @@ import { ggmlTypeName } from '../runtime/gguf.js';
 import { percentile } from '../runtime/stats.js';
 import type { Diagnostics } from '../diag/schema.js';
 import { flopsPerToken, researchFormulaFlops, RESEARCH_FORMULA } from './flops.js';
-import { itera, loadOrt, ortItera, ortReference, type BenchEngine, type OrtFlavour, type OrtLoaded } from './engines.js';
+import {
+  itera,
+  loadOrt,
+  ortItera,
+  ortReference,
+  type BenchEngine,
+  type OrtFlavour,
+  type OrtLoaded,
+} from './engines.js';
 import type { EnergyMeter } from './energy.js';
-import { BENCH_SCHEMA_ID, type BenchDocument, type EngineResult, type ModelResult, type Ratio, type Stat } from './schema.js';
+import {
+  BENCH_SCHEMA_ID,
+  type BenchDocument,
+  type EngineResult,
+  type ModelResult,
+  type Ratio,
+  type Stat,
+} from './schema.js';
 
 export type PeerId = 'ort-node' | 'ort-web';
 
@@ -82,7 +97,24 @@ interface Acc {
   rssDelta: number;
 }
 
-const newAcc = (): Acc => ({ prefill: [], ttft: [], score: [], decode: [], prefillCpu: [], scoreCpu: [], decodeCpu: [], decodeOneCall: [], perToken: [], decodedIds: [], cpuUser: 0, cpuSystem: 0, wall: 0, energyUj: 0, energyTokens: 0, rssDelta: 0 });
+const newAcc = (): Acc => ({
+  prefill: [],
+  ttft: [],
+  score: [],
+  decode: [],
+  prefillCpu: [],
+  scoreCpu: [],
+  decodeCpu: [],
+  decodeOneCall: [],
+  perToken: [],
+  decodedIds: [],
+  cpuUser: 0,
+  cpuSystem: 0,
+  wall: 0,
+  energyUj: 0,
+  energyTokens: 0,
+  rssDelta: 0,
+});
 
 /** How many repetitions make one timed sample last about targetMs. */
 function repsFor(ms: number, targetMs = 25, max = 64): number {
@@ -105,7 +137,12 @@ async function timeCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu:
   return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
-interface Plan { ctx: number[]; prompt: number[]; decodeFrom: number[]; decodeN: number }
+interface Plan {
+  ctx: number[];
+  prompt: number[];
+  decodeFrom: number[];
+  decodeN: number;
+}
 
 /** A model's engines between rounds: accumulators by engine id and the repetitions per sample. */
 interface RoundState {
@@ -118,7 +155,12 @@ interface RoundState {
 }
 
 /** Warm-up: every engine once (which also sizes the repetitions per sample). */
-async function warmUp(engines: BenchEngine[], plan: Plan, label: string, ours?: ReturnType<typeof itera>): Promise<RoundState> {
+async function warmUp(
+  engines: BenchEngine[],
+  plan: Plan,
+  label: string,
+  ours?: ReturnType<typeof itera>,
+): Promise<RoundState> {
   const acc = new Map(engines.map((e) => [e.id, newAcc()]));
   const reps = new Map<string, { prefill: number; ttft: number; score: number }>();
   for (const e of engines) {
@@ -133,7 +175,12 @@ async function warmUp(engines: BenchEngine[], plan: Plan, label: string, ours?: 
 }
 
 /** Round r of one model: every engine once, in an order that rotates round by round. */
-async function oneRound(st: RoundState, r: number, input: BenchInput, progress: { done: number; total: number }): Promise<void> {
+async function oneRound(
+  st: RoundState,
+  r: number,
+  input: BenchInput,
+  progress: { done: number; total: number },
+): Promise<void> {
   const { engines, plan, ours, acc, reps } = st;
   const meter = input.energy.meter;
   for (let j = 0; j < engines.length; j++) {
@@ -143,24 +190,34 @@ async function oneRound(st: RoundState, r: number, input: BenchInput, progress: 
     const rss0 = process.memoryUsage().rss;
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
-    let t = await timeCpu(async () => { for (let i = 0; i < n.prefill; i++) await e.prefill(plan.ctx); });
+    let t = await timeCpu(async () => {
+      for (let i = 0; i < n.prefill; i++) await e.prefill(plan.ctx);
+    });
     a.prefill.push((plan.ctx.length * n.prefill) / (t.wall / 1000));
     a.prefillCpu.push((plan.ctx.length * n.prefill) / (Math.max(t.cpu, 1e-3) / 1000));
-    const dt = await timeIt(async () => { for (let i = 0; i < n.ttft; i++) await e.prefill(plan.prompt); });
+    const dt = await timeIt(async () => {
+      for (let i = 0; i < n.ttft; i++) await e.prefill(plan.prompt);
+    });
     a.ttft.push(dt / n.ttft);
-    t = await timeCpu(async () => { for (let i = 0; i < n.score; i++) await e.score(plan.ctx); });
+    t = await timeCpu(async () => {
+      for (let i = 0; i < n.score; i++) await e.score(plan.ctx);
+    });
     a.score.push((plan.ctx.length * n.score) / (t.wall / 1000));
     a.scoreCpu.push((plan.ctx.length * n.score) / (Math.max(t.cpu, 1e-3) / 1000));
     const en0 = meter?.read() ?? 0;
     const c0 = process.cpuUsage();
     const d = await e.decode(plan.decodeFrom, plan.decodeN);
     const dc = process.cpuUsage(c0);
-    if (meter) { a.energyUj += meter.delta(en0, meter.read()); a.energyTokens += plan.decodeN; }
+    if (meter) {
+      a.energyUj += meter.delta(en0, meter.read());
+      a.energyTokens += plan.decodeN;
+    }
     a.decode.push(plan.decodeN / (d.totalMs / 1000));
     a.decodeCpu.push(plan.decodeN / (Math.max((dc.user + dc.system) / 1000, 1e-3) / 1000));
     a.perToken.push(...d.perTokenMs);
     if (a.decodedIds.length === 0) a.decodedIds = d.ids.slice(0, 32);
-    if (ours && e.id === ours.id) a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
+    if (ours && e.id === ours.id)
+      a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
     const cpu = process.cpuUsage(cpu0);
     a.cpuUser += cpu.user / 1000;
     a.cpuSystem += cpu.system / 1000;
@@ -175,13 +232,22 @@ async function oneRound(st: RoundState, r: number, input: BenchInput, progress: 
  *  that is busy for a while slows every model and every engine alike, not whichever model was
  *  being measured then). --runs R: R rounds; --duration S: rounds until S seconds per model have
  *  passed (at least one). */
-async function interleavedRounds(states: RoundState[], input: BenchInput, shared?: { done: number; total: number }): Promise<void> {
+async function interleavedRounds(
+  states: RoundState[],
+  input: BenchInput,
+  shared?: { done: number; total: number },
+): Promise<void> {
   const t0 = performance.now();
   // the progress total is exact for --runs; with --duration it is an estimate (the runs count)
   const rounds = input.durationS ? Math.max(1, input.runs) : input.runs;
   const progress = shared ?? { done: 0, total: rounds * states.reduce((n, st) => n + st.engines.length, 0) };
   for (let r = 0; ; r++) {
-    if (input.durationS !== null ? r > 0 && performance.now() - t0 >= input.durationS * 1000 * states.length : r >= input.runs) break;
+    if (
+      input.durationS !== null
+        ? r > 0 && performance.now() - t0 >= input.durationS * 1000 * states.length
+        : r >= input.runs
+    )
+      break;
     for (const st of states) await oneRound(st, r, input, progress);
   }
 }
@@ -200,16 +266,40 @@ function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rss
     label: e.label,
     runtime: e.runtime,
     loadMs: e.loadMs,
-    prefill: a.prefill.length ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.prefill), tokensPerCpuSecond: stat(a.prefillCpu) } : null,
+    prefill: a.prefill.length
+      ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.prefill), tokensPerCpuSecond: stat(a.prefillCpu) }
+      : null,
     ttft: a.ttft.length ? { promptTokens: plan.prompt.length, ms: stat(a.ttft) } : null,
     decode: a.decode.length
-      ? { tokens: plan.decodeN, tokensPerSecond: stat(a.decode), tokensPerCpuSecond: stat(a.decodeCpu), perTokenMs: { p50: percentile(a.perToken, 50), p95: percentile(a.perToken, 95), p99: percentile(a.perToken, 99), n: a.perToken.length } }
+      ? {
+          tokens: plan.decodeN,
+          tokensPerSecond: stat(a.decode),
+          tokensPerCpuSecond: stat(a.decodeCpu),
+          perTokenMs: {
+            p50: percentile(a.perToken, 50),
+            p95: percentile(a.perToken, 95),
+            p99: percentile(a.perToken, 99),
+            n: a.perToken.length,
+          },
+        }
       : null,
-    ...(a.decodeOneCall.length ? { decodeOneCall: { tokens: plan.decodeN, tokensPerSecond: stat(a.decodeOneCall) } } : {}),
-    score: a.score.length ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.score), tokensPerCpuSecond: stat(a.scoreCpu) } : null,
-    cpu: { utilization: a.wall > 0 ? (a.cpuUser + a.cpuSystem) / a.wall : 0, userMs: a.cpuUser, systemMs: a.cpuSystem, wallMs: a.wall },
+    ...(a.decodeOneCall.length
+      ? { decodeOneCall: { tokens: plan.decodeN, tokensPerSecond: stat(a.decodeOneCall) } }
+      : {}),
+    score: a.score.length
+      ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.score), tokensPerCpuSecond: stat(a.scoreCpu) }
+      : null,
+    cpu: {
+      utilization: a.wall > 0 ? (a.cpuUser + a.cpuSystem) / a.wall : 0,
+      userMs: a.cpuUser,
+      systemMs: a.cpuSystem,
+      wallMs: a.wall,
+    },
     memory: {
-      wasmBytes: wasm.value !== null ? { value: wasm.value, source: 'WebAssembly.Memory buffer size after the runs (it only grows: the peak)' } : { value: null, reason: wasm.reason ?? 'not reported' },
+      wasmBytes:
+        wasm.value !== null
+          ? { value: wasm.value, source: 'WebAssembly.Memory buffer size after the runs (it only grows: the peak)' }
+          : { value: null, reason: wasm.reason ?? 'not reported' },
       rssDeltaBytes: Math.max(a.rssDelta, rssAfterLoad),
     },
     energy: { joulesPerToken: energy },
@@ -221,12 +311,22 @@ function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rss
 function mergeAcc(accs: Acc[]): Acc {
   const m = newAcc();
   for (const a of accs) {
-    m.prefill.push(...a.prefill); m.ttft.push(...a.ttft); m.score.push(...a.score); m.decode.push(...a.decode);
-    m.prefillCpu.push(...a.prefillCpu); m.scoreCpu.push(...a.scoreCpu); m.decodeCpu.push(...a.decodeCpu);
-    m.decodeOneCall.push(...a.decodeOneCall); m.perToken.push(...a.perToken);
+    m.prefill.push(...a.prefill);
+    m.ttft.push(...a.ttft);
+    m.score.push(...a.score);
+    m.decode.push(...a.decode);
+    m.prefillCpu.push(...a.prefillCpu);
+    m.scoreCpu.push(...a.scoreCpu);
+    m.decodeCpu.push(...a.decodeCpu);
+    m.decodeOneCall.push(...a.decodeOneCall);
+    m.perToken.push(...a.perToken);
     if (m.decodedIds.length === 0) m.decodedIds = a.decodedIds;
-    m.cpuUser += a.cpuUser; m.cpuSystem += a.cpuSystem; m.wall += a.wall;
-    m.energyUj += a.energyUj; m.energyTokens += a.energyTokens; m.rssDelta = Math.max(m.rssDelta, a.rssDelta);
+    m.cpuUser += a.cpuUser;
+    m.cpuSystem += a.cpuSystem;
+    m.wall += a.wall;
+    m.energyUj += a.energyUj;
+    m.energyTokens += a.energyTokens;
+    m.rssDelta = Math.max(m.rssDelta, a.rssDelta);
   }
   return m;
 }
@@ -246,7 +346,10 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
   const ortCache = new Map<OrtFlavour, OrtLoaded>();
   const ort = async (f: OrtFlavour): Promise<OrtLoaded> => {
     let o = ortCache.get(f);
-    if (!o) { o = await loadOrt(f, input.ortWasmDir); ortCache.set(f, o); }
+    if (!o) {
+      o = await loadOrt(f, input.ortWasmDir);
+      ortCache.set(f, o);
+    }
     return o;
   };
   const models: ModelResult[] = [];
@@ -255,9 +358,18 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
   // onnxruntime-web is even loaded: in the same process it slowed native's prefill by 10-35% on
   // this machine), each phase interleaving ours and that peer round by round over every model
   interface Loaded {
-    m: BenchInput['models'][number]; model: IteraModel; file: ReturnType<typeof readModelFile>; coldMs: number; warm: number[]; plan: Plan;
-    ours: ReturnType<typeof itera>; peers: BenchEngine[]; oursAcc: Acc[]; peerAcc: Map<string, { acc: Acc; phase: number }>;
-    rssBefore: Map<string, number>; skipped: Record<string, string>;
+    m: BenchInput['models'][number];
+    model: IteraModel;
+    file: ReturnType<typeof readModelFile>;
+    coldMs: number;
+    warm: number[];
+    plan: Plan;
+    ours: ReturnType<typeof itera>;
+    peers: BenchEngine[];
+    oursAcc: Acc[];
+    peerAcc: Map<string, { acc: Acc; phase: number }>;
+    rssBefore: Map<string, number>;
+    skipped: Record<string, string>;
   }
   const loaded: Loaded[] = [];
   for (const m of input.models) {
@@ -265,7 +377,9 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     const t0 = performance.now();
     const model = await IteraModel.fromBytes(m.bytes, input.wasm, () => performance.now());
     const coldMs = performance.now() - t0;
-    input.onNote?.(`${m.path}: loaded in ${coldMs.toFixed(1)} ms${firstLoad ? ' (first load in this process: includes compiling the WebAssembly module)' : ''}`);
+    input.onNote?.(
+      `${m.path}: loaded in ${coldMs.toFixed(1)} ms${firstLoad ? ' (first load in this process: includes compiling the WebAssembly module)' : ''}`,
+    );
     firstLoad = false;
     const warm: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -282,9 +396,24 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     const ctx = benchTokens(S, Math.min(4, hi - 1), hi);
     const plan: Plan = { ctx, prompt: ctx.slice(0, P), decodeFrom: ctx.slice(0, 1), decodeN: Math.max(1, S - 1) };
     const ours = itera(model, 'Itera-Lite (WebAssembly)', coldMs);
-    loaded.push({ m, model, file, coldMs, warm, plan, ours, peers: [], oursAcc: [], peerAcc: new Map(), rssBefore: new Map([['itera', 0]]), skipped: {} });
+    loaded.push({
+      m,
+      model,
+      file,
+      coldMs,
+      warm,
+      plan,
+      ours,
+      peers: [],
+      oursAcc: [],
+      peerAcc: new Map(),
+      rssBefore: new Map([['itera', 0]]),
+      skipped: {},
+    });
   }
-  const phases: (BenchInput['peers'][number] | null)[] = input.peers.length ? [...input.peers].sort((a, b) => (a === 'ort-node' ? -1 : b === 'ort-node' ? 1 : 0)) : [null];
+  const phases: (BenchInput['peers'][number] | null)[] = input.peers.length
+    ? [...input.peers].sort((a, b) => (a === 'ort-node' ? -1 : b === 'ort-node' ? 1 : 0))
+    : [null];
   const rounds = input.durationS ? Math.max(1, input.runs) : input.runs;
   const perModel = (p: string | null): number => (p ? 2 : 1); // engines per model in a phase
   const progress = { done: 0, total: rounds * loaded.length * phases.reduce((n, p) => n + perModel(p), 0) };
@@ -330,10 +459,21 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
     else {
       const sc = model.score(input.evalText.text);
-      quality = { value: { text: input.evalText.name, tokens: sc.tokens, perplexity: sc.perplexity, bitsPerToken: sc.bitsPerToken }, source: 'model.score (windows of T, stride T/2)' };
+      quality = {
+        value: {
+          text: input.evalText.name,
+          tokens: sc.tokens,
+          perplexity: sc.perplexity,
+          bitsPerToken: sc.bitsPerToken,
+        },
+        source: 'model.score (windows of T, stride T/2)',
+      };
     }
 
-    const results = [engineResult(ours, mergeAcc(oursAcc), plan, input, 0), ...peers.map((e) => engineResult(e, peerAcc.get(e.id)!.acc, plan, input, rssBefore.get(e.id) ?? 0))];
+    const results = [
+      engineResult(ours, mergeAcc(oursAcc), plan, input, 0),
+      ...peers.map((e) => engineResult(e, peerAcc.get(e.id)!.acc, plan, input, rssBefore.get(e.id) ?? 0)),
+    ];
     const oursFirst = oursAcc[0]!;
     const ratios: ModelResult['ratios'] = {};
     const sameTokens: Record<string, boolean> = {};
@@ -342,10 +482,18 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       // paired with our own rounds of the same phase
       const oa = oursAcc[phase]!;
       ratios[e.id] = {
-        prefill: pairedRatio(oa.prefill, pa.prefill), decode: pairedRatio(oa.decode, pa.decode), score: pairedRatio(oa.score, pa.score),
-        cpuTime: { prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu), decode: pairedRatio(oa.decodeCpu, pa.decodeCpu), score: pairedRatio(oa.scoreCpu, pa.scoreCpu) },
+        prefill: pairedRatio(oa.prefill, pa.prefill),
+        decode: pairedRatio(oa.decode, pa.decode),
+        score: pairedRatio(oa.score, pa.score),
+        cpuTime: {
+          prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu),
+          decode: pairedRatio(oa.decodeCpu, pa.decodeCpu),
+          score: pairedRatio(oa.scoreCpu, pa.scoreCpu),
+        },
       };
-      sameTokens[e.id] = pa.decodedIds.length === oursFirst.decodedIds.length && pa.decodedIds.every((x, i) => x === oursFirst.decodedIds[i]);
+      sameTokens[e.id] =
+        pa.decodedIds.length === oursFirst.decodedIds.length &&
+        pa.decodedIds.every((x, i) => x === oursFirst.decodedIds[i]);
     }
     const info = model.info();
     const tensorTypes: Record<string, number> = {};
@@ -358,7 +506,10 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       fileBytes: m.bytes.byteLength,
       parameters: info.parameters,
       config: { ...c },
-      flops: { exact: flopsPerToken(c), researchFormula: { value: researchFormulaFlops(c), formula: RESEARCH_FORMULA } },
+      flops: {
+        exact: flopsPerToken(c),
+        researchFormula: { value: researchFormulaFlops(c), formula: RESEARCH_FORMULA },
+      },
       quality,
       load: { coldMs, warmMs: stat(warm) },
       engines: results,
@@ -381,12 +532,20 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
       try {
         engines.push(await ortReference(await ort(flavour), flavour, input.reference.bytes, window));
-        input.onNote?.(`reference: ${engines.at(-1)!.label} session created in ${engines.at(-1)!.loadMs.toFixed(0)} ms`);
+        input.onNote?.(
+          `reference: ${engines.at(-1)!.label} session created in ${engines.at(-1)!.loadMs.toFixed(0)} ms`,
+        );
       } catch (err) {
         skipped.push(`${p}: ${(err as Error).message}`);
       }
     }
-    if (engines.length === 0) reference = { value: null, reason: input.peers.length ? `no peer could run it: ${skipped.join('; ')}` : 'no ONNX Runtime peer was asked for (--peers none)' };
+    if (engines.length === 0)
+      reference = {
+        value: null,
+        reason: input.peers.length
+          ? `no peer could run it: ${skipped.join('; ')}`
+          : 'no ONNX Runtime peer was asked for (--peers none)',
+      };
     else {
       const ctx = benchTokens(window, 4, 184);
       const plan: Plan = { ctx, prompt: ctx, decodeFrom: ctx, decodeN: 8 };

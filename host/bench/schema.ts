@@ -7,8 +7,17 @@ import type { FlopsCount } from './flops.js';
 
 export const BENCH_SCHEMA_ID = 'itera-bench/1';
 
-export interface Stat { min: number; median: number; max: number; n: number }
-export interface Nullable<T> { value: T | null; reason?: string; source?: string }
+export interface Stat {
+  min: number;
+  median: number;
+  max: number;
+  n: number;
+}
+export interface Nullable<T> {
+  value: T | null;
+  reason?: string;
+  source?: string;
+}
 
 export interface EngineResult {
   id: string;
@@ -20,7 +29,12 @@ export interface EngineResult {
   prefill: { tokens: number; tokensPerSecond: Stat; tokensPerCpuSecond: Stat } | null;
   /** time to first token: a prompt's prefill + picking the first token */
   ttft: { promptTokens: number; ms: Stat } | null;
-  decode: { tokens: number; tokensPerSecond: Stat; tokensPerCpuSecond: Stat; perTokenMs: { p50: number; p95: number; p99: number; n: number } } | null;
+  decode: {
+    tokens: number;
+    tokensPerSecond: Stat;
+    tokensPerCpuSecond: Stat;
+    perTokenMs: { p50: number; p95: number; p99: number; n: number };
+  } | null;
   /** ours only: generation in one call into the module */
   decodeOneCall?: { tokens: number; tokensPerSecond: Stat } | null;
   score: { tokens: number; tokensPerSecond: Stat; tokensPerCpuSecond: Stat } | null;
@@ -32,7 +46,12 @@ export interface EngineResult {
   decodedIds: number[];
 }
 
-export interface Ratio { median: number; min: number; max: number; n: number }
+export interface Ratio {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
 
 export interface ModelResult {
   path: string;
@@ -51,11 +70,16 @@ export interface ModelResult {
   load: { coldMs: number; warmMs: Stat };
   engines: EngineResult[];
   /** ours / peer, paired within each round: >1 means ours is faster */
-  ratios: Record<string, {
-    prefill: Ratio | null; decode: Ratio | null; score: Ratio | null;
-    /** the same ratios on rates per CPU second */
-    cpuTime: { prefill: Ratio | null; decode: Ratio | null; score: Ratio | null };
-  }>;
+  ratios: Record<
+    string,
+    {
+      prefill: Ratio | null;
+      decode: Ratio | null;
+      score: Ratio | null;
+      /** the same ratios on rates per CPU second */
+      cpuTime: { prefill: Ratio | null; decode: Ratio | null; score: Ratio | null };
+    }
+  >;
   /** whether each peer decoded exactly our tokens */
   sameTokens: Record<string, boolean>;
   /** peers that could not run this model, with the reason */
@@ -88,7 +112,12 @@ type S = Record<string, unknown>;
 const num: S = { type: 'number' };
 const int: S = { type: 'integer', minimum: 0 };
 const str: S = { type: 'string' };
-const obj = (properties: S, required = Object.keys(properties), extra = false): S => ({ type: 'object', properties, required, additionalProperties: extra });
+const obj = (properties: S, required = Object.keys(properties), extra = false): S => ({
+  type: 'object',
+  properties,
+  required,
+  additionalProperties: extra,
+});
 const stat: S = obj({ min: num, median: num, max: num, n: int });
 const nullable = (value: S): S => ({
   oneOf: [
@@ -100,20 +129,51 @@ const orNull = (s: S): S => ({ oneOf: [{ type: 'null' }, s] });
 const reported = (value: S): S => nullable(value);
 const ratio: S = obj({ median: num, min: num, max: num, n: int });
 
-const engine: S = obj({
-  id: str, label: str, runtime: str, loadMs: num,
-  prefill: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),
-  ttft: orNull(obj({ promptTokens: int, ms: stat })),
-  decode: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat, perTokenMs: obj({ p50: num, p95: num, p99: num, n: int }) })),
-  decodeOneCall: orNull(obj({ tokens: int, tokensPerSecond: stat })),
-  score: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),
-  cpu: obj({ utilization: num, userMs: num, systemMs: num, wallMs: num }),
-  memory: obj({ wasmBytes: nullable(int), rssDeltaBytes: num }),
-  energy: obj({ joulesPerToken: nullable(num) }),
-  decodedIds: { type: 'array', items: int },
-}, ['id', 'label', 'runtime', 'loadMs', 'prefill', 'ttft', 'decode', 'score', 'cpu', 'memory', 'energy', 'decodedIds']);
+const engine: S = obj(
+  {
+    id: str,
+    label: str,
+    runtime: str,
+    loadMs: num,
+    prefill: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),
+    ttft: orNull(obj({ promptTokens: int, ms: stat })),
+    decode: orNull(
+      obj({
+        tokens: int,
+        tokensPerSecond: stat,
+        tokensPerCpuSecond: stat,
+        perTokenMs: obj({ p50: num, p95: num, p99: num, n: int }),
+      }),
+    ),
+    decodeOneCall: orNull(obj({ tokens: int, tokensPerSecond: stat })),
+    score: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),
+    cpu: obj({ utilization: num, userMs: num, systemMs: num, wallMs: num }),
+    memory: obj({ wasmBytes: nullable(int), rssDeltaBytes: num }),
+    energy: obj({ joulesPerToken: nullable(num) }),
+    decodedIds: { type: 'array', items: int },
+  },
+  ['id', 'label', 'runtime', 'loadMs', 'prefill', 'ttft', 'decode', 'score', 'cpu', 'memory', 'energy', 'decodedIds'],
+);
 
-const flopsBreakdownKeys = ['embedding', 'layerNorm', 'inProj', 'conv', 'convSilu', 'deltaProj', 'softplusMean', 'scan', 'output', 'gating', 'outProj', 'residual', 'router', 'gateSoftmax', 'experts', 'ffn', 'lmHead'];
+const flopsBreakdownKeys = [
+  'embedding',
+  'layerNorm',
+  'inProj',
+  'conv',
+  'convSilu',
+  'deltaProj',
+  'softplusMean',
+  'scan',
+  'output',
+  'gating',
+  'outProj',
+  'residual',
+  'router',
+  'gateSoftmax',
+  'experts',
+  'ffn',
+  'lmHead',
+];
 
 const diagSchema: S = {
   type: 'object',
@@ -121,18 +181,40 @@ const diagSchema: S = {
   properties: {
     schema: { const: 'itera-diag/1' },
     takenAt: str,
-    host: obj({ kind: { enum: ['node', 'browser', 'wasi'] }, version: str, arch: str, platform: str, engine: reported(str) }),
+    host: obj({
+      kind: { enum: ['node', 'browser', 'wasi'] },
+      version: str,
+      arch: str,
+      platform: str,
+      engine: reported(str),
+    }),
     cpu: obj({
-      model: reported(str), vendor: reported(str), logicalCores: reported(int), physicalCores: reported(int),
-      baseGHz: reported(num), minGHz: reported(num), maxGHz: reported(num), currentGHz: reported(num),
-      flags: reported({ type: 'array', items: str }), loadAverage: reported({ type: 'array', items: num }),
+      model: reported(str),
+      vendor: reported(str),
+      logicalCores: reported(int),
+      physicalCores: reported(int),
+      baseGHz: reported(num),
+      minGHz: reported(num),
+      maxGHz: reported(num),
+      currentGHz: reported(num),
+      flags: reported({ type: 'array', items: str }),
+      loadAverage: reported({ type: 'array', items: num }),
     }),
     memory: obj({ totalBytes: reported(int), availableBytes: reported(int) }),
     os: obj({ name: reported(str), release: reported(str), kernel: reported(str) }),
     device: obj({ model: reported(str), revision: reported(str), virtual: reported({ type: 'boolean' }) }),
-    thermal: obj({ cpuTemperatureC: reported(num), throttled: reported(obj({ raw: str, flags: { type: 'array', items: str } })) }),
+    thermal: obj({
+      cpuTemperatureC: reported(num),
+      throttled: reported(obj({ raw: str, flags: { type: 'array', items: str } })),
+    }),
     energy: obj({ counter: reported(str) }),
-    wasm: obj({ simd: reported({ type: 'boolean' }), relaxedSimd: reported({ type: 'boolean' }), threads: reported({ type: 'boolean' }), bulkMemory: reported({ type: 'boolean' }), sharedArrayBuffer: reported({ type: 'boolean' }) }),
+    wasm: obj({
+      simd: reported({ type: 'boolean' }),
+      relaxedSimd: reported({ type: 'boolean' }),
+      threads: reported({ type: 'boolean' }),
+      bulkMemory: reported({ type: 'boolean' }),
+      sharedArrayBuffer: reported({ type: 'boolean' }),
+    }),
     // optional: documents written before the ceiling was measured lack it
     simdPeak: obj({ f32MulAdd: reported(num), i16DotAdd: reported(num) }),
   },
@@ -148,38 +230,68 @@ export const BENCH_JSON_SCHEMA: S = {
     createdAt: str,
     tool: obj({ name: str, version: str, command: { type: 'array', items: str } }),
     settings: obj({
-      runs: int, warmupRuns: int, durationS: orNull(num), contextTokens: orNull(int), promptTokens: orNull(int),
-      threads: { const: 1 }, peers: { type: 'array', items: str },
+      runs: int,
+      warmupRuns: int,
+      durationS: orNull(num),
+      contextTokens: orNull(int),
+      promptTokens: orNull(int),
+      threads: { const: 1 },
+      peers: { type: 'array', items: str },
     }),
     diag: diagSchema,
     models: {
       type: 'array',
-      items: obj({
-        path: str, name: str, quant: str,
-        tensorTypes: { type: 'object', additionalProperties: int },
-        fileBytes: int, parameters: int,
-        config: { type: 'object' },
-        flops: obj({
-          exact: obj({
-            total: int, macFlops: int, elementwise: int, withoutLmHead: int,
-            breakdown: obj(Object.fromEntries(flopsBreakdownKeys.map((k) => [k, int]))),
-            convention: str,
+      items: obj(
+        {
+          path: str,
+          name: str,
+          quant: str,
+          tensorTypes: { type: 'object', additionalProperties: int },
+          fileBytes: int,
+          parameters: int,
+          config: { type: 'object' },
+          flops: obj({
+            exact: obj({
+              total: int,
+              macFlops: int,
+              elementwise: int,
+              withoutLmHead: int,
+              breakdown: obj(Object.fromEntries(flopsBreakdownKeys.map((k) => [k, int]))),
+              convention: str,
+            }),
+            researchFormula: obj({ value: num, formula: str }),
           }),
-          researchFormula: obj({ value: num, formula: str }),
-        }),
-        quality: nullable(obj({ text: str, tokens: int, perplexity: num, bitsPerToken: num })),
-        load: obj({ coldMs: num, warmMs: stat }),
-        engines: { type: 'array', items: engine, minItems: 1 },
-        ratios: {
-          type: 'object',
-          additionalProperties: obj({
-            prefill: orNull(ratio), decode: orNull(ratio), score: orNull(ratio),
-            cpuTime: obj({ prefill: orNull(ratio), decode: orNull(ratio), score: orNull(ratio) }),
-          }),
+          quality: nullable(obj({ text: str, tokens: int, perplexity: num, bitsPerToken: num })),
+          load: obj({ coldMs: num, warmMs: stat }),
+          engines: { type: 'array', items: engine, minItems: 1 },
+          ratios: {
+            type: 'object',
+            additionalProperties: obj({
+              prefill: orNull(ratio),
+              decode: orNull(ratio),
+              score: orNull(ratio),
+              cpuTime: obj({ prefill: orNull(ratio), decode: orNull(ratio), score: orNull(ratio) }),
+            }),
+          },
+          sameTokens: { type: 'object', additionalProperties: { type: 'boolean' } },
+          skipped: { type: 'object', additionalProperties: str },
         },
-        sameTokens: { type: 'object', additionalProperties: { type: 'boolean' } },
-        skipped: { type: 'object', additionalProperties: str },
-      }, ['path', 'name', 'quant', 'tensorTypes', 'fileBytes', 'parameters', 'config', 'flops', 'quality', 'load', 'engines', 'ratios', 'sameTokens']),
+        [
+          'path',
+          'name',
+          'quant',
+          'tensorTypes',
+          'fileBytes',
+          'parameters',
+          'config',
+          'flops',
+          'quality',
+          'load',
+          'engines',
+          'ratios',
+          'sameTokens',
+        ],
+      ),
     },
     reference: {
       oneOf: [
@@ -199,14 +311,23 @@ export function validateAgainst(schema: S, value: unknown, path = '$'): string[]
   const errors: string[] = [];
   const t = schema.type as string | undefined;
   if (t !== undefined && !hasType(value, t)) return [`${path}: expected ${t}, got ${describe(value)}`];
-  if ('const' in schema && value !== schema.const) errors.push(`${path}: expected ${JSON.stringify(schema.const)}, got ${JSON.stringify(value)}`);
-  if (Array.isArray(schema.enum) && !schema.enum.includes(value)) errors.push(`${path}: expected one of ${JSON.stringify(schema.enum)}, got ${JSON.stringify(value)}`);
-  if (typeof schema.minimum === 'number' && typeof value === 'number' && value < schema.minimum) errors.push(`${path}: ${value} is below ${schema.minimum}`);
-  if (typeof schema.minLength === 'number' && typeof value === 'string' && value.length < schema.minLength) errors.push(`${path}: string shorter than ${schema.minLength}`);
+  if ('const' in schema && value !== schema.const)
+    errors.push(`${path}: expected ${JSON.stringify(schema.const)}, got ${JSON.stringify(value)}`);
+  if (Array.isArray(schema.enum) && !schema.enum.includes(value))
+    errors.push(`${path}: expected one of ${JSON.stringify(schema.enum)}, got ${JSON.stringify(value)}`);
+  if (typeof schema.minimum === 'number' && typeof value === 'number' && value < schema.minimum)
+    errors.push(`${path}: ${value} is below ${schema.minimum}`);
+  if (typeof schema.minLength === 'number' && typeof value === 'string' && value.length < schema.minLength)
+    errors.push(`${path}: string shorter than ${schema.minLength}`);
   if (Array.isArray(schema.oneOf)) {
     const results = (schema.oneOf as S[]).map((s) => validateAgainst(s, value, path));
     const ok = results.filter((r) => r.length === 0).length;
-    if (ok !== 1) errors.push(ok === 0 ? `${path}: matches none of the alternatives (${results.map((r) => r[0]).join(' | ')})` : `${path}: matches ${ok} alternatives, expected exactly one`);
+    if (ok !== 1)
+      errors.push(
+        ok === 0
+          ? `${path}: matches none of the alternatives (${results.map((r) => r[0]).join(' | ')})`
+          : `${path}: matches ${ok} alternatives, expected exactly one`,
+      );
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
@@ -215,11 +336,13 @@ export function validateAgainst(schema: S, value: unknown, path = '$'): string[]
     for (const [k, v] of Object.entries(o)) {
       if (k in props) errors.push(...validateAgainst(props[k]!, v, `${path}.${k}`));
       else if (schema.additionalProperties === false) errors.push(`${path}: unexpected property '${k}'`);
-      else if (typeof schema.additionalProperties === 'object') errors.push(...validateAgainst(schema.additionalProperties as S, v, `${path}.${k}`));
+      else if (typeof schema.additionalProperties === 'object')
+        errors.push(...validateAgainst(schema.additionalProperties as S, v, `${path}.${k}`));
     }
   }
   if (Array.isArray(value)) {
-    if (typeof schema.minItems === 'number' && value.length < schema.minItems) errors.push(`${path}: fewer than ${schema.minItems} items`);
+    if (typeof schema.minItems === 'number' && value.length < schema.minItems)
+      errors.push(`${path}: fewer than ${schema.minItems} items`);
     if (schema.items) value.forEach((v, i) => errors.push(...validateAgainst(schema.items as S, v, `${path}[${i}]`)));
   }
   return errors;
@@ -227,14 +350,22 @@ export function validateAgainst(schema: S, value: unknown, path = '$'): string[]
 
 function hasType(v: unknown, t: string): boolean {
   switch (t) {
-    case 'null': return v === null;
-    case 'boolean': return typeof v === 'boolean';
-    case 'string': return typeof v === 'string';
-    case 'number': return typeof v === 'number' && Number.isFinite(v);
-    case 'integer': return typeof v === 'number' && Number.isInteger(v);
-    case 'array': return Array.isArray(v);
-    case 'object': return v !== null && typeof v === 'object' && !Array.isArray(v);
-    default: return false;
+    case 'null':
+      return v === null;
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'string':
+      return typeof v === 'string';
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    default:
+      return false;
   }
 }
 

@@ -29,7 +29,12 @@ export class UsageError extends Error {}
 export function parse(cmd: Command, argv: string[]): { values: Values; positionals: string[] } | 'help' {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
@@ -48,7 +53,11 @@ export function str(v: Values, name: string): string | undefined {
 
 /** A number option: undefined if absent; a UsageError naming the option if it is not a number
  *  in range. */
-export function num(v: Values, name: string, o: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+export function num(
+  v: Values,
+  name: string,
+  o: { int?: boolean; min?: number; max?: number } = {},
+): number | undefined {
   const x = str(v, name);
   if (x === undefined) return undefined;
   const n = Number(x);
@@ -61,11 +70,15 @@ export function num(v: Values, name: string, o: { int?: boolean; min?: number; m
 
 /** Comma-separated token ids. */
 export function idList(x: string, name: string): number[] {
-  const parts = x.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = x
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (parts.length === 0) throw new UsageError(`--${name} needs at least one token id, like --${name} 2,45,7`);
   return parts.map((p) => {
     const n = Number(p);
-    if (!/^-?\d+$/.test(p) || !Number.isSafeInteger(n)) throw new UsageError(`--${name}: '${p}' is not a token id (a whole number)`);
+    if (!/^-?\d+$/.test(p) || !Number.isSafeInteger(n))
+      throw new UsageError(`--${name}: '${p}' is not a token id (a whole number)`);
     return n;
   });
 }

@@ -20,7 +20,23 @@ import { serveDemo } from './commands/serve-demo.js';
 import { tokenizer } from './commands/tokenizer.js';
 import { packageRoot } from '../node/index.js';
 
-export const commands: Command[] = [run, convert, info, logits, score, bench, diag, exportCmd, report, quantize, compare, data, tokenizer, pruneVocab, serveDemo];
+export const commands: Command[] = [
+  run,
+  convert,
+  info,
+  logits,
+  score,
+  bench,
+  diag,
+  exportCmd,
+  report,
+  quantize,
+  compare,
+  data,
+  tokenizer,
+  pruneVocab,
+  serveDemo,
+];
 
 function version(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;

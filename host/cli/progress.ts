@@ -6,7 +6,11 @@ export class Progress {
   private readonly tty: boolean;
   private readonly start = Date.now();
 
-  constructor(private readonly label: string, private readonly total: number, private readonly out: NodeJS.WriteStream = process.stderr) {
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly out: NodeJS.WriteStream = process.stderr,
+  ) {
     this.tty = Boolean(out.isTTY) && !process.env.CI;
   }
 
@@ -20,7 +24,9 @@ export class Progress {
     const fill = Math.round(frac * width);
     const secs = (now - this.start) / 1000;
     const eta = frac > 0 && frac < 1 ? ` eta ${(secs / frac - secs).toFixed(0)}s` : '';
-    this.out.write(`\r${this.label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${extra}${eta}\x1b[K`);
+    this.out.write(
+      `\r${this.label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${extra}${eta}\x1b[K`,
+    );
   }
 
   done(summary?: string): void {

@@ -3,8 +3,20 @@
 
 import { IteraError } from '../runtime/types.js';
 import {
-  GGUF_DEFAULT_ALIGNMENT, GGUF_MAX_ARRAY_DEPTH, GGUF_VERSION, INT_RANGES, MIN_VALUE_BYTES, VALUE_TYPE_CODES,
-  GGUF_MAX_TENSOR_NAME_BYTES, alignUp, checkKey, ggmlTypeName, tensorByteSize, type GgufArray, type GgufKV, type GgufValue,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAX_ARRAY_DEPTH,
+  GGUF_VERSION,
+  INT_RANGES,
+  MIN_VALUE_BYTES,
+  VALUE_TYPE_CODES,
+  GGUF_MAX_TENSOR_NAME_BYTES,
+  alignUp,
+  checkKey,
+  ggmlTypeName,
+  tensorByteSize,
+  type GgufArray,
+  type GgufKV,
+  type GgufValue,
 } from '../runtime/gguf.js';
 
 const utf8Encoder = new TextEncoder();
@@ -20,8 +32,6 @@ export interface GgufWriteInput {
   metadata: readonly GgufKV[];
   tensors: readonly GgufTensorInput[];
 }
-
-
 
 /** Serialise metadata and tensors (in the given orders) to GGUF v3. Deterministic: the same
  *  input always gives the same bytes. The alignment is 32 unless the metadata sets
@@ -51,11 +61,15 @@ export function writeGguf(file: GgufWriteInput): Uint8Array {
   const encodedNames: Uint8Array[] = [];
   const sizes: number[] = [];
   for (const t of file.tensors) {
-    if (typeof t.name !== 'string' || t.name.length === 0) throw new IteraError('a tensor has an empty name', 'GGUF_BAD_TENSOR');
+    if (typeof t.name !== 'string' || t.name.length === 0)
+      throw new IteraError('a tensor has an empty name', 'GGUF_BAD_TENSOR');
     checkWellFormed(t.name, `tensor name '${t.name}'`);
     const n = utf8Encoder.encode(t.name);
     if (n.length > GGUF_MAX_TENSOR_NAME_BYTES) {
-      throw new IteraError(`tensor name '${t.name}' is longer than ${GGUF_MAX_TENSOR_NAME_BYTES} bytes`, 'GGUF_BAD_TENSOR');
+      throw new IteraError(
+        `tensor name '${t.name}' is longer than ${GGUF_MAX_TENSOR_NAME_BYTES} bytes`,
+        'GGUF_BAD_TENSOR',
+      );
     }
     if (names.has(t.name)) throw new IteraError(`tensor '${t.name}' given twice`, 'GGUF_DUPLICATE_TENSOR');
     names.add(t.name);
@@ -93,18 +107,53 @@ export function writeGguf(file: GgufWriteInput): Uint8Array {
   };
   const putValue = (v: GgufValue): void => {
     switch (v.type) {
-      case 'u8': dv.setUint8(p, v.value); p += 1; break;
-      case 'i8': dv.setInt8(p, v.value); p += 1; break;
-      case 'u16': dv.setUint16(p, v.value, true); p += 2; break;
-      case 'i16': dv.setInt16(p, v.value, true); p += 2; break;
-      case 'u32': dv.setUint32(p, v.value, true); p += 4; break;
-      case 'i32': dv.setInt32(p, v.value, true); p += 4; break;
-      case 'f32': dv.setFloat32(p, v.value, true); p += 4; break;
-      case 'f64': dv.setFloat64(p, v.value, true); p += 8; break;
-      case 'u64': dv.setBigUint64(p, v.value, true); p += 8; break;
-      case 'i64': dv.setBigInt64(p, v.value, true); p += 8; break;
-      case 'bool': dv.setUint8(p, v.value ? 1 : 0); p += 1; break;
-      case 'string': putBytes(utf8Encoder.encode(v.value)); break;
+      case 'u8':
+        dv.setUint8(p, v.value);
+        p += 1;
+        break;
+      case 'i8':
+        dv.setInt8(p, v.value);
+        p += 1;
+        break;
+      case 'u16':
+        dv.setUint16(p, v.value, true);
+        p += 2;
+        break;
+      case 'i16':
+        dv.setInt16(p, v.value, true);
+        p += 2;
+        break;
+      case 'u32':
+        dv.setUint32(p, v.value, true);
+        p += 4;
+        break;
+      case 'i32':
+        dv.setInt32(p, v.value, true);
+        p += 4;
+        break;
+      case 'f32':
+        dv.setFloat32(p, v.value, true);
+        p += 4;
+        break;
+      case 'f64':
+        dv.setFloat64(p, v.value, true);
+        p += 8;
+        break;
+      case 'u64':
+        dv.setBigUint64(p, v.value, true);
+        p += 8;
+        break;
+      case 'i64':
+        dv.setBigInt64(p, v.value, true);
+        p += 8;
+        break;
+      case 'bool':
+        dv.setUint8(p, v.value ? 1 : 0);
+        p += 1;
+        break;
+      case 'string':
+        putBytes(utf8Encoder.encode(v.value));
+        break;
       case 'array': {
         dv.setUint32(p, VALUE_TYPE_CODES[v.itemType], true);
         dv.setBigUint64(p + 4, BigInt(v.value.length), true);
@@ -145,22 +194,31 @@ function valueSize(v: GgufValue, key: string, depth: number): number {
   const bad = (why: string): never => {
     throw new IteraError(`metadata '${key}': ${why}`, 'GGUF_BAD_VALUE');
   };
-  if (v === null || typeof v !== 'object' || !(v.type in VALUE_TYPE_CODES)) bad(`unknown value type ${String((v as { type?: unknown })?.type)}`);
+  if (v === null || typeof v !== 'object' || !(v.type in VALUE_TYPE_CODES))
+    bad(`unknown value type ${String((v as { type?: unknown })?.type)}`);
   const val: unknown = v.value;
   switch (v.type) {
-    case 'u8': case 'i8': case 'u16': case 'i16': case 'u32': case 'i32': {
+    case 'u8':
+    case 'i8':
+    case 'u16':
+    case 'i16':
+    case 'u32':
+    case 'i32': {
       const [lo, hi] = INT_RANGES[v.type];
       if (!Number.isInteger(v.value) || v.value < lo || v.value > hi) bad(`${String(v.value)} is not a ${v.type}`);
       return MIN_VALUE_BYTES[v.type];
     }
-    case 'f32': case 'f64':
+    case 'f32':
+    case 'f64':
       if (typeof v.value !== 'number') bad(`${String(val)} is not a number`);
       return MIN_VALUE_BYTES[v.type];
     case 'u64':
-      if (typeof v.value !== 'bigint' || v.value < 0n || v.value > 0xffffffffffffffffn) bad(`${String(val)} is not a u64 bigint`);
+      if (typeof v.value !== 'bigint' || v.value < 0n || v.value > 0xffffffffffffffffn)
+        bad(`${String(val)} is not a u64 bigint`);
       return 8;
     case 'i64':
-      if (typeof v.value !== 'bigint' || v.value < -(1n << 63n) || v.value >= 1n << 63n) bad(`${String(val)} is not an i64 bigint`);
+      if (typeof v.value !== 'bigint' || v.value < -(1n << 63n) || v.value >= 1n << 63n)
+        bad(`${String(val)} is not an i64 bigint`);
       return 8;
     case 'bool':
       if (typeof v.value !== 'boolean') bad(`${String(val)} is not a boolean`);
@@ -175,9 +233,10 @@ function valueSize(v: GgufValue, key: string, depth: number): number {
       if (!Array.isArray(v.value)) bad('array value is not an array');
       let total = 12;
       for (const item of v.value as unknown[]) {
-        total += v.itemType === 'array'
-          ? valueSize(item as GgufArray, key, depth + 1)
-          : valueSize({ type: v.itemType, value: item } as GgufValue, key, depth + 1);
+        total +=
+          v.itemType === 'array'
+            ? valueSize(item as GgufArray, key, depth + 1)
+            : valueSize({ type: v.itemType, value: item } as GgufValue, key, depth + 1);
       }
       return total;
     }
@@ -186,5 +245,6 @@ function valueSize(v: GgufValue, key: string, depth: number): number {
 
 /** TextEncoder would silently turn a lone surrogate into U+FFFD; refuse instead. */
 function checkWellFormed(s: string, what: string): void {
-  if (/\p{Cs}/u.test(s)) throw new IteraError(`${what} contains a lone UTF-16 surrogate, which UTF-8 cannot encode`, 'GGUF_BAD_STRING');
+  if (/\p{Cs}/u.test(s))
+    throw new IteraError(`${what} contains a lone UTF-16 surrogate, which UTF-8 cannot encode`, 'GGUF_BAD_STRING');
 }

@@ -6,7 +6,16 @@ import { GgmlType, type GgufKV, type GgufValue } from '../runtime/gguf.js';
 import { f32ToBytes, f32ToF16Bytes } from '../runtime/f16.js';
 import type { Tokenizer } from '../runtime/tokenizer/index.js';
 import {
-  ARCHITECTURE, MODEL_KEYS, configSummary, fmtShape, i8Keys, modelTensorSpecs, numel, quantizedTypeAllowed, sameShape, validateConfig,
+  ARCHITECTURE,
+  MODEL_KEYS,
+  configSummary,
+  fmtShape,
+  i8Keys,
+  modelTensorSpecs,
+  numel,
+  quantizedTypeAllowed,
+  sameShape,
+  validateConfig,
 } from '../runtime/model-file.js';
 import { QK, isQuantizable, isTransposable, transpose2d, type QuantType } from '../runtime/quant.js';
 import type { ModelTensor } from './state-dict.js';
@@ -51,9 +60,13 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
   const { config, tokenizer, name } = input;
   validateConfig(config);
   if (typeof name !== 'string') throw new IteraError('the model name must be a string', 'MODEL_BAD_INPUT');
-  if (!tokenizer || typeof tokenizer.toMetadata !== 'function') throw new IteraError('a tokenizer is required', 'MODEL_BAD_INPUT');
+  if (!tokenizer || typeof tokenizer.toMetadata !== 'function')
+    throw new IteraError('a tokenizer is required', 'MODEL_BAD_INPUT');
   if (tokenizer.size > config.vocabSize) {
-    throw new IteraError(`the tokenizer has ${tokenizer.size} tokens but the model's vocabulary has only ${config.vocabSize} rows`, 'MODEL_TOKENIZER_TOO_BIG');
+    throw new IteraError(
+      `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary has only ${config.vocabSize} rows`,
+      'MODEL_TOKENIZER_TOO_BIG',
+    );
   }
   const given = new Map<string, ModelTensor>();
   for (const t of input.tensors) {
@@ -64,23 +77,38 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
   const specs = modelTensorSpecs(config, tied);
   const known = new Set(specs.map((s) => s.name));
   for (const n of given.keys()) {
-    if (!known.has(n)) throw new IteraError(`tensor '${n}' is not part of an Itera-Lite model (${configSummary(config)})`, 'MODEL_UNKNOWN_TENSOR');
+    if (!known.has(n))
+      throw new IteraError(
+        `tensor '${n}' is not part of an Itera-Lite model (${configSummary(config)})`,
+        'MODEL_UNKNOWN_TENSOR',
+      );
   }
   const i8meta: GgufKV[] = [];
   const tensors = specs.map((s) => {
     const t = given.get(s.name);
-    if (!t) throw new IteraError(`tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)} is missing`, 'MODEL_MISSING_TENSOR');
+    if (!t)
+      throw new IteraError(`tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)} is missing`, 'MODEL_MISSING_TENSOR');
     if (!sameShape(t.shape, s.shape)) {
-      throw new IteraError(`tensor '${s.name}' has shape ${fmtShape(t.shape)} but the configuration implies ${s.dims} = ${fmtShape(s.shape)}`, 'MODEL_BAD_SHAPE');
+      throw new IteraError(
+        `tensor '${s.name}' has shape ${fmtShape(t.shape)} but the configuration implies ${s.dims} = ${fmtShape(s.shape)}`,
+        'MODEL_BAD_SHAPE',
+      );
     }
     if (!(t.data instanceof Float32Array) || t.data.length !== numel(s.shape)) {
-      throw new IteraError(`tensor '${s.name}' needs a Float32Array of ${numel(s.shape)} values`, 'MODEL_BAD_TENSOR_DATA');
+      throw new IteraError(
+        `tensor '${s.name}' needs a Float32Array of ${numel(s.shape)} values`,
+        'MODEL_BAD_TENSOR_DATA',
+      );
     }
     if (t.raw) {
-      if (!quantizedTypeAllowed(s.name)) throw new IteraError(`tensor '${s.name}' cannot be stored quantized`, 'MODEL_UNSUPPORTED_TYPE');
+      if (!quantizedTypeAllowed(s.name))
+        throw new IteraError(`tensor '${s.name}' cannot be stored quantized`, 'MODEL_UNSUPPORTED_TYPE');
       if (t.raw.type === GgmlType.I8) {
         const k = i8Keys(s.name);
-        i8meta.push({ key: k.scale, value: { type: 'array', itemType: 'f32', value: t.raw.scales ?? [] } as GgufValue });
+        i8meta.push({
+          key: k.scale,
+          value: { type: 'array', itemType: 'f32', value: t.raw.scales ?? [] } as GgufValue,
+        });
         i8meta.push({ key: k.zeroPoint, value: { type: 'i32', value: t.raw.zeroPoint ?? 0 } });
       }
       return { name: s.name, type: t.raw.type, shape: s.shape, data: t.raw.data };
@@ -89,25 +117,54 @@ export function writeModelFile(input: WriteModelInput): Uint8Array {
     // (F16 for every tensor), F32 for the rest
     const rowLen = s.shape[s.shape.length - 1];
     const quantizing = input.type === 'Q8_0' || input.type === 'Q4_0';
-    const byPolicy = input.type === 'F16' || (isQuantizable(s.name) && rowLen % QK === 0) ? input.type
-      : quantizing ? quantFallback(s.name, s.shape) : undefined;
+    const byPolicy =
+      input.type === 'F16' || (isQuantizable(s.name) && rowLen % QK === 0)
+        ? input.type
+        : quantizing
+          ? quantFallback(s.name, s.shape)
+          : undefined;
     const typeName = t.typeName ?? byPolicy ?? 'F32';
     if (typeName === 'F32') return { name: s.name, type: GgmlType.F32, shape: s.shape, data: f32ToBytes(t.data) };
     if (typeName === 'F16') return { name: s.name, type: GgmlType.F16, shape: s.shape, data: f32ToF16Bytes(t.data) };
     if ((typeName === 'Q8_0' || typeName === 'Q4_0') && isTransposable(s.name)) {
       // stored transposed ([N, di]) under name + '_t': rows of di values, whole blocks
       const [rows, cols] = s.shape as [number, number];
-      if (rows % QK !== 0) throw new IteraError(`tensor '${s.name}': neither its rows (${cols} values) nor its columns (${rows}) are a whole number of ${QK}-value blocks, so it cannot be ${typeName}`, 'QUANT_BAD_LENGTH');
+      if (rows % QK !== 0)
+        throw new IteraError(
+          `tensor '${s.name}': neither its rows (${cols} values) nor its columns (${rows}) are a whole number of ${QK}-value blocks, so it cannot be ${typeName}`,
+          'QUANT_BAD_LENGTH',
+        );
       const tt = transpose2d(t.data, rows, cols);
-      return { name: s.name + '_t', type: QUANT_TYPE_IDS[typeName], shape: [cols, rows], data: typeName === 'Q8_0' ? quantizeQ8_0(tt) : quantizeQ4_0(tt) };
+      return {
+        name: s.name + '_t',
+        type: QUANT_TYPE_IDS[typeName],
+        shape: [cols, rows],
+        data: typeName === 'Q8_0' ? quantizeQ8_0(tt) : quantizeQ4_0(tt),
+      };
     }
     if (typeName === 'Q8_0' || typeName === 'Q4_0') {
-      if (!quantizedTypeAllowed(s.name)) throw new IteraError(`tensor '${s.name}' stays F32 (only the large matrices are quantized)`, 'MODEL_UNSUPPORTED_TYPE');
+      if (!quantizedTypeAllowed(s.name))
+        throw new IteraError(
+          `tensor '${s.name}' stays F32 (only the large matrices are quantized)`,
+          'MODEL_UNSUPPORTED_TYPE',
+        );
       const row = s.shape[s.shape.length - 1];
-      if (row % QK !== 0) throw new IteraError(`tensor '${s.name}': rows of ${row} values are not a whole number of ${QK}-value blocks, so it cannot be ${typeName}`, 'QUANT_BAD_LENGTH');
-      return { name: s.name, type: QUANT_TYPE_IDS[typeName], shape: s.shape, data: typeName === 'Q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data) };
+      if (row % QK !== 0)
+        throw new IteraError(
+          `tensor '${s.name}': rows of ${row} values are not a whole number of ${QK}-value blocks, so it cannot be ${typeName}`,
+          'QUANT_BAD_LENGTH',
+        );
+      return {
+        name: s.name,
+        type: QUANT_TYPE_IDS[typeName],
+        shape: s.shape,
+        data: typeName === 'Q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data),
+      };
     }
-    throw new IteraError(`tensor '${s.name}': storage type '${String(typeName)}' is not supported (F32, F16, Q8_0, Q4_0)`, 'MODEL_UNSUPPORTED_TYPE');
+    throw new IteraError(
+      `tensor '${s.name}': storage type '${String(typeName)}' is not supported (F32, F16, Q8_0, Q4_0)`,
+      'MODEL_UNSUPPORTED_TYPE',
+    );
   });
   const metadata: GgufKV[] = [
     { key: MODEL_KEYS.architecture, value: { type: 'string', value: ARCHITECTURE } },

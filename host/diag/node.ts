@@ -12,10 +12,25 @@ import { measureSimdPeak } from '../runtime/probe/throughput.js';
 
 /** The subset of systeminformation used here (so a test can stub it). */
 export interface SiApi {
-  cpu(): Promise<{ manufacturer?: string; brand?: string; vendor?: string; speed?: number; speedMin?: number; speedMax?: number; cores?: number; physicalCores?: number; flags?: string }>;
+  cpu(): Promise<{
+    manufacturer?: string;
+    brand?: string;
+    vendor?: string;
+    speed?: number;
+    speedMin?: number;
+    speedMax?: number;
+    cores?: number;
+    physicalCores?: number;
+    flags?: string;
+  }>;
   mem(): Promise<{ total?: number; available?: number }>;
   osInfo(): Promise<{ distro?: string; release?: string; kernel?: string; platform?: string }>;
-  system(): Promise<{ manufacturer?: string; model?: string; virtual?: boolean; raspberry?: { type?: string; revision?: string; manufacturer?: string } }>;
+  system(): Promise<{
+    manufacturer?: string;
+    model?: string;
+    virtual?: boolean;
+    raspberry?: { type?: string; revision?: string; manufacturer?: string };
+  }>;
   cpuTemperature(): Promise<{ main?: number | null }>;
   cpuCurrentSpeed(): Promise<{ avg?: number }>;
 }
@@ -37,11 +52,19 @@ export interface DiagEnv {
 }
 
 function readTextSafe(path: string): string | null {
-  try { return readFileSync(path, 'utf8'); } catch { return null; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 function listDirSafe(path: string): string[] | null {
-  try { return existsSync(path) ? readdirSync(path) : null; } catch { return null; }
+  try {
+    return existsSync(path) ? readdirSync(path) : null;
+  } catch {
+    return null;
+  }
 }
 
 function runSafe(cmd: string, args: string[], timeoutMs: number): Promise<string | null> {
@@ -83,7 +106,9 @@ async function safe<T>(p: (() => Promise<T>) | undefined, ms = 4000): Promise<T 
   try {
     return await Promise.race([
       p().catch(() => null),
-      new Promise<null>((r) => { timer = setTimeout(() => r(null), ms); }),
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), ms);
+      }),
     ]);
   } finally {
     if (timer) clearTimeout(timer);
@@ -145,14 +170,28 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
   let model: Reported<string>;
   if (cpuinfo?.get('model name')) model = known(cpuinfo.get('model name')!, '/proc/cpuinfo model name');
   else if (siModel) model = known(siModel, 'systeminformation cpu()');
-  else model = unknown(cpuinfo ? '/proc/cpuinfo has no "model name" (usual on ARM) and systeminformation gave none' : si ? 'systeminformation gave no CPU brand and there is no /proc/cpuinfo' : noSi);
+  else
+    model = unknown(
+      cpuinfo
+        ? '/proc/cpuinfo has no "model name" (usual on ARM) and systeminformation gave none'
+        : si
+          ? 'systeminformation gave no CPU brand and there is no /proc/cpuinfo'
+          : noSi,
+    );
 
   const ghz = (v: number | undefined, what: string): Reported<number> =>
-    v !== undefined && v > 0 ? known(v, `systeminformation cpu().${what}`) : unknown(si ? `the platform does not report the CPU's ${what} frequency (systeminformation gave ${v ?? 'nothing'})` : noSi);
+    v !== undefined && v > 0
+      ? known(v, `systeminformation cpu().${what}`)
+      : unknown(
+          si
+            ? `the platform does not report the CPU's ${what} frequency (systeminformation gave ${v ?? 'nothing'})`
+            : noSi,
+        );
   let currentGHz: Reported<number>;
   const cpuMHz = cpuinfo?.get('cpu MHz');
   if (speed?.avg && speed.avg > 0) currentGHz = known(speed.avg, 'systeminformation cpuCurrentSpeed().avg');
-  else if (cpuMHz && Number(cpuMHz) > 0) currentGHz = known(MHZ_TO_GHZ(Number(cpuMHz)), '/proc/cpuinfo cpu MHz (first core)');
+  else if (cpuMHz && Number(cpuMHz) > 0)
+    currentGHz = known(MHZ_TO_GHZ(Number(cpuMHz)), '/proc/cpuinfo cpu MHz (first core)');
   else currentGHz = unknown('neither systeminformation nor /proc/cpuinfo reports a current CPU frequency');
 
   const flagsText = cpu?.flags ?? cpuinfo?.get('flags') ?? cpuinfo?.get('Features') ?? '';
@@ -162,10 +201,17 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
   const dt = env.readText('/proc/device-tree/model') ?? env.readText('/sys/firmware/devicetree/base/model');
   let device: Reported<string>;
   if (dt && dt.replace(/\0/g, '').trim()) device = known(dt.replace(/\0/g, '').trim(), '/proc/device-tree/model');
-  else if (sys?.raspberry?.type) device = known(`Raspberry Pi ${sys.raspberry.type}`, 'systeminformation system().raspberry');
+  else if (sys?.raspberry?.type)
+    device = known(`Raspberry Pi ${sys.raspberry.type}`, 'systeminformation system().raspberry');
   else if (cpuinfo?.get('Model')) device = known(cpuinfo.get('Model')!, '/proc/cpuinfo Model');
   else if (sys && [sys.manufacturer, sys.model].some((x) => x && x.trim() && x !== '-')) {
-    device = known([sys.manufacturer, sys.model].filter((x) => x && x.trim()).join(' ').trim(), 'systeminformation system()');
+    device = known(
+      [sys.manufacturer, sys.model]
+        .filter((x) => x && x.trim())
+        .join(' ')
+        .trim(),
+      'systeminformation system()',
+    );
   } else device = unknown('no /proc/device-tree/model, and the firmware (DMI) reports no system model');
 
   const rev = cpuinfo?.get('Revision');
@@ -173,7 +219,11 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
     ? known(rev, '/proc/cpuinfo Revision')
     : sys?.raspberry?.revision
       ? known(sys.raspberry.revision, 'systeminformation system().raspberry.revision')
-      : unknown(cpuinfo ? '/proc/cpuinfo has no Revision line (only Raspberry Pi kernels report one)' : 'no /proc/cpuinfo on this machine');
+      : unknown(
+          cpuinfo
+            ? '/proc/cpuinfo has no Revision line (only Raspberry Pi kernels report one)'
+            : 'no /proc/cpuinfo on this machine',
+        );
 
   let virtual: Reported<boolean>;
   if (flags?.includes('hypervisor')) virtual = known(true, "CPU flag 'hypervisor'");
@@ -182,18 +232,26 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
 
   // temperature: systeminformation, then /sys/class/thermal zones
   let temperature: Reported<number>;
-  if (temp && typeof temp.main === 'number' && Number.isFinite(temp.main)) temperature = known(temp.main, 'systeminformation cpuTemperature().main');
+  if (temp && typeof temp.main === 'number' && Number.isFinite(temp.main))
+    temperature = known(temp.main, 'systeminformation cpuTemperature().main');
   else {
     const zones = (env.listDir('/sys/class/thermal') ?? []).filter((z) => z.startsWith('thermal_zone'));
     let found: Reported<number> | null = null;
     for (const z of zones) {
       const t = env.readText(`/sys/class/thermal/${z}/temp`);
       const v = t === null ? NaN : Number(t.trim());
-      if (Number.isFinite(v)) { found = known(v / 1000, `/sys/class/thermal/${z}/temp`); break; }
+      if (Number.isFinite(v)) {
+        found = known(v / 1000, `/sys/class/thermal/${z}/temp`);
+        break;
+      }
     }
-    temperature = found ?? unknown(zones.length
-      ? '/sys/class/thermal has zones but none is readable'
-      : `no /sys/class/thermal zones on this machine${env.listDir('/sys/class/thermal') === null ? ' (the folder is missing)' : ''} and systeminformation reports no CPU temperature`);
+    temperature =
+      found ??
+      unknown(
+        zones.length
+          ? '/sys/class/thermal has zones but none is readable'
+          : `no /sys/class/thermal zones on this machine${env.listDir('/sys/class/thermal') === null ? ' (the folder is missing)' : ''} and systeminformation reports no CPU temperature`,
+      );
   }
 
   // throttling: only the Raspberry Pi firmware reports it (vcgencmd)
@@ -201,14 +259,26 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
   const th = vc ? decodeThrottled(vc) : null;
   const throttled: Reported<{ raw: string; flags: string[] }> = th
     ? known(th, 'vcgencmd get_throttled')
-    : unknown(vc === null ? 'vcgencmd is not available (only Raspberry Pi firmware reports throttling)' : `vcgencmd get_throttled printed something unexpected: ${vc.trim().slice(0, 80)}`);
+    : unknown(
+        vc === null
+          ? 'vcgencmd is not available (only Raspberry Pi firmware reports throttling)'
+          : `vcgencmd get_throttled printed something unexpected: ${vc.trim().slice(0, 80)}`,
+      );
 
   const rapl = (env.listDir('/sys/class/powercap') ?? []).filter((z) => /^intel-rapl:\d+$/.test(z)).sort();
   let energy: Reported<string>;
-  if (rapl.length === 0) energy = unknown(env.listDir('/sys/class/powercap') === null ? 'no /sys/class/powercap on this machine (no RAPL energy counter exposed)' : 'no intel-rapl zone under /sys/class/powercap');
+  if (rapl.length === 0)
+    energy = unknown(
+      env.listDir('/sys/class/powercap') === null
+        ? 'no /sys/class/powercap on this machine (no RAPL energy counter exposed)'
+        : 'no intel-rapl zone under /sys/class/powercap',
+    );
   else {
     const p = `/sys/class/powercap/${rapl[0]}/energy_uj`;
-    energy = env.readText(p) !== null ? known(p, 'Linux RAPL powercap') : unknown(`${p} exists but is not readable (needs root on recent kernels)`);
+    energy =
+      env.readText(p) !== null
+        ? known(p, 'Linux RAPL powercap')
+        : unknown(`${p} exists but is not readable (needs root on recent kernels)`);
   }
 
   const la = env.loadavg();
@@ -225,24 +295,60 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
     },
     cpu: {
       model,
-      vendor: reported(cpu?.vendor || cpu?.manufacturer || cpuinfo?.get('vendor_id') || cpuinfo?.get('CPU implementer'), cpu ? 'systeminformation cpu()' : '/proc/cpuinfo', 'the platform reports no CPU vendor'),
-      logicalCores: reported(cpu?.cores ?? (os.cpus().length || null), cpu ? 'systeminformation cpu().cores' : 'os.cpus()', 'the platform reports no core count'),
-      physicalCores: reported(cpu?.physicalCores, 'systeminformation cpu().physicalCores', si ? 'the platform reports no physical core count' : noSi),
+      vendor: reported(
+        cpu?.vendor || cpu?.manufacturer || cpuinfo?.get('vendor_id') || cpuinfo?.get('CPU implementer'),
+        cpu ? 'systeminformation cpu()' : '/proc/cpuinfo',
+        'the platform reports no CPU vendor',
+      ),
+      logicalCores: reported(
+        cpu?.cores ?? (os.cpus().length || null),
+        cpu ? 'systeminformation cpu().cores' : 'os.cpus()',
+        'the platform reports no core count',
+      ),
+      physicalCores: reported(
+        cpu?.physicalCores,
+        'systeminformation cpu().physicalCores',
+        si ? 'the platform reports no physical core count' : noSi,
+      ),
       baseGHz: ghz(cpu?.speed, 'base'),
       minGHz: ghz(cpu?.speedMin, 'minimum'),
       maxGHz: ghz(cpu?.speedMax, 'maximum'),
       currentGHz,
-      flags: flags ? known(flags, cpu?.flags ? 'systeminformation cpu().flags' : '/proc/cpuinfo') : unknown('the platform reports no CPU feature flags'),
-      loadAverage: la && la.length === 3 ? known(la.map((x) => Math.round(x * 100) / 100), 'os.loadavg()') : unknown('this platform has no load average (Windows)'),
+      flags: flags
+        ? known(flags, cpu?.flags ? 'systeminformation cpu().flags' : '/proc/cpuinfo')
+        : unknown('the platform reports no CPU feature flags'),
+      loadAverage:
+        la && la.length === 3
+          ? known(
+              la.map((x) => Math.round(x * 100) / 100),
+              'os.loadavg()',
+            )
+          : unknown('this platform has no load average (Windows)'),
     },
     memory: {
-      totalBytes: reported(mem?.total ?? os.totalmem(), mem ? 'systeminformation mem().total' : 'os.totalmem()', 'the platform reports no memory size'),
-      availableBytes: reported(mem?.available ?? os.freemem(), mem ? 'systeminformation mem().available' : 'os.freemem()', 'the platform reports no available memory'),
+      totalBytes: reported(
+        mem?.total ?? os.totalmem(),
+        mem ? 'systeminformation mem().total' : 'os.totalmem()',
+        'the platform reports no memory size',
+      ),
+      availableBytes: reported(
+        mem?.available ?? os.freemem(),
+        mem ? 'systeminformation mem().available' : 'os.freemem()',
+        'the platform reports no available memory',
+      ),
     },
     os: {
-      name: reported(osi?.distro, 'systeminformation osInfo().distro', si ? 'the OS reports no distribution name' : noSi),
+      name: reported(
+        osi?.distro,
+        'systeminformation osInfo().distro',
+        si ? 'the OS reports no distribution name' : noSi,
+      ),
       release: reported(osi?.release, 'systeminformation osInfo().release', si ? 'the OS reports no release' : noSi),
-      kernel: reported(osi?.kernel, 'systeminformation osInfo().kernel', si ? 'the OS reports no kernel version' : noSi),
+      kernel: reported(
+        osi?.kernel,
+        'systeminformation osInfo().kernel',
+        si ? 'the OS reports no kernel version' : noSi,
+      ),
     },
     device: { model: device, revision, virtual },
     thermal: { cpuTemperatureC: temperature, throttled },
@@ -255,11 +361,15 @@ export async function collectDiagnostics(envIn?: DiagEnv): Promise<Diagnostics> 
 }
 
 /** Every Reported field of a document, by dotted path (for tables and tests). */
-export function reportedFields(d: unknown, prefix = ''): [string, { value: unknown; reason?: string; source?: string }][] {
+export function reportedFields(
+  d: unknown,
+  prefix = '',
+): [string, { value: unknown; reason?: string; source?: string }][] {
   const out: [string, { value: unknown; reason?: string; source?: string }][] = [];
   if (d === null || typeof d !== 'object' || Array.isArray(d)) return out;
   const o = d as Record<string, unknown>;
-  if ('value' in o && ('reason' in o || 'source' in o)) return [[prefix, o as { value: unknown; reason?: string; source?: string }]];
+  if ('value' in o && ('reason' in o || 'source' in o))
+    return [[prefix, o as { value: unknown; reason?: string; source?: string }]];
   for (const [k, v] of Object.entries(o)) out.push(...reportedFields(v, prefix ? `${prefix}.${k}` : k));
   return out;
 }

@@ -11,7 +11,6 @@ export { known, reported, unknown, type Reported } from '../runtime/probe/report
 export type { WasmFeatures } from '../runtime/probe/probes.js';
 import type { WasmFeatures } from '../runtime/probe/probes.js';
 
-
 export interface Diagnostics {
   schema: 'itera-diag/1';
   /** ISO time the diagnostics were taken. */

@@ -45,8 +45,18 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
   const file = model instanceof Uint8Array ? readModelFile(model) : model;
   const kind = o.kind ?? 'full';
   const c = file.config;
-  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, ssmConvKernel: K, numExperts: E, expertSize: f, topK: k } = c;
-  if (K < 2 && kind === 'step') throw new IteraError('the step graph needs a conv kernel of at least 2', 'EXPORT_UNSUPPORTED');
+  const {
+    vocabSize: V,
+    hiddenSize: d,
+    ssmInnerSize: di,
+    ssmStateSize: N,
+    ssmConvKernel: K,
+    numExperts: E,
+    expertSize: f,
+    topK: k,
+  } = c;
+  if (K < 2 && kind === 'step')
+    throw new IteraError('the step graph needs a conv kernel of at least 2', 'EXPORT_UNSUPPORTED');
   const w = (name: string): Float32Array => {
     const t = file.tensors.get(name);
     if (!t) throw new IteraError(`model has no tensor '${name}'`, 'MODEL_MISSING_TENSOR');
@@ -65,15 +75,27 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
   const zero = g.constF('zero', [], [0]);
 
   const silu = (x: string): string => g.op('Mul', [x, g.op('Sigmoid', [x])]);
-  const gelu = (x: string): string => g.op('Mul', [g.op('Mul', [x, half]), g.op('Add', [one, g.op('Erf', [g.op('Mul', [x, invSqrt2])])])]);
-  const linear = (x: string, name: string, weight: Float32Array, rows: number, cols: number, bias?: Float32Array): string => {
+  const gelu = (x: string): string =>
+    g.op('Mul', [g.op('Mul', [x, half]), g.op('Add', [one, g.op('Erf', [g.op('Mul', [x, invSqrt2])])])]);
+  const linear = (
+    x: string,
+    name: string,
+    weight: Float32Array,
+    rows: number,
+    cols: number,
+    bias?: Float32Array,
+  ): string => {
     const W = g.constF(name, [rows, cols], weight);
     const inputs = [x, W];
     if (bias) inputs.push(g.constF(name + '_b', [rows], bias));
     return g.op('Gemm', inputs, { transB: 1 });
   };
   const layerNorm = (x: string, prefix: string): string =>
-    g.op('LayerNormalization', [x, g.constF(prefix + '_w', [d], w(prefix + '.weight')), g.constF(prefix + '_b', [d], w(prefix + '.bias'))], { axis: -1, epsilon: eps });
+    g.op(
+      'LayerNormalization',
+      [x, g.constF(prefix + '_w', [d], w(prefix + '.weight')), g.constF(prefix + '_b', [d], w(prefix + '.bias'))],
+      { axis: -1, epsilon: eps },
+    );
 
   // embeddings -> h [S, d]
   const embd = g.init(f32Tensor('token_embd', [V, d], w('token_embd.weight')));
@@ -112,7 +134,11 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
       g.output(st.convOut, DT.FLOAT, [K - 1, di]);
     } else {
       const x = g.op('Unsqueeze', [g.op('Transpose', [a], { perm: [1, 0] }), ax0]); // [1, di, S]
-      const y = g.op('Conv', [x, g.constF(`l${l}_conv_w`, [di, 1, K], convW), convB], { group: di, kernel_shape: [K], pads: [K - 1, 0] });
+      const y = g.op('Conv', [x, g.constF(`l${l}_conv_w`, [di, 1, K], convW), convB], {
+        group: di,
+        kernel_shape: [K],
+        pads: [K - 1, 0],
+      });
       conv = g.op('Transpose', [g.op('Squeeze', [y, ax0])], { perm: [1, 0] }); // [S, di]
     }
     const s = silu(conv);
@@ -148,7 +174,10 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
     let m: string;
     if (moe.has(l)) {
       const r = linear(un, `l${l}_router`, w(p + 'ffn_gate_inp.weight'), E, d); // [S, E]
-      const [vals, idx] = g.ops('TopK', [r, g.constI64(`l${l}_k`, [k])], 2, { axis: -1, largest: 1, sorted: 1 }) as [string, string];
+      const [vals, idx] = g.ops('TopK', [r, g.constI64(`l${l}_k`, [k])], 2, { axis: -1, largest: 1, sorted: 1 }) as [
+        string,
+        string,
+      ];
       const gates = g.op('Softmax', [vals], { axis: -1 });
       const zeros = g.op('Mul', [r, zero]);
       const weights = g.op('ScatterElements', [zeros, idx, gates], { axis: 1 }); // [S, E]
@@ -165,13 +194,20 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
       const w3 = g.op('Unsqueeze', [g.op('Transpose', [weights], { perm: [1, 0] }), ax2]); // [E, S, 1]
       m = g.op('ReduceSum', [g.op('Mul', [eo, w3]), ax0], { keepdims: 0 }); // [S, d]
     } else {
-      m = linear(gelu(linear(un, `l${l}_up`, w(p + 'ffn_up.weight'), f, d)), `l${l}_down`, w(p + 'ffn_down.weight'), d, f);
+      m = linear(
+        gelu(linear(un, `l${l}_up`, w(p + 'ffn_up.weight'), f, d)),
+        `l${l}_down`,
+        w(p + 'ffn_down.weight'),
+        d,
+        f,
+      );
     }
     h = g.op('Add', [h, m]);
   }
 
   let hn = layerNorm(h, 'output_norm');
-  if (kind === 'last') hn = g.op('Slice', [hn, g.constI64('minus1', [-1]), g.constI64('big', [Number.MAX_SAFE_INTEGER]), ax0]);
+  if (kind === 'last')
+    hn = g.op('Slice', [hn, g.constI64('minus1', [-1]), g.constI64('big', [Number.MAX_SAFE_INTEGER]), ax0]);
   const head = file.tensors.has('output.weight') ? g.constF('output', [V, d], w('output.weight')) : embd;
   const logits2 = g.op('Gemm', [hn, head], { transB: 1 }); // [S, V]
   if (kind === 'last') {

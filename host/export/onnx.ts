@@ -64,7 +64,9 @@ export class OnnxGraph {
   /** A fresh value name with a readable prefix. */
   fresh(prefix: string): string {
     let n: string;
-    do { n = `${prefix}_${this.counter++}`; } while (this.names.has(n));
+    do {
+      n = `${prefix}_${this.counter++}`;
+    } while (this.names.has(n));
     return n;
   }
 

@@ -20,13 +20,18 @@ export class ProtoWriter {
     }
   }
 
-  private byte(b: number): void { this.cur.push(b & 0xff); }
+  private byte(b: number): void {
+    this.cur.push(b & 0xff);
+  }
 
   /** A varint of a non-negative or negative integer (negative int64 takes ten bytes, as the
    *  format says); exact for |n| < 2^53, or pass a bigint. */
   varint(n: number | bigint): this {
     let v = BigInt.asUintN(64, BigInt(n));
-    if (v < 0x80n) { this.byte(Number(v)); return this; }
+    if (v < 0x80n) {
+      this.byte(Number(v));
+      return this;
+    }
     while (v >= 0x80n) {
       this.byte(Number(v & 0x7fn) | 0x80);
       v >>= 7n;
@@ -35,7 +40,9 @@ export class ProtoWriter {
     return this;
   }
 
-  private tag(field: number, wt: number): void { this.varint((field << 3) | wt); }
+  private tag(field: number, wt: number): void {
+    this.varint((field << 3) | wt);
+  }
 
   int(field: number, n: number | bigint): this {
     this.tag(field, WT_VARINT);
@@ -97,7 +104,10 @@ export class ProtoWriter {
     if (this.chunks.length === 1) return this.chunks[0]!;
     const out = new Uint8Array(this.size);
     let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
     this.chunks = [out];
     return out;
   }

@@ -18,7 +18,9 @@ export function packageRoot(): string {
     if (existsSync(p)) {
       try {
         if ((JSON.parse(readFileSync(p, 'utf8')) as { name?: string }).name === 'itera-lite') return dir;
-      } catch { /* keep climbing */ }
+      } catch {
+        /* keep climbing */
+      }
     }
     const up = dirname(dir);
     if (up === dir) throw new IteraError('cannot find the itera-lite package root', 'NO_ROOT');
@@ -35,7 +37,8 @@ export type Build = 'simd' | 'scalar' | 'auto';
 export function wasmPath(build: Build = 'auto'): string {
   const simd = build === 'simd' || (build === 'auto' && engineHasSimd());
   const p = join(packageRoot(), 'build', simd ? 'itera.wasm' : 'itera-scalar.wasm');
-  if (!existsSync(p)) throw new IteraError(`the WebAssembly module is not built (${p} is missing): run 'npm run build'`, 'NO_WASM');
+  if (!existsSync(p))
+    throw new IteraError(`the WebAssembly module is not built (${p} is missing): run 'npm run build'`, 'NO_WASM');
   return p;
 }
 
@@ -48,7 +51,9 @@ export function defaultModelPath(): string | null {
   return existsSync(p) ? p : null;
 }
 
-export interface NodeLoadOptions { build?: Build }
+export interface NodeLoadOptions {
+  build?: Build;
+}
 
 /** Loads a model from a path or bytes. */
 export async function loadModel(model: string | Uint8Array, opts: NodeLoadOptions = {}): Promise<CoreModel> {

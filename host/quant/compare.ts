@@ -13,7 +13,11 @@ export interface ModelComparison {
   bitsPerCharacter: number;
 }
 
-export interface ComparisonResult { tokens: number; characters: number; models: ModelComparison[] }
+export interface ComparisonResult {
+  tokens: number;
+  characters: number;
+  models: ModelComparison[];
+}
 
 function argmax(a: Float32Array, o: number, V: number): number {
   let b = 0;
@@ -23,12 +27,23 @@ function argmax(a: Float32Array, o: number, V: number): number {
 
 /** Compares models on a text encoded by the first model's tokenizer, in non-overlapping windows
  *  of the context length (logits) and by each model's score() (perplexity). */
-export function compareModels(models: IteraModel[], text: string, opts: { maxTokens?: number; onProgress?: (done: number) => void } = {}): ComparisonResult {
+export function compareModels(
+  models: IteraModel[],
+  text: string,
+  opts: { maxTokens?: number; onProgress?: (done: number) => void } = {},
+): ComparisonResult {
   const ref = models[0];
   const V = ref.config.vocabSize;
   for (const m of models.slice(1)) {
-    if (m.config.vocabSize !== V || m.tokenizer.kind !== ref.tokenizer.kind || m.tokenizer.size !== ref.tokenizer.size) {
-      throw new IteraError('the models do not share a vocabulary: compare needs the same tokenizer and vocabulary size', 'COMPARE_VOCAB');
+    if (
+      m.config.vocabSize !== V ||
+      m.tokenizer.kind !== ref.tokenizer.kind ||
+      m.tokenizer.size !== ref.tokenizer.size
+    ) {
+      throw new IteraError(
+        'the models do not share a vocabulary: compare needs the same tokenizer and vocabulary size',
+        'COMPARE_VOCAB',
+      );
     }
   }
   let ids = ref.encode(text);
@@ -41,7 +56,11 @@ export function compareModels(models: IteraModel[], text: string, opts: { maxTok
   const refLogits = windows.map((w) => ref.logits(w));
   const out: ModelComparison[] = [];
   models.forEach((m, mi) => {
-    let maxd = 0, sumd = 0, n = 0, agree = 0, pos = 0;
+    let maxd = 0,
+      sumd = 0,
+      n = 0,
+      agree = 0,
+      pos = 0;
     windows.forEach((w, wi) => {
       const lg = mi === 0 ? refLogits[wi] : m.logits(w);
       const rl = refLogits[wi];
@@ -58,7 +77,13 @@ export function compareModels(models: IteraModel[], text: string, opts: { maxTok
       }
     });
     const s = m.score(ids);
-    out.push({ maxAbsDiff: maxd, meanAbsDiff: sumd / n, top1Agreement: agree / pos, perplexity: s.perplexity, bitsPerCharacter: s.nll / Math.LN2 / chars });
+    out.push({
+      maxAbsDiff: maxd,
+      meanAbsDiff: sumd / n,
+      top1Agreement: agree / pos,
+      perplexity: s.perplexity,
+      bitsPerCharacter: s.nll / Math.LN2 / chars,
+    });
     opts.onProgress?.(mi + 1);
   });
   return { tokens: ids.length, characters: chars, models: out };

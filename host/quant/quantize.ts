@@ -13,7 +13,11 @@ import { IteraError } from '../runtime/types.js';
 
 export type QuantChoice = QuantType | 'mixed';
 
-export interface TensorChoice { name: string; type: QuantType; sensitivity?: number }
+export interface TensorChoice {
+  name: string;
+  type: QuantType;
+  sensitivity?: number;
+}
 
 export interface QuantizeResult {
   bytes: Uint8Array;
@@ -23,9 +27,16 @@ export interface QuantizeResult {
 }
 
 /** The model's tensors as f32 (dequantizing whatever they are stored as). */
-export function modelTensorsF32(fileBytes: Uint8Array): { file: ReturnType<typeof readModelFile>; tensors: ModelTensor[] } {
+export function modelTensorsF32(fileBytes: Uint8Array): {
+  file: ReturnType<typeof readModelFile>;
+  tensors: ModelTensor[];
+} {
   const file = readModelFile(fileBytes);
-  const tensors = [...file.tensors].map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(tensorAsF32(t)) }));
+  const tensors = [...file.tensors].map(([name, t]) => ({
+    name,
+    shape: t.shape,
+    data: Float32Array.from(tensorAsF32(t)),
+  }));
   return { file, tensors };
 }
 
@@ -38,7 +49,12 @@ function fixedChoice(tensors: ModelTensor[], type: QuantType): TensorChoice[] {
   });
 }
 
-function write(file: ReturnType<typeof readModelFile>, tensors: ModelTensor[], choices: TensorChoice[], name = file.name): Uint8Array {
+function write(
+  file: ReturnType<typeof readModelFile>,
+  tensors: ModelTensor[],
+  choices: TensorChoice[],
+  name = file.name,
+): Uint8Array {
   const by = new Map(choices.map((c) => [c.name, c.type]));
   return writeModelFile({
     config: file.config,
@@ -60,11 +76,20 @@ export function meanKL(ref: Float32Array, got: Float32Array, V: number): number 
   let total = 0;
   for (let i = 0; i < n; i++) {
     const o = i * V;
-    let mr = -Infinity, mg = -Infinity;
-    for (let v = 0; v < V; v++) { mr = Math.max(mr, ref[o + v]); mg = Math.max(mg, got[o + v]); }
-    let sr = 0, sg = 0;
-    for (let v = 0; v < V; v++) { sr += Math.exp(ref[o + v] - mr); sg += Math.exp(got[o + v] - mg); }
-    const lr = Math.log(sr) + mr, lg = Math.log(sg) + mg;
+    let mr = -Infinity,
+      mg = -Infinity;
+    for (let v = 0; v < V; v++) {
+      mr = Math.max(mr, ref[o + v]);
+      mg = Math.max(mg, got[o + v]);
+    }
+    let sr = 0,
+      sg = 0;
+    for (let v = 0; v < V; v++) {
+      sr += Math.exp(ref[o + v] - mr);
+      sg += Math.exp(got[o + v] - mg);
+    }
+    const lr = Math.log(sr) + mr,
+      lg = Math.log(sg) + mg;
     let kl = 0;
     for (let v = 0; v < V; v++) {
       const lpr = ref[o + v] - lr;
@@ -84,14 +109,19 @@ export function meanKL(ref: Float32Array, got: Float32Array, V: number): number 
 export async function quantizeModel(
   fileBytes: Uint8Array,
   type: QuantChoice,
-  opts: { load?: (bytes: Uint8Array) => Promise<IteraModel>; calibration?: number[]; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    load?: (bytes: Uint8Array) => Promise<IteraModel>;
+    calibration?: number[];
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<QuantizeResult> {
   const { file, tensors } = modelTensorsF32(fileBytes);
   if (type !== 'mixed') {
     const choices = fixedChoice(tensors, type);
     return { bytes: write(file, tensors, choices), choices, notes: [] };
   }
-  if (!opts.load || !opts.calibration) throw new IteraError('mixed quantization needs the runtime and calibration tokens', 'QUANT_MIXED');
+  if (!opts.load || !opts.calibration)
+    throw new IteraError('mixed quantization needs the runtime and calibration tokens', 'QUANT_MIXED');
   const base = fixedChoice(tensors, 'F32');
   const refModel = await opts.load(write(file, tensors, base));
   const ids = opts.calibration.slice(0, file.config.maxSeqLength);

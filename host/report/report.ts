@@ -8,8 +8,14 @@ import { prefillCeiling } from '../bench/ceiling.js';
 import type { Reported } from '../diag/schema.js';
 import { barChart, fmtNum, scatter, PALETTE, type Bar } from './svg.js';
 
-export interface ReportFile { name: string; content: string }
-export interface Report { markdown: string; charts: ReportFile[] }
+export interface ReportFile {
+  name: string;
+  content: string;
+}
+export interface Report {
+  markdown: string;
+  charts: ReportFile[];
+}
 
 /** The goals of issue 5: ours / peer, medians. */
 export const GOALS = [
@@ -18,18 +24,37 @@ export const GOALS = [
   { peer: 'ort-node', metric: 'prefill', min: 2, text: 'prefill at least 2x ONNX Runtime native' },
 ] as const;
 
-const ENGINE_COLORS: Record<string, string> = { itera: PALETTE[0]!, 'ort-node': PALETTE[1]!, 'ort-web': PALETTE[2]!, 'reference-ort-node': PALETTE[5]!, 'reference-ort-web': PALETTE[6]! };
+const ENGINE_COLORS: Record<string, string> = {
+  itera: PALETTE[0]!,
+  'ort-node': PALETTE[1]!,
+  'ort-web': PALETTE[2]!,
+  'reference-ort-node': PALETTE[5]!,
+  'reference-ort-web': PALETTE[6]!,
+};
 
-interface Entry { doc: BenchDocument; file: string; m: ModelResult; label: string; slug: string }
+interface Entry {
+  doc: BenchDocument;
+  file: string;
+  m: ModelResult;
+  label: string;
+  slug: string;
+}
 
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 const mib = (b: number): string => `${(b / 1048576).toFixed(2)} MiB`;
-const r2 = (r: Ratio | null | undefined): string => (r ? `**${r.median.toFixed(2)}x** (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : 'n/a');
-const rep = <T>(r: Reported<T>, f: (x: T) => string = (x) => String(x)): string => (r.value === null ? `unknown: ${r.reason}` : f(r.value));
+const r2 = (r: Ratio | null | undefined): string =>
+  r ? `**${r.median.toFixed(2)}x** (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : 'n/a';
+const rep = <T>(r: Reported<T>, f: (x: T) => string = (x) => String(x)): string =>
+  r.value === null ? `unknown: ${r.reason}` : f(r.value);
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function slugify(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'model';
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'model'
+  );
 }
 
 function entries(docs: { file: string; doc: BenchDocument }[]): Entry[] {
@@ -38,7 +63,8 @@ function entries(docs: { file: string; doc: BenchDocument }[]): Entry[] {
   for (const { file, doc } of docs) {
     for (const m of doc.models) {
       let label = `${m.name || m.path} (${m.quant})`;
-      if (docs.length > 1 && new Set(docs.map((d) => d.doc.diag.host.arch)).size > 1) label += ` on ${doc.diag.host.arch}`;
+      if (docs.length > 1 && new Set(docs.map((d) => d.doc.diag.host.arch)).size > 1)
+        label += ` on ${doc.diag.host.arch}`;
       const n = (seen.get(label) ?? 0) + 1;
       seen.set(label, n);
       if (n > 1) label += ` #${n}`;
@@ -50,11 +76,13 @@ function entries(docs: { file: string; doc: BenchDocument }[]): Entry[] {
 
 function hardwareTable(docs: { file: string; doc: BenchDocument }[]): string {
   const head = `| | ${docs.map((d) => cell(d.file)).join(' | ')} |\n|---|${docs.map(() => '---').join('|')}|\n`;
-  const row = (k: string, f: (d: BenchDocument) => string): string => `| ${k} | ${docs.map((d) => cell(f(d.doc))).join(' | ')} |\n`;
+  const row = (k: string, f: (d: BenchDocument) => string): string =>
+    `| ${k} | ${docs.map((d) => cell(f(d.doc))).join(' | ')} |\n`;
   const ghz = (x: number): string => `${x.toFixed(2)} GHz`;
   const yes = (b: boolean): string => (b ? 'yes' : 'no');
   const gm = (x: number): string => `${x.toFixed(1)} G multiply-adds/s`;
-  return head +
+  return (
+    head +
     row('CPU', (d) => rep(d.diag.cpu.model)) +
     row('cores (logical / physical)', (d) => `${rep(d.diag.cpu.logicalCores)} / ${rep(d.diag.cpu.physicalCores)}`) +
     row('frequency (current / max)', (d) => `${rep(d.diag.cpu.currentGHz, ghz)} / ${rep(d.diag.cpu.maxGHz, ghz)}`) +
@@ -67,19 +95,33 @@ function hardwareTable(docs: { file: string; doc: BenchDocument }[]): string {
     row('throttling', (d) => rep(d.diag.thermal.throttled, (x) => `${x.raw} ${x.flags.join(', ') || '(none)'}`)) +
     row('energy counter', (d) => rep(d.diag.energy.counter)) +
     row('Node / arch / engine', (d) => `${d.diag.host.version} / ${d.diag.host.arch} / ${rep(d.diag.host.engine)}`) +
-    row('WebAssembly SIMD / relaxed SIMD / threads', (d) => `${rep(d.diag.wasm.simd, yes)} / ${rep(d.diag.wasm.relaxedSimd, yes)} / ${rep(d.diag.wasm.threads, yes)}`) +
-    row('SIMD peak, 1 thread: f32 mul+add / int16 dot+add', (d) => (d.diag.simdPeak ? `${rep(d.diag.simdPeak.f32MulAdd, gm)} / ${rep(d.diag.simdPeak.i16DotAdd, gm)}` : 'not measured (a run before itera diag measured it)')) +
+    row(
+      'WebAssembly SIMD / relaxed SIMD / threads',
+      (d) => `${rep(d.diag.wasm.simd, yes)} / ${rep(d.diag.wasm.relaxedSimd, yes)} / ${rep(d.diag.wasm.threads, yes)}`,
+    ) +
+    row('SIMD peak, 1 thread: f32 mul+add / int16 dot+add', (d) =>
+      d.diag.simdPeak
+        ? `${rep(d.diag.simdPeak.f32MulAdd, gm)} / ${rep(d.diag.simdPeak.i16DotAdd, gm)}`
+        : 'not measured (a run before itera diag measured it)',
+    ) +
     row('load average at start (1/5/15 min)', (d) => rep(d.diag.cpu.loadAverage, (x) => x.join(' / '))) +
-    row('bench settings', (d) => `${d.settings.durationS ? `${d.settings.durationS} s` : `${d.settings.runs} rounds`}, 1 thread, peers: ${d.settings.peers.join(', ') || 'none'}`) +
-    row('taken at', (d) => d.createdAt);
+    row(
+      'bench settings',
+      (d) =>
+        `${d.settings.durationS ? `${d.settings.durationS} s` : `${d.settings.runs} rounds`}, 1 thread, peers: ${d.settings.peers.join(', ') || 'none'}`,
+    ) +
+    row('taken at', (d) => d.createdAt)
+  );
 }
 
 /** Prefill per position against the SIMD ceiling itera diag measured (runs that have it). */
 function ceilingSection(all: Entry[]): string {
   const rows = all.map((e) => ({ e, c: prefillCeiling(e.doc, e.m) })).filter((x) => x.c !== null);
   let s = `## Prefill against this machine's SIMD ceiling\n\n`;
-  if (rows.length === 0) return s + `These runs predate \`itera diag\`'s measurement of the SIMD ceiling (\`simdPeak\`).\n\n`;
-  s += `Per prompt position: the multiply-adds of the matrix products as the runtime does a ${rows[0]!.c!.promptTokens}-token prompt (the last layer carries only its state where no logits are wanted; the lm_head runs once), ` +
+  if (rows.length === 0)
+    return s + `These runs predate \`itera diag\`'s measurement of the SIMD ceiling (\`simdPeak\`).\n\n`;
+  s +=
+    `Per prompt position: the multiply-adds of the matrix products as the runtime does a ${rows[0]!.c!.promptTokens}-token prompt (the last layer carries only its state where no logits are wanted; the lm_head runs once), ` +
     `the time they would take at the peak rate of the instruction mix the model's kernels use (\`itera diag\`: f32x4.mul + f32x4.add for FP32, i32x4.dot_i16x8_s + i32x4.add for the quantized types, one thread) if nothing else took any, ` +
     `and what each engine took (median). The conv, SiLU, softplus, scan, gate, LayerNorm and GELU come on top of the floor.\n\n` +
     `| model | peak used | multiply-adds / position | floor µs | ours µs | ONNX Runtime native µs | 2x native needs µs |\n|---|---|---:|---:|---:|---:|---:|\n`;
@@ -91,11 +133,14 @@ function ceilingSection(all: Entry[]): string {
 }
 
 function engineTable(es: EngineResult[]): string {
-  let s = '| engine | load ms | prefill tok/s | TTFT ms | decode tok/s | per token p50 / p95 / p99 ms | score tok/s | decode tok/CPU-s | CPU | WASM memory | energy/token |\n' +
+  let s =
+    '| engine | load ms | prefill tok/s | TTFT ms | decode tok/s | per token p50 / p95 / p99 ms | score tok/s | decode tok/CPU-s | CPU | WASM memory | energy/token |\n' +
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n';
   for (const e of es) {
-    const st = (x: { median: number; min: number; max: number } | undefined): string => (x ? `${int(x.median)} (${int(x.min)}-${int(x.max)})` : '-');
-    s += `| ${cell(e.label)} | ${e.loadMs.toFixed(1)} | ${st(e.prefill?.tokensPerSecond)} | ${e.ttft ? e.ttft.ms.median.toFixed(3) : '-'} | ${st(e.decode?.tokensPerSecond)} | ` +
+    const st = (x: { median: number; min: number; max: number } | undefined): string =>
+      x ? `${int(x.median)} (${int(x.min)}-${int(x.max)})` : '-';
+    s +=
+      `| ${cell(e.label)} | ${e.loadMs.toFixed(1)} | ${st(e.prefill?.tokensPerSecond)} | ${e.ttft ? e.ttft.ms.median.toFixed(3) : '-'} | ${st(e.decode?.tokensPerSecond)} | ` +
       `${e.decode ? `${e.decode.perTokenMs.p50.toFixed(3)} / ${e.decode.perTokenMs.p95.toFixed(3)} / ${e.decode.perTokenMs.p99.toFixed(3)}` : '-'} | ${st(e.score?.tokensPerSecond)} | ` +
       `${st(e.decode?.tokensPerCpuSecond)} | ${Math.round(e.cpu.utilization * 100)}% | ${e.memory.wasmBytes.value !== null ? mib(e.memory.wasmBytes.value) : '-'} | ` +
       `${e.energy.joulesPerToken.value !== null ? `${(e.energy.joulesPerToken.value * 1e3).toFixed(3)} mJ` : 'n/a'} |\n`;
@@ -104,36 +149,76 @@ function engineTable(es: EngineResult[]): string {
 }
 
 function speedChart(e: Entry): string {
-  const panel = (title: string, pick: (x: EngineResult) => { median: number; min: number; max: number } | undefined) => ({
+  const panel = (
+    title: string,
+    pick: (x: EngineResult) => { median: number; min: number; max: number } | undefined,
+  ) => ({
     title,
-    bars: e.m.engines.filter((x) => pick(x)).map((x): Bar => {
-      const s = pick(x)!;
-      return { label: x.label, value: s.median, min: s.min, max: s.max, color: ENGINE_COLORS[x.id] };
-    }),
+    bars: e.m.engines
+      .filter((x) => pick(x))
+      .map((x): Bar => {
+        const s = pick(x)!;
+        return { label: x.label, value: s.median, min: s.min, max: s.max, color: ENGINE_COLORS[x.id] };
+      }),
   });
   return barChart({
     title: `Ours vs ONNX Runtime: ${e.label}`,
     subtitle: `${e.doc.diag.cpu.model.value ?? 'unknown CPU'}, ${e.doc.diag.host.arch}, 1 thread; median, whiskers min-max over ${e.m.engines[0]!.decode?.tokensPerSecond.n ?? '?'} rounds`,
     unit: 'tok/s',
     panels: [
-      panel(`decode (greedy, one call per token, ${e.m.engines[0]!.decode?.tokens ?? '?'} tokens)`, (x) => x.decode?.tokensPerSecond),
-      panel(`prefill (${e.m.engines[0]!.prefill?.tokens ?? '?'} tokens, last logits)`, (x) => x.prefill?.tokensPerSecond),
-      panel(`scoring (${e.m.engines[0]!.score?.tokens ?? '?'} tokens, every position's logits)`, (x) => x.score?.tokensPerSecond),
+      panel(
+        `decode (greedy, one call per token, ${e.m.engines[0]!.decode?.tokens ?? '?'} tokens)`,
+        (x) => x.decode?.tokensPerSecond,
+      ),
+      panel(
+        `prefill (${e.m.engines[0]!.prefill?.tokens ?? '?'} tokens, last logits)`,
+        (x) => x.prefill?.tokensPerSecond,
+      ),
+      panel(
+        `scoring (${e.m.engines[0]!.score?.tokens ?? '?'} tokens, every position's logits)`,
+        (x) => x.score?.tokensPerSecond,
+      ),
     ],
   });
 }
 
 function ratioChart(all: Entry[]): string {
   const peers = [...new Set(all.flatMap((e) => Object.keys(e.m.ratios)))];
-  const panels = (['decode', 'prefill', 'score'] as const).map((metric) => ({
-    title: `${metric}: ours / peer (paired per round; median, min-max)`,
-    bars: all.flatMap((e) => peers.filter((p) => e.m.ratios[p]?.[metric]).map((p): Bar => {
-      const r = e.m.ratios[p]![metric]!;
-      return { label: `${e.label} vs ${p}`, value: r.median, min: r.min, max: r.max, color: ENGINE_COLORS[p], note: `${r.median.toFixed(2)}x` };
-    })),
-    lines: metric === 'decode' ? [{ at: 3, label: 'goal 3x native' }, { at: 5, label: 'goal 5x WASM' }] : metric === 'prefill' ? [{ at: 2, label: 'goal 2x native' }] : [{ at: 1, label: 'parity' }],
-  })).filter((p) => p.bars.length > 0);
-  return barChart({ title: 'Speed ratios: Itera-Lite / ONNX Runtime', subtitle: 'above 1: ours is faster; the dashed lines are the goals', unit: 'x', panels });
+  const panels = (['decode', 'prefill', 'score'] as const)
+    .map((metric) => ({
+      title: `${metric}: ours / peer (paired per round; median, min-max)`,
+      bars: all.flatMap((e) =>
+        peers
+          .filter((p) => e.m.ratios[p]?.[metric])
+          .map((p): Bar => {
+            const r = e.m.ratios[p]![metric]!;
+            return {
+              label: `${e.label} vs ${p}`,
+              value: r.median,
+              min: r.min,
+              max: r.max,
+              color: ENGINE_COLORS[p],
+              note: `${r.median.toFixed(2)}x`,
+            };
+          }),
+      ),
+      lines:
+        metric === 'decode'
+          ? [
+              { at: 3, label: 'goal 3x native' },
+              { at: 5, label: 'goal 5x WASM' },
+            ]
+          : metric === 'prefill'
+            ? [{ at: 2, label: 'goal 2x native' }]
+            : [{ at: 1, label: 'parity' }],
+    }))
+    .filter((p) => p.bars.length > 0);
+  return barChart({
+    title: 'Speed ratios: Itera-Lite / ONNX Runtime',
+    subtitle: 'above 1: ours is faster; the dashed lines are the goals',
+    unit: 'x',
+    panels,
+  });
 }
 
 function latencyChart(all: Entry[]): string {
@@ -143,7 +228,16 @@ function latencyChart(all: Entry[]): string {
     unit: 'ms',
     panels: (['p50', 'p95', 'p99'] as const).map((q) => ({
       title: q,
-      bars: all.flatMap((e) => e.m.engines.filter((x) => x.decode).map((x): Bar => ({ label: `${x.label}, ${e.label}`, value: x.decode!.perTokenMs[q], color: ENGINE_COLORS[x.id], note: `${x.decode!.perTokenMs[q].toFixed(3)} ms` }))),
+      bars: all.flatMap((e) =>
+        e.m.engines
+          .filter((x) => x.decode)
+          .map((x): Bar => ({
+            label: `${x.label}, ${e.label}`,
+            value: x.decode!.perTokenMs[q],
+            color: ENGINE_COLORS[x.id],
+            note: `${x.decode!.perTokenMs[q].toFixed(3)} ms`,
+          })),
+      ),
     })),
   });
 }
@@ -155,23 +249,65 @@ function quantChart(all: Entry[]): string {
     subtitle: 'file size, and decode / prefill tokens per second: median, whiskers min-max',
     unit: '',
     panels: [
-      { title: 'file size (MiB)', bars: all.map((e, i): Bar => ({ label: e.label, value: e.m.fileBytes / 1048576, color: PALETTE[i % PALETTE.length], note: mib(e.m.fileBytes) })) },
-      { title: 'decode tok/s', bars: all.map((e, i): Bar => { const s = ours(e).decode!.tokensPerSecond; return { label: e.label, value: s.median, min: s.min, max: s.max, color: PALETTE[i % PALETTE.length], note: `${fmtNum(s.median)} tok/s` }; }) },
-      { title: 'prefill tok/s', bars: all.map((e, i): Bar => { const s = ours(e).prefill!.tokensPerSecond; return { label: e.label, value: s.median, min: s.min, max: s.max, color: PALETTE[i % PALETTE.length], note: `${fmtNum(s.median)} tok/s` }; }) },
+      {
+        title: 'file size (MiB)',
+        bars: all.map((e, i): Bar => ({
+          label: e.label,
+          value: e.m.fileBytes / 1048576,
+          color: PALETTE[i % PALETTE.length],
+          note: mib(e.m.fileBytes),
+        })),
+      },
+      {
+        title: 'decode tok/s',
+        bars: all.map((e, i): Bar => {
+          const s = ours(e).decode!.tokensPerSecond;
+          return {
+            label: e.label,
+            value: s.median,
+            min: s.min,
+            max: s.max,
+            color: PALETTE[i % PALETTE.length],
+            note: `${fmtNum(s.median)} tok/s`,
+          };
+        }),
+      },
+      {
+        title: 'prefill tok/s',
+        bars: all.map((e, i): Bar => {
+          const s = ours(e).prefill!.tokensPerSecond;
+          return {
+            label: e.label,
+            value: s.median,
+            min: s.min,
+            max: s.max,
+            color: PALETTE[i % PALETTE.length],
+            note: `${fmtNum(s.median)} tok/s`,
+          };
+        }),
+      },
     ],
   });
 }
 
 function tradeoffChart(all: Entry[]): string | null {
-  const pts = all.filter((e) => e.m.quality.value).map((e, i) => ({
-    x: e.m.engines.find((x) => x.id === 'itera')!.decode!.tokensPerSecond.median,
-    y: e.m.quality.value!.perplexity,
-    label: `${e.label}: ${e.m.quality.value!.perplexity.toFixed(2)}`,
-    color: PALETTE[i % PALETTE.length],
-  }));
+  const pts = all
+    .filter((e) => e.m.quality.value)
+    .map((e, i) => ({
+      x: e.m.engines.find((x) => x.id === 'itera')!.decode!.tokensPerSecond.median,
+      y: e.m.quality.value!.perplexity,
+      label: `${e.label}: ${e.m.quality.value!.perplexity.toFixed(2)}`,
+      color: PALETTE[i % PALETTE.length],
+    }));
   if (pts.length === 0) return null;
   const texts = [...new Set(all.filter((e) => e.m.quality.value).map((e) => e.m.quality.value!.text))];
-  return scatter({ title: 'Speed vs quality', subtitle: `decode tokens/s (ours, median) against perplexity on ${texts.join(', ')} (lower is better)`, xLabel: 'decode tokens/s', yLabel: 'perplexity', points: pts });
+  return scatter({
+    title: 'Speed vs quality',
+    subtitle: `decode tokens/s (ours, median) against perplexity on ${texts.join(', ')} (lower is better)`,
+    xLabel: 'decode tokens/s',
+    yLabel: 'perplexity',
+    points: pts,
+  });
 }
 
 function compressionChart(all: Entry[]): string {
@@ -184,9 +320,33 @@ function compressionChart(all: Entry[]): string {
     subtitle: `from the largest model to the smallest: parameters, file size, FLOPs per token (exact; the research formula in the table)`,
     unit: '',
     panels: [
-      { title: 'parameters', bars: sorted.map((e, i): Bar => ({ label: e.label, value: e.m.parameters, color: PALETTE[i % PALETTE.length], note: pct(e.m.parameters, first.m.parameters) })) },
-      { title: 'file size (bytes)', bars: sorted.map((e, i): Bar => ({ label: e.label, value: e.m.fileBytes, color: PALETTE[i % PALETTE.length], note: `${mib(e.m.fileBytes)} (${smaller(e.m.fileBytes, first.m.fileBytes)})` })) },
-      { title: 'FLOPs per token (exact)', bars: sorted.map((e, i): Bar => ({ label: e.label, value: e.m.flops.exact.total, color: PALETTE[i % PALETTE.length], note: pct(e.m.flops.exact.total, first.m.flops.exact.total) })) },
+      {
+        title: 'parameters',
+        bars: sorted.map((e, i): Bar => ({
+          label: e.label,
+          value: e.m.parameters,
+          color: PALETTE[i % PALETTE.length],
+          note: pct(e.m.parameters, first.m.parameters),
+        })),
+      },
+      {
+        title: 'file size (bytes)',
+        bars: sorted.map((e, i): Bar => ({
+          label: e.label,
+          value: e.m.fileBytes,
+          color: PALETTE[i % PALETTE.length],
+          note: `${mib(e.m.fileBytes)} (${smaller(e.m.fileBytes, first.m.fileBytes)})`,
+        })),
+      },
+      {
+        title: 'FLOPs per token (exact)',
+        bars: sorted.map((e, i): Bar => ({
+          label: e.label,
+          value: e.m.flops.exact.total,
+          color: PALETTE[i % PALETTE.length],
+          note: pct(e.m.flops.exact.total, first.m.flops.exact.total),
+        })),
+      },
     ],
   });
 }
@@ -201,12 +361,17 @@ export function goalLines(e: Entry): string[] {
 }
 
 /** The report for these documents. `png` tells whether PNGs will sit beside the SVGs. */
-export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { png: boolean; pngNote?: string; generatedBy: string }): Report {
+export function buildReport(
+  docs: { file: string; doc: BenchDocument }[],
+  o: { png: boolean; pngNote?: string; generatedBy: string },
+): Report {
   const all = entries(docs);
   if (all.length === 0) throw new Error('no models in these results');
   const charts: ReportFile[] = [];
-  const img = (name: string, alt: string): string => `![${alt}](${o.png ? name.replace(/\.svg$/, '.png') : name})` + (o.png ? ` ([SVG](${name}))` : '');
-  let md = `# Itera-Lite Edge: benchmark report\n\n` +
+  const img = (name: string, alt: string): string =>
+    `![${alt}](${o.png ? name.replace(/\.svg$/, '.png') : name})` + (o.png ? ` ([SVG](${name}))` : '');
+  let md =
+    `# Itera-Lite Edge: benchmark report\n\n` +
     `Generated by \`${o.generatedBy}\` from measured JSON only (${docs.map((d) => `\`${d.file}\``).join(', ')}). ` +
     `Every speed is the median over interleaved rounds (one phase per ONNX Runtime build, native first; within a phase ours and the peer take turns, and so do the models, so a machine busy for a while slows all alike), with min-max beside it; ` +
     `ratios are ours / peer, paired within each round of the peer's phase. One thread everywhere.\n\n`;
@@ -215,7 +380,11 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
   for (const e of all) {
     const n = e.m.ratios['ort-node'];
     const w = e.m.ratios['ort-web'];
-    md += `| ${cell(e.label)} | ${r2(n?.prefill)} | ${r2(n?.decode)} | ${r2(n?.score)} | ${r2(w?.prefill)} | ${r2(w?.decode)} | ${r2(w?.score)} | ${Object.entries(e.m.sameTokens).map(([p, ok]) => `${p}: ${ok ? 'yes' : 'NO'}`).join(', ') || '-'} |\n`;
+    md += `| ${cell(e.label)} | ${r2(n?.prefill)} | ${r2(n?.decode)} | ${r2(n?.score)} | ${r2(w?.prefill)} | ${r2(w?.decode)} | ${r2(w?.score)} | ${
+      Object.entries(e.m.sameTokens)
+        .map(([p, ok]) => `${p}: ${ok ? 'yes' : 'NO'}`)
+        .join(', ') || '-'
+    } |\n`;
   }
   md += `\nGoals (issue 5), on medians:\n\n`;
   for (const e of all) md += `${e.label}:\n\n${goalLines(e).join('\n')}\n\n`;
@@ -231,7 +400,8 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
   for (const e of all) {
     const name = `speed-${e.slug}.svg`;
     charts.push({ name, content: speedChart(e) });
-    md += `### ${e.label}\n\n\`${cell(e.m.path)}\`: ${int(e.m.parameters)} parameters, ${mib(e.m.fileBytes)}, weights ${e.m.quant}; load ${e.m.load.coldMs.toFixed(1)} ms cold, ${e.m.load.warmMs.median.toFixed(1)} ms warm` +
+    md +=
+      `### ${e.label}\n\n\`${cell(e.m.path)}\`: ${int(e.m.parameters)} parameters, ${mib(e.m.fileBytes)}, weights ${e.m.quant}; load ${e.m.load.coldMs.toFixed(1)} ms cold, ${e.m.load.warmMs.median.toFixed(1)} ms warm` +
       `${e.m.quality.value ? `; perplexity ${e.m.quality.value.perplexity.toFixed(3)} on ${e.m.quality.value.text}` : ''}.\n\n${img(name, `speed of ${e.label}`)}\n\n${engineTable(e.m.engines)}\n`;
     for (const [p, why] of Object.entries(e.m.skipped ?? {})) md += `- ${p} did not run: ${why}\n`;
   }
@@ -243,7 +413,11 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
   md += `## Size and speed by quant type\n\n${img('quant.svg', 'size and speed by quant type')}\n\n| model | weights | tensor types | file | decode tok/s | prefill tok/s | WASM memory |\n|---|---|---|---:|---:|---:|---:|\n`;
   for (const e of all) {
     const o2 = e.m.engines.find((x) => x.id === 'itera')!;
-    md += `| ${cell(e.label)} | ${e.m.quant} | ${Object.entries(e.m.tensorTypes).map(([k, v]) => `${k} ${v}`).join(', ')} | ${mib(e.m.fileBytes)} | ${int(o2.decode!.tokensPerSecond.median)} | ${int(o2.prefill!.tokensPerSecond.median)} | ${o2.memory.wasmBytes.value !== null ? mib(o2.memory.wasmBytes.value) : '-'} |\n`;
+    md += `| ${cell(e.label)} | ${e.m.quant} | ${Object.entries(e.m.tensorTypes)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )} | ${mib(e.m.fileBytes)} | ${int(o2.decode!.tokensPerSecond.median)} | ${int(o2.prefill!.tokensPerSecond.median)} | ${o2.memory.wasmBytes.value !== null ? mib(o2.memory.wasmBytes.value) : '-'} |\n`;
   }
   md += '\n';
 
@@ -255,7 +429,8 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
   } else md += `No run measured quality (bench with \`--eval FILE\`).\n\n`;
 
   charts.push({ name: 'compression.svg', content: compressionChart(all) });
-  md += `## Compression progression\n\n${img('compression.svg', 'compression progression')}\n\n` +
+  md +=
+    `## Compression progression\n\n${img('compression.svg', 'compression progression')}\n\n` +
     `| model | parameters | file | FLOPs/token, exact | of which multiply-adds | without lm_head | research formula |\n|---|---:|---:|---:|---:|---:|---:|\n`;
   for (const e of [...all].sort((a, b) => b.m.parameters - a.m.parameters)) {
     const f = e.m.flops.exact;
@@ -265,11 +440,13 @@ export function buildReport(docs: { file: string; doc: BenchDocument }[], o: { p
 
   md += `## The original's ONNX export (reference point)\n\n`;
   for (const { file, doc } of docs) {
-    if ('engines' in doc.reference) md += `From \`${file}\`: ${doc.reference.note}.\n\n${engineTable(doc.reference.engines)}\n`;
+    if ('engines' in doc.reference)
+      md += `From \`${file}\`: ${doc.reference.note}.\n\n${engineTable(doc.reference.engines)}\n`;
     else md += `From \`${file}\`: not run (${doc.reference.reason}).\n\n`;
   }
 
-  md += `## How these numbers were taken\n\n` +
+  md +=
+    `## How these numbers were taken\n\n` +
     `- \`itera bench\` loads each model cold (parse, validate, instantiate, lay the weights into memory), then, for each ONNX Runtime build in turn (native first, before onnxruntime-web is loaded: in one process with it, native ran slower), a warm-up round and the measured rounds; in each round ours and that peer run, in a rotating order: prefill (T tokens, last logits), time to first token (a ${all[0]!.m.engines[0]!.ttft?.promptTokens ?? '?'}-token prompt, prefill + picking the token), scoring (every position's logits), greedy decode (one call per token).\n` +
     `- tok/s is wall clock; "tok/CPU-s" divides by the process's CPU time instead, which does not count time the process spent descheduled: on a shared machine it is the steadier figure. CPU is process CPU time over wall time while the engine ran (100% = one core).\n` +
     `- The machine's load average at the start of each run is in the hardware table; a high load means other work shared the cores, and the min-max spread shows it.\n` +

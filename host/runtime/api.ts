@@ -78,7 +78,8 @@ export function tokenNll(row: Float32Array, target: number): number {
 export function validateGenerate(o: GenerateOptions, vocabSize: number): void {
   validateSampler(o, vocabSize);
   const max = o.maxTokens ?? 64;
-  if (!Number.isInteger(max) || max < 0) throw new IteraError(`max tokens must be a whole number >= 0, got ${max}`, 'BAD_PARAM');
+  if (!Number.isInteger(max) || max < 0)
+    throw new IteraError(`max tokens must be a whole number >= 0, got ${max}`, 'BAD_PARAM');
   if (o.truncate !== undefined && o.truncate !== 'error' && o.truncate !== 'left') {
     throw new IteraError(`truncate must be 'error' or 'left', got '${o.truncate}'`, 'BAD_PARAM');
   }
@@ -108,7 +109,11 @@ export class IteraModel {
   ) {}
 
   /** Reads a model file (validating all of it) into a fresh instance of the module. */
-  static async fromBytes(modelBytes: Uint8Array, wasm: BufferSource | WebAssembly.Module, now: () => number = () => Date.now()): Promise<IteraModel> {
+  static async fromBytes(
+    modelBytes: Uint8Array,
+    wasm: BufferSource | WebAssembly.Module,
+    now: () => number = () => Date.now(),
+  ): Promise<IteraModel> {
     const t0 = now();
     const file = readModelFile(modelBytes);
     const ex = await instantiate(wasm);
@@ -126,8 +131,12 @@ export class IteraModel {
     return new IteraModel(ex, summary, wasmModel, modelBytes.byteLength, now() - t0);
   }
 
-  get config(): IteraConfig { return this.file.config; }
-  get tokenizer(): Tokenizer { return this.file.tokenizer; }
+  get config(): IteraConfig {
+    return this.file.config;
+  }
+  get tokenizer(): Tokenizer {
+    return this.file.tokenizer;
+  }
 
   info(): ModelInfo {
     const tensorTypes: Record<string, number> = {};
@@ -149,31 +158,49 @@ export class IteraModel {
   }
 
   /** Bytes of the module's linear memory right now (weights, sessions, scratch). */
-  memoryBytes(): number { return this.ex.memory.buffer.byteLength; }
+  memoryBytes(): number {
+    return this.ex.memory.buffer.byteLength;
+  }
 
-  session(): WasmSession { return this.wasmModel.newSession(); }
+  session(): WasmSession {
+    return this.wasmModel.newSession();
+  }
 
-  encode(text: string): number[] { return this.tokenizer.encode(text); }
-  decode(ids: readonly number[]): string { return this.tokenizer.decode(ids); }
+  encode(text: string): number[] {
+    return this.tokenizer.encode(text);
+  }
+  decode(ids: readonly number[]): string {
+    return this.tokenizer.decode(ids);
+  }
 
   /** The prompt as ids, checked: not empty, in range, within T (or cut to its last T). */
   promptIds(prompt: string | readonly number[], truncate: 'error' | 'left' = 'error'): number[] {
     const ids = typeof prompt === 'string' ? this.encode(prompt) : Array.from(prompt);
     if (ids.length === 0) {
-      throw new IteraError(typeof prompt === 'string'
-        ? 'empty prompt: it has no tokens; give some text (for example --prompt "Once upon a time")'
-        : 'empty prompt: give at least one token id', 'EMPTY_PROMPT');
+      throw new IteraError(
+        typeof prompt === 'string'
+          ? 'empty prompt: it has no tokens; give some text (for example --prompt "Once upon a time")'
+          : 'empty prompt: give at least one token id',
+        'EMPTY_PROMPT',
+      );
     }
     const T = this.config.maxSeqLength;
     if (ids.length > T) {
       if (truncate === 'left') return ids.slice(ids.length - T);
-      throw new IteraError(`prompt is ${ids.length} tokens, past this model's context of ${T} positions: shorten it, or keep its last ${T} tokens as the original generator did (--truncate left)`, 'PROMPT_TOO_LONG');
+      throw new IteraError(
+        `prompt is ${ids.length} tokens, past this model's context of ${T} positions: shorten it, or keep its last ${T} tokens as the original generator did (--truncate left)`,
+        'PROMPT_TOO_LONG',
+      );
     }
     return ids;
   }
 
   /** A session with the options applied and the prompt fed: what stream() and generate() share. */
-  private begin(prompt: string | readonly number[], o: GenerateOptions, now: () => number): { s: WasmSession; promptIds: number[]; prefillMs: number; eos: number } {
+  private begin(
+    prompt: string | readonly number[],
+    o: GenerateOptions,
+    now: () => number,
+  ): { s: WasmSession; promptIds: number[]; prefillMs: number; eos: number } {
     validateGenerate(o, this.config.vocabSize);
     const promptIds = this.promptIds(prompt, o.truncate);
     const s = this.session();
@@ -190,7 +217,11 @@ export class IteraModel {
   }
 
   /** Streams generated tokens as they are made: one call into the module per token. */
-  async *stream(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): AsyncGenerator<GeneratedToken, GenerationResult> {
+  async *stream(
+    prompt: string | readonly number[],
+    o: GenerateOptions = {},
+    now: () => number = () => performance.now(),
+  ): AsyncGenerator<GeneratedToken, GenerationResult> {
     const { s, promptIds, prefillMs, eos } = this.begin(prompt, o, now);
     try {
       const max = o.maxTokens ?? 64;
@@ -219,7 +250,11 @@ export class IteraModel {
   }
 
   /** Generates in one call into the module (no streaming). */
-  generate(prompt: string | readonly number[], o: GenerateOptions = {}, now: () => number = () => performance.now()): GenerationResult {
+  generate(
+    prompt: string | readonly number[],
+    o: GenerateOptions = {},
+    now: () => number = () => performance.now(),
+  ): GenerationResult {
     const { s, promptIds, prefillMs, eos } = this.begin(prompt, o, now);
     try {
       const t1 = now();
@@ -253,14 +288,19 @@ export class IteraModel {
   /** Log-likelihood of a text (or ids) under the model, in windows of T tokens that overlap by
    *  T - stride: every token after the first is predicted once, with at least T - stride tokens
    *  of context when the text is longer than T. stride defaults to T / 2. */
-  score(input: string | readonly number[], opts: { stride?: number; stream?: 'exact' | 'slide'; onProgress?: (done: number, total: number) => void } = {}): ScoreResult {
+  score(
+    input: string | readonly number[],
+    opts: { stride?: number; stream?: 'exact' | 'slide'; onProgress?: (done: number, total: number) => void } = {},
+  ): ScoreResult {
     const ids = typeof input === 'string' ? this.encode(input) : Array.from(input);
-    if (ids.length < 2) throw new IteraError(`need at least 2 tokens to score, the text has ${ids.length}`, 'TOO_SHORT');
+    if (ids.length < 2)
+      throw new IteraError(`need at least 2 tokens to score, the text has ${ids.length}`, 'TOO_SHORT');
     const T = this.config.maxSeqLength;
     const V = this.config.vocabSize;
     if (opts.stream) return this.scoreStream(input, ids, opts.stream);
     const stride = opts.stride ?? Math.max(1, Math.floor(T / 2));
-    if (!Number.isInteger(stride) || stride < 1 || stride > T) throw new IteraError(`stride must be a whole number from 1 to ${T}, got ${stride}`, 'BAD_PARAM');
+    if (!Number.isInteger(stride) || stride < 1 || stride > T)
+      throw new IteraError(`stride must be a whole number from 1 to ${T}, got ${stride}`, 'BAD_PARAM');
     const s = this.session();
     let nll = 0;
     let predicted = 0;
@@ -324,10 +364,18 @@ export class IteraModel {
     const characters = typeof input === 'string' ? input.length : this.decode(ids).length;
     const bits = nll / Math.LN2;
     return {
-      tokens: ids.length, predicted, characters, nll, logLikelihood: -nll,
-      perplexity: Math.exp(nll / predicted), bitsPerToken: bits / predicted, bitsPerCharacter: bits / Math.max(1, characters),
+      tokens: ids.length,
+      predicted,
+      characters,
+      nll,
+      logLikelihood: -nll,
+      perplexity: Math.exp(nll / predicted),
+      bitsPerToken: bits / predicted,
+      bitsPerCharacter: bits / Math.max(1, characters),
     };
   }
 
-  dispose(): void { this.wasmModel.free(); }
+  dispose(): void {
+    this.wasmModel.free();
+  }
 }

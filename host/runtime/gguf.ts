@@ -60,20 +60,58 @@ export interface GgufKV {
 
 /** GGUF value type codes (gguf_type). */
 export const VALUE_TYPE_CODES: Record<GgufValueType, number> = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 };
 const VALUE_TYPE_BY_CODE: readonly GgufValueType[] = [
-  'u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64',
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'f32',
+  'bool',
+  'string',
+  'array',
+  'u64',
+  'i64',
+  'f64',
 ];
 /** Bytes of one value of each type on disk; for string and array, the least possible. */
 export const MIN_VALUE_BYTES: Record<GgufValueType, number> = {
-  u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8,
+  u8: 1,
+  i8: 1,
+  bool: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  u64: 8,
+  i64: 8,
+  f64: 8,
   string: 8, // u64 length
   array: 12, // u32 item type + u64 length
 };
 export const INT_RANGES: Record<'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32', [number, number]> = {
-  u8: [0, 0xff], i8: [-0x80, 0x7f], u16: [0, 0xffff], i16: [-0x8000, 0x7fff],
-  u32: [0, 0xffffffff], i32: [-0x80000000, 0x7fffffff],
+  u8: [0, 0xff],
+  i8: [-0x80, 0x7f],
+  u16: [0, 0xffff],
+  i16: [-0x8000, 0x7fff],
+  u32: [0, 0xffffffff],
+  i32: [-0x80000000, 0x7fffffff],
 };
 
 // Small constructors, for readable metadata lists.
@@ -106,8 +144,19 @@ export function metadataMap(metadata: readonly GgufKV[]): Map<string, GgufValue>
 
 /** ggml_type ids. Only those in GGML_TYPES are known to this reader. */
 export const GgmlType = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8,
-  I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, BF16: 30,
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q4_1: 3,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q8_0: 8,
+  I8: 24,
+  I16: 25,
+  I32: 26,
+  I64: 27,
+  F64: 28,
+  BF16: 30,
 } as const;
 export type GgmlTypeId = (typeof GgmlType)[keyof typeof GgmlType];
 
@@ -161,17 +210,24 @@ export function tensorByteSize(type: number, shape: readonly number[], name = '(
   }
   const elements = shape.reduce((a, b) => a * b, 1);
   const bytes = (elements / info.blockSize) * info.typeSize;
-  if (!Number.isSafeInteger(bytes)) throw new IteraError(`tensor '${name}' is too large (${shape.join('x')})`, 'GGUF_BAD_TENSOR');
+  if (!Number.isSafeInteger(bytes))
+    throw new IteraError(`tensor '${name}' is too large (${shape.join('x')})`, 'GGUF_BAD_TENSOR');
   return bytes;
 }
 
 function checkShape(shape: readonly number[], name: string): void {
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > GGUF_MAX_DIMS) {
-    throw new IteraError(`tensor '${name}' has ${Array.isArray(shape) ? shape.length : 'no'} dimensions; GGUF allows 1 to ${GGUF_MAX_DIMS}`, 'GGUF_BAD_TENSOR');
+    throw new IteraError(
+      `tensor '${name}' has ${Array.isArray(shape) ? shape.length : 'no'} dimensions; GGUF allows 1 to ${GGUF_MAX_DIMS}`,
+      'GGUF_BAD_TENSOR',
+    );
   }
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 1) {
-      throw new IteraError(`tensor '${name}' has a bad dimension ${String(d)} in shape [${shape.join(', ')}]; every dimension must be an integer >= 1`, 'GGUF_BAD_TENSOR');
+      throw new IteraError(
+        `tensor '${name}' has a bad dimension ${String(d)} in shape [${shape.join(', ')}]; every dimension must be an integer >= 1`,
+        'GGUF_BAD_TENSOR',
+      );
     }
   }
 }
@@ -229,16 +285,62 @@ class Cursor {
       );
     }
   }
-  u8(what: string): number { this.need(1, what); return this.dv.getUint8(this.pos++); }
-  i8(what: string): number { this.need(1, what); return this.dv.getInt8(this.pos++); }
-  u16(what: string): number { this.need(2, what); const v = this.dv.getUint16(this.pos, true); this.pos += 2; return v; }
-  i16(what: string): number { this.need(2, what); const v = this.dv.getInt16(this.pos, true); this.pos += 2; return v; }
-  u32(what: string): number { this.need(4, what); const v = this.dv.getUint32(this.pos, true); this.pos += 4; return v; }
-  i32(what: string): number { this.need(4, what); const v = this.dv.getInt32(this.pos, true); this.pos += 4; return v; }
-  f32(what: string): number { this.need(4, what); const v = this.dv.getFloat32(this.pos, true); this.pos += 4; return v; }
-  f64(what: string): number { this.need(8, what); const v = this.dv.getFloat64(this.pos, true); this.pos += 8; return v; }
-  u64(what: string): bigint { this.need(8, what); const v = this.dv.getBigUint64(this.pos, true); this.pos += 8; return v; }
-  i64(what: string): bigint { this.need(8, what); const v = this.dv.getBigInt64(this.pos, true); this.pos += 8; return v; }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.dv.getUint8(this.pos++);
+  }
+  i8(what: string): number {
+    this.need(1, what);
+    return this.dv.getInt8(this.pos++);
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.dv.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  i16(what: string): number {
+    this.need(2, what);
+    const v = this.dv.getInt16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.dv.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  i32(what: string): number {
+    this.need(4, what);
+    const v = this.dv.getInt32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f32(what: string): number {
+    this.need(4, what);
+    const v = this.dv.getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f64(what: string): number {
+    this.need(8, what);
+    const v = this.dv.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  u64(what: string): bigint {
+    this.need(8, what);
+    const v = this.dv.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  i64(what: string): bigint {
+    this.need(8, what);
+    const v = this.dv.getBigInt64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
   /** A u64 that must fit in the file (a length, a count of bytes): checked, then a number. */
   length(what: string, unitBytes: number): number {
     const at = this.pos;
@@ -269,7 +371,10 @@ export function readGguf(bytes: Uint8Array): GgufFile {
   if (!(bytes instanceof Uint8Array)) throw new IteraError('readGguf needs a Uint8Array', 'GGUF_BAD_INPUT');
   const c = new Cursor(bytes);
   if (bytes.length < 4) {
-    throw new IteraError(`not a GGUF file: ${bytes.length} bytes, too short for the 4-byte magic "GGUF"`, 'GGUF_BAD_MAGIC');
+    throw new IteraError(
+      `not a GGUF file: ${bytes.length} bytes, too short for the 4-byte magic "GGUF"`,
+      'GGUF_BAD_MAGIC',
+    );
   }
   if (bytes[0] !== 0x47 || bytes[1] !== 0x47 || bytes[2] !== 0x55 || bytes[3] !== 0x46) {
     const hex = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -278,11 +383,18 @@ export function readGguf(bytes: Uint8Array): GgufFile {
   c.pos = 4;
   const version = c.u32('version');
   if (version !== 3 && version !== 2) {
-    const swapped = ((version & 0xff) << 24 | (version & 0xff00) << 8 | (version >>> 8) & 0xff00 | version >>> 24) >>> 0;
-    const hint = swapped === 2 || swapped === 3
-      ? ' (this looks like a big-endian GGUF, which is not supported)'
-      : version === 1 ? ' (version 1 had 32-bit counts and is obsolete: re-convert the model)' : '';
-    throw new IteraError(`unsupported GGUF version ${version}: versions 3 and 2 can be read${hint}`, 'GGUF_BAD_VERSION');
+    const swapped =
+      (((version & 0xff) << 24) | ((version & 0xff00) << 8) | ((version >>> 8) & 0xff00) | (version >>> 24)) >>> 0;
+    const hint =
+      swapped === 2 || swapped === 3
+        ? ' (this looks like a big-endian GGUF, which is not supported)'
+        : version === 1
+          ? ' (version 1 had 32-bit counts and is obsolete: re-convert the model)'
+          : '';
+    throw new IteraError(
+      `unsupported GGUF version ${version}: versions 3 and 2 can be read${hint}`,
+      'GGUF_BAD_VERSION',
+    );
   }
   const tensorCountBig = c.u64('tensor count');
   const kvCountBig = c.u64('metadata count');
@@ -323,7 +435,13 @@ export function readGguf(bytes: Uint8Array): GgufFile {
     alignment = v.value;
   }
 
-  interface Info { name: string; type: number; shape: number[]; offset: number; size: number }
+  interface Info {
+    name: string;
+    type: number;
+    shape: number[];
+    offset: number;
+    size: number;
+  }
   const infos: Info[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
@@ -331,19 +449,29 @@ export function readGguf(bytes: Uint8Array): GgufFile {
     const name = c.string(`name of tensor ${i}`);
     if (name.length === 0) throw new IteraError(`tensor ${i} at byte ${at} has an empty name`, 'GGUF_BAD_TENSOR');
     if (utf8Encoder.encode(name).length > GGUF_MAX_TENSOR_NAME_BYTES) {
-      throw new IteraError(`tensor ${i} name '${name.slice(0, 80)}...' is longer than ${GGUF_MAX_TENSOR_NAME_BYTES} bytes`, 'GGUF_BAD_TENSOR');
+      throw new IteraError(
+        `tensor ${i} name '${name.slice(0, 80)}...' is longer than ${GGUF_MAX_TENSOR_NAME_BYTES} bytes`,
+        'GGUF_BAD_TENSOR',
+      );
     }
     if (names.has(name)) throw new IteraError(`tensor '${name}' appears twice`, 'GGUF_DUPLICATE_TENSOR');
     names.add(name);
     const nDims = c.u32(`dimension count of tensor '${name}'`);
     if (nDims < 1 || nDims > GGUF_MAX_DIMS) {
-      throw new IteraError(`tensor '${name}' has ${nDims} dimensions; GGUF allows 1 to ${GGUF_MAX_DIMS}`, 'GGUF_BAD_TENSOR');
+      throw new IteraError(
+        `tensor '${name}' has ${nDims} dimensions; GGUF allows 1 to ${GGUF_MAX_DIMS}`,
+        'GGUF_BAD_TENSOR',
+      );
     }
     const ne: bigint[] = [];
     let elements = 1n;
     for (let d = 0; d < nDims; d++) {
       const n = c.u64(`dimension ${d} of tensor '${name}'`);
-      if (n < 1n) throw new IteraError(`tensor '${name}' has dimension ${d} of size 0; every dimension must be >= 1`, 'GGUF_BAD_TENSOR');
+      if (n < 1n)
+        throw new IteraError(
+          `tensor '${name}' has dimension ${d} of size 0; every dimension must be >= 1`,
+          'GGUF_BAD_TENSOR',
+        );
       ne.push(n);
       elements *= n;
     }
@@ -368,7 +496,10 @@ export function readGguf(bytes: Uint8Array): GgufFile {
     }
     const offset = Number(offsetBig);
     if (offset % alignment !== 0) {
-      throw new IteraError(`tensor '${name}' data offset ${offset} is not a multiple of the alignment ${alignment}`, 'GGUF_MISALIGNED_TENSOR');
+      throw new IteraError(
+        `tensor '${name}' data offset ${offset} is not a multiple of the alignment ${alignment}`,
+        'GGUF_MISALIGNED_TENSOR',
+      );
     }
     infos.push({ name, type, shape: ne.map(Number).reverse(), offset, size: Number(sizeBig) });
   }
@@ -411,26 +542,40 @@ function valueTypeOf(code: number, key: string): GgufValueType {
 function readValue(c: Cursor, type: GgufValueType, key: string, depth: number): GgufValue {
   const what = `value of '${key}'`;
   switch (type) {
-    case 'u8': return { type, value: c.u8(what) };
-    case 'i8': return { type, value: c.i8(what) };
-    case 'u16': return { type, value: c.u16(what) };
-    case 'i16': return { type, value: c.i16(what) };
-    case 'u32': return { type, value: c.u32(what) };
-    case 'i32': return { type, value: c.i32(what) };
-    case 'f32': return { type, value: c.f32(what) };
-    case 'f64': return { type, value: c.f64(what) };
-    case 'u64': return { type, value: c.u64(what) };
-    case 'i64': return { type, value: c.i64(what) };
-    case 'bool': return { type, value: readBool(c, what) };
-    case 'string': return { type, value: c.string(what) };
-    case 'array': return readArray(c, key, depth);
+    case 'u8':
+      return { type, value: c.u8(what) };
+    case 'i8':
+      return { type, value: c.i8(what) };
+    case 'u16':
+      return { type, value: c.u16(what) };
+    case 'i16':
+      return { type, value: c.i16(what) };
+    case 'u32':
+      return { type, value: c.u32(what) };
+    case 'i32':
+      return { type, value: c.i32(what) };
+    case 'f32':
+      return { type, value: c.f32(what) };
+    case 'f64':
+      return { type, value: c.f64(what) };
+    case 'u64':
+      return { type, value: c.u64(what) };
+    case 'i64':
+      return { type, value: c.i64(what) };
+    case 'bool':
+      return { type, value: readBool(c, what) };
+    case 'string':
+      return { type, value: c.string(what) };
+    case 'array':
+      return readArray(c, key, depth);
   }
 }
 
 function readBool(c: Cursor, what: string): boolean {
   const at = c.pos;
   const b = c.u8(what);
-  if (b > 1) throw new IteraError(`${what} at byte ${at} is a bool stored as ${b}; only 0 and 1 are valid`, 'GGUF_BAD_VALUE');
+  if (b > 1)
+    throw new IteraError(`${what} at byte ${at} is a bool stored as ${b}; only 0 and 1 are valid`, 'GGUF_BAD_VALUE');
   return b === 1;
 }
 
@@ -442,7 +587,8 @@ function readArray(c: Cursor, key: string, depth: number): GgufArray {
   const n = c.length(`array '${key}'`, MIN_VALUE_BYTES[itemType]);
   const what = `element of array '${key}'`;
   switch (itemType) {
-    case 'u64': case 'i64': {
+    case 'u64':
+    case 'i64': {
       const value: bigint[] = new Array(n);
       for (let i = 0; i < n; i++) value[i] = itemType === 'u64' ? c.u64(what) : c.i64(what);
       return { type: 'array', itemType, value };
@@ -473,11 +619,15 @@ function readArray(c: Cursor, key: string, depth: number): GgufArray {
 /** Metadata keys: non-empty printable ASCII without spaces, at most GGUF_MAX_KEY_BYTES. */
 export function checkKey(key: string, where: string): void {
   if (key.length === 0) throw new IteraError(`${where}: empty metadata key`, 'GGUF_BAD_KEY');
-  if (key.length > GGUF_MAX_KEY_BYTES) throw new IteraError(`${where}: metadata key longer than ${GGUF_MAX_KEY_BYTES} bytes`, 'GGUF_BAD_KEY');
+  if (key.length > GGUF_MAX_KEY_BYTES)
+    throw new IteraError(`${where}: metadata key longer than ${GGUF_MAX_KEY_BYTES} bytes`, 'GGUF_BAD_KEY');
   for (let i = 0; i < key.length; i++) {
     const ch = key.charCodeAt(i);
     if (ch < 0x21 || ch > 0x7e) {
-      throw new IteraError(`${where}: metadata key '${key.slice(0, 80)}' has character code ${ch} at ${i}; keys are printable ASCII without spaces`, 'GGUF_BAD_KEY');
+      throw new IteraError(
+        `${where}: metadata key '${key.slice(0, 80)}' has character code ${ch} at ${i}; keys are printable ASCII without spaces`,
+        'GGUF_BAD_KEY',
+      );
     }
   }
 }

@@ -12,7 +12,16 @@ import { IteraError, type IteraConfig } from './types.js';
 import { readGguf, metadataMap, GgmlType, ggmlTypeName, type GgufKV, type GgufValue } from './gguf.js';
 import { f16BytesToF32, f32BytesToF32 } from './f16.js';
 import { tokenizerFromMetadata, type Tokenizer } from './tokenizer/index.js';
-import { QK, checkBlockScales, dequantizeI8, dequantizeQ4_0, dequantizeQ8_0, isQuantizable, isTransposable, transpose2d } from './quant.js';
+import {
+  QK,
+  checkBlockScales,
+  dequantizeI8,
+  dequantizeQ4_0,
+  dequantizeQ8_0,
+  isQuantizable,
+  isTransposable,
+  transpose2d,
+} from './quant.js';
 
 export const ARCHITECTURE = 'itera-lite';
 
@@ -37,7 +46,13 @@ export const MODEL_KEYS = {
 
 /** ggml types the runtime runs: F32 and F16 for every tensor; Q8_0, Q4_0 and I8 for the matrices
  *  that may be quantized (quantizedTypeAllowed). */
-export const RUNTIME_TENSOR_TYPES: readonly number[] = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.I8];
+export const RUNTIME_TENSOR_TYPES: readonly number[] = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.I8,
+];
 
 /** Whether a tensor may be stored in a quantized type (quant.ts isQuantizable). */
 export function quantizedTypeAllowed(name: string): boolean {
@@ -78,7 +93,15 @@ export interface TensorSpec {
 /** Every tensor of a model with this configuration, in the file's canonical order. With tied
  *  embeddings there is no output.weight (the runtime uses token_embd.weight). */
 export function modelTensorSpecs(c: IteraConfig, tied: boolean): TensorSpec[] {
-  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmConvKernel: K, ssmStateSize: N, numExperts: E, expertSize: f } = c;
+  const {
+    vocabSize: V,
+    hiddenSize: d,
+    ssmInnerSize: di,
+    ssmConvKernel: K,
+    ssmStateSize: N,
+    numExperts: E,
+    expertSize: f,
+  } = c;
   const out: TensorSpec[] = [];
   const add = (name: string, shape: number[], dims: string, source: string, sourceShape = shape): void => {
     out.push({ name, shape, dims, sources: [source], sourceShape });
@@ -107,8 +130,20 @@ export function modelTensorSpecs(c: IteraConfig, tied: boolean): TensorSpec[] {
       add(b + 'ffn_norm.bias', [d], '[d]', m + 'norm.bias');
       add(b + 'ffn_gate_inp.weight', [E, d], '[E, d]', m + 'router.gate.weight');
       const experts = (w: string): string[] => Array.from({ length: E }, (_, j) => `${m}experts.${j}.${w}.weight`);
-      out.push({ name: b + 'ffn_up_exps.weight', shape: [E, f, d], dims: '[E, f, d]', sources: experts('w1'), sourceShape: [f, d] });
-      out.push({ name: b + 'ffn_down_exps.weight', shape: [E, d, f], dims: '[E, d, f]', sources: experts('w2'), sourceShape: [d, f] });
+      out.push({
+        name: b + 'ffn_up_exps.weight',
+        shape: [E, f, d],
+        dims: '[E, f, d]',
+        sources: experts('w1'),
+        sourceShape: [f, d],
+      });
+      out.push({
+        name: b + 'ffn_down_exps.weight',
+        shape: [E, d, f],
+        dims: '[E, d, f]',
+        sources: experts('w2'),
+        sourceShape: [d, f],
+      });
     } else {
       add(b + 'ffn_norm.weight', [d], '[d]', p + 'moe.norm.weight');
       add(b + 'ffn_norm.bias', [d], '[d]', p + 'moe.norm.bias');
@@ -136,8 +171,10 @@ export function numel(shape: readonly number[]): number {
 export const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 export function configSummary(c: IteraConfig): string {
-  return `V=${c.vocabSize} d=${c.hiddenSize} T=${c.maxSeqLength} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} ` +
-    `di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} moe_layers=[${c.moeLayers.join(',')}]`;
+  return (
+    `V=${c.vocabSize} d=${c.hiddenSize} T=${c.maxSeqLength} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} ` +
+    `di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} moe_layers=[${c.moeLayers.join(',')}]`
+  );
 }
 
 /** Throws IteraError MODEL_BAD_CONFIG unless every field is sane. */
@@ -146,7 +183,8 @@ export function validateConfig(c: IteraConfig, where = 'model configuration'): v
     throw new IteraError(`${where}: ${why}`, 'MODEL_BAD_CONFIG');
   };
   const int = (name: keyof IteraConfig, v: unknown, min: number, max: number): void => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${name} is ${String(v)}; it must be a whole number from ${min} to ${max}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      bad(`${name} is ${String(v)}; it must be a whole number from ${min} to ${max}`);
   };
   if (typeof c !== 'object' || c === null) bad('not an object');
   int('vocabSize', c.vocabSize, 1, MAX_DIM);
@@ -159,7 +197,8 @@ export function validateConfig(c: IteraConfig, where = 'model configuration'): v
   int('expertSize', c.expertSize, 1, MAX_DIM);
   if (!Array.isArray(c.moeLayers)) bad('moeLayers is not an array');
   c.moeLayers.forEach((l, i) => {
-    if (!Number.isInteger(l) || l < 0 || l >= c.numLayers) bad(`moe layer ${String(l)} is not a layer index (0..${c.numLayers - 1})`);
+    if (!Number.isInteger(l) || l < 0 || l >= c.numLayers)
+      bad(`moe layer ${String(l)} is not a layer index (0..${c.numLayers - 1})`);
     if (i > 0 && l <= c.moeLayers[i - 1]!) bad(`moeLayers [${c.moeLayers.join(', ')}] must be strictly ascending`);
   });
   if (c.moeLayers.length > 0) {
@@ -175,7 +214,8 @@ export function validateConfig(c: IteraConfig, where = 'model configuration'): v
   }
   // Every tensor must be addressable: keep the largest well inside 2^31 bytes of f32.
   for (const s of modelTensorSpecs(c, false)) {
-    if (numel(s.shape) * 4 > 0x7fffffff) bad(`tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)} would not fit in memory`);
+    if (numel(s.shape) * 4 > 0x7fffffff)
+      bad(`tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)} would not fit in memory`);
   }
 }
 
@@ -274,11 +314,15 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
     );
   }
   const nameV = meta.get(MODEL_KEYS.name);
-  if (nameV !== undefined && nameV.type !== 'string') metaError(`${MODEL_KEYS.name} must be a string, found ${nameV.type}`);
+  if (nameV !== undefined && nameV.type !== 'string')
+    metaError(`${MODEL_KEYS.name} must be a string, found ${nameV.type}`);
   const { config, tied } = configFromMetadata(meta);
   const tokenizer = tokenizerFromMetadata(meta);
   if (tokenizer.size > config.vocabSize) {
-    throw new IteraError(`model file: the tokenizer has ${tokenizer.size} tokens but the model's vocabulary has only ${config.vocabSize} rows`, 'MODEL_TOKENIZER_TOO_BIG');
+    throw new IteraError(
+      `model file: the tokenizer has ${tokenizer.size} tokens but the model's vocabulary has only ${config.vocabSize} rows`,
+      'MODEL_TOKENIZER_TOO_BIG',
+    );
   }
 
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
@@ -287,37 +331,69 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
     // ssm_c may be stored transposed, as ssm_c_t [N, di] (exactly one of the two)
     const tName = isTransposable(s.name) ? s.name + '_t' : '';
     const transposed = tName !== '' && byName.has(tName);
-    if (transposed && byName.has(s.name)) throw new IteraError(`model file has both '${s.name}' and '${tName}': it must have one`, 'MODEL_DUPLICATE_TENSOR');
+    if (transposed && byName.has(s.name))
+      throw new IteraError(
+        `model file has both '${s.name}' and '${tName}': it must have one`,
+        'MODEL_DUPLICATE_TENSOR',
+      );
     const stored = transposed ? tName : s.name;
     const storedShape = transposed ? s.shape.slice().reverse() : s.shape;
     const storedDims = transposed ? `[${s.dims.slice(1, -1).split(', ').reverse().join(', ')}]` : s.dims;
     const t = byName.get(stored);
-    if (!t) throw new IteraError(`model file is missing tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)}`, 'MODEL_MISSING_TENSOR');
+    if (!t)
+      throw new IteraError(
+        `model file is missing tensor '${s.name}' ${s.dims} = ${fmtShape(s.shape)}`,
+        'MODEL_MISSING_TENSOR',
+      );
     if (!sameShape(t.shape, storedShape)) {
-      throw new IteraError(`model file tensor '${stored}' has shape ${fmtShape(t.shape)} but the configuration implies ${storedDims} = ${fmtShape(storedShape)}`, 'MODEL_BAD_SHAPE');
+      throw new IteraError(
+        `model file tensor '${stored}' has shape ${fmtShape(t.shape)} but the configuration implies ${storedDims} = ${fmtShape(storedShape)}`,
+        'MODEL_BAD_SHAPE',
+      );
     }
     const quantized = t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0 || t.type === GgmlType.I8;
     if (quantized && !quantizedTypeAllowed(s.name) && !(transposed && t.type !== GgmlType.I8)) {
-      throw new IteraError(`model file tensor '${stored}' is stored as ${ggmlTypeName(t.type)}, but only the large matrices (and ssm_c stored transposed as ssm_c_t, Q8_0 or Q4_0) may be quantized: it must be F32 or F16`, 'MODEL_UNSUPPORTED_TYPE');
+      throw new IteraError(
+        `model file tensor '${stored}' is stored as ${ggmlTypeName(t.type)}, but only the large matrices (and ssm_c stored transposed as ssm_c_t, Q8_0 or Q4_0) may be quantized: it must be F32 or F16`,
+        'MODEL_UNSUPPORTED_TYPE',
+      );
     }
     if (quantized && storedShape[storedShape.length - 1]! % QK !== 0) {
-      throw new IteraError(`model file tensor '${stored}' is ${ggmlTypeName(t.type)} but its rows of ${storedShape[storedShape.length - 1]} values are not whole ${QK}-value blocks`, 'QUANT_BAD_LENGTH');
+      throw new IteraError(
+        `model file tensor '${stored}' is ${ggmlTypeName(t.type)} but its rows of ${storedShape[storedShape.length - 1]} values are not whole ${QK}-value blocks`,
+        'QUANT_BAD_LENGTH',
+      );
     }
     let scales: number[] | undefined;
     let zeroPoint: number | undefined;
     if (t.type === GgmlType.I8) {
       const k = i8Keys(s.name);
-      const sv = meta.get(k.scale), zv = meta.get(k.zeroPoint);
+      const sv = meta.get(k.scale),
+        zv = meta.get(k.zeroPoint);
       const groups = s.sources.length;
-      if (sv === undefined || sv.type !== 'array' || sv.itemType !== 'f32') metaError(`I8 tensor '${s.name}' needs its scales as an f32 array ${k.scale}`);
-      if (zv === undefined || zv.type !== 'i32') metaError(`I8 tensor '${s.name}' needs its zero point as an i32 ${k.zeroPoint}`);
+      if (sv === undefined || sv.type !== 'array' || sv.itemType !== 'f32')
+        metaError(`I8 tensor '${s.name}' needs its scales as an f32 array ${k.scale}`);
+      if (zv === undefined || zv.type !== 'i32')
+        metaError(`I8 tensor '${s.name}' needs its zero point as an i32 ${k.zeroPoint}`);
       scales = (sv.value as number[]).slice();
       zeroPoint = zv.value as number;
-      if (scales.length !== groups) throw new IteraError(`I8 tensor '${s.name}' has ${scales.length} scales, expected ${groups}`, 'QUANT_BAD_SCALE');
+      if (scales.length !== groups)
+        throw new IteraError(
+          `I8 tensor '${s.name}' has ${scales.length} scales, expected ${groups}`,
+          'QUANT_BAD_SCALE',
+        );
       for (const sc of scales) {
-        if (!(sc > 0) || !Number.isFinite(sc)) throw new IteraError(`I8 tensor '${s.name}' has scale ${sc}: it must be a positive finite number`, 'QUANT_BAD_SCALE');
+        if (!(sc > 0) || !Number.isFinite(sc))
+          throw new IteraError(
+            `I8 tensor '${s.name}' has scale ${sc}: it must be a positive finite number`,
+            'QUANT_BAD_SCALE',
+          );
       }
-      if (!Number.isInteger(zeroPoint) || zeroPoint < -128 || zeroPoint > 127) throw new IteraError(`I8 tensor '${s.name}' has zero point ${zeroPoint}: it must be an integer in -128..127`, 'QUANT_BAD_SCALE');
+      if (!Number.isInteger(zeroPoint) || zeroPoint < -128 || zeroPoint > 127)
+        throw new IteraError(
+          `I8 tensor '${s.name}' has zero point ${zeroPoint}: it must be an integer in -128..127`,
+          'QUANT_BAD_SCALE',
+        );
     }
     checkBlockScales(stored, t.type, t.data);
     if (!RUNTIME_TENSOR_TYPES.includes(t.type)) {
@@ -326,24 +402,47 @@ export function readModelFile(bytes: Uint8Array): IteraModelFile {
         'MODEL_UNSUPPORTED_TYPE',
       );
     }
-    tensors.set(s.name, t.type === GgmlType.I8 ? { type: t.type, shape: t.shape, data: t.data, scales, zeroPoint }
-      : transposed ? { type: t.type, shape: s.shape.slice(), data: t.data, transposed: true } : { type: t.type, shape: t.shape, data: t.data });
+    tensors.set(
+      s.name,
+      t.type === GgmlType.I8
+        ? { type: t.type, shape: t.shape, data: t.data, scales, zeroPoint }
+        : transposed
+          ? { type: t.type, shape: s.shape.slice(), data: t.data, transposed: true }
+          : { type: t.type, shape: t.shape, data: t.data },
+    );
     byName.delete(stored);
   }
   if (byName.size > 0) {
     const extra = [...byName.keys()];
     const hint = tied && byName.has('output.weight') ? ` (output.weight with ${MODEL_KEYS.tiedEmbeddings} = true)` : '';
     throw new IteraError(
-      `model file has tensor${extra.length > 1 ? 's' : ''} that an Itera-Lite model (${configSummary(config)}) does not have: ${extra.slice(0, 8).map((n) => `'${n}'`).join(', ')}${extra.length > 8 ? ', ...' : ''}${hint}`,
+      `model file has tensor${extra.length > 1 ? 's' : ''} that an Itera-Lite model (${configSummary(config)}) does not have: ${extra
+        .slice(0, 8)
+        .map((n) => `'${n}'`)
+        .join(', ')}${extra.length > 8 ? ', ...' : ''}${hint}`,
       'MODEL_UNKNOWN_TENSOR',
     );
   }
-  return { name: nameV?.value as string ?? '', config, tiedEmbeddings: tied, tokenizer, tensors, metadata: file.metadata };
+  return {
+    name: (nameV?.value as string) ?? '',
+    config,
+    tiedEmbeddings: tied,
+    tokenizer,
+    tensors,
+    metadata: file.metadata,
+  };
 }
 
 /** A model-file tensor's values as f32. F32 data at a 4-byte-aligned offset is returned as a view
  *  into the file's bytes (no copy: do not modify it); otherwise a new array. */
-export function tensorAsF32(t: { type: number; shape: readonly number[]; data: Uint8Array; scales?: number[]; zeroPoint?: number; transposed?: boolean }): Float32Array {
+export function tensorAsF32(t: {
+  type: number;
+  shape: readonly number[];
+  data: Uint8Array;
+  scales?: number[];
+  zeroPoint?: number;
+  transposed?: boolean;
+}): Float32Array {
   if (t.transposed) {
     // stored as the transpose of its [rows, cols] shape: read as [cols, rows], then turn back
     const [rows, cols] = t.shape as [number, number];
@@ -351,12 +450,20 @@ export function tensorAsF32(t: { type: number; shape: readonly number[]; data: U
   }
   const n = numel(t.shape);
   if (t.type === GgmlType.F32) {
-    if (t.data.length !== n * 4) throw new IteraError(`F32 tensor ${fmtShape(t.shape)} needs ${n * 4} bytes, has ${t.data.length}`, 'MODEL_BAD_TENSOR_DATA');
+    if (t.data.length !== n * 4)
+      throw new IteraError(
+        `F32 tensor ${fmtShape(t.shape)} needs ${n * 4} bytes, has ${t.data.length}`,
+        'MODEL_BAD_TENSOR_DATA',
+      );
     if (t.data.byteOffset % 4 === 0 && littleEndianHost) return new Float32Array(t.data.buffer, t.data.byteOffset, n);
     return f32BytesToF32(t.data);
   }
   if (t.type === GgmlType.F16) {
-    if (t.data.length !== n * 2) throw new IteraError(`F16 tensor ${fmtShape(t.shape)} needs ${n * 2} bytes, has ${t.data.length}`, 'MODEL_BAD_TENSOR_DATA');
+    if (t.data.length !== n * 2)
+      throw new IteraError(
+        `F16 tensor ${fmtShape(t.shape)} needs ${n * 2} bytes, has ${t.data.length}`,
+        'MODEL_BAD_TENSOR_DATA',
+      );
     return f16BytesToF32(t.data);
   }
   if (t.type === GgmlType.Q8_0) return dequantizeQ8_0(t.data, n);
@@ -365,7 +472,9 @@ export function tensorAsF32(t: { type: number; shape: readonly number[]; data: U
     const sc = t.scales ?? [];
     const per = n / Math.max(1, sc.length);
     const out = new Float32Array(n);
-    sc.forEach((scale, g) => out.set(dequantizeI8(t.data.subarray(g * per, (g + 1) * per), per, scale, t.zeroPoint ?? 0), g * per));
+    sc.forEach((scale, g) =>
+      out.set(dequantizeI8(t.data.subarray(g * per, (g + 1) * per), per, scale, t.zeroPoint ?? 0), g * per),
+    );
     return out;
   }
   throw new IteraError(`tensors of type ${ggmlTypeName(t.type)} cannot be read as f32`, 'MODEL_UNSUPPORTED_TYPE');

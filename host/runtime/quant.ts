@@ -55,13 +55,20 @@ export function checkBlockScales(name: string, type: number, bytes: Uint8Array):
   for (let b = 0; b * size < bytes.length; b++) {
     const d = f16ToF32(dv.getUint16(b * size, true));
     if (!Number.isFinite(d)) {
-      throw new IteraError(`tensor '${name}': block ${b} has a non-finite scale (${d}): the file is corrupt`, 'QUANT_BAD_SCALE');
+      throw new IteraError(
+        `tensor '${name}': block ${b} has a non-finite scale (${d}): the file is corrupt`,
+        'QUANT_BAD_SCALE',
+      );
     }
     if (d === 0) {
       for (let j = 2; j < size; j++) {
         const v = bytes[b * size + j];
         const zero = type === GgmlType.Q8_0 ? v === 0 : v === 0x88;
-        if (!zero) throw new IteraError(`tensor '${name}': block ${b} has a zero scale but non-zero values: the file is corrupt`, 'QUANT_BAD_SCALE');
+        if (!zero)
+          throw new IteraError(
+            `tensor '${name}': block ${b} has a zero scale but non-zero values: the file is corrupt`,
+            'QUANT_BAD_SCALE',
+          );
       }
     }
   }
@@ -75,8 +82,14 @@ export function checkBlockScales(name: string, type: number, bytes: Uint8Array):
  *  stored transposed as Q8_0 (`ssm_c_t`, rows of di values) where di is whole blocks, else F16
  *  (quantFallback). */
 export function isQuantizable(name: string): boolean {
-  return name === 'token_embd.weight' || name === 'output.weight' || name === 'position_embd.weight' ||
-    /^blk\.\d+\.(ssm_in\.weight|ssm_b|ssm_dt\.weight|ssm_out\.weight|ffn_gate_inp\.weight|ffn_up(_exps)?\.weight|ffn_down(_exps)?\.weight)$/.test(name);
+  return (
+    name === 'token_embd.weight' ||
+    name === 'output.weight' ||
+    name === 'position_embd.weight' ||
+    /^blk\.\d+\.(ssm_in\.weight|ssm_b|ssm_dt\.weight|ssm_out\.weight|ffn_gate_inp\.weight|ffn_up(_exps)?\.weight|ffn_down(_exps)?\.weight)$/.test(
+      name,
+    )
+  );
 }
 
 /** Tensors that may be stored transposed under the name + '_t' (so that a quantized form has

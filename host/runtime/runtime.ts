@@ -4,8 +4,36 @@
 
 import { IteraConfig, IteraError } from './types.js';
 import {
-  ABI_VERSION, D_ABI, D_BLOCK, D_D, D_DI, D_E, D_EPS, D_F, D_GLOBALS, D_K, D_L, D_LAYERS, D_N, D_T, D_TOPK, D_V, ERROR_MESSAGES, GLOBAL_TENSORS, G_OUTPUT, LAYER_TENSORS, SLOT_ADDRESS, SLOT_EXTRA,
-  SLOT_SCALES, SLOT_TYPE, SLOT_WORDS, S_DOWN, S_ROUTER, S_UP, WINDOW_EXACT, WINDOW_SLIDE,
+  ABI_VERSION,
+  D_ABI,
+  D_BLOCK,
+  D_D,
+  D_DI,
+  D_E,
+  D_EPS,
+  D_F,
+  D_GLOBALS,
+  D_K,
+  D_L,
+  D_LAYERS,
+  D_N,
+  D_T,
+  D_TOPK,
+  D_V,
+  ERROR_MESSAGES,
+  GLOBAL_TENSORS,
+  G_OUTPUT,
+  LAYER_TENSORS,
+  SLOT_ADDRESS,
+  SLOT_EXTRA,
+  SLOT_SCALES,
+  SLOT_TYPE,
+  SLOT_WORDS,
+  S_DOWN,
+  S_ROUTER,
+  S_UP,
+  WINDOW_EXACT,
+  WINDOW_SLIDE,
 } from './abi.js';
 
 /** The module's exports (assembly/index.ts). */
@@ -38,7 +66,17 @@ export interface IteraExports {
   test_softplus_mean(x: number, b: number, n: number, useRef: number): number;
   test_matvec2_f32(W: number, x0: number, x1: number, y0: number, y1: number, rows: number, cols: number): void;
   test_mat_rows(type: number, W: number, rows: number, cols: number, out: number, useRef: number, zp: number): void;
-  test_matvec_quant(type: number, W: number, rows: number, cols: number, x: number, y: number, useRef: number, zp: number, positions: number): void;
+  test_matvec_quant(
+    type: number,
+    W: number,
+    rows: number,
+    cols: number,
+    x: number,
+    y: number,
+    useRef: number,
+    zp: number,
+    positions: number,
+  ): void;
 }
 
 export { ABI_VERSION } from './abi.js';
@@ -62,15 +100,19 @@ export function instantiateSync(module: WebAssembly.Module): IteraExports {
 }
 
 export async function instantiate(wasm: BufferSource | WebAssembly.Module): Promise<IteraExports> {
-  const instance = wasm instanceof WebAssembly.Module
-    ? await WebAssembly.instantiate(wasm, {})
-    : (await WebAssembly.instantiate(wasm, {})).instance;
+  const instance =
+    wasm instanceof WebAssembly.Module
+      ? await WebAssembly.instantiate(wasm, {})
+      : (await WebAssembly.instantiate(wasm, {})).instance;
   return checkExports(instance.exports as unknown as IteraExports);
 }
 
 function checkExports(ex: IteraExports): IteraExports {
   if (typeof ex.abi_version !== 'function' || ex.abi_version() !== ABI_VERSION) {
-    throw new IteraError(`the WebAssembly module speaks ABI ${typeof ex.abi_version === 'function' ? ex.abi_version() : '?'}, this host speaks ${ABI_VERSION}: rebuild with 'npm run build'`, 'WASM_ABI');
+    throw new IteraError(
+      `the WebAssembly module speaks ABI ${typeof ex.abi_version === 'function' ? ex.abi_version() : '?'}, this host speaks ${ABI_VERSION}: rebuild with 'npm run build'`,
+      'WASM_ABI',
+    );
   }
   return ex;
 }
@@ -111,7 +153,11 @@ export class WasmModel {
   readonly weightBytes: number;
   private freed = false;
 
-  constructor(readonly ex: IteraExports, readonly config: IteraConfig, src: WeightSource) {
+  constructor(
+    readonly ex: IteraExports,
+    readonly config: IteraConfig,
+    src: WeightSource,
+  ) {
     const c = config;
     const names = descriptorTensorNames(c);
     const perLayer = LAYER_TENSORS.length;
@@ -128,7 +174,8 @@ export class WasmModel {
     let total = 0;
     for (const t of tensors) {
       offsets.push(total);
-      if (t) total += Math.ceil(t.data.byteLength / 16) * 16 + (t.scales ? Math.ceil(t.scales.length * 4 / 16) * 16 : 0);
+      if (t)
+        total += Math.ceil(t.data.byteLength / 16) * 16 + (t.scales ? Math.ceil((t.scales.length * 4) / 16) * 16 : 0);
     }
     const block = ex.alloc(Math.max(16, total));
     const descWords = D_LAYERS + SLOT_WORDS * perLayer * c.numLayers;
@@ -171,7 +218,10 @@ export class WasmModel {
         const word = ex.error_detail();
         const slot = word >= D_GLOBALS ? Math.floor((word - D_GLOBALS) / SLOT_WORDS) : -1;
         const what = slot >= 0 && slot < names.length ? `tensor '${names[slot]}'` : `descriptor word ${word}`;
-        throw new IteraError(`the runtime rejected the model: ${ERROR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (${what})`, 'MODEL_REJECTED');
+        throw new IteraError(
+          `the runtime rejected the model: ${ERROR_MESSAGES[ex.last_error()] ?? 'error ' + ex.last_error()} (${what})`,
+          'MODEL_REJECTED',
+        );
       }
     } catch (e) {
       ex.free(block);
@@ -188,7 +238,10 @@ export class WasmModel {
   }
 
   free(): void {
-    if (!this.freed) { this.ex.model_free(this.ptr); this.freed = true; }
+    if (!this.freed) {
+      this.ex.model_free(this.ptr);
+      this.freed = true;
+    }
   }
 }
 
@@ -219,7 +272,10 @@ export function validateSampler(o: SamplerOptions, vocabSize: number): Required<
     throw new IteraError(`top-p must be in (0, 1] (1 = off), got ${topP}`, 'BAD_SAMPLER');
   }
   if (!Number.isSafeInteger(seed) || seed < 0) {
-    throw new IteraError(`seed must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${seed}`, 'BAD_SAMPLER');
+    throw new IteraError(
+      `seed must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${seed}`,
+      'BAD_SAMPLER',
+    );
   }
   return { temperature, topK: Math.min(topK, vocabSize), topP, seed };
 }
@@ -235,9 +291,13 @@ export class WasmSession {
     this.ptr = this.ex.session_new(model.ptr);
   }
 
-  get position(): number { return this.ex.session_pos(this.ptr); }
+  get position(): number {
+    return this.ex.session_pos(this.ptr);
+  }
 
-  reset(): void { this.ex.session_reset(this.ptr); }
+  reset(): void {
+    this.ex.session_reset(this.ptr);
+  }
 
   /** 'exact' (the original's window recomputation past T) or 'slide' (approximation). */
   setWindow(mode: 'exact' | 'slide'): void {
@@ -250,7 +310,10 @@ export class WasmSession {
     for (let i = 0; i < ids.length; i++) {
       const t = ids[i];
       if (!Number.isInteger(t) || t < 0 || t >= V) {
-        throw new IteraError(`token id ${t} at index ${i} is out of range: this model's ids run from 0 to ${V - 1}`, 'BAD_TOKEN');
+        throw new IteraError(
+          `token id ${t} at index ${i} is out of range: this model's ids run from 0 to ${V - 1}`,
+          'BAD_TOKEN',
+        );
       }
     }
   }
@@ -282,7 +345,14 @@ export class WasmSession {
 
   setSampler(o: SamplerOptions): void {
     const s = validateSampler(o, this.model.config.vocabSize);
-    const rc = this.ex.sampler_set(this.ptr, s.temperature, s.topK, s.topP, s.seed % 0x100000000, Math.floor(s.seed / 0x100000000));
+    const rc = this.ex.sampler_set(
+      this.ptr,
+      s.temperature,
+      s.topK,
+      s.topP,
+      s.seed % 0x100000000,
+      Math.floor(s.seed / 0x100000000),
+    );
     if (rc !== 0) throw this.error(rc);
   }
 
@@ -296,7 +366,8 @@ export class WasmSession {
 
   /** Up to max tokens in one call into the module; stops after eos (pass -1 for none). */
   generate(max: number, eos: number): number[] {
-    if (!Number.isInteger(max) || max < 0) throw new IteraError(`max tokens must be a whole number >= 0, got ${max}`, 'BAD_PARAM');
+    if (!Number.isInteger(max) || max < 0)
+      throw new IteraError(`max tokens must be a whole number >= 0, got ${max}`, 'BAD_PARAM');
     if (this.position === 0) throw new IteraError('nothing to continue: prefill a prompt first', 'EMPTY_PROMPT');
     if (max === 0) return [];
     const ex = this.ex;
@@ -311,10 +382,16 @@ export class WasmSession {
   }
 
   free(): void {
-    if (!this.freed) { this.ex.session_free(this.ptr); this.freed = true; }
+    if (!this.freed) {
+      this.ex.session_free(this.ptr);
+      this.freed = true;
+    }
   }
 
   private error(rc: number): IteraError {
-    return new IteraError(`runtime error: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (detail ${this.ex.error_detail()})`, 'RUNTIME');
+    return new IteraError(
+      `runtime error: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (detail ${this.ex.error_detail()})`,
+      'RUNTIME',
+    );
   }
 }

@@ -12,7 +12,13 @@ export function percentile(values: readonly number[], p: number): number {
   return s[lo] + (s[hi] - s[lo]) * (rank - lo);
 }
 
-export interface Summary { min: number; median: number; max: number; p95: number; n: number }
+export interface Summary {
+  min: number;
+  median: number;
+  max: number;
+  p95: number;
+  n: number;
+}
 
 export function summarize(values: readonly number[]): Summary {
   return {

@@ -23,7 +23,17 @@ export type DType = 'f32' | 'f16' | 'bf16' | 'f64' | 'i64' | 'i32' | 'i16' | 'i8
 
 /** Bytes per element of each DType. */
 export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
-  f32: 4, f16: 2, bf16: 2, f64: 8, i64: 8, i32: 4, i16: 2, i8: 1, u8: 1, bool: 1, qint8: 1,
+  f32: 4,
+  f16: 2,
+  bf16: 2,
+  f64: 8,
+  i64: 8,
+  i32: 4,
+  i16: 2,
+  i8: 1,
+  u8: 1,
+  bool: 1,
+  qint8: 1,
 };
 
 /** One tensor as an importer found it: contiguous, row-major, little-endian raw bytes. */

@@ -10,10 +10,16 @@ import * as abi from '../runtime/abi.js';
 
 const root = repoRoot();
 const source = readFileSync(join(root, 'assembly', 'abi.ts'), 'utf8');
-const { generateAbi } = (await import(pathToFileURL(join(root, 'scripts', 'gen-abi.mjs')).href)) as { generateAbi: (s: string) => string };
+const { generateAbi } = (await import(pathToFileURL(join(root, 'scripts', 'gen-abi.mjs')).href)) as {
+  generateAbi: (s: string) => string;
+};
 
 t.test('host/runtime/abi.ts is what scripts/gen-abi.mjs makes of assembly/abi.ts', async (t) => {
-  t.equal(readFileSync(join(root, 'host', 'runtime', 'abi.ts'), 'utf8'), generateAbi(source), 'run `npm run gen:abi` and commit the result');
+  t.equal(
+    readFileSync(join(root, 'host', 'runtime', 'abi.ts'), 'utf8'),
+    generateAbi(source),
+    'run `npm run gen:abi` and commit the result',
+  );
 });
 
 t.test('a change to assembly/abi.ts changes the generated copy', async (t) => {

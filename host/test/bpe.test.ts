@@ -1,5 +1,14 @@
 import t from 'tap';
-import { BpeTokenizer, bpeFromJson, byteChar, charByte, pretokenize, textToBytes, bytesToText, BPE_KEYS } from '../runtime/tokenizer/bpe.js';
+import {
+  BpeTokenizer,
+  bpeFromJson,
+  byteChar,
+  charByte,
+  pretokenize,
+  textToBytes,
+  bytesToText,
+  BPE_KEYS,
+} from '../runtime/tokenizer/bpe.js';
 import { trainBpe, BPE_BASE_SIZE } from '../tokenize/bpe-train.js';
 import { tokenizerFromOriginalJson, tokenizerFromMetadata, type Tokenizer } from '../runtime/tokenizer/index.js';
 import { readGguf } from '../runtime/gguf.js';
@@ -32,8 +41,18 @@ function viaGguf(tok: Tokenizer): Tokenizer {
 /** Random text: ASCII, Latin-1, CJK, emoji, control characters, CR/LF, tabs, runs of spaces. */
 function randomText(rnd: () => number, n: number): string {
   const pools = [
-    'abcdefghijklmnopqrstuvwxyz', 'ABCXYZ', '0123456789', '     ', '\t\r\n', '.,;:!?\'"()[]-', '\x00\x01\x07\x1b\x7f',
-    'éüßøñçÅ', '東京日本語', '😀😃🎉👍🏽', '\u200b\u00a0\u2028\ufeff', 'Ωπσ',
+    'abcdefghijklmnopqrstuvwxyz',
+    'ABCXYZ',
+    '0123456789',
+    '     ',
+    '\t\r\n',
+    '.,;:!?\'"()[]-',
+    '\x00\x01\x07\x1b\x7f',
+    'éüßøñçÅ',
+    '東京日本語',
+    '😀😃🎉👍🏽',
+    '\u200b\u00a0\u2028\ufeff',
+    'Ωπσ',
   ];
   let s = '';
   for (let i = 0; i < n; i++) {
@@ -105,7 +124,10 @@ t.test('training: size, determinism, order independence, errors', async (t) => {
   expectIteraError(t, () => trainBpe(CORPUS, 3), 'VOCAB_TOO_SMALL', /--vocab 260 or more/, 'vocab 3');
   expectIteraError(t, () => trainBpe(['', ''], 300), 'EMPTY_CORPUS', /no text/, 'empty corpus');
   const special = trainBpe(Array(50).fill('<EOS> <EOS> <PAD>'), 330).tokenizer;
-  t.notOk(special.mergeStrings().some((m) => m.replace(' ', '') === '<EOS>'), 'no merge makes a special name');
+  t.notOk(
+    special.mergeStrings().some((m) => m.replace(' ', '') === '<EOS>'),
+    'no merge makes a special name',
+  );
   t.same(special.encode('<EOS>').includes(3), false, 'specials are never parsed from text');
 });
 
@@ -134,7 +156,12 @@ t.test('merging: the lowest rank at its leftmost occurrence; long chunks agree',
   const bytes = Array.from({ length: 256 }, (_, b) => byteChar(b));
   const tokens = ['<PAD>', '<UNK>', '<BOS>', '<EOS>', ...bytes, 'aa', 'aaa', 'bb', 'aab'];
   const h = new BpeTokenizer(tokens, ['a a', 'aa a', 'b b', 'aa b'], { pad: 0, unk: 1, bos: 2, eos: 3 });
-  const A = 4 + 0x61, B = 4 + 0x62, AA = 260, AAA = 261, BB = 262, AAB = 263;
+  const A = 4 + 0x61,
+    B = 4 + 0x62,
+    AA = 260,
+    AAA = 261,
+    BB = 262,
+    AAB = 263;
   t.same(h.encode('aaa'), [AAA], '"a a" at its leftmost occurrence, then "aa a"');
   t.same(h.encode('aaaa'), [AA, AA], 'rank 0 "a a" twice before rank 1 "aa a"');
   t.same(h.encode('aab'), [AAB]);
@@ -150,10 +177,14 @@ t.test('merging: the lowest rank at its leftmost occurrence; long chunks agree',
     // reference: the plain loop of the specification
     let ids = [...new TextEncoder().encode(s)].map((b) => 4 + b);
     for (;;) {
-      let best = -1, at = -1;
+      let best = -1,
+        at = -1;
       for (let k = 0; k + 1 < ids.length; k++) {
         const r = tok.pairRank(ids[k]!, ids[k + 1]!);
-        if (r !== undefined && (best < 0 || r < best)) { best = r; at = k; }
+        if (r !== undefined && (best < 0 || r < best)) {
+          best = r;
+          at = k;
+        }
       }
       if (best < 0) break;
       ids = [...ids.slice(0, at), tok.mergeResult(best), ...ids.slice(at + 2)];
@@ -175,7 +206,10 @@ t.test('streaming decode: pieces concatenate to decode, tokens ending mid-charac
     const pieces = streamPieces(tok, ids);
     t.equal(pieces.join(''), s, `pieces of ${s}`);
     t.equal(pieces.join(''), tok.decode(ids));
-    t.ok(pieces.every((p) => !p.includes('\ufffd')), 'no replacement characters mid-stream');
+    t.ok(
+      pieces.every((p) => !p.includes('\ufffd')),
+      'no replacement characters mid-stream',
+    );
   }
   const rnd = lcgForTests(11);
   for (let i = 0; i < 100; i++) {
@@ -188,14 +222,16 @@ t.test('streaming decode: pieces concatenate to decode, tokens ending mid-charac
   }
   // the stateless interface, as IteraModel.stream uses it
   const ids = bytesOnly('😀 ok');
-  let started = false, out = '';
+  let started = false,
+    out = '';
   for (const id of ids) {
     const s = tok.decodeToken(id, !started);
     if (s) started = true;
     out += s;
   }
   t.equal(out, '😀 ok', 'decodeToken buffers incomplete bytes, even at the start');
-  started = false; out = '';
+  started = false;
+  out = '';
   for (const id of tok.encode('again')) {
     const s = tok.decodeToken(id, !started);
     if (s) started = true;
@@ -220,17 +256,89 @@ t.test('files: JSON and GGUF metadata round trips; malformed JSON', async (t) =>
     mut(j);
     expectIteraError(t, () => bpeFromJson(j), 'TOKENIZER_BAD_JSON', re, what);
   };
-  bad((j) => { j.version = 2; }, /version 2 is not supported/, 'version');
-  bad((j) => { j.pretokenizer = 'gpt2'; }, /pretokenizer "gpt2" is not supported/, 'pretokenizer');
-  bad((j) => { j.vocab_size = 5; }, /vocab_size 5 is not the number of tokens/, 'vocab_size');
-  bad((j) => { j.tokens = 'abc'; }, /tokens must be an array of strings/, 'tokens');
-  bad((j) => { (j.merges as string[]).push('zz'); }, /merge \d+ "zz" is not 'LEFT RIGHT'/, 'merge format');
-  bad((j) => { (j.merges as string[])[0] = 'q q'; }, /merged token is not in the vocabulary/, 'merge result missing');
-  bad((j) => { (j.merges as string[]).splice(0, 1); }, /uses a token that no earlier merge makes|is made by no merge/, 'merge removed');
-  bad((j) => { (j.tokens as string[])[10] = 'x\u2603'; }, /stands for no byte/, 'bad token text');
-  bad((j) => { (j.tokens as string[])[11] = (j.tokens as string[])[12]!; }, /has two ids/, 'duplicate token');
-  bad((j) => { delete (j.specials as Record<string, unknown>)['<EOS>']; }, /<EOS> is missing/, 'special missing');
-  bad((j) => { (j.specials as Record<string, number>)['<EOS>'] = 2; }, /whose token is "<BOS>"/, 'special id wrong');
-  expectIteraError(t, () => tokenizerFromOriginalJson({ format: 'itera-bpe' }), 'TOKENIZER_BAD_JSON', /version/, 'bare format');
+  bad(
+    (j) => {
+      j.version = 2;
+    },
+    /version 2 is not supported/,
+    'version',
+  );
+  bad(
+    (j) => {
+      j.pretokenizer = 'gpt2';
+    },
+    /pretokenizer "gpt2" is not supported/,
+    'pretokenizer',
+  );
+  bad(
+    (j) => {
+      j.vocab_size = 5;
+    },
+    /vocab_size 5 is not the number of tokens/,
+    'vocab_size',
+  );
+  bad(
+    (j) => {
+      j.tokens = 'abc';
+    },
+    /tokens must be an array of strings/,
+    'tokens',
+  );
+  bad(
+    (j) => {
+      (j.merges as string[]).push('zz');
+    },
+    /merge \d+ "zz" is not 'LEFT RIGHT'/,
+    'merge format',
+  );
+  bad(
+    (j) => {
+      (j.merges as string[])[0] = 'q q';
+    },
+    /merged token is not in the vocabulary/,
+    'merge result missing',
+  );
+  bad(
+    (j) => {
+      (j.merges as string[]).splice(0, 1);
+    },
+    /uses a token that no earlier merge makes|is made by no merge/,
+    'merge removed',
+  );
+  bad(
+    (j) => {
+      (j.tokens as string[])[10] = 'x\u2603';
+    },
+    /stands for no byte/,
+    'bad token text',
+  );
+  bad(
+    (j) => {
+      (j.tokens as string[])[11] = (j.tokens as string[])[12]!;
+    },
+    /has two ids/,
+    'duplicate token',
+  );
+  bad(
+    (j) => {
+      delete (j.specials as Record<string, unknown>)['<EOS>'];
+    },
+    /<EOS> is missing/,
+    'special missing',
+  );
+  bad(
+    (j) => {
+      (j.specials as Record<string, number>)['<EOS>'] = 2;
+    },
+    /whose token is "<BOS>"/,
+    'special id wrong',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromOriginalJson({ format: 'itera-bpe' }),
+    'TOKENIZER_BAD_JSON',
+    /version/,
+    'bare format',
+  );
   expectIteraError(t, () => tokenizerFromOriginalJson([1, 2]), 'TOKENIZER_BAD_JSON', /expected an object/, 'an array');
 });

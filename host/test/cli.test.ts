@@ -3,10 +3,32 @@
 import t from 'tap';
 import { commands, main } from '../cli/itera.js';
 
-function capture(): { io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }; out: () => string; err: () => string } {
-  let o = '', e = '';
-  const w = (f: (s: string) => void) => ({ write: (s: string) => { f(String(s)); return true; } }) as unknown as NodeJS.WritableStream;
-  return { io: { out: w((s) => { o += s; }), err: w((s) => { e += s; }) }, out: () => o, err: () => e };
+function capture(): {
+  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream };
+  out: () => string;
+  err: () => string;
+} {
+  let o = '',
+    e = '';
+  const w = (f: (s: string) => void) =>
+    ({
+      write: (s: string) => {
+        f(String(s));
+        return true;
+      },
+    }) as unknown as NodeJS.WritableStream;
+  return {
+    io: {
+      out: w((s) => {
+        o += s;
+      }),
+      err: w((s) => {
+        e += s;
+      }),
+    },
+    out: () => o,
+    err: () => e,
+  };
 }
 
 t.test('every command has --help, listed in the top-level help', async (t) => {

@@ -30,7 +30,8 @@ t.test('nothing reported: every unknown field is null with a reason', async (t) 
   const fields = reportedFields(d);
   t.ok(fields.length >= 25, `${fields.length} reported fields`);
   for (const [path, r] of fields) {
-    if (r.value === null) t.ok(typeof r.reason === 'string' && r.reason.length > 10, `${path}: null with a reason (${r.reason})`);
+    if (r.value === null)
+      t.ok(typeof r.reason === 'string' && r.reason.length > 10, `${path}: null with a reason (${r.reason})`);
     else t.ok(typeof r.source === 'string' && r.source.length > 0, `${path}: a value with its source`);
   }
   t.equal(d.cpu.model.value, null);
@@ -52,19 +53,25 @@ t.test('nothing reported: every unknown field is null with a reason', async (t) 
 t.test('a Raspberry Pi as its files report it', async (t) => {
   const files: Record<string, string> = {
     '/proc/device-tree/model': 'Raspberry Pi 4 Model B Rev 1.4\0',
-    '/proc/cpuinfo': 'processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n\nHardware\t: BCM2835\nRevision\t: c03114\nModel\t: Raspberry Pi 4 Model B Rev 1.4\n',
+    '/proc/cpuinfo':
+      'processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n\nHardware\t: BCM2835\nRevision\t: c03114\nModel\t: Raspberry Pi 4 Model B Rev 1.4\n',
     '/sys/class/thermal/thermal_zone0/temp': '48312\n',
   };
-  const d = await collectDiagnostics(bareEnv({
-    readText: (p) => files[p] ?? null,
-    listDir: (p) => (p === '/sys/class/thermal' ? ['cooling_device0', 'thermal_zone0'] : null),
-    run: async (cmd) => (cmd === 'vcgencmd' ? 'throttled=0x50005\n' : null),
-  }));
+  const d = await collectDiagnostics(
+    bareEnv({
+      readText: (p) => files[p] ?? null,
+      listDir: (p) => (p === '/sys/class/thermal' ? ['cooling_device0', 'thermal_zone0'] : null),
+      run: async (cmd) => (cmd === 'vcgencmd' ? 'throttled=0x50005\n' : null),
+    }),
+  );
   t.equal(d.device.model.value, 'Raspberry Pi 4 Model B Rev 1.4');
   t.equal(d.device.model.source, '/proc/device-tree/model');
   t.equal(d.device.revision.value, 'c03114');
   t.equal(d.thermal.cpuTemperatureC.value, 48.312);
-  t.same(d.thermal.throttled.value, { raw: '0x50005', flags: ['under-voltage detected', 'currently throttled', 'under-voltage has occurred', 'throttling has occurred'] });
+  t.same(d.thermal.throttled.value, {
+    raw: '0x50005',
+    flags: ['under-voltage detected', 'currently throttled', 'under-voltage has occurred', 'throttling has occurred'],
+  });
   t.same(d.cpu.flags.value, ['fp', 'asimd', 'evtstrm', 'crc32', 'cpuid']);
   t.equal(d.cpu.model.value, null, 'an ARM /proc/cpuinfo has no model name: unknown, not guessed from the board');
 });
@@ -86,7 +93,16 @@ t.test('probe modules', async (t) => {
   t.equal(f.bulkMemory.value, true);
   t.type(f.relaxedSimd.value, 'boolean', 'relaxed SIMD: known either way');
   // a feature that validates but fails at run time is reported false with the error
-  const r = probe({ validate: () => true, run: () => { throw new Error('boom'); } }, PROBES.simd, 'SIMD');
+  const r = probe(
+    {
+      validate: () => true,
+      run: () => {
+        throw new Error('boom');
+      },
+    },
+    PROBES.simd,
+    'SIMD',
+  );
   t.equal(r.value, false);
   t.match(r.source!, /boom/);
   const n = probe({ validate: () => false, run: () => 0 }, PROBES.simd, 'SIMD');
@@ -115,7 +131,10 @@ function expectedLane0(kind: PeakKind, mem: ArrayBuffer, n: number): number {
     for (let i = 0; i < 4; i++) {
       for (let j = 0; j < 2; j++) {
         if (kind === 'f32') sum += new Float32Array(mem, off + 16 * i, 1)[0]! * ((1 + 4 * j) / 16);
-        else { const w = new Int16Array(mem, off + 16 * i, 2); sum += w[0]! * (1 + 4 * j) + w[1]! * (2 + 4 * j); }
+        else {
+          const w = new Int16Array(mem, off + 16 * i, 2);
+          sum += w[0]! * (1 + 4 * j) + w[1]! * (2 + 4 * j);
+        }
       }
     }
   }
@@ -130,11 +149,15 @@ t.test('SIMD peak probes compute what they time', async (t) => {
     // small integers (f32: small multiples of 1/16), so every sum is exact in f32 and in int32
     const bytes = new DataView(mem);
     for (let o = 0; o < 4096; o += 4) {
-      const v = ((o * 7919) >>> 2) % 13 - 6;
+      const v = (((o * 7919) >>> 2) % 13) - 6;
       if (kind === 'f32') bytes.setFloat32(o, v, true);
-      else { bytes.setInt16(o, v, true); bytes.setInt16(o + 2, 5 - v, true); }
+      else {
+        bytes.setInt16(o, v, true);
+        bytes.setInt16(o + 2, 5 - v, true);
+      }
     }
-    for (const n of [1, 3, 70]) { // 70 passes the wrap at 64 iterations
+    for (const n of [1, 3, 70]) {
+      // 70 passes the wrap at 64 iterations
       const got = p.run(n);
       const want = expectedLane0(kind, mem, n);
       const lane0 = kind === 'f32' ? new Float32Array(new Int32Array([got]).buffer)[0]! : got;

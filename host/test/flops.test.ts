@@ -5,8 +5,18 @@ import { flopsPerToken, layerNormFlops, prefillMatrixMacs, researchFormulaFlops 
 import type { IteraConfig } from '../runtime/types.js';
 
 const micro: IteraConfig = {
-  vocabSize: 2000, hiddenSize: 64, numLayers: 3, ssmStateSize: 8, ssmConvKernel: 4, ssmInnerSize: 128,
-  numExperts: 4, expertSize: 32, topK: 2, moeLayers: [1], maxSeqLength: 128, layerNormEps: 1e-5,
+  vocabSize: 2000,
+  hiddenSize: 64,
+  numLayers: 3,
+  ssmStateSize: 8,
+  ssmConvKernel: 4,
+  ssmInnerSize: 128,
+  numExperts: 4,
+  expertSize: 32,
+  topK: 2,
+  moeLayers: [1],
+  maxSeqLength: 128,
+  layerNormEps: 1e-5,
 };
 
 t.test('micro: every component by hand', async (t) => {
@@ -43,7 +53,17 @@ t.test('micro: every component by hand', async (t) => {
 t.test("the research report's formula", async (t) => {
   t.equal(researchFormulaFlops(micro), 57344, 'micro: 3*64^2*2*2 + 1*64*32*2*2, the Phase 4 figure');
   // the original's tiny teacher: d=128, L=4, e=2, f=64, k=2, moe [1,3] -> the Phase 3 figure 327,680
-  t.equal(researchFormulaFlops({ ...micro, hiddenSize: 128, numLayers: 4, ssmInnerSize: 256, expertSize: 64, moeLayers: [1, 3] }), 327680);
+  t.equal(
+    researchFormulaFlops({
+      ...micro,
+      hiddenSize: 128,
+      numLayers: 4,
+      ssmInnerSize: 256,
+      expertSize: 64,
+      moeLayers: [1, 3],
+    }),
+    327680,
+  );
 });
 
 t.test('no MoE layers: only FFNs; more experts picked cost more', async (t) => {
@@ -60,7 +80,7 @@ t.test('micro: matrix multiply-adds per prompt position, by hand', async (t) => 
   // a full layer's SSM matrices: in_proj 256x64 16384 + delta_proj 16384 + B 8x128 1024 + out_proj
   // 64x128 8192 = 41984; carrying the state only: in_proj's a half 8192 + 16384 + 1024 = 25600;
   // FFN 2x(32x64) 4096; MoE router 4x64 256 + two experts 2 x 4096 = 8448; lm_head 2000x64 128000
-  const below = (41984 + 4096) + (41984 + 8448); // layers 0 and 1, in full
+  const below = 41984 + 4096 + (41984 + 8448); // layers 0 and 1, in full
   const last = below + 41984 + 4096 + 128000; // the last position: layer 2 in full, the head
   const carry = below + 25600; // every other position
   t.equal(prefillMatrixMacs(micro, 1), last, 'one token: the whole forward');

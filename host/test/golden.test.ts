@@ -41,7 +41,8 @@ t.test('golden logits and greedy generations, both builds', needShared(GOLD), as
       t.equal(want.length, c.shape[0] * c.shape[1], `${c.name}: golden file has [${c.shape}]`);
       const pre = model.logits(c.input_ids);
       const step = model.logits(c.input_ids, { step: true });
-      const dp = maxAbsDiff(pre, want), ds = maxAbsDiff(step, want);
+      const dp = maxAbsDiff(pre, want),
+        ds = maxAbsDiff(step, want);
       t.ok(dp <= BOUND, `${build} ${c.name}: prefill within ${BOUND} of PyTorch (max ${dp.toExponential(2)})`);
       t.ok(ds <= BOUND, `${build} ${c.name}: step-by-step within ${BOUND} of PyTorch (max ${ds.toExponential(2)})`);
       byBuild[build]!.push(pre);
@@ -61,29 +62,60 @@ t.test('golden logits and greedy generations, both builds', needShared(GOLD), as
   });
 });
 
-t.test('CLI: itera run --temperature 0 --json gives the golden ids; itera logits writes the golden format', needShared(GOLD), async (t) => {
-  const ref = golden();
-  const dir = mkdtempSync(join(tmpdir(), 'itera-golden-'));
-  const model = join(dir, 'micro.gguf');
-  writeFileSync(model, convertReference());
-  const cli = join(repoRoot(), 'bin', 'itera.js');
-  for (const g of ref.greedy_generation.cases) {
-    const r = spawnSync(process.execPath, [cli, 'run', '--model', model, '--prompt', g.prompt, '--temperature', '0', '--max-tokens', String(g.greedy_ids.length), '--no-eos', '--json'], { encoding: 'utf8' });
-    t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
-    const out = JSON.parse(r.stdout) as { prompt_ids: number[]; generated_ids: number[]; text: string };
-    t.same(out.prompt_ids, g.prompt_ids, `prompt ids of "${g.prompt}"`);
-    t.same(out.generated_ids, g.greedy_ids, `generated ids of "${g.prompt}"`);
-    t.equal(out.text, g.greedy_text);
-  }
-  const c = ref.logits_cases.find((x) => x.name === 'story_prompt') ?? ref.logits_cases[0];
-  for (const step of [false, true]) {
-    const out = join(dir, `out${step}.f32`);
-    const args = [cli, 'logits', '--model', model, '--ids', c.input_ids.join(','), '-o', out, ...(step ? ['--step'] : [])];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-    t.equal(r.status, 0, `itera logits${step ? ' --step' : ''} exits 0 (${r.stderr.trim()})`);
-    const b = readFileSync(out);
-    const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    const d = maxAbsDiff(got, goldLogits(c.logits_file));
-    t.ok(d <= BOUND, `itera logits${step ? ' --step' : ''}: ${c.name} within ${BOUND} (max ${d.toExponential(2)})`);
-  }
-});
+t.test(
+  'CLI: itera run --temperature 0 --json gives the golden ids; itera logits writes the golden format',
+  needShared(GOLD),
+  async (t) => {
+    const ref = golden();
+    const dir = mkdtempSync(join(tmpdir(), 'itera-golden-'));
+    const model = join(dir, 'micro.gguf');
+    writeFileSync(model, convertReference());
+    const cli = join(repoRoot(), 'bin', 'itera.js');
+    for (const g of ref.greedy_generation.cases) {
+      const r = spawnSync(
+        process.execPath,
+        [
+          cli,
+          'run',
+          '--model',
+          model,
+          '--prompt',
+          g.prompt,
+          '--temperature',
+          '0',
+          '--max-tokens',
+          String(g.greedy_ids.length),
+          '--no-eos',
+          '--json',
+        ],
+        { encoding: 'utf8' },
+      );
+      t.equal(r.status, 0, `exit 0 (${r.stderr.trim()})`);
+      const out = JSON.parse(r.stdout) as { prompt_ids: number[]; generated_ids: number[]; text: string };
+      t.same(out.prompt_ids, g.prompt_ids, `prompt ids of "${g.prompt}"`);
+      t.same(out.generated_ids, g.greedy_ids, `generated ids of "${g.prompt}"`);
+      t.equal(out.text, g.greedy_text);
+    }
+    const c = ref.logits_cases.find((x) => x.name === 'story_prompt') ?? ref.logits_cases[0];
+    for (const step of [false, true]) {
+      const out = join(dir, `out${step}.f32`);
+      const args = [
+        cli,
+        'logits',
+        '--model',
+        model,
+        '--ids',
+        c.input_ids.join(','),
+        '-o',
+        out,
+        ...(step ? ['--step'] : []),
+      ];
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+      t.equal(r.status, 0, `itera logits${step ? ' --step' : ''} exits 0 (${r.stderr.trim()})`);
+      const b = readFileSync(out);
+      const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      const d = maxAbsDiff(got, goldLogits(c.logits_file));
+      t.ok(d <= BOUND, `itera logits${step ? ' --step' : ''}: ${c.name} within ${BOUND} (max ${d.toExponential(2)})`);
+    }
+  },
+);

@@ -43,30 +43,59 @@ import { f32Source, type WeightSource, type WasmSession } from '../runtime/runti
  *  position's logits and its row of `all` ([ids.length, V], from one prefill). */
 export function tokenByTokenDiff(s: WasmSession, ids: readonly number[], all: Float32Array, V: number): number {
   let d = 0;
-  ids.forEach((id, i) => { s.prefill([id]); d = Math.max(d, maxAbsDiff(s.logits(), all.subarray(i * V, (i + 1) * V))); });
+  ids.forEach((id, i) => {
+    s.prefill([id]);
+    d = Math.max(d, maxAbsDiff(s.logits(), all.subarray(i * V, (i + 1) * V)));
+  });
   return d;
 }
 
 export const TINY: IteraConfig = {
-  vocabSize: 50, hiddenSize: 8, numLayers: 2, ssmStateSize: 4, ssmConvKernel: 4, ssmInnerSize: 16,
-  numExperts: 4, expertSize: 8, topK: 2, moeLayers: [1], maxSeqLength: 16, layerNormEps: 1e-5,
+  vocabSize: 50,
+  hiddenSize: 8,
+  numLayers: 2,
+  ssmStateSize: 4,
+  ssmConvKernel: 4,
+  ssmInnerSize: 16,
+  numExperts: 4,
+  expertSize: 8,
+  topK: 2,
+  moeLayers: [1],
+  maxSeqLength: 16,
+  layerNormEps: 1e-5,
 };
 
 /** Tensor shapes (PyTorch order) by model-file name for a config. */
 export function tensorShapes(c: IteraConfig, tied = true): Map<string, number[]> {
-  const { vocabSize: V, hiddenSize: d, ssmInnerSize: di, ssmStateSize: N, ssmConvKernel: K, numExperts: E, expertSize: f } = c;
+  const {
+    vocabSize: V,
+    hiddenSize: d,
+    ssmInnerSize: di,
+    ssmStateSize: N,
+    ssmConvKernel: K,
+    numExperts: E,
+    expertSize: f,
+  } = c;
   const m = new Map<string, number[]>([
-    ['token_embd.weight', [V, d]], ['position_embd.weight', [c.maxSeqLength, d]],
+    ['token_embd.weight', [V, d]],
+    ['position_embd.weight', [c.maxSeqLength, d]],
   ]);
   for (let l = 0; l < c.numLayers; l++) {
     const b = `blk.${l}.`;
-    m.set(b + 'ssm_norm.weight', [d]); m.set(b + 'ssm_norm.bias', [d]);
+    m.set(b + 'ssm_norm.weight', [d]);
+    m.set(b + 'ssm_norm.bias', [d]);
     m.set(b + 'ssm_in.weight', [2 * di, d]);
-    m.set(b + 'ssm_conv1d.weight', [di, K]); m.set(b + 'ssm_conv1d.bias', [di]);
-    m.set(b + 'ssm_a_log', [N]); m.set(b + 'ssm_b', [N, di]); m.set(b + 'ssm_c', [di, N]); m.set(b + 'ssm_d', [di]);
-    m.set(b + 'ssm_dt.weight', [di, di]); m.set(b + 'ssm_dt.bias', [di]);
+    m.set(b + 'ssm_conv1d.weight', [di, K]);
+    m.set(b + 'ssm_conv1d.bias', [di]);
+    m.set(b + 'ssm_a_log', [N]);
+    m.set(b + 'ssm_b', [N, di]);
+    m.set(b + 'ssm_c', [di, N]);
+    m.set(b + 'ssm_d', [di]);
+    m.set(b + 'ssm_dt.weight', [di, di]);
+    m.set(b + 'ssm_dt.bias', [di]);
     m.set(b + 'ssm_out.weight', [d, di]);
-    m.set(b + 'ffn_norm.weight', [d]); m.set(b + 'ffn_norm.bias', [d]);
+    m.set(b + 'ffn_norm.weight', [d]);
+    m.set(b + 'ffn_norm.bias', [d]);
     if (c.moeLayers.includes(l)) {
       m.set(b + 'ffn_gate_inp.weight', [E, d]);
       m.set(b + 'ffn_up_exps.weight', [E, f, d]);
@@ -76,7 +105,8 @@ export function tensorShapes(c: IteraConfig, tied = true): Map<string, number[]>
       m.set(b + 'ffn_down.weight', [d, f]);
     }
   }
-  m.set('output_norm.weight', [d]); m.set('output_norm.bias', [d]);
+  m.set('output_norm.weight', [d]);
+  m.set('output_norm.bias', [d]);
   if (!tied) m.set('output.weight', [V, d]);
   return m;
 }
@@ -110,7 +140,9 @@ import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 export function tinyModelFile(c: IteraConfig = TINY, seed = 1, type?: 'F32' | 'F16' | 'Q8_0' | 'Q4_0'): Uint8Array {
   const chars = ' abcdefghijklmnopqrstuvwxyz'.split('');
   const token2id: Record<string, number> = { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3 };
-  chars.forEach((ch, i) => { token2id[ch] = 4 + i; });
+  chars.forEach((ch, i) => {
+    token2id[ch] = 4 + i;
+  });
   const id2token = Object.fromEntries(Object.entries(token2id).map(([k, v]) => [String(v), k]));
   const tokenizer = tokenizerFromOriginalJson({ token2id, id2token, vocab_size: 4 + chars.length, level: 'char' });
   const shapes = tensorShapes(c);
@@ -134,7 +166,9 @@ const enc = new TextEncoder();
 
 /** Concatenates byte arrays, byte lists and strings (as UTF-8) into one Uint8Array. */
 export function bytesOf(...parts: Array<number[] | string | Uint8Array>): Uint8Array {
-  const arrays = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p)));
+  const arrays = parts.map((p) =>
+    typeof p === 'string' ? enc.encode(p) : p instanceof Uint8Array ? p : Uint8Array.from(p),
+  );
   const out = new Uint8Array(arrays.reduce((a, b) => a + b.length, 0));
   let o = 0;
   for (const a of arrays) {

@@ -13,7 +13,6 @@ import { mulberry32 } from './helpers.js';
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
 
-
 interface Tally {
   ok: number;
   error: number;
@@ -26,7 +25,8 @@ function attempt(tally: Tally, fn: () => unknown, what: string): void {
     tally.ok++;
   } catch (e) {
     if (e instanceof IteraError) tally.error++;
-    else if (tally.foreign.length < 5) tally.foreign.push(`${what}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+    else if (tally.foreign.length < 5)
+      tally.foreign.push(`${what}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
     else tally.foreign.push('');
   }
 }
@@ -44,7 +44,12 @@ function entryRange(bytes: Uint8Array, suffix: string): [number, number] {
   return [e.dataOffset, e.dataOffset + e.size];
 }
 
-function fuzzArchive(t: Test, bytes: Uint8Array, label: string, budget: { flips: number; cuts: number; pickleMutations: number }): void {
+function fuzzArchive(
+  t: Test,
+  bytes: Uint8Array,
+  label: string,
+  budget: { flips: number; cuts: number; pickleMutations: number },
+): void {
   const rnd = mulberry32(bytes.length);
   const load = (b: Uint8Array, verifyCrc: boolean) => () => importTorchZip(b, { verifyCrc });
 
@@ -86,7 +91,14 @@ function fuzzArchive(t: Test, bytes: Uint8Array, label: string, budget: { flips:
   report(t, pkl, `${label}: pickle bytes flipped`);
 }
 
-for (const name of ['tiny_itera.pt', 'tiny_itera_wrapped.pt', 'tiny_itera_f16.pt', 'views.pt', 'tiny_qint8.pt', 'hostile_nested.pt']) {
+for (const name of [
+  'tiny_itera.pt',
+  'tiny_itera_wrapped.pt',
+  'tiny_itera_f16.pt',
+  'views.pt',
+  'tiny_qint8.pt',
+  'hostile_nested.pt',
+]) {
   t.test(`damaged ${name}`, async (t) => {
     fuzzArchive(t, fixture(name), name, { flips: 200, cuts: 150, pickleMutations: 1200 });
   });
@@ -96,7 +108,8 @@ t.test('damaged safetensors', async (t) => {
   const bytes = fixture('tiny_itera_py.safetensors');
   const rnd = mulberry32(99);
   const tally: Tally = { ok: 0, error: 0, foreign: [] };
-  for (let n = 0; n < bytes.length; n += 7) attempt(tally, () => importCheckpoint(bytes.subarray(0, n), 'x.safetensors'), `cut ${n}`);
+  for (let n = 0; n < bytes.length; n += 7)
+    attempt(tally, () => importCheckpoint(bytes.subarray(0, n), 'x.safetensors'), `cut ${n}`);
   t.equal(tally.ok, 0, 'no truncation parses');
   const headerEnd = 8 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
   for (let p = 0; p < headerEnd; p++) {

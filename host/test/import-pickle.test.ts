@@ -5,14 +5,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importTorchZip, writeZip } from '../convert/import/index.js';
 import { PyTuple, type PickleValue } from '../convert/import/pickle.js';
-import { TorchStorage, TorchTensor, allowedGlobalNames, unpickleCheckpoint as unpickle } from '../convert/import/torch-pickle.js';
+import {
+  TorchStorage,
+  TorchTensor,
+  allowedGlobalNames,
+  unpickleCheckpoint as unpickle,
+} from '../convert/import/torch-pickle.js';
 import { IteraError } from '../runtime/types.js';
 import { expectIteraError, repoRoot } from './shared.js';
 import { mulberry32, bytesOf } from './helpers.js';
 
 const FIXTURES = join(repoRoot(), 'host', 'test', 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, name)));
-const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Record<string, { value?: unknown; same_as?: string }>;
+const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Record<
+  string,
+  { value?: unknown; same_as?: string }
+>;
 
 const enc = new TextEncoder();
 const shortStr = (s: string): Uint8Array => bytesOf([0x8c, enc.encode(s).length], s);
@@ -139,29 +147,90 @@ t.test('every other global is refused, by GLOBAL, STACK_GLOBAL and INST, before 
     const re = new RegExp(dotted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     const arg = bytesOf([0x58, 4, 0, 0, 0], 'echo', [0x85]);
     // GLOBAL; argument; REDUCE; then an invalid opcode: the global must be refused first.
-    expectIteraError(t, () => unpickle(bytesOf([0x80, 2], `c${mod}\n${name}\n`, arg, [0x52, 0xff])), 'PICKLE_GLOBAL_FORBIDDEN', re, `GLOBAL ${dotted}`);
-    expectIteraError(t, () => unpickle(bytesOf([0x80, 4], shortStr(mod), shortStr(name), [0x93], arg, [0x52, 0x2e])), 'PICKLE_GLOBAL_FORBIDDEN', re, `STACK_GLOBAL ${dotted}`);
-    expectIteraError(t, () => unpickle(bytesOf([0x28], shortStr('x'), `i${mod}\n${name}\n`, [0x2e])), 'PICKLE_GLOBAL_FORBIDDEN', re, `INST ${dotted}`);
+    expectIteraError(
+      t,
+      () => unpickle(bytesOf([0x80, 2], `c${mod}\n${name}\n`, arg, [0x52, 0xff])),
+      'PICKLE_GLOBAL_FORBIDDEN',
+      re,
+      `GLOBAL ${dotted}`,
+    );
+    expectIteraError(
+      t,
+      () => unpickle(bytesOf([0x80, 4], shortStr(mod), shortStr(name), [0x93], arg, [0x52, 0x2e])),
+      'PICKLE_GLOBAL_FORBIDDEN',
+      re,
+      `STACK_GLOBAL ${dotted}`,
+    );
+    expectIteraError(
+      t,
+      () => unpickle(bytesOf([0x28], shortStr('x'), `i${mod}\n${name}\n`, [0x2e])),
+      'PICKLE_GLOBAL_FORBIDDEN',
+      re,
+      `INST ${dotted}`,
+    );
     // Never called, only named: still refused.
-    expectIteraError(t, () => unpickle(bytesOf([0x80, 2], `c${mod}\n${name}\n`, [0x2e])), 'PICKLE_GLOBAL_FORBIDDEN', re, `bare ${dotted}`);
+    expectIteraError(
+      t,
+      () => unpickle(bytesOf([0x80, 2], `c${mod}\n${name}\n`, [0x2e])),
+      'PICKLE_GLOBAL_FORBIDDEN',
+      re,
+      `bare ${dotted}`,
+    );
   }
   // And through the checkpoint importer, inside an otherwise valid archive.
-  const z = writeZip([{ name: 'evil/data.pkl', data: bytesOf([0x80, 2], 'cposix\nsystem\n', [0x58, 2, 0, 0, 0], 'ls', [0x85, 0x52, 0x2e]) }]);
+  const z = writeZip([
+    {
+      name: 'evil/data.pkl',
+      data: bytesOf([0x80, 2], 'cposix\nsystem\n', [0x58, 2, 0, 0, 0], 'ls', [0x85, 0x52, 0x2e]),
+    },
+  ]);
   expectIteraError(t, () => importTorchZip(z), 'PICKLE_GLOBAL_FORBIDDEN', /'posix\.system'/, 'importTorchZip');
 });
 
 t.test('allowed names used the wrong way are errors, not calls', async (t) => {
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2], 'ctorch\nFloatStorage\n', [0x29, 0x52, 0x2e])), 'PICKLE_INVALID', /cannot be called/, 'calling a storage type');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2], shortStr('abc'), [0x29, 0x52, 0x2e])), 'PICKLE_INVALID', /cannot call a str/, 'calling a string');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2], 'ctorch._utils\n_rebuild_tensor_v2\n', [0x29, 0x52, 0x2e])), 'PICKLE_INVALID', /takes 6 to 7 arguments/, 'wrong arity');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2, 0x5d, 0x7d, 0x62, 0x2e])), 'PICKLE_INVALID', /BUILD on a list/, 'BUILD on a list');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2], 'ctorch\nFloatStorage\n', [0x29, 0x52, 0x2e])),
+    'PICKLE_INVALID',
+    /cannot be called/,
+    'calling a storage type',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2], shortStr('abc'), [0x29, 0x52, 0x2e])),
+    'PICKLE_INVALID',
+    /cannot call a str/,
+    'calling a string',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2], 'ctorch._utils\n_rebuild_tensor_v2\n', [0x29, 0x52, 0x2e])),
+    'PICKLE_INVALID',
+    /takes 6 to 7 arguments/,
+    'wrong arity',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2, 0x5d, 0x7d, 0x62, 0x2e])),
+    'PICKLE_INVALID',
+    /BUILD on a list/,
+    'BUILD on a list',
+  );
   // BUILD on an OrderedDict (state_dict _metadata) is accepted and ignored.
   const od = unpickle(bytesOf([0x80, 2], 'ccollections\nOrderedDict\n', [0x29, 0x52, 0x7d, 0x62, 0x2e]));
   t.ok(od instanceof Map);
   // A persistent id with no loader.
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2, 0x4e, 0x51, 0x2e])), 'PICKLE_INVALID', /no loader/, 'persistent id without loader');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2, 0x4e, 0x51, 0x2e])),
+    'PICKLE_INVALID',
+    /no loader/,
+    'persistent id without loader',
+  );
   // _codecs.encode builds bytes, latin-1 only.
-  const b = unpickle(bytesOf([0x80, 2], 'c_codecs\nencode\n', shortStr('\u00ff\u0001'), shortStr('latin1'), [0x86, 0x52, 0x2e]));
+  const b = unpickle(
+    bytesOf([0x80, 2], 'c_codecs\nencode\n', shortStr('\u00ff\u0001'), shortStr('latin1'), [0x86, 0x52, 0x2e]),
+  );
   t.same([...(b as Uint8Array)], [0xff, 1]);
 });
 
@@ -169,8 +238,18 @@ t.test('a storage persistent id and _rebuild_tensor_v2 build a tensor node', asy
   const pkl = bytesOf(
     [0x80, 2],
     'ctorch._utils\n_rebuild_tensor_v2\n',
-    [0x28, 0x28], shortStr('storage'), 'ctorch\nHalfStorage\n', shortStr('5'), shortStr('cuda:0'), [0x4b, 6, 0x74, 0x51],
-    [0x4b, 2], [0x4b, 2, 0x4b, 2, 0x86], [0x4b, 1, 0x4b, 2, 0x86], [0x88], [0x7d], [0x74, 0x52, 0x2e],
+    [0x28, 0x28],
+    shortStr('storage'),
+    'ctorch\nHalfStorage\n',
+    shortStr('5'),
+    shortStr('cuda:0'),
+    [0x4b, 6, 0x74, 0x51],
+    [0x4b, 2],
+    [0x4b, 2, 0x4b, 2, 0x86],
+    [0x4b, 1, 0x4b, 2, 0x86],
+    [0x88],
+    [0x7d],
+    [0x74, 0x52, 0x2e],
   );
   const seen: PickleValue[] = [];
   const v = unpickle(pkl, {
@@ -187,37 +266,131 @@ t.test('a storage persistent id and _rebuild_tensor_v2 build a tensor node', asy
   t.same(tensor.stride, [1, 2]);
   t.equal(tensor.requiresGrad, true);
   const pid = seen[0] as PyTuple;
-  t.same([pid.items[0], pid.items[2], pid.items[3], pid.items[4]], ['storage', '5', 'cuda:0', 6], 'the persistent id as pickled');
+  t.same(
+    [pid.items[0], pid.items[2], pid.items[3], pid.items[4]],
+    ['storage', '5', 'cuda:0', 6],
+    'the persistent id as pickled',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
 // Malformed input and limits
 
 t.test('unknown opcodes are named with their offset', async (t) => {
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2, 0x4e, 0xff])), 'PICKLE_UNKNOWN_OPCODE', /0xff at byte 3/, '0xff');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2, 0x4e, 0x21])), 'PICKLE_UNKNOWN_OPCODE', /0x21 \('!'\) at byte 3/, "'!'");
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2, 0x4e, 0xff])),
+    'PICKLE_UNKNOWN_OPCODE',
+    /0xff at byte 3/,
+    '0xff',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2, 0x4e, 0x21])),
+    'PICKLE_UNKNOWN_OPCODE',
+    /0x21 \('!'\) at byte 3/,
+    "'!'",
+  );
   expectIteraError(t, () => unpickle(bytesOf([0x80, 6, 0x2e])), 'PICKLE_UNSUPPORTED', /protocol 6/, 'protocol 6');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 2, 0x82, 1, 0x2e])), 'PICKLE_UNSUPPORTED', /extension registry/, 'EXT1');
-  expectIteraError(t, () => unpickle(bytesOf([0x80, 5, 0x97, 0x2e])), 'PICKLE_UNSUPPORTED', /out-of-band/, 'NEXT_BUFFER');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 2, 0x82, 1, 0x2e])),
+    'PICKLE_UNSUPPORTED',
+    /extension registry/,
+    'EXT1',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x80, 5, 0x97, 0x2e])),
+    'PICKLE_UNSUPPORTED',
+    /out-of-band/,
+    'NEXT_BUFFER',
+  );
 });
 
 t.test('structural errors', async (t) => {
   expectIteraError(t, () => unpickle(bytesOf([0x2e])), 'PICKLE_INVALID', /underflow/, 'STOP on an empty stack');
   expectIteraError(t, () => unpickle(bytesOf([0x74, 0x2e])), 'PICKLE_INVALID', /no MARK/, 'TUPLE without MARK');
-  expectIteraError(t, () => unpickle(bytesOf([0x4e, 0x28, 0x85, 0x2e])), 'PICKLE_INVALID', /underflow/, 'TUPLE1 reaching below a MARK');
-  expectIteraError(t, () => unpickle(bytesOf([0x68, 3, 0x2e])), 'PICKLE_INVALID', /memo index 3/, 'BINGET of a missing index');
-  expectIteraError(t, () => unpickle(bytesOf([0x4e, 0x4e, 0x61, 0x2e])), 'PICKLE_INVALID', /APPEND to a None/, 'APPEND to None');
-  expectIteraError(t, () => unpickle(bytesOf([0x7d, 0x5d, 0x4e, 0x73, 0x2e])), 'PICKLE_INVALID', /unhashable/, 'list as a dict key');
-  expectIteraError(t, () => unpickle(bytesOf([0x7d, 0x28, 0x4e, 0x75, 0x2e])), 'PICKLE_INVALID', /odd number/, 'SETITEMS with an odd count');
-  expectIteraError(t, () => unpickle(bytesOf([0x58, 0xff, 0xff, 0xff, 0xff, 0x61])), 'PICKLE_TRUNCATED', /4294967295/, 'string longer than the input');
-  expectIteraError(t, () => unpickle(bytesOf([0x8d, 0, 0, 0, 0, 0, 0, 0, 0x80])), 'PICKLE_TRUNCATED', /BINUNICODE8/, 'huge BINUNICODE8');
-  expectIteraError(t, () => unpickle(bytesOf([0x95, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x4e, 0x2e])), 'PICKLE_TRUNCATED', /FRAME/, 'FRAME longer than the input');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x4e, 0x28, 0x85, 0x2e])),
+    'PICKLE_INVALID',
+    /underflow/,
+    'TUPLE1 reaching below a MARK',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x68, 3, 0x2e])),
+    'PICKLE_INVALID',
+    /memo index 3/,
+    'BINGET of a missing index',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x4e, 0x4e, 0x61, 0x2e])),
+    'PICKLE_INVALID',
+    /APPEND to a None/,
+    'APPEND to None',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x7d, 0x5d, 0x4e, 0x73, 0x2e])),
+    'PICKLE_INVALID',
+    /unhashable/,
+    'list as a dict key',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x7d, 0x28, 0x4e, 0x75, 0x2e])),
+    'PICKLE_INVALID',
+    /odd number/,
+    'SETITEMS with an odd count',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x58, 0xff, 0xff, 0xff, 0xff, 0x61])),
+    'PICKLE_TRUNCATED',
+    /4294967295/,
+    'string longer than the input',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x8d, 0, 0, 0, 0, 0, 0, 0, 0x80])),
+    'PICKLE_TRUNCATED',
+    /BINUNICODE8/,
+    'huge BINUNICODE8',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x95, 0xff, 0, 0, 0, 0, 0, 0, 0, 0x4e, 0x2e])),
+    'PICKLE_TRUNCATED',
+    /FRAME/,
+    'FRAME longer than the input',
+  );
   expectIteraError(t, () => unpickle(bytesOf([0x8c, 2, 0xc3, 0x28, 0x2e])), 'PICKLE_INVALID', /UTF-8/, 'invalid UTF-8');
   expectIteraError(t, () => unpickle(bytesOf([0x4e])), 'PICKLE_TRUNCATED', /STOP/, 'no STOP');
   expectIteraError(t, () => unpickle(bytesOf('cos\nsys')), 'PICKLE_TRUNCATED', /end of line/, 'GLOBAL without newline');
-  expectIteraError(t, () => unpickle(bytesOf('c', 'a'.repeat(2000), '\nb\n.')), 'PICKLE_INVALID', /longer than 1024/, 'GLOBAL name too long');
-  expectIteraError(t, () => unpickle(bytesOf([0x8b, 0, 0, 1, 0], new Uint8Array(65536), [0x2e])), 'PICKLE_LIMIT', /too large/, 'LONG4 of 64 KiB');
-  expectIteraError(t, () => unpickle(bytesOf([0x8b, 0xff, 0xff, 0xff, 0xff, 0x2e])), 'PICKLE_INVALID', /negative LONG4/, 'negative LONG4 length');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf('c', 'a'.repeat(2000), '\nb\n.')),
+    'PICKLE_INVALID',
+    /longer than 1024/,
+    'GLOBAL name too long',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x8b, 0, 0, 1, 0], new Uint8Array(65536), [0x2e])),
+    'PICKLE_LIMIT',
+    /too large/,
+    'LONG4 of 64 KiB',
+  );
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf([0x8b, 0xff, 0xff, 0xff, 0xff, 0x2e])),
+    'PICKLE_INVALID',
+    /negative LONG4/,
+    'negative LONG4 length',
+  );
   expectIteraError(t, () => unpickle(bytesOf('Ixyz\n.')), 'PICKLE_INVALID', /malformed integer/, 'bad INT');
   expectIteraError(t, () => unpickle(bytesOf('F1.2.3\n.')), 'PICKLE_INVALID', /malformed float/, 'bad FLOAT');
   expectIteraError(t, () => unpickle(bytesOf('Snot quoted\n.')), 'PICKLE_INVALID', /not a quoted/, 'bad STRING');
@@ -237,14 +410,24 @@ t.test('protocol 0 text opcodes', async (t) => {
   t.same(tag(unpickle(bytesOf([0x4b, 1, 0x28, 0x30, 0x2e]))), 1, 'POP of a MARK');
   t.same(tag(unpickle(bytesOf([0x8a, 0, 0x2e]))), 0, 'LONG1 of no bytes');
   t.same(tag(unpickle(bytesOf([0x8a, 2, 0x00, 0x80, 0x2e]))), -32768, 'LONG1 negative');
-  t.same(tag(unpickle(bytesOf([0x8a, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0x2e]))), { int: (2n ** 64n + 1n).toString() }, 'LONG1 past 64 bits');
+  t.same(
+    tag(unpickle(bytesOf([0x8a, 9, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0x2e]))),
+    { int: (2n ** 64n + 1n).toString() },
+    'LONG1 past 64 bits',
+  );
 });
 
 t.test('limits: ops, stack, marks, memo', async (t) => {
   const nones = bytesOf(new Uint8Array(100).fill(0x4e), [0x2e]);
   expectIteraError(t, () => unpickle(nones, { maxOps: 50 }), 'PICKLE_LIMIT', /more than 50 opcodes/, 'maxOps');
   expectIteraError(t, () => unpickle(nones, { maxStack: 10 }), 'PICKLE_LIMIT', /stack exceeds 10/, 'maxStack');
-  expectIteraError(t, () => unpickle(bytesOf(new Uint8Array(20000).fill(0x28), [0x2e])), 'PICKLE_LIMIT', /MARK nesting/, 'maxMarks');
+  expectIteraError(
+    t,
+    () => unpickle(bytesOf(new Uint8Array(20000).fill(0x28), [0x2e])),
+    'PICKLE_LIMIT',
+    /MARK nesting/,
+    'maxMarks',
+  );
   const puts = bytesOf([0x4e], ...Array.from({ length: 20 }, (_, i) => [0x71, i]), [0x2e]);
   expectIteraError(t, () => unpickle(puts, { maxMemo: 10 }), 'PICKLE_LIMIT', /memo exceeds 10/, 'maxMemo');
   // A self-containing list is built (by reference), not expanded.
@@ -257,7 +440,6 @@ t.test('limits: ops, stack, marks, memo', async (t) => {
 
 // ---------------------------------------------------------------------------------------------
 // Fuzzing: every prefix, and random mutations, end in an IteraError or a value.
-
 
 function onlyIteraErrors(t: { fail(m: string): unknown }, fn: () => unknown, what: string): 'ok' | 'error' | 'bad' {
   try {

@@ -49,21 +49,30 @@ function halfToNumber(h: number): number {
 function element(tensor: RawTensor, i: number): number | boolean {
   const v = new DataView(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
   switch (tensor.dtype) {
-    case 'f32': return v.getFloat32(i * 4, true);
-    case 'f64': return v.getFloat64(i * 8, true);
-    case 'f16': return halfToNumber(v.getUint16(i * 2, true));
+    case 'f32':
+      return v.getFloat32(i * 4, true);
+    case 'f64':
+      return v.getFloat64(i * 8, true);
+    case 'f16':
+      return halfToNumber(v.getUint16(i * 2, true));
     case 'bf16': {
       const b = new DataView(new ArrayBuffer(4));
       b.setUint32(0, v.getUint16(i * 2, true) << 16, false);
       return b.getFloat32(0, false);
     }
-    case 'i64': return Number(v.getBigInt64(i * 8, true));
-    case 'i32': return v.getInt32(i * 4, true);
-    case 'i16': return v.getInt16(i * 2, true);
+    case 'i64':
+      return Number(v.getBigInt64(i * 8, true));
+    case 'i32':
+      return v.getInt32(i * 4, true);
+    case 'i16':
+      return v.getInt16(i * 2, true);
     case 'i8':
-    case 'qint8': return v.getInt8(i);
-    case 'u8': return v.getUint8(i);
-    case 'bool': return v.getUint8(i) !== 0;
+    case 'qint8':
+      return v.getInt8(i);
+    case 'u8':
+      return v.getUint8(i);
+    case 'bool':
+      return v.getUint8(i) !== 0;
   }
 }
 
@@ -81,7 +90,11 @@ function checkAgainstExpected(t: Test, name: string, ck: ImportedCheckpoint): vo
   const exp = expected[name]!;
   t.equal(ck.format, 'pytorch-zip', 'format');
   t.ok(ck.notes.includes(`archive root '${exp.root}'`), `notes name the archive root ${exp.root}`);
-  t.same([...ck.tensors.keys()], exp.tensors.map((x) => x.name), 'tensor names, in state_dict order');
+  t.same(
+    [...ck.tensors.keys()],
+    exp.tensors.map((x) => x.name),
+    'tensor names, in state_dict order',
+  );
   for (const e of exp.tensors) {
     const got = ck.tensors.get(e.name);
     if (!got) {
@@ -91,7 +104,12 @@ function checkAgainstExpected(t: Test, name: string, ck: ImportedCheckpoint): vo
     t.equal(got.name, e.name);
     t.equal(got.dtype, e.dtype, `${e.name} dtype`);
     t.same(got.shape, e.shape, `${e.name} shape`);
-    t.equal(got.data.length, numel(e.shape) * (({ f64: 8, i64: 8, f32: 4, i32: 4, f16: 2, bf16: 2, i16: 2 } as Record<string, number>)[e.dtype] ?? 1), `${e.name} byte length`);
+    t.equal(
+      got.data.length,
+      numel(e.shape) *
+        (({ f64: 8, i64: 8, f32: 4, i32: 4, f16: 2, bf16: 2, i16: 2 } as Record<string, number>)[e.dtype] ?? 1),
+      `${e.name} byte length`,
+    );
     t.equal(sha256(got.data), e.sha256, `${e.name} bytes equal PyTorch's (contiguous, row-major)`);
     const first = e.first.map((_, i) => element(got, i));
     t.same(first, e.first, `${e.name} first values`);
@@ -100,7 +118,10 @@ function checkAgainstExpected(t: Test, name: string, ck: ImportedCheckpoint): vo
       t.equal(got.quant?.zeroPoint, e.zero_point, `${e.name} zero point`);
     } else {
       t.equal(got.quant, undefined, `${e.name} has no quantization`);
-      t.ok(got.storageKey?.endsWith(`:${e.offset}:${e.shape.join(',')}:${e.stride!.join(',')}`), `${e.name} storageKey ${got.storageKey}`);
+      t.ok(
+        got.storageKey?.endsWith(`:${e.offset}:${e.shape.join(',')}:${e.stride!.join(',')}`),
+        `${e.name} storageKey ${got.storageKey}`,
+      );
     }
   }
   t.same(tiedGroups(ck), exp.tied, 'tied tensors (equal storageKeys) are exactly the ones PyTorch shares');
@@ -118,9 +139,15 @@ for (const name of ['tiny_itera.pt', 'tiny_itera_wrapped.pt', 'tiny_itera_f16.pt
 
 t.test('bare and wrapped state_dicts say which they were', async (t) => {
   const bare = importTorchZip(fixture('tiny_itera.pt'));
-  t.ok(bare.notes.some((n) => n.startsWith('bare state_dict')), bare.notes.join(' | '));
+  t.ok(
+    bare.notes.some((n) => n.startsWith('bare state_dict')),
+    bare.notes.join(' | '),
+  );
   const wrapped = importTorchZip(fixture('tiny_itera_wrapped.pt'));
-  t.ok(wrapped.notes.some((n) => n.includes("under 'model_state_dict'")), wrapped.notes.join(' | '));
+  t.ok(
+    wrapped.notes.some((n) => n.includes("under 'model_state_dict'")),
+    wrapped.notes.join(' | '),
+  );
   t.equal(wrapped.extra['compression_ratio'], 2.5);
   t.equal(wrapped.extra['epoch'], 7);
   t.same(JSON.parse(JSON.stringify(wrapped.extra['config'])), { vocab_size: 50, hidden_size: 8, name: 'tiny' });
@@ -148,7 +175,10 @@ t.test('views: non-contiguous, offset, expanded, 0-d and empty tensors', async (
   t.same(scalar.shape, []);
   t.equal(scalar.data.length, 4);
   t.equal(ck.tensors.get('empty')!.data.length, 0);
-  t.same([0, 1, 2, 3, 4, 5].map((i) => element(ck.tensors.get('expanded')!, i)), [1, 2, 3, 1, 2, 3]);
+  t.same(
+    [0, 1, 2, 3, 4, 5].map((i) => element(ck.tensors.get('expanded')!, i)),
+    [1, 2, 3, 1, 2, 3],
+  );
   t.ok(ck.notes.includes("archive root 'archive/'"), 'a checkpoint saved to a buffer has the root archive/');
 });
 
@@ -171,12 +201,28 @@ t.test('dynamically quantized checkpoint: qint8 weights, float biases, scalars i
   t.equal(dp.dtype, 'f32', 'a quantized Linear keeps its float bias');
   t.notOk(ck.tensors.has('layers.0.ssm.in_proj.bias'), 'no bias where the Linear had none');
   t.equal(ck.tensors.get('embedding.weight')!.dtype, 'f32', 'the embedding stays float');
-  t.not(ck.tensors.get('embedding.weight')!.storageKey, ck.tensors.get('lm_head.weight')!.storageKey, 'lm_head no longer tied');
+  t.not(
+    ck.tensors.get('embedding.weight')!.storageKey,
+    ck.tensors.get('lm_head.weight')!.storageKey,
+    'lm_head no longer tied',
+  );
 });
 
 t.test('hostile checkpoints are refused, naming the global', async (t) => {
-  expectIteraError(t, () => importTorchZip(fixture('hostile_os_system.pt')), 'PICKLE_GLOBAL_FORBIDDEN', /'os\.system'/, 'os.system');
-  expectIteraError(t, () => importCheckpoint(fixture('hostile_nested.pt'), 'hostile_nested.pt'), 'PICKLE_GLOBAL_FORBIDDEN', /'builtins\.eval'/, 'builtins.eval after a real tensor');
+  expectIteraError(
+    t,
+    () => importTorchZip(fixture('hostile_os_system.pt')),
+    'PICKLE_GLOBAL_FORBIDDEN',
+    /'os\.system'/,
+    'os.system',
+  );
+  expectIteraError(
+    t,
+    () => importCheckpoint(fixture('hostile_nested.pt'), 'hostile_nested.pt'),
+    'PICKLE_GLOBAL_FORBIDDEN',
+    /'builtins\.eval'/,
+    'builtins.eval after a real tensor',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -189,10 +235,19 @@ const int = (v: number): number[] => [0x4a, ...u32(v)];
 const f32 = (...vals: number[]): Uint8Array => new Uint8Array(Float32Array.from(vals).buffer);
 
 /** Pickle of {name: _rebuild_tensor_v2(storage 'key' of numel floats, offset, size, stride)}. */
-function tensorPickle(entries: Array<{ name: string; key: string; numel: number; offset: number; size: number[]; stride: number[] }>, tail: Uint8Array = new Uint8Array()): Uint8Array {
+function tensorPickle(
+  entries: Array<{ name: string; key: string; numel: number; offset: number; size: number[]; stride: number[] }>,
+  tail: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const parts: Array<number[] | string | Uint8Array> = [[0x80, 2, 0x7d, 0x28]];
   for (const e of entries) {
-    parts.push(str(e.name), 'ctorch._utils\n_rebuild_tensor_v2\n', [0x28, 0x28], str('storage'), 'ctorch\nFloatStorage\n');
+    parts.push(
+      str(e.name),
+      'ctorch._utils\n_rebuild_tensor_v2\n',
+      [0x28, 0x28],
+      str('storage'),
+      'ctorch\nFloatStorage\n',
+    );
     parts.push(str(e.key), str('cpu'), int(e.numel), [0x74, 0x51], int(e.offset));
     parts.push([0x28], ...e.size.map(int), [0x74], [0x28], ...e.stride.map(int), [0x74]);
     parts.push([0x89], 'ccollections\nOrderedDict\n', [0x29, 0x52, 0x74, 0x52]);
@@ -201,7 +256,12 @@ function tensorPickle(entries: Array<{ name: string; key: string; numel: number;
   return bytesOf(...parts);
 }
 
-function archive(pkl: Uint8Array, storages: Record<string, Uint8Array>, root = 'ck/', byteorder: string | null = 'little'): Uint8Array {
+function archive(
+  pkl: Uint8Array,
+  storages: Record<string, Uint8Array>,
+  root = 'ck/',
+  byteorder: string | null = 'little',
+): Uint8Array {
   const files = [{ name: `${root}data.pkl`, data: pkl }];
   if (byteorder !== null) files.push({ name: `${root}byteorder`, data: enc.encode(byteorder) });
   for (const [k, v] of Object.entries(storages)) files.push({ name: `${root}data/${k}`, data: v });
@@ -211,7 +271,9 @@ function archive(pkl: Uint8Array, storages: Record<string, Uint8Array>, root = '
 t.test('hand-made archives: views, bounds and structure errors', async (t) => {
   const storage = f32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
   const ok = importTorchZip(
-    archive(tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 1, size: [2, 3], stride: [1, 2] }]), { '0': storage }),
+    archive(tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 1, size: [2, 3], stride: [1, 2] }]), {
+      '0': storage,
+    }),
   );
   const w = ok.tensors.get('w')!;
   t.same([...new Float32Array(w.data.buffer, w.data.byteOffset, 6)], [1, 3, 5, 2, 4, 6], 'offset + column-major view');
@@ -219,37 +281,112 @@ t.test('hand-made archives: views, bounds and structure errors', async (t) => {
 
   const bad = (size: number[], stride: number[], offset: number, numel = 12) =>
     archive(tensorPickle([{ name: 'layers.0.w', key: '0', numel, offset, size, stride }]), { '0': storage });
-  expectIteraError(t, () => importTorchZip(bad([4, 4], [4, 1], 0)), 'TORCH_BAD_TENSOR', /'layers\.0\.w'.*reaches element 15/, 'view past the storage');
-  expectIteraError(t, () => importTorchZip(bad([12], [1], 1)), 'TORCH_BAD_TENSOR', /'layers\.0\.w'/, 'offset pushes past the end');
-  expectIteraError(t, () => importTorchZip(bad([2, 2], [1], 0)), 'TORCH_BAD_TENSOR', /sizes but/, 'size/stride rank mismatch');
-  expectIteraError(t, () => importTorchZip(bad([2], [1], 0, 13)), 'TORCH_BAD_STORAGE', /storage '0'/, 'storage numel larger than its entry');
   expectIteraError(
     t,
-    () => importTorchZip(archive(tensorPickle([{ name: 'w', key: '7', numel: 1, offset: 0, size: [1], stride: [1] }]), { '0': storage })),
+    () => importTorchZip(bad([4, 4], [4, 1], 0)),
+    'TORCH_BAD_TENSOR',
+    /'layers\.0\.w'.*reaches element 15/,
+    'view past the storage',
+  );
+  expectIteraError(
+    t,
+    () => importTorchZip(bad([12], [1], 1)),
+    'TORCH_BAD_TENSOR',
+    /'layers\.0\.w'/,
+    'offset pushes past the end',
+  );
+  expectIteraError(
+    t,
+    () => importTorchZip(bad([2, 2], [1], 0)),
+    'TORCH_BAD_TENSOR',
+    /sizes but/,
+    'size/stride rank mismatch',
+  );
+  expectIteraError(
+    t,
+    () => importTorchZip(bad([2], [1], 0, 13)),
+    'TORCH_BAD_STORAGE',
+    /storage '0'/,
+    'storage numel larger than its entry',
+  );
+  expectIteraError(
+    t,
+    () =>
+      importTorchZip(
+        archive(tensorPickle([{ name: 'w', key: '7', numel: 1, offset: 0, size: [1], stride: [1] }]), { '0': storage }),
+      ),
     'TORCH_STORAGE_MISSING',
     /ck\/data\/7/,
     'storage entry missing',
   );
   expectIteraError(
     t,
-    () => importTorchZip(archive(tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 0, size: [1], stride: [1] }]), { '0': storage }, 'ck/', 'big')),
+    () =>
+      importTorchZip(
+        archive(
+          tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 0, size: [1], stride: [1] }]),
+          { '0': storage },
+          'ck/',
+          'big',
+        ),
+      ),
     'TORCH_BYTEORDER',
     /big-endian/,
     'big-endian checkpoint',
   );
-  const noOrder = importTorchZip(archive(tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 0, size: [1], stride: [1] }]), { '0': storage }, 'x/', null));
-  t.ok(noOrder.notes.some((n) => n.includes('no byteorder')), 'missing byteorder is noted');
-  expectIteraError(t, () => importTorchZip(writeZip([{ name: 'a/b.txt', data: enc.encode('hi') }])), 'TORCH_NO_DATA_PKL', /data\.pkl/, 'no data.pkl');
+  const noOrder = importTorchZip(
+    archive(
+      tensorPickle([{ name: 'w', key: '0', numel: 12, offset: 0, size: [1], stride: [1] }]),
+      { '0': storage },
+      'x/',
+      null,
+    ),
+  );
+  t.ok(
+    noOrder.notes.some((n) => n.includes('no byteorder')),
+    'missing byteorder is noted',
+  );
   expectIteraError(
     t,
-    () => importTorchZip(writeZip([{ name: 'm/data.pkl', data: bytesOf([0x80, 2, 0x7d, 0x2e]) }, { name: 'm/constants.pkl', data: bytesOf([0x80, 2, 0x29, 0x2e]) }])),
+    () => importTorchZip(writeZip([{ name: 'a/b.txt', data: enc.encode('hi') }])),
+    'TORCH_NO_DATA_PKL',
+    /data\.pkl/,
+    'no data.pkl',
+  );
+  expectIteraError(
+    t,
+    () =>
+      importTorchZip(
+        writeZip([
+          { name: 'm/data.pkl', data: bytesOf([0x80, 2, 0x7d, 0x2e]) },
+          { name: 'm/constants.pkl', data: bytesOf([0x80, 2, 0x29, 0x2e]) },
+        ]),
+      ),
     'TORCH_UNSUPPORTED',
     /TorchScript/,
     'TorchScript archive',
   );
-  expectIteraError(t, () => importTorchZip(archive(bytesOf([0x80, 2, 0x5d, 0x2e]), {})), 'TORCH_NOT_STATE_DICT', /list/, 'a list at the top');
-  expectIteraError(t, () => importTorchZip(archive(bytesOf([0x80, 2, 0x7d, 0x2e]), {})), 'TORCH_NOT_STATE_DICT', /no tensors/, 'an empty dict');
-  expectIteraError(t, () => importCheckpoint(bytesOf([0x80, 2, 0x8a, 10, 0x6c, 0xfc]), 'old.pt'), 'CHECKPOINT_LEGACY', /legacy/, 'legacy torch.save');
+  expectIteraError(
+    t,
+    () => importTorchZip(archive(bytesOf([0x80, 2, 0x5d, 0x2e]), {})),
+    'TORCH_NOT_STATE_DICT',
+    /list/,
+    'a list at the top',
+  );
+  expectIteraError(
+    t,
+    () => importTorchZip(archive(bytesOf([0x80, 2, 0x7d, 0x2e]), {})),
+    'TORCH_NOT_STATE_DICT',
+    /no tensors/,
+    'an empty dict',
+  );
+  expectIteraError(
+    t,
+    () => importCheckpoint(bytesOf([0x80, 2, 0x8a, 10, 0x6c, 0xfc]), 'old.pt'),
+    'CHECKPOINT_LEGACY',
+    /legacy/,
+    'legacy torch.save',
+  );
 });
 
 t.test('extra values: cycles, deep nesting and odd keys stay plain and bounded', async (t) => {
@@ -265,19 +402,28 @@ t.test('extra values: cycles, deep nesting and odd keys stay plain and bounded',
   t.same(ck.extra['cyc'], ['<cycle>']);
   t.ok(JSON.stringify(ck.extra['deep']).includes('<truncated>'), 'deep nesting is cut off, not overflowed');
   t.equal(Object.getOwnPropertyDescriptor(ck.extra, '__proto__')?.value, 1, '__proto__ is a plain own key');
-  t.ok(ck.notes.some((n) => n.includes('not tensors')), ck.notes.join(' | '));
+  t.ok(
+    ck.notes.some((n) => n.includes('not tensors')),
+    ck.notes.join(' | '),
+  );
 });
 
 t.test(
   'reference checkpoint itera_lite_micro_distilled.pt',
-  { ...needShared('reference/checkpoints/itera_lite_micro_distilled.pt'), ...needShared('reference/golden/micro/reference.json') },
+  {
+    ...needShared('reference/checkpoints/itera_lite_micro_distilled.pt'),
+    ...needShared('reference/golden/micro/reference.json'),
+  },
   async (t) => {
     const path = requireShared('reference/checkpoints/itera_lite_micro_distilled.pt');
     const ck = importCheckpoint(new Uint8Array(readFileSync(path)), 'itera_lite_micro_distilled.pt');
     t.equal(ck.format, 'pytorch-zip');
     t.equal(ck.tensors.size, 61);
     t.equal(ck.extra['compression_ratio'], 3.8088647941809466);
-    t.ok(ck.notes.some((n) => n.includes("under 'model_state_dict'")), ck.notes.join(' | '));
+    t.ok(
+      ck.notes.some((n) => n.includes("under 'model_state_dict'")),
+      ck.notes.join(' | '),
+    );
     t.ok(ck.notes.includes("archive root 'itera_lite_micro_distilled/'"));
     const emb = ck.tensors.get('embedding.weight')!;
     const head = ck.tensors.get('lm_head.weight')!;
@@ -292,8 +438,12 @@ t.test(
       'layers.2.ssm.ssm.A_log': 'c8c4c53e80a03748fb6d57ce2dd411d37cda88f256a4fe317d63239a0e16a69e',
       'norm.bias': 'f41eeec121dec0630f2f3522e823a91bf812f2d9a001e87d946c99de28b23490',
     };
-    for (const [k, h] of Object.entries(sums)) t.equal(sha256(ck.tensors.get(k)!.data), h, `${k} bytes equal PyTorch's`);
-    t.same([0, 1, 2].map((i) => element(emb, i)), [0.08874692022800446, -0.08562996983528137, -0.09532888233661652]);
+    for (const [k, h] of Object.entries(sums))
+      t.equal(sha256(ck.tensors.get(k)!.data), h, `${k} bytes equal PyTorch's`);
+    t.same(
+      [0, 1, 2].map((i) => element(emb, i)),
+      [0.08874692022800446, -0.08562996983528137, -0.09532888233661652],
+    );
     t.same(ck.tensors.get('layers.0.ssm.conv1d.weight')!.shape, [128, 1, 4]);
 
     // Parameter count: unique storages, without the router's expert_counts buffer. That is what
@@ -312,8 +462,16 @@ t.test(
     };
     t.equal(count(true), 293_656, 'parameters: unique storages, no expert_counts');
     const golden = requireShared('reference/golden/micro/reference.json');
-    t.equal(count(true), (JSON.parse(readFileSync(golden, 'utf8')) as { parameters: number }).parameters, "the count the original's reference.json states");
+    t.equal(
+      count(true),
+      (JSON.parse(readFileSync(golden, 'utf8')) as { parameters: number }).parameters,
+      "the count the original's reference.json states",
+    );
     t.equal(count(false), 293_660, 'with the expert_counts buffer');
-    t.equal([...ck.tensors.values()].reduce((a, x) => a + numel(x.shape), 0), 421_660, 'every state_dict entry, tied counted twice');
+    t.equal(
+      [...ck.tensors.values()].reduce((a, x) => a + numel(x.shape), 0),
+      421_660,
+      'every state_dict entry, tied counted twice',
+    );
   },
 );

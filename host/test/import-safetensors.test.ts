@@ -59,7 +59,11 @@ t.test('round trip of every dtype, with metadata', async (t) => {
   t.same(writeSafetensors(tensors, meta), bytes, 'deterministic');
   const ck = readSafetensors(bytes);
   t.equal(ck.format, 'safetensors');
-  t.same([...ck.tensors.keys()], tensors.map((x) => x.name), 'order kept');
+  t.same(
+    [...ck.tensors.keys()],
+    tensors.map((x) => x.name),
+    'order kept',
+  );
   for (const x of tensors) {
     const got = ck.tensors.get(x.name)!;
     t.equal(got.dtype, x.dtype, `${x.name} dtype`);
@@ -78,7 +82,11 @@ t.test('round trip of every dtype, with metadata', async (t) => {
 t.test("the training code's Python writer (scripts/train/safetensors_io.py)", async (t) => {
   const ck = readSafetensors(fixture('tiny_itera_py.safetensors'));
   const exp = expected['tiny_itera_py.safetensors']!;
-  t.same([...ck.tensors.keys()], exp.tensors.map((x) => x.name), 'sorted names, in byte order');
+  t.same(
+    [...ck.tensors.keys()],
+    exp.tensors.map((x) => x.name),
+    'sorted names, in byte order',
+  );
   for (const e of exp.tensors) {
     const got = ck.tensors.get(e.name)!;
     t.equal(got.dtype, e.dtype);
@@ -100,28 +108,99 @@ t.test('validation errors', async (t) => {
   const cases: Array<[string, Uint8Array, string, RegExp]> = [
     ['shorter than 8 bytes', new Uint8Array(5), 'SAFETENSORS_TRUNCATED', /shorter than the 8-byte/],
     ['header length past the end', raw(good, four, 5000), 'SAFETENSORS_TRUNCATED', /runs past the end/],
-    ['header length in the high word', (() => { const b = raw(good, four); b[7] = 1; return b; })(), 'SAFETENSORS_TRUNCATED', /runs past the end/],
-    ['header not UTF-8', (() => { const b = raw('{"ab":1}'); b[10] = 0xff; return b; })(), 'SAFETENSORS_HEADER', /not valid UTF-8/],
+    [
+      'header length in the high word',
+      (() => {
+        const b = raw(good, four);
+        b[7] = 1;
+        return b;
+      })(),
+      'SAFETENSORS_TRUNCATED',
+      /runs past the end/,
+    ],
+    [
+      'header not UTF-8',
+      (() => {
+        const b = raw('{"ab":1}');
+        b[10] = 0xff;
+        return b;
+      })(),
+      'SAFETENSORS_HEADER',
+      /not valid UTF-8/,
+    ],
     ['header not JSON', raw('{"a":', four), 'SAFETENSORS_HEADER', /not valid JSON/],
     ['header a JSON array', raw('[1,2]', four), 'SAFETENSORS_HEADER', /JSON object/],
     ['entry not an object', raw('{"a":3}', four), 'SAFETENSORS_HEADER', /'a' is not an object/],
     ['missing dtype', raw('{"a":{"shape":[1],"data_offsets":[0,4]}}', four), 'SAFETENSORS_HEADER', /no dtype/],
-    ['unknown dtype', raw('{"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}', four), 'SAFETENSORS_DTYPE', /F8_E4M3/],
-    ['inherited name as dtype', raw('{"a":{"dtype":"toString","shape":[1],"data_offsets":[0,4]}}', four), 'SAFETENSORS_DTYPE', /toString/],
-    ['negative shape', raw('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', four), 'SAFETENSORS_HEADER', /invalid shape/],
-    ['fractional shape', raw('{"a":{"dtype":"F32","shape":[0.5],"data_offsets":[0,4]}}', four), 'SAFETENSORS_HEADER', /invalid shape/],
-    ['shape not a list', raw('{"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}}', four), 'SAFETENSORS_HEADER', /invalid shape/],
-    ['offsets not a pair', raw('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}', four), 'SAFETENSORS_HEADER', /invalid data_offsets/],
-    ['offsets reversed', raw('{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}', four), 'SAFETENSORS_OFFSETS', /outside/],
-    ['offsets past the buffer', raw('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', four), 'SAFETENSORS_OFFSETS', /outside the 4-byte buffer/],
-    ['byte length ≠ numel × size', raw('{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,4]}}', four), 'SAFETENSORS_OFFSETS', /needs 2 bytes/],
+    [
+      'unknown dtype',
+      raw('{"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_DTYPE',
+      /F8_E4M3/,
+    ],
+    [
+      'inherited name as dtype',
+      raw('{"a":{"dtype":"toString","shape":[1],"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_DTYPE',
+      /toString/,
+    ],
+    [
+      'negative shape',
+      raw('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_HEADER',
+      /invalid shape/,
+    ],
+    [
+      'fractional shape',
+      raw('{"a":{"dtype":"F32","shape":[0.5],"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_HEADER',
+      /invalid shape/,
+    ],
+    [
+      'shape not a list',
+      raw('{"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_HEADER',
+      /invalid shape/,
+    ],
+    [
+      'offsets not a pair',
+      raw('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}', four),
+      'SAFETENSORS_HEADER',
+      /invalid data_offsets/,
+    ],
+    [
+      'offsets reversed',
+      raw('{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}', four),
+      'SAFETENSORS_OFFSETS',
+      /outside/,
+    ],
+    [
+      'offsets past the buffer',
+      raw('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', four),
+      'SAFETENSORS_OFFSETS',
+      /outside the 4-byte buffer/,
+    ],
+    [
+      'byte length ≠ numel × size',
+      raw('{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,4]}}', four),
+      'SAFETENSORS_OFFSETS',
+      /needs 2 bytes/,
+    ],
     [
       'overlap',
-      raw('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I16","shape":[2],"data_offsets":[2,6]}}', new Uint8Array(6)),
+      raw(
+        '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I16","shape":[2],"data_offsets":[2,6]}}',
+        new Uint8Array(6),
+      ),
       'SAFETENSORS_OVERLAP',
       /'b' overlaps/,
     ],
-    ['hole', raw('{"a":{"dtype":"I16","shape":[1],"data_offsets":[2,4]}}', four), 'SAFETENSORS_OFFSETS', /bytes 0 to 2/],
+    [
+      'hole',
+      raw('{"a":{"dtype":"I16","shape":[1],"data_offsets":[2,4]}}', four),
+      'SAFETENSORS_OFFSETS',
+      /bytes 0 to 2/,
+    ],
     ['trailing bytes', raw(good, new Uint8Array(6)), 'SAFETENSORS_OFFSETS', /2 trailing bytes/],
     ['metadata not an object', raw('{"__metadata__":[1]}'), 'SAFETENSORS_HEADER', /__metadata__ is not an object/],
     ['metadata value not a string', raw('{"__metadata__":{"k":1}}'), 'SAFETENSORS_HEADER', /'k' is not a string/],
@@ -132,19 +211,73 @@ t.test('validation errors', async (t) => {
 });
 
 t.test('writer refusals', async (t) => {
-  const q: RawTensor = { name: 'q', dtype: 'qint8', shape: [2], data: new Uint8Array(2), quant: { scale: 0.1, zeroPoint: 0 } };
+  const q: RawTensor = {
+    name: 'q',
+    dtype: 'qint8',
+    shape: [2],
+    data: new Uint8Array(2),
+    quant: { scale: 0.1, zeroPoint: 0 },
+  };
   expectIteraError(t, () => writeSafetensors([q]), 'SAFETENSORS_WRITE', /qint8/, 'qint8');
-  expectIteraError(t, () => writeSafetensors([tensor('a', 'f32', [1]), tensor('a', 'f32', [1])]), 'SAFETENSORS_WRITE', /duplicate/, 'duplicate names');
-  expectIteraError(t, () => writeSafetensors([tensor('__metadata__', 'f32', [1])]), 'SAFETENSORS_WRITE', /reserved/, 'reserved name');
-  expectIteraError(t, () => writeSafetensors([{ ...tensor('a', 'f32', [2]), data: new Uint8Array(7) }]), 'SAFETENSORS_WRITE', /7 bytes, expected 8/, 'wrong byte length');
-  expectIteraError(t, () => writeSafetensors([], { k: 3 as unknown as string }), 'SAFETENSORS_WRITE', /not a string/, 'metadata value');
+  expectIteraError(
+    t,
+    () => writeSafetensors([tensor('a', 'f32', [1]), tensor('a', 'f32', [1])]),
+    'SAFETENSORS_WRITE',
+    /duplicate/,
+    'duplicate names',
+  );
+  expectIteraError(
+    t,
+    () => writeSafetensors([tensor('__metadata__', 'f32', [1])]),
+    'SAFETENSORS_WRITE',
+    /reserved/,
+    'reserved name',
+  );
+  expectIteraError(
+    t,
+    () => writeSafetensors([{ ...tensor('a', 'f32', [2]), data: new Uint8Array(7) }]),
+    'SAFETENSORS_WRITE',
+    /7 bytes, expected 8/,
+    'wrong byte length',
+  );
+  expectIteraError(
+    t,
+    () => writeSafetensors([], { k: 3 as unknown as string }),
+    'SAFETENSORS_WRITE',
+    /not a string/,
+    'metadata value',
+  );
 });
 
 t.test('importCheckpoint: sniffing and refusals', async (t) => {
-  expectIteraError(t, () => importCheckpoint(enc.encode('GGUF\x03\x00\x00\x00'), 'm.gguf'), 'CHECKPOINT_IS_GGUF', /'m\.gguf' is a GGUF/, 'GGUF');
-  expectIteraError(t, () => importCheckpoint(enc.encode('hello world, not a model'), 'notes.txt'), 'CHECKPOINT_UNKNOWN_FORMAT', /'notes\.txt'/, 'unknown');
-  expectIteraError(t, () => importCheckpoint(new Uint8Array(3), 'x.safetensors'), 'SAFETENSORS_TRUNCATED', /shorter/, 'named .safetensors, too short');
-  expectIteraError(t, () => importCheckpoint(new Uint8Array(30), 'x.pt'), 'ZIP_TRUNCATED', /end-of-central-directory/, 'named .pt, not a zip');
+  expectIteraError(
+    t,
+    () => importCheckpoint(enc.encode('GGUF\x03\x00\x00\x00'), 'm.gguf'),
+    'CHECKPOINT_IS_GGUF',
+    /'m\.gguf' is a GGUF/,
+    'GGUF',
+  );
+  expectIteraError(
+    t,
+    () => importCheckpoint(enc.encode('hello world, not a model'), 'notes.txt'),
+    'CHECKPOINT_UNKNOWN_FORMAT',
+    /'notes\.txt'/,
+    'unknown',
+  );
+  expectIteraError(
+    t,
+    () => importCheckpoint(new Uint8Array(3), 'x.safetensors'),
+    'SAFETENSORS_TRUNCATED',
+    /shorter/,
+    'named .safetensors, too short',
+  );
+  expectIteraError(
+    t,
+    () => importCheckpoint(new Uint8Array(30), 'x.pt'),
+    'ZIP_TRUNCATED',
+    /end-of-central-directory/,
+    'named .pt, not a zip',
+  );
   t.equal(sniffCheckpoint(fixture('tiny_itera.pt')), 'pytorch-zip');
   t.equal(sniffCheckpoint(fixture('tiny_itera_py.safetensors')), 'safetensors');
 });

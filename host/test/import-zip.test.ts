@@ -114,13 +114,31 @@ t.test('ZIP64 end records and extra fields', async (t) => {
 
 t.test('refusals', async (t) => {
   expectIteraError(t, () => openZip(new Uint8Array(0)), 'ZIP_TRUNCATED', /shorter than the smallest/, 'empty file');
-  expectIteraError(t, () => openZip(new Uint8Array(1000)), 'ZIP_TRUNCATED', /no end-of-central-directory/, 'no end record');
+  expectIteraError(
+    t,
+    () => openZip(new Uint8Array(1000)),
+    'ZIP_TRUNCATED',
+    /no end-of-central-directory/,
+    'no end record',
+  );
   const z = sample();
-  expectIteraError(t, () => openZip(z.subarray(0, z.length - 30)), 'ZIP_TRUNCATED', /end-of-central-directory/, 'cut short');
+  expectIteraError(
+    t,
+    () => openZip(z.subarray(0, z.length - 30)),
+    'ZIP_TRUNCATED',
+    /end-of-central-directory/,
+    'cut short',
+  );
 
   const cdPast = z.slice();
   view(cdPast).setUint32(eocdOf(z) + 16, z.length, true);
-  expectIteraError(t, () => openZip(cdPast), 'ZIP_TRUNCATED', /central directory/, 'central directory offset past the end');
+  expectIteraError(
+    t,
+    () => openZip(cdPast),
+    'ZIP_TRUNCATED',
+    /central directory/,
+    'central directory offset past the end',
+  );
 
   const badSig = z.slice();
   badSig[cdOffsetOf(z)] = 0;
@@ -145,7 +163,13 @@ t.test('refusals', async (t) => {
   const compressed = z.slice();
   view(compressed).setUint16(cd + 10, 8, true); // first entry: deflate
   const ca = openZip(compressed);
-  expectIteraError(t, () => ca.read('ck/data.pkl'), 'ZIP_COMPRESSED', /'ck\/data\.pkl' is compressed.*torch\.save/, 'compressed entry');
+  expectIteraError(
+    t,
+    () => ca.read('ck/data.pkl'),
+    'ZIP_COMPRESSED',
+    /'ck\/data\.pkl' is compressed.*torch\.save/,
+    'compressed entry',
+  );
   t.equal(ca.read('ck/data/0').length, 100, 'other entries still read');
 
   const encrypted = z.slice();
@@ -154,7 +178,13 @@ t.test('refusals', async (t) => {
 
   const flipped = z.slice();
   flipped[30 + 'ck/data.pkl'.length + 3]! ^= 0x10;
-  expectIteraError(t, () => openZip(flipped).read('ck/data.pkl'), 'ZIP_CRC', /'ck\/data\.pkl' fails its CRC-32/, 'bit flip in data');
+  expectIteraError(
+    t,
+    () => openZip(flipped).read('ck/data.pkl'),
+    'ZIP_CRC',
+    /'ck\/data\.pkl' fails its CRC-32/,
+    'bit flip in data',
+  );
   t.equal(openZip(flipped, { verifyCrc: false }).read('ck/data.pkl').length, 12, 'verifyCrc: false skips the check');
 
   const renamed = z.slice();
@@ -163,7 +193,13 @@ t.test('refusals', async (t) => {
 
   const localPast = z.slice();
   view(localPast).setUint32(cd + 42, cd - 10, true);
-  expectIteraError(t, () => openZip(localPast), 'ZIP_TRUNCATED', /outside the data area/, 'local header offset in the directory');
+  expectIteraError(
+    t,
+    () => openZip(localPast),
+    'ZIP_TRUNCATED',
+    /outside the data area/,
+    'local header offset in the directory',
+  );
 
   const sizePast = z.slice();
   view(sizePast).setUint32(cd + 20, 1 << 20, true);

@@ -6,9 +6,28 @@ t.test('f32 matvec: SIMD vs scalar reference, every shape class (tails, 4-row bl
   const ex = await exportsOf('simd');
   t.equal(ex.has_simd(), 1, 'the release build uses SIMD');
   const rnd = lcg(7);
-  const shapes: [number, number][] = [[1, 1], [3, 5], [4, 4], [4, 8], [5, 9], [7, 13], [8, 64], [256, 64], [128, 128], [64, 128], [2000, 64], [13, 31], [8, 128], [128, 8], [4, 2]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [3, 5],
+    [4, 4],
+    [4, 8],
+    [5, 9],
+    [7, 13],
+    [8, 64],
+    [256, 64],
+    [128, 128],
+    [64, 128],
+    [2000, 64],
+    [13, 31],
+    [8, 128],
+    [128, 8],
+    [4, 2],
+  ];
   for (const [rows, cols] of shapes) {
-    const W = ex.alloc(rows * cols * 4), x = ex.alloc(cols * 4), y1 = ex.alloc(rows * 4), y2 = ex.alloc(rows * 4);
+    const W = ex.alloc(rows * cols * 4),
+      x = ex.alloc(cols * 4),
+      y1 = ex.alloc(rows * 4),
+      y2 = ex.alloc(rows * 4);
     const mem = () => new Float32Array(ex.memory.buffer);
     for (let i = 0; i < rows * cols; i++) mem()[W / 4 + i] = rnd();
     for (let i = 0; i < cols; i++) mem()[x / 4 + i] = rnd() * 3;
@@ -23,13 +42,20 @@ t.test('f32 matvec: SIMD vs scalar reference, every shape class (tails, 4-row bl
       const d = Math.abs(mem()[y1 / 4 + r] - mem()[y2 / 4 + r]);
       worst = Math.max(worst, d / bound);
     }
-    t.ok(worst <= 1, `${rows}x${cols}: |simd - ref| within the reordering bound (worst ${worst.toFixed(3)} of the bound)`);
+    t.ok(
+      worst <= 1,
+      `${rows}x${cols}: |simd - ref| within the reordering bound (worst ${worst.toFixed(3)} of the bound)`,
+    );
     // two positions at once (a prompt's path): each the same bits as one position alone
-    const x2 = ex.alloc(cols * 4), z1 = ex.alloc(rows * 4), z2 = ex.alloc(rows * 4), y3 = ex.alloc(rows * 4);
+    const x2 = ex.alloc(cols * 4),
+      z1 = ex.alloc(rows * 4),
+      z2 = ex.alloc(rows * 4),
+      y3 = ex.alloc(rows * 4);
     for (let i = 0; i < cols; i++) mem()[x2 / 4 + i] = rnd() * 3;
     ex.test_matvec_f32(W, x2, y3, rows, cols);
     ex.test_matvec2_f32(W, x, x2, z1, z2, rows, cols);
-    const same = (a: number, b: number) => new Float32Array(ex.memory.buffer, a, rows).every((v, i) => Object.is(v, mem()[b / 4 + i]));
+    const same = (a: number, b: number) =>
+      new Float32Array(ex.memory.buffer, a, rows).every((v, i) => Object.is(v, mem()[b / 4 + i]));
     t.ok(same(z1, y1) && same(z2, y3), `${rows}x${cols}: two positions at once give each one's bits`);
     for (const p of [W, x, y1, y2, x2, z1, z2, y3]) ex.free(p);
   }
@@ -39,14 +65,19 @@ t.test('f32 matvec: the scalar build runs the reference exactly', async (t) => {
   const ex = await exportsOf('scalar');
   t.equal(ex.has_simd(), 0, 'the fallback build has no SIMD');
   const rnd = lcg(3);
-  const rows = 37, cols = 29;
-  const W = ex.alloc(rows * cols * 4), x = ex.alloc(cols * 4), y1 = ex.alloc(rows * 4), y2 = ex.alloc(rows * 4);
+  const rows = 37,
+    cols = 29;
+  const W = ex.alloc(rows * cols * 4),
+    x = ex.alloc(cols * 4),
+    y1 = ex.alloc(rows * 4),
+    y2 = ex.alloc(rows * 4);
   const m = new Float32Array(ex.memory.buffer);
   for (let i = 0; i < rows * cols; i++) m[W / 4 + i] = rnd();
   for (let i = 0; i < cols; i++) m[x / 4 + i] = rnd();
   ex.test_matvec_f32(W, x, y1, rows, cols);
   ex.test_matvec_f32_ref(W, x, y2, rows, cols);
-  const a = new Float32Array(ex.memory.buffer, y1, rows), b = new Float32Array(ex.memory.buffer, y2, rows);
+  const a = new Float32Array(ex.memory.buffer, y1, rows),
+    b = new Float32Array(ex.memory.buffer, y2, rows);
   t.same(Array.from(a), Array.from(b));
 });
 
@@ -55,7 +86,8 @@ t.test('erf: within 1.5e-7 of a high-precision series', async (t) => {
   // reference: Maclaurin series for |x| < 3 (converges; summed in f64 with enough terms), 1 beyond
   const erfRef = (x: number): number => {
     if (Math.abs(x) >= 6) return Math.sign(x);
-    let term = x, sum = x;
+    let term = x,
+      sum = x;
     for (let n = 1; n < 200; n++) {
       term *= (-x * x) / n;
       sum += term / (2 * n + 1);
@@ -77,18 +109,34 @@ t.test('mean of softplus (delta): the SIMD sum-of-logs-as-log-of-product vs the 
   // 128 is the micro model's inner width; 512 and 1024 take the product past its 64-step refold
   for (const n of [4, 128, 512, 1024]) {
     for (const spread of [1, 8, 30]) {
-      const x = ex.alloc(n * 4), b = ex.alloc(n * 4);
-      const xs = new Float32Array(ex.memory.buffer, x, n), bs = new Float32Array(ex.memory.buffer, b, n);
-      for (let i = 0; i < n; i++) { xs[i] = (rnd() * 2 - 1) * spread; bs[i] = (rnd() * 2 - 1) * 0.5; }
+      const x = ex.alloc(n * 4),
+        b = ex.alloc(n * 4);
+      const xs = new Float32Array(ex.memory.buffer, x, n),
+        bs = new Float32Array(ex.memory.buffer, b, n);
+      for (let i = 0; i < n; i++) {
+        xs[i] = (rnd() * 2 - 1) * spread;
+        bs[i] = (rnd() * 2 - 1) * 0.5;
+      }
       // exact in f64, PyTorch's threshold included
       let exact = 0;
-      for (let i = 0; i < n; i++) { const v = Math.fround(xs[i] + bs[i]); exact += v > 20 ? v : Math.log1p(Math.exp(v)); }
+      for (let i = 0; i < n; i++) {
+        const v = Math.fround(xs[i] + bs[i]);
+        exact += v > 20 ? v : Math.log1p(Math.exp(v));
+      }
       exact /= n;
-      const fast = ex.test_softplus_mean(x, b, n, 0), ref = ex.test_softplus_mean(x, b, n, 1);
+      const fast = ex.test_softplus_mean(x, b, n, 0),
+        ref = ex.test_softplus_mean(x, b, n, 1);
       // both within a few f32 rounding steps of the exact mean (relative)
-      t.ok(Math.abs(fast - exact) <= 2e-6 * exact, `n ${n}, |x| <= ${spread}: SIMD ${fast} vs exact ${exact.toPrecision(9)} (rel ${(Math.abs(fast - exact) / exact).toExponential(2)})`);
-      t.ok(Math.abs(ref - exact) <= 2e-6 * exact, `n ${n}, |x| <= ${spread}: scalar ${ref} vs exact (rel ${(Math.abs(ref - exact) / exact).toExponential(2)})`);
-      ex.free(x); ex.free(b);
+      t.ok(
+        Math.abs(fast - exact) <= 2e-6 * exact,
+        `n ${n}, |x| <= ${spread}: SIMD ${fast} vs exact ${exact.toPrecision(9)} (rel ${(Math.abs(fast - exact) / exact).toExponential(2)})`,
+      );
+      t.ok(
+        Math.abs(ref - exact) <= 2e-6 * exact,
+        `n ${n}, |x| <= ${spread}: scalar ${ref} vs exact (rel ${(Math.abs(ref - exact) / exact).toExponential(2)})`,
+      );
+      ex.free(x);
+      ex.free(b);
     }
   }
 });
@@ -96,15 +144,19 @@ t.test('mean of softplus (delta): the SIMD sum-of-logs-as-log-of-product vs the 
 t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t) => {
   const ex = await exportsOf('simd');
   const n = 4096;
-  const x = ex.alloc(n * 4), a = ex.alloc(n * 4), b = ex.alloc(n * 4);
+  const x = ex.alloc(n * 4),
+    a = ex.alloc(n * 4),
+    b = ex.alloc(n * 4);
   const xs = new Float32Array(ex.memory.buffer, x, n);
   for (let i = 0; i < n; i++) xs[i] = -40 + (80 * i) / (n - 1); // -40 .. 40, through 0 and the softplus threshold 20
   const names = ['exp', 'silu', 'softplus', 'gelu'];
   for (let which = 0; which < 4; which++) {
     ex.test_elementwise(which, x, a, n);
     ex.test_elementwise_ref(which, x, b, n);
-    const va = new Float32Array(ex.memory.buffer, a, n), vb = new Float32Array(ex.memory.buffer, b, n);
-    let worstRel = 0, worstAbs = 0;
+    const va = new Float32Array(ex.memory.buffer, a, n),
+      vb = new Float32Array(ex.memory.buffer, b, n);
+    let worstRel = 0,
+      worstAbs = 0;
     for (let i = 0; i < n; i++) {
       const d = Math.abs(va[i] - vb[i]);
       worstAbs = Math.max(worstAbs, d);
@@ -116,10 +168,16 @@ t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t)
     else t.ok(worstAbs < 4e-6 * 40, `${names[which]}: max absolute error ${worstAbs.toExponential(2)} over |x| <= 40`);
   }
   // NaN stays NaN in every lane version
-  xs[0] = NaN; xs[1] = NaN; xs[2] = NaN; xs[3] = NaN;
+  xs[0] = NaN;
+  xs[1] = NaN;
+  xs[2] = NaN;
+  xs[3] = NaN;
   for (let which = 1; which < 4; which++) {
     ex.test_elementwise(which, x, a, 4);
     const va = new Float32Array(ex.memory.buffer, a, 4);
-    t.ok(Array.from(va).every((v) => Number.isNaN(v)), `${names[which]}(NaN) is NaN`);
+    t.ok(
+      Array.from(va).every((v) => Number.isNaN(v)),
+      `${names[which]}(NaN) is NaN`,
+    );
   }
 });

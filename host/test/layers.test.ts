@@ -12,11 +12,15 @@ const root = repoRoot();
 const cruiser = join(root, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
 
 function cruise(cwd: string): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [cruiser, 'host', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], {
-    cwd,
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [cruiser, 'host', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'],
+    {
+      cwd,
+      encoding: 'utf8',
+      timeout: 240_000,
+    },
+  );
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -28,10 +28,15 @@ t.test('protobuf wire format', async (t) => {
   t.equal(hex(new ProtoWriter().int(1, 2n ** 40n)), '088080808080' + '20', 'bigint varint');
 });
 
-interface Case { name: string; input_ids: number[] }
+interface Case {
+  name: string;
+  input_ids: number[];
+}
 
 t.test('ONNX Runtime runs the export with our logits (1e-4)', needShared(GOLD), async (t) => {
-  const ref = JSON.parse(readFileSync(requireShared(GOLD), 'utf8')) as { logits_cases: (Case & { logits_file: string })[] };
+  const ref = JSON.parse(readFileSync(requireShared(GOLD), 'utf8')) as {
+    logits_cases: (Case & { logits_file: string })[];
+  };
   const bytes = convertReference();
   const model = await IteraModel.fromBytes(bytes, readFileSync(join(repoRoot(), 'build', 'itera.wasm')));
   const { api } = await loadOrt('node');
@@ -49,7 +54,9 @@ t.test('ONNX Runtime runs the export with our logits (1e-4)', needShared(GOLD), 
   const ids64 = (ids: number[]): BigInt64Array => BigInt64Array.from(ids, (x) => BigInt(x));
   for (const cs of ref.logits_cases) {
     const ours = model.logits(cs.input_ids);
-    const golden = new Float32Array(new Uint8Array(readFileSync(requireShared('reference/golden/micro', cs.logits_file))).buffer);
+    const golden = new Float32Array(
+      new Uint8Array(readFileSync(requireShared('reference/golden/micro', cs.logits_file))).buffer,
+    );
     const S = cs.input_ids.length;
     const f = await full.run({ input_ids: new api.Tensor('int64', ids64(cs.input_ids), [1, S]) });
     t.same(f.logits!.dims, [1, S, V], `${cs.name}: full graph output [1, ${S}, ${V}]`);
@@ -63,7 +70,11 @@ t.test('ONNX Runtime runs the export with our logits (1e-4)', needShared(GOLD), 
     // the step graph, token by token with its state
     const feeds: Record<string, unknown> = {};
     for (let i = 0; i < c.numLayers; i++) {
-      feeds[stateNames(i).convIn] = new api.Tensor('float32', new Float32Array((c.ssmConvKernel - 1) * c.ssmInnerSize), [c.ssmConvKernel - 1, c.ssmInnerSize]);
+      feeds[stateNames(i).convIn] = new api.Tensor(
+        'float32',
+        new Float32Array((c.ssmConvKernel - 1) * c.ssmInnerSize),
+        [c.ssmConvKernel - 1, c.ssmInnerSize],
+      );
       feeds[stateNames(i).ssmIn] = new api.Tensor('float32', new Float32Array(c.ssmStateSize), [c.ssmStateSize]);
     }
     let dStep = 0;
@@ -85,10 +96,19 @@ t.test('ONNX Runtime runs the export with our logits (1e-4)', needShared(GOLD), 
 t.test('onnxruntime-web (WASM) runs the full graph too', needShared(GOLD), async (t) => {
   const bytes = convertReference();
   const model = await IteraModel.fromBytes(bytes, readFileSync(join(repoRoot(), 'build', 'itera.wasm')));
-  const { api } = await loadOrt('web', pathToFileURL(join(repoRoot(), 'node_modules', 'onnxruntime-web', 'dist') + '/').href);
+  const { api } = await loadOrt(
+    'web',
+    pathToFileURL(join(repoRoot(), 'node_modules', 'onnxruntime-web', 'dist') + '/').href,
+  );
   const s = await api.InferenceSession.create(exportOnnx(bytes, { kind: 'full' }), { executionProviders: ['wasm'] });
   const ids = Array.from({ length: 40 }, (_, i) => (i * 53 + 7) % 2000);
-  const r = await s.run({ input_ids: new api.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]) });
+  const r = await s.run({
+    input_ids: new api.Tensor(
+      'int64',
+      BigInt64Array.from(ids, (x) => BigInt(x)),
+      [1, ids.length],
+    ),
+  });
   const ours = model.logits(ids);
   const got = r.logits!.data as Float32Array;
   let m = 0;
@@ -97,23 +117,45 @@ t.test('onnxruntime-web (WASM) runs the full graph too', needShared(GOLD), async
   model.dispose();
 });
 
-t.test('conv widths other than 4 (the runtime\'s generic conv ring) against ONNX Runtime on the export', async (t) => {
+t.test("conv widths other than 4 (the runtime's generic conv ring) against ONNX Runtime on the export", async (t) => {
   const { api } = await loadOrt('node');
-  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
+  const tok = tokenizerFromOriginalJson({
+    token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 },
+    id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' },
+    vocab_size: 5,
+    level: 'char',
+  });
   const ids = Array.from({ length: 14 }, (_, i) => (i * 7 + 3) % TINY.vocabSize);
   for (const K of [2, 3, 5]) {
     const c = { ...TINY, ssmConvKernel: K };
     const sh = tensorShapes(c);
-    const bytes = writeModelFile({ config: c, tensors: [...randomWeights(c, K)].map(([name, data]) => ({ name, shape: sh.get(name)!, data })), tokenizer: tok, name: `k${K}` });
-    const full = await api.InferenceSession.create(exportOnnx(bytes, { kind: 'full' }), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-    const r = await full.run({ input_ids: new api.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]) });
+    const bytes = writeModelFile({
+      config: c,
+      tensors: [...randomWeights(c, K)].map(([name, data]) => ({ name, shape: sh.get(name)!, data })),
+      tokenizer: tok,
+      name: `k${K}`,
+    });
+    const full = await api.InferenceSession.create(exportOnnx(bytes, { kind: 'full' }), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+    });
+    const r = await full.run({
+      input_ids: new api.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (x) => BigInt(x)),
+        [1, ids.length],
+      ),
+    });
     const theirs = r.logits!.data as Float32Array;
     for (const build of ['simd', 'scalar'] as const) {
       const model = await IteraModel.fromBytes(bytes, wasmBytes(build));
       const ours = model.logits(ids);
       let d = 0;
       for (let i = 0; i < ours.length; i++) d = Math.max(d, Math.abs(ours[i]! - theirs[i]!));
-      t.ok(d < 1e-4, `K = ${K}, ${build} build: ${ids.length} positions within 1e-4 of ONNX Runtime (max |diff| ${d.toExponential(2)})`);
+      t.ok(
+        d < 1e-4,
+        `K = ${K}, ${build} build: ${ids.length} positions within 1e-4 of ONNX Runtime (max |diff| ${d.toExponential(2)})`,
+      );
       model.dispose();
     }
     await full.release?.();

@@ -16,14 +16,35 @@ import { main } from '../cli/itera.js';
 
 function modelBytes(config: IteraConfig, tok: Tokenizer, tied = true, seed = 5): Uint8Array {
   const shapes = tensorShapes(config, tied);
-  const tensors: ModelTensor[] = [...randomWeights(config, seed, tied)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  const tensors: ModelTensor[] = [...randomWeights(config, seed, tied)].map(([name, data]) => ({
+    name,
+    shape: shapes.get(name)!,
+    data,
+  }));
   return writeModelFile({ config, tensors, tokenizer: tok, name: 'tiny' });
 }
 
 const TEXTS = ['the cat sat on the mat', 'a dog and a cat', 'the end'];
 
 t.test('word tokenizer: prune keeps used words and specials, logits of kept tokens identical', async (t) => {
-  const words = ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'the', 'cat', 'sat', 'on', 'mat', 'zebra', 'a', 'dog', 'and', 'end', 'unused', 'never'];
+  const words = [
+    '<PAD>',
+    '<UNK>',
+    '<BOS>',
+    '<EOS>',
+    'the',
+    'cat',
+    'sat',
+    'on',
+    'mat',
+    'zebra',
+    'a',
+    'dog',
+    'and',
+    'end',
+    'unused',
+    'never',
+  ];
   const tok = new WordTokenizer(words, { pad: 0, unk: 1, bos: 2, eos: 3 });
   for (const tied of [true, false]) {
     const config = { ...TINY, vocabSize: 20 }; // 4 rows beyond the tokenizer
@@ -80,16 +101,26 @@ t.test('BPE: kept merges are closed under parts; the corpus encodes identically'
     if (kept.has(res)) t.ok(kept.has(l) && kept.has(r), `parts of ${tok.tokenText(res)} kept`);
   });
   for (const s of corpus) {
-    t.same(p.encode(s), tok.encode(s).map((id) => pruned.keep.indexOf(id)), 'same tokens, renumbered');
+    t.same(
+      p.encode(s),
+      tok.encode(s).map((id) => pruned.keep.indexOf(id)),
+      'same tokens, renumbered',
+    );
   }
-  t.ok(Array.from({ length: 256 }, (_, b) => 4 + b).every((id) => kept.has(id)), 'all byte tokens kept by default');
+  t.ok(
+    Array.from({ length: 256 }, (_, b) => 4 + b).every((id) => kept.has(id)),
+    'all byte tokens kept by default',
+  );
   t.equal(p.decode(p.encode('Zebras 😀 xylophone')), 'Zebras 😀 xylophone', 'any text still round-trips');
   t.notOk(p.encode('Zebras 😀').includes(p.unk));
 
   const dropped = pruneTokenizer(tok, used, { dropBytes: true });
   const d = dropped.tokenizer as BpeTokenizer;
   t.ok(d.size < p.size, 'dropping unused bytes too');
-  t.same(d.encode('the cat'), tok.encode('the cat').map((id) => dropped.keep.indexOf(id)));
+  t.same(
+    d.encode('the cat'),
+    tok.encode('the cat').map((id) => dropped.keep.indexOf(id)),
+  );
   t.ok(d.encode('Zebra').includes(d.unk), 'a byte with no token becomes <UNK>');
 
   // a model with this tokenizer: logits of kept tokens identical
@@ -119,7 +150,22 @@ t.test('BPE: kept merges are closed under parts; the corpus encodes identically'
 
 t.test('CLI prune-vocab', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'itera-prune-'));
-  const words = ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'the', 'cat', 'sat', 'on', 'mat', 'zebra', 'a', 'dog', 'and', 'end'];
+  const words = [
+    '<PAD>',
+    '<UNK>',
+    '<BOS>',
+    '<EOS>',
+    'the',
+    'cat',
+    'sat',
+    'on',
+    'mat',
+    'zebra',
+    'a',
+    'dog',
+    'and',
+    'end',
+  ];
   const tok = new WordTokenizer(words, { pad: 0, unk: 1, bos: 2, eos: 3 });
   writeFileSync(join(dir, 'm.gguf'), modelBytes({ ...TINY, vocabSize: words.length }, tok));
   writeFileSync(join(dir, 'corpus.txt'), TEXTS.join('\n\n'));
@@ -127,11 +173,36 @@ t.test('CLI prune-vocab', async (t) => {
   let out = '';
   let err = '';
   const io = {
-    out: { write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WritableStream,
-    err: { write: (s: string) => { err += s; return true; } } as unknown as NodeJS.WritableStream,
+    out: {
+      write: (s: string) => {
+        out += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+    err: {
+      write: (s: string) => {
+        err += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
   };
-  const code = await main(['prune-vocab', '--model', join(dir, 'm.gguf'), '--corpus', join(dir, 'corpus.txt'), '--eval', join(dir, 'eval.txt'),
-    '-o', join(dir, 'p.gguf'), '--json', '--build', 'scalar'], io);
+  const code = await main(
+    [
+      'prune-vocab',
+      '--model',
+      join(dir, 'm.gguf'),
+      '--corpus',
+      join(dir, 'corpus.txt'),
+      '--eval',
+      join(dir, 'eval.txt'),
+      '-o',
+      join(dir, 'p.gguf'),
+      '--json',
+      '--build',
+      'scalar',
+    ],
+    io,
+  );
   t.equal(code, 0, err);
   const r = JSON.parse(out);
   t.equal(r.rowsBefore, 14);
@@ -144,7 +215,10 @@ t.test('CLI prune-vocab', async (t) => {
   t.ok(readFileSync(join(dir, 'p.gguf')).byteLength === r.bytesAfter);
   out = '';
   err = '';
-  const c2 = await main(['prune-vocab', '--model', join(dir, 'm.gguf'), '--corpus', join(dir, 'nope.txt'), '-o', join(dir, 'q.gguf')], io);
+  const c2 = await main(
+    ['prune-vocab', '--model', join(dir, 'm.gguf'), '--corpus', join(dir, 'nope.txt'), '-o', join(dir, 'q.gguf')],
+    io,
+  );
   t.equal(c2, 1);
   t.match(err, /corpus not found/);
 });

@@ -57,7 +57,8 @@ t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
   for (let i = 0; i < x.length; i++) x[i] = rnd() * (1 + (i % 7));
   const q8 = dequantizeQ8_0(quantizeQ8_0(x), x.length);
   const q4 = dequantizeQ4_0(quantizeQ4_0(x), x.length);
-  let w8 = 0, w4 = 0;
+  let w8 = 0,
+    w4 = 0;
   for (let b = 0; b < x.length / QK; b++) {
     let amax = 0;
     for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
@@ -80,83 +81,134 @@ t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
 /** The bytes a hook takes for weights w stored as type (I8: int8 of w * 60, zero point zp), and
  *  the values they stand for. */
 function quantizedCase(type: number, w: Float32Array, zp: number): { blocks: Uint8Array; deq: Float32Array } {
-  if (type === GgmlType.Q8_0) { const blocks = quantizeQ8_0(w); return { blocks, deq: dequantizeQ8_0(blocks, w.length) }; }
-  if (type === GgmlType.Q4_0) { const blocks = quantizeQ4_0(w); return { blocks, deq: dequantizeQ4_0(blocks, w.length) }; }
+  if (type === GgmlType.Q8_0) {
+    const blocks = quantizeQ8_0(w);
+    return { blocks, deq: dequantizeQ8_0(blocks, w.length) };
+  }
+  if (type === GgmlType.Q4_0) {
+    const blocks = quantizeQ4_0(w);
+    return { blocks, deq: dequantizeQ4_0(blocks, w.length) };
+  }
   const q = Int8Array.from(w, (v) => Math.max(-128, Math.min(127, Math.round(v * 60))));
   return { blocks: new Uint8Array(q.buffer), deq: Float32Array.from(q, (v) => v - zp) };
 }
 
-t.test('quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product, one position and several at once', async (t) => {
-  // the SIMD build's reference kernel, per case: the scalar build's must give the same bits (the
-  // SIMD activation quantizer rounds exactly as the scalar one does). P positions at once: the
-  // kernel runs four at a time and the rest one by one (P = 6: both), every position's result the
-  // same bits as the reference one position at a time
-  const simdRef = new Map<string, Float32Array>();
-  for (const build of ['simd', 'scalar'] as const) {
-    const rnd = lcg(5);
-    const ex = await exportsOf(build);
-    for (const [type, name] of [[GgmlType.Q8_0, 'Q8_0'], [GgmlType.Q4_0, 'Q4_0'], [GgmlType.I8, 'I8'], [GgmlType.I8, 'I8 zp']] as const) {
-      for (const [rows, cols, P] of [[4, 32, 1], [7, 64, 6], [256, 64, 1], [256, 64, 8], [2000, 64, 5], [128, 128, 4], [64, 32, 3], [10, 96, 6]]) {
-        const w = new Float32Array(rows * cols).map(() => rnd());
-        const x = new Float32Array(P * cols).map(() => rnd() * 2);
-        const zp = name === 'I8 zp' ? 3 : 0;
-        const { blocks, deq } = quantizedCase(type, w, zp);
-        const run = (useRef: number) => {
-          const W = ex.alloc(blocks.length), X = ex.alloc(P * cols * 4), Y = ex.alloc(P * rows * 4);
-          new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
-          new Float32Array(ex.memory.buffer, X, P * cols).set(x);
-          ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp, P);
-          const y = new Float32Array(ex.memory.buffer, Y, P * rows).slice();
-          ex.free(W); ex.free(X); ex.free(Y);
-          return y;
-        };
-        const fast = run(0), ref = run(1);
-        const key = `${name} ${rows}x${cols} P=${P}`;
-        if (build === 'simd') simdRef.set(key, ref);
-        else {
-          const other = simdRef.get(key)!;
-          const n = ref.reduce((k, v, i) => k + (Object.is(v, other[i]) ? 0 : 1), 0);
-          t.equal(n, 0, `${key}: the scalar build's activation quantization and kernel give the SIMD build's bits`);
-        }
-        // exact f32 product of the dequantized weights
-        let worstTrue = 0, differ = 0;
-        for (let p = 0; p < P; p++) {
-          for (let r = 0; r < rows; r++) {
-            let exact = 0, mag = 0;
-            for (let c = 0; c < cols; c++) { exact += deq[r * cols + c] * x[p * cols + c]; mag += Math.abs(deq[r * cols + c] * x[p * cols + c]); }
-            // kernel vs reference: the same exact integer block sums, scaled and added in f32 by the
-            // same operations in the same order, so the same bits
-            const i = p * rows + r;
-            if (Object.is(fast[i], ref[i]) === false) differ++;
-            // vs the exact product: the 16-bit activation rounding (half a step of max|x|/32767 per value) dominates
-            worstTrue = Math.max(worstTrue, Math.abs(ref[i] - exact) / (mag / 32767 + cols * 1.2e-7 * mag + 1e-12));
+t.test(
+  'quantized kernels: SIMD vs scalar reference, and both vs the dequantized f32 product, one position and several at once',
+  async (t) => {
+    // the SIMD build's reference kernel, per case: the scalar build's must give the same bits (the
+    // SIMD activation quantizer rounds exactly as the scalar one does). P positions at once: the
+    // kernel runs four at a time and the rest one by one (P = 6: both), every position's result the
+    // same bits as the reference one position at a time
+    const simdRef = new Map<string, Float32Array>();
+    for (const build of ['simd', 'scalar'] as const) {
+      const rnd = lcg(5);
+      const ex = await exportsOf(build);
+      for (const [type, name] of [
+        [GgmlType.Q8_0, 'Q8_0'],
+        [GgmlType.Q4_0, 'Q4_0'],
+        [GgmlType.I8, 'I8'],
+        [GgmlType.I8, 'I8 zp'],
+      ] as const) {
+        for (const [rows, cols, P] of [
+          [4, 32, 1],
+          [7, 64, 6],
+          [256, 64, 1],
+          [256, 64, 8],
+          [2000, 64, 5],
+          [128, 128, 4],
+          [64, 32, 3],
+          [10, 96, 6],
+        ]) {
+          const w = new Float32Array(rows * cols).map(() => rnd());
+          const x = new Float32Array(P * cols).map(() => rnd() * 2);
+          const zp = name === 'I8 zp' ? 3 : 0;
+          const { blocks, deq } = quantizedCase(type, w, zp);
+          const run = (useRef: number) => {
+            const W = ex.alloc(blocks.length),
+              X = ex.alloc(P * cols * 4),
+              Y = ex.alloc(P * rows * 4);
+            new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
+            new Float32Array(ex.memory.buffer, X, P * cols).set(x);
+            ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp, P);
+            const y = new Float32Array(ex.memory.buffer, Y, P * rows).slice();
+            ex.free(W);
+            ex.free(X);
+            ex.free(Y);
+            return y;
+          };
+          const fast = run(0),
+            ref = run(1);
+          const key = `${name} ${rows}x${cols} P=${P}`;
+          if (build === 'simd') simdRef.set(key, ref);
+          else {
+            const other = simdRef.get(key)!;
+            const n = ref.reduce((k, v, i) => k + (Object.is(v, other[i]) ? 0 : 1), 0);
+            t.equal(n, 0, `${key}: the scalar build's activation quantization and kernel give the SIMD build's bits`);
           }
+          // exact f32 product of the dequantized weights
+          let worstTrue = 0,
+            differ = 0;
+          for (let p = 0; p < P; p++) {
+            for (let r = 0; r < rows; r++) {
+              let exact = 0,
+                mag = 0;
+              for (let c = 0; c < cols; c++) {
+                exact += deq[r * cols + c] * x[p * cols + c];
+                mag += Math.abs(deq[r * cols + c] * x[p * cols + c]);
+              }
+              // kernel vs reference: the same exact integer block sums, scaled and added in f32 by the
+              // same operations in the same order, so the same bits
+              const i = p * rows + r;
+              if (Object.is(fast[i], ref[i]) === false) differ++;
+              // vs the exact product: the 16-bit activation rounding (half a step of max|x|/32767 per value) dominates
+              worstTrue = Math.max(worstTrue, Math.abs(ref[i] - exact) / (mag / 32767 + cols * 1.2e-7 * mag + 1e-12));
+            }
+          }
+          t.equal(
+            differ,
+            0,
+            `${build} ${key}: kernel equals the reference bit for bit (${differ} of ${P * rows} outputs differ)`,
+          );
+          t.ok(
+            worstTrue <= 1,
+            `${build} ${key}: within the activation-rounding bound of the exact product (${worstTrue.toFixed(3)})`,
+          );
         }
-        t.equal(differ, 0, `${build} ${key}: kernel equals the reference bit for bit (${differ} of ${P * rows} outputs differ)`);
-        t.ok(worstTrue <= 1, `${build} ${key}: within the activation-rounding bound of the exact product (${worstTrue.toFixed(3)})`);
       }
     }
-  }
-});
+  },
+);
 
-t.test('embedding rows: the laid-out weights read back as the file\'s dequantized values, bit for bit', async (t) => {
+t.test("embedding rows: the laid-out weights read back as the file's dequantized values, bit for bit", async (t) => {
   for (const build of ['simd', 'scalar'] as const) {
     const rnd = lcg(9);
     const ex = await exportsOf(build);
-    for (const [type, name] of [[GgmlType.Q8_0, 'Q8_0'], [GgmlType.Q4_0, 'Q4_0'], [GgmlType.I8, 'I8 zp']] as const) {
-      for (const [rows, cols] of [[8, 64], [7, 32], [13, 96]]) {
+    for (const [type, name] of [
+      [GgmlType.Q8_0, 'Q8_0'],
+      [GgmlType.Q4_0, 'Q4_0'],
+      [GgmlType.I8, 'I8 zp'],
+    ] as const) {
+      for (const [rows, cols] of [
+        [8, 64],
+        [7, 32],
+        [13, 96],
+      ]) {
         const w = new Float32Array(rows * cols).map(() => rnd());
         const zp = name === 'I8 zp' ? 3 : 0;
         const { blocks, deq } = quantizedCase(type, w, zp);
         const run = (useRef: number) => {
-          const W = ex.alloc(blocks.length), O = ex.alloc(rows * cols * 4);
+          const W = ex.alloc(blocks.length),
+            O = ex.alloc(rows * cols * 4);
           new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
           ex.test_mat_rows(type, W, rows, cols, O, useRef, zp);
           const o = new Float32Array(ex.memory.buffer, O, rows * cols).slice();
-          ex.free(W); ex.free(O);
+          ex.free(W);
+          ex.free(O);
           return o;
         };
-        const fast = run(0), ref = run(1);
+        const fast = run(0),
+          ref = run(1);
         const differ = (a: Float32Array) => a.reduce((n, v, i) => n + (Object.is(v, deq[i]) ? 0 : 1), 0);
         t.equal(differ(ref), 0, `${build} ${name} ${rows}x${cols}: the reference reads every value back`);
         t.equal(differ(fast), 0, `${build} ${name} ${rows}x${cols}: matRow (grouped rows read lane by lane) too`);
@@ -167,31 +219,63 @@ t.test('embedding rows: the laid-out weights read back as the file\'s dequantize
 
 t.test('bad quantized input: clear errors', async (t) => {
   const w = randomWeights(TINY, 2);
-  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
+  const tok = tokenizerFromOriginalJson({
+    token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 },
+    id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' },
+    vocab_size: 5,
+    level: 'char',
+  });
   const shapes = tensorShapes(TINY);
   const tensors = [...w].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
   // TINY's rows are 8 or 16 values: not whole 32-value blocks
-  t.throws(() => writeModelFile({ config: TINY, tensors: tensors.map((x) => (x.name === 'blk.0.ssm_in.weight' ? { ...x, typeName: 'Q4_0' as const } : x)), tokenizer: tok, name: 't' }), { code: 'QUANT_BAD_LENGTH', message: /blk\.0\.ssm_in\.weight.*not a whole number of 32-value blocks/ });
+  t.throws(
+    () =>
+      writeModelFile({
+        config: TINY,
+        tensors: tensors.map((x) => (x.name === 'blk.0.ssm_in.weight' ? { ...x, typeName: 'Q4_0' as const } : x)),
+        tokenizer: tok,
+        name: 't',
+      }),
+    { code: 'QUANT_BAD_LENGTH', message: /blk\.0\.ssm_in\.weight.*not a whole number of 32-value blocks/ },
+  );
   // a model whose rows are whole blocks
   const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
   const w2 = randomWeights(C, 3);
   const sh2 = tensorShapes(C);
-  const good = writeModelFile({ config: C, tensors: [...w2].map(([name, data]) => ({ name, shape: sh2.get(name)!, data })), tokenizer: tok, name: 't', type: 'Q8_0' });
+  const good = writeModelFile({
+    config: C,
+    tensors: [...w2].map(([name, data]) => ({ name, shape: sh2.get(name)!, data })),
+    tokenizer: tok,
+    name: 't',
+    type: 'Q8_0',
+  });
   const f = readModelFile(good);
   t.equal(f.tensors.get('blk.0.ssm_in.weight')!.type, GgmlType.Q8_0, 'the matrices are Q8_0');
   t.equal(f.tensors.get('blk.0.ssm_norm.weight')!.type, GgmlType.F32, 'norms stay F32');
   // ssm_c [di, N]: rows of N values, but di = 64 is whole blocks: stored transposed as Q8_0
   const fc = f.tensors.get('blk.0.ssm_c')!;
-  t.same([fc.type, fc.transposed, fc.shape], [GgmlType.Q8_0, true, [64, 4]], 'ssm_c is Q8_0, stored transposed (ssm_c_t [N, di])');
-  t.ok(readGguf(good).tensors.some((x) => x.name === 'blk.0.ssm_c_t' && x.shape.join() === '4,64'), 'the file names it ssm_c_t, shape [N, di]');
-  const cBack = tensorAsF32(fc), cOrig = w2.get('blk.0.ssm_c')!;
+  t.same(
+    [fc.type, fc.transposed, fc.shape],
+    [GgmlType.Q8_0, true, [64, 4]],
+    'ssm_c is Q8_0, stored transposed (ssm_c_t [N, di])',
+  );
+  t.ok(
+    readGguf(good).tensors.some((x) => x.name === 'blk.0.ssm_c_t' && x.shape.join() === '4,64'),
+    'the file names it ssm_c_t, shape [N, di]',
+  );
+  const cBack = tensorAsF32(fc),
+    cOrig = w2.get('blk.0.ssm_c')!;
   let cWorst = 0;
   for (let n = 0; n < 4; n++) {
     let amax = 0;
     for (let c = 0; c < 64; c++) amax = Math.max(amax, Math.abs(cOrig[c * 4 + n]!));
-    for (let c = 0; c < 64; c++) cWorst = Math.max(cWorst, Math.abs(cBack[c * 4 + n]! - cOrig[c * 4 + n]!) / (amax / 254 + amax * 2 ** -11));
+    for (let c = 0; c < 64; c++)
+      cWorst = Math.max(cWorst, Math.abs(cBack[c * 4 + n]! - cOrig[c * 4 + n]!) / (amax / 254 + amax * 2 ** -11));
   }
-  t.ok(cWorst <= 1, `ssm_c read back in [di, N] order within Q8_0's half step (worst ${cWorst.toFixed(3)} of the bound)`);
+  t.ok(
+    cWorst <= 1,
+    `ssm_c read back in [di, N] order within Q8_0's half step (worst ${cWorst.toFixed(3)} of the bound)`,
+  );
   // di = 16 (TINY): neither way whole blocks: F16
   const tinyQ = readModelFile(writeModelFile({ config: TINY, tensors, tokenizer: tok, name: 't', type: 'Q8_0' }));
   t.equal(tinyQ.tensors.get('blk.0.ssm_c')!.type, GgmlType.F16, 'ssm_c with di not whole blocks is F16');
@@ -199,93 +283,156 @@ t.test('bad quantized input: clear errors', async (t) => {
   const g = readGguf(good);
   const ti = g.tensors.find((x) => x.name === 'blk.0.ssm_in.weight')!;
   const off = ti.data.byteOffset;
-  for (const [bits, re] of [[0x7e00, /non-finite scale/], [0x0000, /zero scale but non-zero values/]] as const) {
+  for (const [bits, re] of [
+    [0x7e00, /non-finite scale/],
+    [0x0000, /zero scale but non-zero values/],
+  ] as const) {
     const bad = good.slice();
     new DataView(bad.buffer).setUint16(off + 34 * 3, bits, true);
-    t.throws(() => readModelFile(bad), { code: 'QUANT_BAD_SCALE', message: re }, `scale 0x${bits.toString(16)} refused`);
+    t.throws(
+      () => readModelFile(bad),
+      { code: 'QUANT_BAD_SCALE', message: re },
+      `scale 0x${bits.toString(16)} refused`,
+    );
   }
   // an all-zero block with a zero scale is what a quantizer writes for zeros: accepted
   const zeros = new Uint8Array(34);
   t.doesNotThrow(() => checkBlockScales('z', GgmlType.Q8_0, zeros));
   // a quantized tensor whose byte length does not match its shape and type: the container refuses it
   const meta = g.metadata;
-  const tensorsOut = g.tensors.map((x) => ({ name: x.name, type: x.type, shape: x.shape, data: x.name === 'blk.0.ssm_in.weight' ? x.data.subarray(0, x.data.length - 34) : x.data }));
-  t.throws(() => writeGguf({ metadata: meta, tensors: tensorsOut }), /blk\.0\.ssm_in\.weight/, 'writer: byte length vs shape and type');
+  const tensorsOut = g.tensors.map((x) => ({
+    name: x.name,
+    type: x.type,
+    shape: x.shape,
+    data: x.name === 'blk.0.ssm_in.weight' ? x.data.subarray(0, x.data.length - 34) : x.data,
+  }));
+  t.throws(
+    () => writeGguf({ metadata: meta, tensors: tensorsOut }),
+    /blk\.0\.ssm_in\.weight/,
+    'writer: byte length vs shape and type',
+  );
   // a quantized type on a tensor that must stay float
   const norm = quantizeQ8_0(new Float32Array(32).fill(1)); // ssm_norm.weight of this model: 32 values, one block
-  const tensorsBad = g.tensors.map((x) => (x.name === 'blk.0.ssm_norm.weight' ? { name: x.name, type: GgmlType.Q8_0, shape: x.shape, data: norm } : { name: x.name, type: x.type, shape: x.shape, data: x.data }));
-  t.throws(() => readModelFile(writeGguf({ metadata: meta, tensors: tensorsBad })), { code: 'MODEL_UNSUPPORTED_TYPE', message: /blk\.0\.ssm_norm\.weight.*must be F32 or F16/ }, 'a norm may not be quantized');
+  const tensorsBad = g.tensors.map((x) =>
+    x.name === 'blk.0.ssm_norm.weight'
+      ? { name: x.name, type: GgmlType.Q8_0, shape: x.shape, data: norm }
+      : { name: x.name, type: x.type, shape: x.shape, data: x.data },
+  );
+  t.throws(
+    () => readModelFile(writeGguf({ metadata: meta, tensors: tensorsBad })),
+    { code: 'MODEL_UNSUPPORTED_TYPE', message: /blk\.0\.ssm_norm\.weight.*must be F32 or F16/ },
+    'a norm may not be quantized',
+  );
 });
 
-t.test('quantized micro reference model vs its FP32 logits on the golden inputs', needShared('reference/golden/micro/reference.json'), async (t) => {
-  const ref = JSON.parse(readFileSync(requireShared('reference/golden/micro/reference.json'), 'utf8')) as { logits_cases: { name: string; input_ids: number[] }[] };
-  const f32 = convertReference();
-  const base = await IteraModel.fromBytes(f32, wasmBytes('simd'));
-  const V = base.config.vocabSize;
-  const goals: Record<string, number | null> = { F16: 0.999, Q8_0: 0.99, Q4_0: null };
-  const sizes: Record<string, number> = {};
-  for (const type of ['F16', 'Q8_0', 'Q4_0'] as const) {
-    const q = await quantizeModel(f32, type);
-    sizes[type] = q.bytes.byteLength / f32.byteLength;
-    for (const build of ['simd', 'scalar'] as const) {
-      const m = await IteraModel.fromBytes(q.bytes, wasmBytes(build));
-      let agree = 0, n = 0, maxd = 0;
-      for (const c of ref.logits_cases) {
-        const a = base.logits(c.input_ids), b = m.logits(c.input_ids);
-        maxd = Math.max(maxd, maxAbsDiff(a, b));
-        for (let p = 0; p < c.input_ids.length; p++) {
-          let ia = 0, ib = 0;
-          for (let v = 1; v < V; v++) { if (a[p * V + v] > a[p * V + ia]) ia = v; if (b[p * V + v] > b[p * V + ib]) ib = v; }
-          if (ia === ib) agree++;
-          n++;
+t.test(
+  'quantized micro reference model vs its FP32 logits on the golden inputs',
+  needShared('reference/golden/micro/reference.json'),
+  async (t) => {
+    const ref = JSON.parse(readFileSync(requireShared('reference/golden/micro/reference.json'), 'utf8')) as {
+      logits_cases: { name: string; input_ids: number[] }[];
+    };
+    const f32 = convertReference();
+    const base = await IteraModel.fromBytes(f32, wasmBytes('simd'));
+    const V = base.config.vocabSize;
+    const goals: Record<string, number | null> = { F16: 0.999, Q8_0: 0.99, Q4_0: null };
+    const sizes: Record<string, number> = {};
+    for (const type of ['F16', 'Q8_0', 'Q4_0'] as const) {
+      const q = await quantizeModel(f32, type);
+      sizes[type] = q.bytes.byteLength / f32.byteLength;
+      for (const build of ['simd', 'scalar'] as const) {
+        const m = await IteraModel.fromBytes(q.bytes, wasmBytes(build));
+        let agree = 0,
+          n = 0,
+          maxd = 0;
+        for (const c of ref.logits_cases) {
+          const a = base.logits(c.input_ids),
+            b = m.logits(c.input_ids);
+          maxd = Math.max(maxd, maxAbsDiff(a, b));
+          for (let p = 0; p < c.input_ids.length; p++) {
+            let ia = 0,
+              ib = 0;
+            for (let v = 1; v < V; v++) {
+              if (a[p * V + v] > a[p * V + ia]) ia = v;
+              if (b[p * V + v] > b[p * V + ib]) ib = v;
+            }
+            if (ia === ib) agree++;
+            n++;
+          }
         }
-      }
-      const goal = goals[type];
-      const msg = `${type} (${build}): top-1 agreement ${(100 * agree / n).toFixed(2)}% over ${n} positions, max |dlogit| ${maxd.toFixed(4)}, file ${sizes[type].toFixed(3)}x of F32`;
-      if (goal === null) t.pass(`${msg} (reported, no bound)`);
-      else t.ok(agree / n >= goal, `${msg} (goal >= ${goal * 100}%)`);
-      m.dispose();
-    }
-  }
-  base.dispose();
-});
-
-t.test('corrupt quantized files (Q8_0, Q4_0, ssm_c_t): refused with an IteraError, or loaded and run without a trap', async (t) => {
-  // a model whose rows are whole blocks, so that every matrix (and ssm_c, transposed) is quantized
-  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
-  const sh = tensorShapes(C);
-  const w = randomWeights(C, 9);
-  const tok = tokenizerFromOriginalJson({ token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 }, id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' }, vocab_size: 5, level: 'char' });
-  const rnd = lcg(21);
-  for (const type of ['Q8_0', 'Q4_0'] as const) {
-    const good = writeModelFile({ config: C, tensors: [...w].map(([name, data]) => ({ name, shape: sh.get(name)!, data })), tokenizer: tok, name: 'fuzz', type });
-    t.ok(readGguf(good).tensors.some((x) => x.name === 'blk.1.ssm_c_t'), `${type}: the file has ssm_c_t`);
-    let refused = 0, ran = 0;
-    const bad: string[] = [];
-    const header = readGguf(good).dataOffset;
-    // every header byte once, then random bytes of the data (scales and quants)
-    const positions = [...Array.from({ length: header }, (_, i) => i), ...Array.from({ length: 400 }, () => header + Math.floor(rnd() * (good.length - header)))];
-    for (const pos of positions) {
-      const b = good.slice();
-      b[pos]! ^= 1 << Math.floor(rnd() * 8);
-      let m: IteraModel | null = null;
-      try {
-        m = await IteraModel.fromBytes(b, wasmBytes('simd'));
-      } catch (e) {
-        if (e instanceof IteraError) refused++; else bad.push(`flip at ${pos}: ${String(e)}`);
-        continue;
-      }
-      try {
-        const lg = m.logits([4, 1, 2, 3, 0, 4, 4, 1]);
-        if (lg.length !== 8 * C.vocabSize) bad.push(`flip at ${pos}: ${lg.length} logits`);
-        ran++;
-      } catch (e) {
-        if (!(e instanceof IteraError)) bad.push(`flip at ${pos}: ran into ${String(e)}`);
-      } finally {
+        const goal = goals[type];
+        const msg = `${type} (${build}): top-1 agreement ${((100 * agree) / n).toFixed(2)}% over ${n} positions, max |dlogit| ${maxd.toFixed(4)}, file ${sizes[type].toFixed(3)}x of F32`;
+        if (goal === null) t.pass(`${msg} (reported, no bound)`);
+        else t.ok(agree / n >= goal, `${msg} (goal >= ${goal * 100}%)`);
         m.dispose();
       }
     }
-    t.same(bad, [], `${type}: ${positions.length} flipped files, ${refused} refused with an IteraError, ${ran} loaded and ran; no other outcome`);
-    t.ok(refused > 0 && ran > 0, `${type}: both outcomes seen`);
-  }
-});
+    base.dispose();
+  },
+);
+
+t.test(
+  'corrupt quantized files (Q8_0, Q4_0, ssm_c_t): refused with an IteraError, or loaded and run without a trap',
+  async (t) => {
+    // a model whose rows are whole blocks, so that every matrix (and ssm_c, transposed) is quantized
+    const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+    const sh = tensorShapes(C);
+    const w = randomWeights(C, 9);
+    const tok = tokenizerFromOriginalJson({
+      token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 },
+      id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' },
+      vocab_size: 5,
+      level: 'char',
+    });
+    const rnd = lcg(21);
+    for (const type of ['Q8_0', 'Q4_0'] as const) {
+      const good = writeModelFile({
+        config: C,
+        tensors: [...w].map(([name, data]) => ({ name, shape: sh.get(name)!, data })),
+        tokenizer: tok,
+        name: 'fuzz',
+        type,
+      });
+      t.ok(
+        readGguf(good).tensors.some((x) => x.name === 'blk.1.ssm_c_t'),
+        `${type}: the file has ssm_c_t`,
+      );
+      let refused = 0,
+        ran = 0;
+      const bad: string[] = [];
+      const header = readGguf(good).dataOffset;
+      // every header byte once, then random bytes of the data (scales and quants)
+      const positions = [
+        ...Array.from({ length: header }, (_, i) => i),
+        ...Array.from({ length: 400 }, () => header + Math.floor(rnd() * (good.length - header))),
+      ];
+      for (const pos of positions) {
+        const b = good.slice();
+        b[pos]! ^= 1 << Math.floor(rnd() * 8);
+        let m: IteraModel | null = null;
+        try {
+          m = await IteraModel.fromBytes(b, wasmBytes('simd'));
+        } catch (e) {
+          if (e instanceof IteraError) refused++;
+          else bad.push(`flip at ${pos}: ${String(e)}`);
+          continue;
+        }
+        try {
+          const lg = m.logits([4, 1, 2, 3, 0, 4, 4, 1]);
+          if (lg.length !== 8 * C.vocabSize) bad.push(`flip at ${pos}: ${lg.length} logits`);
+          ran++;
+        } catch (e) {
+          if (!(e instanceof IteraError)) bad.push(`flip at ${pos}: ran into ${String(e)}`);
+        } finally {
+          m.dispose();
+        }
+      }
+      t.same(
+        bad,
+        [],
+        `${type}: ${positions.length} flipped files, ${refused} refused with an IteraError, ${ran} loaded and ran; no other outcome`,
+      );
+      t.ok(refused > 0 && ran > 0, `${type}: both outcomes seen`);
+    }
+  },
+);

@@ -16,7 +16,11 @@ t.test('svg helpers', async (t) => {
   t.same(ticks(0), [0]);
   t.equal(fmtNum(12345), '12.3k');
   t.equal(fmtNum(2.5), '2.50');
-  const svg = barChart({ title: 'a <b> & c', unit: 'x', panels: [{ title: 'p', bars: [{ label: 'one', value: 2, min: 1, max: 3 }], lines: [{ at: 2, label: 'goal' }] }] });
+  const svg = barChart({
+    title: 'a <b> & c',
+    unit: 'x',
+    panels: [{ title: 'p', bars: [{ label: 'one', value: 2, min: 1, max: 3 }], lines: [{ at: 2, label: 'goal' }] }],
+  });
   t.match(svg, /^<\?xml/);
   t.match(svg, /a &lt;b&gt; &amp; c/, 'text is escaped');
   t.equal((svg.match(/<rect /g) ?? []).length, 2, 'background + one bar');
@@ -27,8 +31,14 @@ t.test('svg helpers', async (t) => {
 t.test('a report from the committed results', async (t) => {
   const dir = join(repoRoot(), 'reports', 'results');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
-  if (files.length === 0) { t.pass('no committed results'); return; }
-  const docs = files.map((f) => ({ file: `results/${f}`, doc: JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchDocument }));
+  if (files.length === 0) {
+    t.pass('no committed results');
+    return;
+  }
+  const docs = files.map((f) => ({
+    file: `results/${f}`,
+    doc: JSON.parse(readFileSync(join(dir, f), 'utf8')) as BenchDocument,
+  }));
   for (const d of docs) t.same(validateBenchDocument(d.doc), [], d.file);
   const r = buildReport(docs, { png: true, generatedBy: 'itera report (test)' });
   t.match(r.markdown, /^# Itera-Lite Edge: benchmark report/);
@@ -43,27 +53,53 @@ t.test('a report from the committed results', async (t) => {
   // the goal lines follow the medians in the JSON
   const m = docs[0]!.doc.models[0]!;
   const med = m.ratios['ort-node']?.decode?.median;
-  if (med !== undefined) t.match(r.markdown, new RegExp(`decode at least 3x ONNX Runtime native: \\*\\*${med >= 3 ? 'met' : 'MISSED'}\\*\\* at ${med.toFixed(2)}x`));
+  if (med !== undefined)
+    t.match(
+      r.markdown,
+      new RegExp(
+        `decode at least 3x ONNX Runtime native: \\*\\*${med >= 3 ? 'met' : 'MISSED'}\\*\\* at ${med.toFixed(2)}x`,
+      ),
+    );
 });
 
 t.test("prefill against the SIMD ceiling: from the run's simdPeak, or said missing", async (t) => {
   const dir = join(repoRoot(), 'reports', 'results');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
-  if (files.length === 0) { t.pass('no committed results'); return; }
+  if (files.length === 0) {
+    t.pass('no committed results');
+    return;
+  }
   const doc = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as BenchDocument;
-  const withPeak: BenchDocument = { ...doc, diag: { ...doc.diag, simdPeak: { f32MulAdd: { value: 20, source: 'test' }, i16DotAdd: { value: 40, source: 'test' } } } };
+  const withPeak: BenchDocument = {
+    ...doc,
+    diag: {
+      ...doc.diag,
+      simdPeak: { f32MulAdd: { value: 20, source: 'test' }, i16DotAdd: { value: 40, source: 'test' } },
+    },
+  };
   t.same(validateBenchDocument(withPeak), [], 'a document with simdPeak matches the schema');
   const noPeak: BenchDocument = { ...doc, diag: { ...doc.diag } };
   delete noPeak.diag.simdPeak;
   t.same(validateBenchDocument(noPeak), [], 'and one without it (older runs)');
-  t.match(buildReport([{ file: 'a.json', doc: noPeak }], { png: false, generatedBy: 't' }).markdown, /predate `itera diag`'s measurement of the SIMD ceiling/);
+  t.match(
+    buildReport([{ file: 'a.json', doc: noPeak }], { png: false, generatedBy: 't' }).markdown,
+    /predate `itera diag`'s measurement of the SIMD ceiling/,
+  );
   const md = buildReport([{ file: 'a.json', doc: withPeak }], { png: false, generatedBy: 't' }).markdown;
   for (const m of withPeak.models) {
     const c = prefillCeiling(withPeak, m)!;
     const quantized = Object.keys(m.tensorTypes).some((k) => k !== 'F32' && k !== 'F16');
     t.equal(c.peak, quantized ? 40 : 20, `${m.name}: the ${quantized ? 'int16' : 'f32'} peak`);
-    t.equal(c.floorUs, prefillMatrixMacs(m.config as unknown as IteraConfig, c.promptTokens) / (c.peak * 1e3), 'floor = multiply-adds / peak');
-    t.equal(c.us.itera, 1e6 / m.engines.find((e) => e.id === 'itera')!.prefill!.tokensPerSecond.median, 'ours: µs per position from the median');
+    t.equal(
+      c.floorUs,
+      prefillMatrixMacs(m.config as unknown as IteraConfig, c.promptTokens) / (c.peak * 1e3),
+      'floor = multiply-adds / peak',
+    );
+    t.equal(
+      c.us.itera,
+      1e6 / m.engines.find((e) => e.id === 'itera')!.prefill!.tokensPerSecond.median,
+      'ours: µs per position from the median',
+    );
     t.ok(md.includes(`| ${c.floorUs.toFixed(2)} | ${c.us.itera!.toFixed(2)} |`), `${m.name}: its row in the report`);
   }
 });

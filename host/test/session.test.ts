@@ -2,7 +2,16 @@
 import t from 'tap';
 import { WasmModel, type WasmSession } from '../runtime/runtime.js';
 import { IteraError } from '../runtime/types.js';
-import { exportsOf, maxAbsDiff, randomWeights, TINY, tinyModelFile, tokenByTokenDiff, wasmBytes, weightSource } from './helpers.js';
+import {
+  exportsOf,
+  maxAbsDiff,
+  randomWeights,
+  TINY,
+  tinyModelFile,
+  tokenByTokenDiff,
+  wasmBytes,
+  weightSource,
+} from './helpers.js';
 import { IteraModel } from '../runtime/api.js';
 
 async function tinyModel(build: 'simd' | 'scalar' = 'simd', seed = 1): Promise<WasmModel> {
@@ -10,15 +19,20 @@ async function tinyModel(build: 'simd' | 'scalar' = 'simd', seed = 1): Promise<W
   return new WasmModel(ex, TINY, weightSource(TINY, randomWeights(TINY, seed)));
 }
 
-const ids = (n: number, seed = 3): number[] => Array.from({ length: n }, (_, i) => (i * 7 + seed * 11) % TINY.vocabSize);
+const ids = (n: number, seed = 3): number[] =>
+  Array.from({ length: n }, (_, i) => (i * 7 + seed * 11) % TINY.vocabSize);
 
 t.test('prefill equals step by step; sessions are independent; reset forgets', async (t) => {
   const m = await tinyModel();
-  const a = m.newSession(), b = m.newSession();
+  const a = m.newSession(),
+    b = m.newSession();
   const seq = ids(12);
   const all = a.prefill(seq, true)!;
   const rows: number[] = [];
-  for (const id of seq) { b.prefill([id]); rows.push(...b.logits()); }
+  for (const id of seq) {
+    b.prefill([id]);
+    rows.push(...b.logits());
+  }
   t.equal(maxAbsDiff(all, rows), 0, 'prefill (in chunks of positions) and step by step agree bit for bit');
   t.same(Array.from(a.logits()), Array.from(all.subarray(11 * TINY.vocabSize)), 'last logits left in the session');
   // a third session interleaved does not disturb the first
@@ -32,38 +46,48 @@ t.test('prefill equals step by step; sessions are independent; reset forgets', a
   m.free();
 });
 
-t.test('a prefill that wants only the last logits (its last layer carries the state and skips the rest) gives the same bits as one that keeps every position, and as token by token', async (t) => {
-  // the last layer MoE (TINY) and dense; F32 and the quantized kernels; both builds
-  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
-  for (const moeLayers of [[1], [0]]) {
-    for (const type of ['F32', 'Q8_0', 'Q4_0'] as const) {
-      for (const build of ['simd', 'scalar'] as const) {
-        const m = await IteraModel.fromBytes(tinyModelFile({ ...C, moeLayers }, 4, type), wasmBytes(build));
-        const a = m.session(), b = m.session();
-        const seq = ids(11);
-        a.prefill(seq);
-        const all = b.prefill(seq, true)!;
-        const what = `${build} ${type}, MoE layers [${moeLayers}]`;
-        t.same(Array.from(a.logits()), Array.from(all.subarray(10 * C.vocabSize)), `${what}: last logits`);
-        // and token by token (one position per call, the kernels' one-position path) gives every
-        // position's logits with the same bits as the chunked prompt (several positions at a time)
-        const c = m.session();
-        t.equal(tokenByTokenDiff(c, seq, all, C.vocabSize), 0, `${what}: token by token equals the chunked prompt bit for bit`);
-        c.free();
-        // the recurrent state left behind is the same too: the next tokens agree bit for bit,
-        // and so do the windows recomputed past T (whose positions but the last want no logits)
-        let same = true;
-        for (const id of ids(C.maxSeqLength, 5)) {
-          a.prefill([id]); b.prefill([id]);
-          if (maxAbsDiff(a.logits(), b.logits()) !== 0) same = false;
+t.test(
+  'a prefill that wants only the last logits (its last layer carries the state and skips the rest) gives the same bits as one that keeps every position, and as token by token',
+  async (t) => {
+    // the last layer MoE (TINY) and dense; F32 and the quantized kernels; both builds
+    const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+    for (const moeLayers of [[1], [0]]) {
+      for (const type of ['F32', 'Q8_0', 'Q4_0'] as const) {
+        for (const build of ['simd', 'scalar'] as const) {
+          const m = await IteraModel.fromBytes(tinyModelFile({ ...C, moeLayers }, 4, type), wasmBytes(build));
+          const a = m.session(),
+            b = m.session();
+          const seq = ids(11);
+          a.prefill(seq);
+          const all = b.prefill(seq, true)!;
+          const what = `${build} ${type}, MoE layers [${moeLayers}]`;
+          t.same(Array.from(a.logits()), Array.from(all.subarray(10 * C.vocabSize)), `${what}: last logits`);
+          // and token by token (one position per call, the kernels' one-position path) gives every
+          // position's logits with the same bits as the chunked prompt (several positions at a time)
+          const c = m.session();
+          t.equal(
+            tokenByTokenDiff(c, seq, all, C.vocabSize),
+            0,
+            `${what}: token by token equals the chunked prompt bit for bit`,
+          );
+          c.free();
+          // the recurrent state left behind is the same too: the next tokens agree bit for bit,
+          // and so do the windows recomputed past T (whose positions but the last want no logits)
+          let same = true;
+          for (const id of ids(C.maxSeqLength, 5)) {
+            a.prefill([id]);
+            b.prefill([id]);
+            if (maxAbsDiff(a.logits(), b.logits()) !== 0) same = false;
+          }
+          t.ok(same, `${what}: the next ${C.maxSeqLength} tokens' logits, across the window's end`);
+          a.free();
+          b.free();
+          m.dispose();
         }
-        t.ok(same, `${what}: the next ${C.maxSeqLength} tokens' logits, across the window's end`);
-        a.free(); b.free();
-        m.dispose();
       }
     }
-  }
-});
+  },
+);
 
 t.test('past T: exact mode equals recomputing the last T tokens; slide mode is an approximation', async (t) => {
   const m = await tinyModel();
@@ -82,8 +106,15 @@ t.test('past T: exact mode equals recomputing the last T tokens; slide mode is a
   const slide = m.newSession();
   slide.setWindow('slide');
   const s = slide.prefill(seq, true)!;
-  t.same(Array.from(s.subarray(0, T * TINY.vocabSize)), Array.from(all.subarray(0, T * TINY.vocabSize)), 'identical up to T');
-  t.ok(maxAbsDiff(s.subarray(T * TINY.vocabSize), all.subarray(T * TINY.vocabSize)) > 0, 'differs past T (an approximation)');
+  t.same(
+    Array.from(s.subarray(0, T * TINY.vocabSize)),
+    Array.from(all.subarray(0, T * TINY.vocabSize)),
+    'identical up to T',
+  );
+  t.ok(
+    maxAbsDiff(s.subarray(T * TINY.vocabSize), all.subarray(T * TINY.vocabSize)) > 0,
+    'differs past T (an approximation)',
+  );
   m.free();
 });
 
@@ -97,7 +128,9 @@ t.test('sampling: deterministic per seed, greedy = argmax, top-k 1 = greedy, bad
     s.free();
     return out;
   };
-  const a = gen({ temperature: 1, seed: 42 }), b = gen({ temperature: 1, seed: 42 }), c = gen({ temperature: 1, seed: 43 });
+  const a = gen({ temperature: 1, seed: 42 }),
+    b = gen({ temperature: 1, seed: 42 }),
+    c = gen({ temperature: 1, seed: 43 });
   t.same(a, b, 'same seed, same tokens');
   t.not(a.join(), c.join(), 'another seed, other tokens');
   t.same(gen({ temperature: 1, topK: 1, seed: 5 }), gen({ temperature: 0 }), 'top-k 1 is greedy');
@@ -108,8 +141,23 @@ t.test('sampling: deterministic per seed, greedy = argmax, top-k 1 = greedy, bad
   s.prefill(ids(3));
   const stepwise = Array.from({ length: 20 }, () => s.next());
   t.same(stepwise, gen({ temperature: 0.9, topK: 10, topP: 0.9, seed: 7 }), 'next() x 20 = generate(20)');
-  for (const bad of [{ temperature: -1 }, { temperature: NaN }, { temperature: Infinity }, { topK: -1 }, { topK: 1.5 }, { topP: 0 }, { topP: 1.5 }, { topP: NaN }, { seed: -1 }, { seed: 0.5 }]) {
-    t.throws(() => s.setSampler(bad), IteraError, `refused: ${JSON.stringify(bad, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}`);
+  for (const bad of [
+    { temperature: -1 },
+    { temperature: NaN },
+    { temperature: Infinity },
+    { topK: -1 },
+    { topK: 1.5 },
+    { topP: 0 },
+    { topP: 1.5 },
+    { topP: NaN },
+    { seed: -1 },
+    { seed: 0.5 },
+  ]) {
+    t.throws(
+      () => s.setSampler(bad),
+      IteraError,
+      `refused: ${JSON.stringify(bad, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}`,
+    );
   }
   t.ok(m.ex.sampler_set(s.ptr, NaN, 0, 1, 0, 0) < 0, 'the module itself refuses a NaN temperature');
   t.ok(m.ex.sampler_set(s.ptr, 1, 0, NaN, 0, 0) < 0, 'the module itself refuses a NaN top-p');
@@ -123,7 +171,9 @@ t.test('sampling draws from the softmax: frequencies match on a fixed distributi
   s.prefill([1]);
   const V = TINY.vocabSize;
   const logits = new Float32Array(V).fill(-1e9);
-  logits[3] = Math.log(0.5); logits[10] = Math.log(0.3); logits[20] = Math.log(0.2);
+  logits[3] = Math.log(0.5);
+  logits[10] = Math.log(0.3);
+  logits[20] = Math.log(0.2);
   s.setSampler({ temperature: 1, seed: 1 });
   const counts = new Map<number, number>();
   const N = 20000;
@@ -132,8 +182,16 @@ t.test('sampling draws from the softmax: frequencies match on a fixed distributi
     const tok = m.ex.sample(s.ptr);
     counts.set(tok, (counts.get(tok) ?? 0) + 1);
   }
-  t.same([...counts.keys()].sort((a, b) => a - b), [3, 10, 20], 'only the three tokens with mass');
-  for (const [tok, p] of [[3, 0.5], [10, 0.3], [20, 0.2]] as const) {
+  t.same(
+    [...counts.keys()].sort((a, b) => a - b),
+    [3, 10, 20],
+    'only the three tokens with mass',
+  );
+  for (const [tok, p] of [
+    [3, 0.5],
+    [10, 0.3],
+    [20, 0.2],
+  ] as const) {
     const f = counts.get(tok)! / N;
     t.ok(Math.abs(f - p) < 0.015, `token ${tok}: frequency ${f.toFixed(3)} vs ${p}`);
   }
@@ -145,14 +203,21 @@ t.test('sampling draws from the softmax: frequencies match on a fixed distributi
       new Float32Array(m.ex.memory.buffer, m.ex.session_logits(s.ptr), V).set(logits);
       seen.add(m.ex.sample(s.ptr));
     }
-    t.same([...seen].sort((a, b) => a - b), [3, 10], `${JSON.stringify(o)} keeps the two best`);
+    t.same(
+      [...seen].sort((a, b) => a - b),
+      [3, 10],
+      `${JSON.stringify(o)} keeps the two best`,
+    );
   }
   // NaN logits are never drawn
   logits[20] = NaN;
   s.setSampler({ temperature: 1, seed: 3 });
   for (let i = 0; i < 2000; i++) {
     new Float32Array(m.ex.memory.buffer, m.ex.session_logits(s.ptr), V).set(logits);
-    if (m.ex.sample(s.ptr) === 20) { t.fail('drew a NaN logit'); break; }
+    if (m.ex.sample(s.ptr) === 20) {
+      t.fail('drew a NaN logit');
+      break;
+    }
   }
   s.free();
   m.free();
@@ -184,10 +249,15 @@ t.test('bad input: ids out of range, empty prompts, generating from nothing', as
 
 t.test('the module refuses an inconsistent descriptor', async (t) => {
   const ex = await exportsOf('simd');
-  t.throws(() => new WasmModel(ex, { ...TINY, topK: 5 }, weightSource(TINY, randomWeights(TINY))), { code: 'MODEL_REJECTED' });
+  t.throws(() => new WasmModel(ex, { ...TINY, topK: 5 }, weightSource(TINY, randomWeights(TINY))), {
+    code: 'MODEL_REJECTED',
+  });
   const w = randomWeights(TINY);
   w.delete('blk.0.ssm_in.weight');
-  t.throws(() => new WasmModel(ex, TINY, weightSource(TINY, w)), { code: 'MODEL_MISSING_TENSOR', message: /blk\.0\.ssm_in\.weight/ });
+  t.throws(() => new WasmModel(ex, TINY, weightSource(TINY, w)), {
+    code: 'MODEL_MISSING_TENSOR',
+    message: /blk\.0\.ssm_in\.weight/,
+  });
 });
 
 t.test('scalar and SIMD builds give the same tokens for a sampled generation', async (t) => {

@@ -30,13 +30,15 @@ export function repoRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'itera-lite') return (rootCache = dir);
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'itera-lite')
+          return (rootCache = dir);
       } catch {
         // not ours; keep climbing
       }
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the itera-lite repository root above ${fileURLToPath(import.meta.url)}`);
+    if (up === dir)
+      throw new Error(`cannot find the itera-lite repository root above ${fileURLToPath(import.meta.url)}`);
     dir = up;
   }
 }

@@ -8,9 +8,24 @@ import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './shared.js';
 
-export interface Case { model: string; name: string; kind: 'logits' | 'generate'; ids?: number[]; prompt?: string; options?: object; expect?: object }
-export interface Results { engine: string; results: Record<string, { ids?: number[]; promptIds?: number[]; logits?: string; error?: string }>; ms: Record<string, number> }
-export interface Check { ok: boolean; name: string }
+export interface Case {
+  model: string;
+  name: string;
+  kind: 'logits' | 'generate';
+  ids?: number[];
+  prompt?: string;
+  options?: object;
+  expect?: object;
+}
+export interface Results {
+  engine: string;
+  results: Record<string, { ids?: number[]; promptIds?: number[]; logits?: string; error?: string }>;
+  ms: Record<string, number>;
+}
+export interface Check {
+  ok: boolean;
+  name: string;
+}
 interface Conformance {
   checkResults(cases: Case[], got: Results, reference: Results | null): Check[];
   toTap(checks: Check[], comments?: string[]): string;
@@ -20,7 +35,10 @@ interface Conformance {
  *  ITERA_SCREENSHOTS=1, else a fresh temporary folder, so that a test run leaves the work tree
  *  clean. */
 export function screenshotDir(): string {
-  const dir = process.env.ITERA_SCREENSHOTS === '1' ? join(repoRoot(), 'reports', 'screenshots') : mkdtempSync(join(tmpdir(), 'itera-screenshots-'));
+  const dir =
+    process.env.ITERA_SCREENSHOTS === '1'
+      ? join(repoRoot(), 'reports', 'screenshots')
+      : mkdtempSync(join(tmpdir(), 'itera-screenshots-'));
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -40,7 +58,13 @@ export function engineOption(missing: string | null): { skip?: string } {
   return { skip: `${missing} (install it with the matching scripts/ci/setup-*.sh)` };
 }
 
-export interface Inputs { dir: string; cases: Case[]; models: Record<string, string>; x86: Results; x86Ms: number }
+export interface Inputs {
+  dir: string;
+  cases: Case[];
+  models: Record<string, string>;
+  x86: Results;
+  x86Ms: number;
+}
 let inputs: Inputs | null = null;
 
 /** The cases and models (written to a fresh folder) and Node x86's results for them. */
@@ -51,10 +75,22 @@ export function prepareInputs(): Inputs {
   const w = spawnSync(process.execPath, [run, '--write-inputs', dir], { encoding: 'utf8', env: plainEnv() });
   if (w.status !== 0) throw new Error(`device-tests/run.mjs --write-inputs failed: ${w.stderr}${w.stdout}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [run, '--inputs', dir, '--results', join(dir, 'x86.json')], { encoding: 'utf8', env: plainEnv() });
+  const r = spawnSync(process.execPath, [run, '--inputs', dir, '--results', join(dir, 'x86.json')], {
+    encoding: 'utf8',
+    env: plainEnv(),
+  });
   if (r.status !== 0) throw new Error(`device-tests/run.mjs on Node x86 failed:\n${r.stdout}${r.stderr}`);
-  const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { cases: Case[]; models: Record<string, string> };
-  inputs = { dir, cases: spec.cases, models: spec.models, x86: JSON.parse(readFileSync(join(dir, 'x86.json'), 'utf8')) as Results, x86Ms: performance.now() - t0 };
+  const spec = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as {
+    cases: Case[];
+    models: Record<string, string>;
+  };
+  inputs = {
+    dir,
+    cases: spec.cases,
+    models: spec.models,
+    x86: JSON.parse(readFileSync(join(dir, 'x86.json'), 'utf8')) as Results,
+    x86Ms: performance.now() - t0,
+  };
   inputs.x86.engine = 'Node x86';
   return inputs;
 }
@@ -65,7 +101,10 @@ export async function conformance(): Promise<Conformance> {
 }
 
 /** The assertions a tap test needs. */
-export interface Asserts { ok(v: unknown, msg: string): unknown; comment(...m: unknown[]): unknown }
+export interface Asserts {
+  ok(v: unknown, msg: string): unknown;
+  comment(...m: unknown[]): unknown;
+}
 
 /** Asserts every case ran, matched its golden ids, and matches Node x86; returns the count. */
 export async function assertMatchesX86(t: Asserts, got: Results, label: string): Promise<number> {

@@ -28,11 +28,28 @@ t.test('deploy-pi.sh --dry-run', async (t) => {
   const r = deploy(['--dry-run', '--port', '2222', 'pi@raspberrypi.local'], withRsync);
   t.equal(r.code, 0, `exit 0 (${r.err.trim()})`);
   const lines = r.out.split('\n').filter((l) => l.startsWith('+ '));
-  t.match(lines[1] ?? '', /^\+ node device-tests\/run\.mjs --write-inputs build\/device-inputs$/, 'writes the conformance inputs here');
-  t.match(lines[2] ?? '', /--results build\/device-inputs\/x86\.json$/, "records this machine's results to compare with");
+  t.match(
+    lines[1] ?? '',
+    /^\+ node device-tests\/run\.mjs --write-inputs build\/device-inputs$/,
+    'writes the conformance inputs here',
+  );
+  t.match(
+    lines[2] ?? '',
+    /--results build\/device-inputs\/x86\.json$/,
+    "records this machine's results to compare with",
+  );
   const rsync = lines.find((l) => l.startsWith('+ rsync')) ?? '';
   t.ok(rsync, 'copies with rsync when there is one');
-  for (const f of ['build/itera.wasm', 'build/itera-scalar.wasm', 'build/itera-wasi.wasm', 'dist/host', 'bin', 'package.json', 'device-tests', 'build/device-inputs']) {
+  for (const f of [
+    'build/itera.wasm',
+    'build/itera-scalar.wasm',
+    'build/itera-wasi.wasm',
+    'dist/host',
+    'bin',
+    'package.json',
+    'device-tests',
+    'build/device-inputs',
+  ]) {
     t.ok(rsync.split(' ').includes(f), `copies ${f}`);
   }
   t.match(rsync, /pi@raspberrypi\.local:itera-lite\/$/, 'into ~/itera-lite on the Pi');
@@ -40,7 +57,11 @@ t.test('deploy-pi.sh --dry-run', async (t) => {
   const remote = lines[lines.length - 1] ?? '';
   t.match(remote, /^\+ ssh .*-p 2222 pi@raspberrypi\.local /, 'then runs over ssh');
   const cmd = remote.replace(/\\/g, '');
-  t.match(cmd, /node device-tests\/run\.mjs --inputs build\/device-inputs --compare build\/device-inputs\/x86\.json/, 'the device tests, held to these results');
+  t.match(
+    cmd,
+    /node device-tests\/run\.mjs --inputs build\/device-inputs --compare build\/device-inputs\/x86\.json/,
+    'the device tests, held to these results',
+  );
   t.match(cmd, /npm ci --omit=dev --ignore-scripts/, "the CLI's runtime dependencies, without dev dependencies");
   t.match(cmd, /node bin\/itera\.js bench --model \S+\.gguf/, 'then itera bench');
   t.match(r.out, /dry run: nothing was copied or run/, 'says nothing was done');
@@ -48,7 +69,10 @@ t.test('deploy-pi.sh --dry-run', async (t) => {
   const s = deploy(['--dry-run', '--dir', 'apps/itera', '--no-bench', 'pi@10.0.0.7'], '/nonexistent-no-rsync');
   t.equal(s.code, 0, 'exit 0 without rsync');
   const out = s.out.replace(/\\/g, '');
-  t.ok(/\+ scp -rq .* dist\/host pi@10\.0\.0\.7:apps\/itera\/dist\//.test(out) || !/rsync/.test(out), 'falls back to scp where rsync is missing');
+  t.ok(
+    /\+ scp -rq .* dist\/host pi@10\.0\.0\.7:apps\/itera\/dist\//.test(out) || !/rsync/.test(out),
+    'falls back to scp where rsync is missing',
+  );
   t.notMatch(out, /itera\.js bench/, '--no-bench: no benchmark');
   t.match(out, /cd apps\/itera && node --version/, '--dir: runs in that folder');
 

@@ -15,7 +15,16 @@ t.test('word tokenizer training: the N-4 most frequent words, ties by code point
   // counts: the 4, apple 2, cat 2, then 1 each: a, and, bird;, cat,, dog., zebra
   t.same(Object.keys(r.json.token_to_id), ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'the', 'apple', 'cat', 'a']);
   t.equal(r.json.vocab_size, 8);
-  t.same(r.json.id_to_token, { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'the', 5: 'apple', 6: 'cat', 7: 'a' });
+  t.same(r.json.id_to_token, {
+    0: '<PAD>',
+    1: '<UNK>',
+    2: '<BOS>',
+    3: '<EOS>',
+    4: 'the',
+    5: 'apple',
+    6: 'cat',
+    7: 'a',
+  });
   t.equal(r.words, 14);
   t.equal(r.coverage, 9 / 14);
   const tok = tokenizerFromOriginalJson(JSON.parse(JSON.stringify(r.json)));
@@ -26,11 +35,21 @@ t.test('word tokenizer training: the N-4 most frequent words, ties by code point
   t.equal(all.json.vocab_size, 4 + all.distinctWords, 'a small corpus gives fewer tokens than asked');
   t.ok(compareCodePoints('\uffff', '😀') < 0, 'code point order, not UTF-16 order');
   const proto = trainWordTokenizer(['__proto__ constructor __proto__'], 10);
-  t.equal(tokenizerFromOriginalJson(JSON.parse(JSON.stringify(proto.json))).encode('__proto__')[0], 4, "'__proto__' is an ordinary word");
+  t.equal(
+    tokenizerFromOriginalJson(JSON.parse(JSON.stringify(proto.json))).encode('__proto__')[0],
+    4,
+    "'__proto__' is an ordinary word",
+  );
 });
 
 t.test('word tokenizer training: bad sizes, empty corpus', async (t) => {
-  expectIteraError(t, () => trainWordTokenizer(['a b'], 4), 'VOCAB_TOO_SMALL', /4 special tokens .* give --vocab 5 or more/, 'vocab 4');
+  expectIteraError(
+    t,
+    () => trainWordTokenizer(['a b'], 4),
+    'VOCAB_TOO_SMALL',
+    /4 special tokens .* give --vocab 5 or more/,
+    'vocab 4',
+  );
   expectIteraError(t, () => trainWordTokenizer(['a b'], 0), 'VOCAB_TOO_SMALL', /too small/, 'vocab 0');
   expectIteraError(t, () => trainWordTokenizer(['a b'], 2.5), 'VOCAB_TOO_SMALL', /too small/, 'vocab 2.5');
   expectIteraError(t, () => trainWordTokenizer(['  ', '\n'], 10), 'EMPTY_CORPUS', /no words/, 'empty');
@@ -50,8 +69,18 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   let out = '';
   let err = '';
   const io = {
-    out: { write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WritableStream,
-    err: { write: (s: string) => { err += s; return true; } } as unknown as NodeJS.WritableStream,
+    out: {
+      write: (s: string) => {
+        out += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+    err: {
+      write: (s: string) => {
+        err += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
   };
   const code = await main(args, io);
   return { code, out, err };
@@ -60,11 +89,39 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 t.test('CLI: tokenizer train / stats / encode, data prepare; clear errors on bad input', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'itera-tok-'));
   const text = join(dir, 'text.txt');
-  writeFileSync(text, Array.from({ length: 20 }, (_, i) => `Document ${i}: the quick brown fox jumps over the lazy dog ${i % 3}.`).join('\n\n'));
-  let r = await cli(['tokenizer', 'train', '--kind', 'bpe', '--vocab', '300', '--corpus', text, '-o', join(dir, 'bpe.json')]);
+  writeFileSync(
+    text,
+    Array.from({ length: 20 }, (_, i) => `Document ${i}: the quick brown fox jumps over the lazy dog ${i % 3}.`).join(
+      '\n\n',
+    ),
+  );
+  let r = await cli([
+    'tokenizer',
+    'train',
+    '--kind',
+    'bpe',
+    '--vocab',
+    '300',
+    '--corpus',
+    text,
+    '-o',
+    join(dir, 'bpe.json'),
+  ]);
   t.equal(r.code, 0, r.err);
   t.match(r.out, /tokenizer {4}bpe, 300 tokens/);
-  r = await cli(['tokenizer', 'train', '--kind', 'word', '--vocab', '20', '--corpus', text, '-o', join(dir, 'word.json'), '--json']);
+  r = await cli([
+    'tokenizer',
+    'train',
+    '--kind',
+    'word',
+    '--vocab',
+    '20',
+    '--corpus',
+    text,
+    '-o',
+    join(dir, 'word.json'),
+    '--json',
+  ]);
   t.equal(r.code, 0, r.err);
   t.equal(JSON.parse(r.out).vocab, 20);
   t.equal(readTokenizerFile(join(dir, 'word.json')).kind, 'itera-word');
@@ -92,20 +149,54 @@ t.test('CLI: tokenizer train / stats / encode, data prepare; clear errors on bad
   t.equal(fs.readFileSync(join(dir, 'corpus', 'test.txt'), 'utf8').length, meta.splits.test.characters);
 
   // bad input
-  r = await cli(['tokenizer', 'train', '--kind', 'bpe', '--vocab', '300', '--corpus', join(dir, 'missing.txt'), '-o', join(dir, 'x.json')]);
+  r = await cli([
+    'tokenizer',
+    'train',
+    '--kind',
+    'bpe',
+    '--vocab',
+    '300',
+    '--corpus',
+    join(dir, 'missing.txt'),
+    '-o',
+    join(dir, 'x.json'),
+  ]);
   t.equal(r.code, 1);
   t.match(r.err, /corpus not found: .*missing\.txt does not exist/);
   writeFileSync(join(dir, 'empty.txt'), '\n\n   \n');
-  r = await cli(['tokenizer', 'train', '--kind', 'word', '--vocab', '300', '--corpus', join(dir, 'empty.txt'), '-o', join(dir, 'x.json')]);
+  r = await cli([
+    'tokenizer',
+    'train',
+    '--kind',
+    'word',
+    '--vocab',
+    '300',
+    '--corpus',
+    join(dir, 'empty.txt'),
+    '-o',
+    join(dir, 'x.json'),
+  ]);
   t.equal(r.code, 1);
   t.match(r.err, /corpus .*empty\.txt is empty/);
-  r = await cli(['data', 'prepare', '--tokenizer', join(dir, 'bpe.json'), '--corpus', join(dir, 'empty.txt'), '-o', join(dir, 'c2')]);
+  r = await cli([
+    'data',
+    'prepare',
+    '--tokenizer',
+    join(dir, 'bpe.json'),
+    '--corpus',
+    join(dir, 'empty.txt'),
+    '-o',
+    join(dir, 'c2'),
+  ]);
   t.match(r.err, /is empty/);
   r = await cli(['tokenizer', 'train', '--kind', 'word', '--vocab', '3', '--corpus', text, '-o', join(dir, 'x.json')]);
   t.equal(r.code, 1);
   t.match(r.err, /vocabulary size 3 is too small: the 4 special tokens/);
   r = await cli(['tokenizer', 'train', '--kind', 'bpe', '--vocab', '100', '--corpus', text, '-o', join(dir, 'x.json')]);
-  t.match(r.err, /vocabulary size 100 is too small for byte-level BPE: the 4 special tokens and the 256 byte tokens need 260 ids/);
+  t.match(
+    r.err,
+    /vocabulary size 100 is too small for byte-level BPE: the 4 special tokens and the 256 byte tokens need 260 ids/,
+  );
   r = await cli(['tokenizer', 'train', '--kind', 'wordpiece', '--vocab', '100', '-o', join(dir, 'x.json')]);
   t.equal(r.code, 2);
   t.match(r.err, /--kind must be word or bpe, got 'wordpiece'/);
@@ -118,7 +209,10 @@ t.test('CLI: tokenizer train / stats / encode, data prepare; clear errors on bad
   writeFileSync(join(dir, 'bad2.json'), '{"vocab_size": 3, "token_to_id": {"a": 0}, "id_to_token": {"0": "b"}}');
   r = await cli(['tokenizer', 'stats', '--tokenizer', join(dir, 'bad2.json'), '--corpus', text]);
   t.match(r.err, /tokenizer .*bad2\.json: tokenizer JSON: token "a" -> id 0, but id 0 -> "b"/);
-  writeFileSync(join(dir, 'bad3.json'), '{"format": "itera-bpe", "version": 1, "pretokenizer": "itera-bpe-v1", "vocab_size": 1, "tokens": ["<PAD>"], "merges": [], "specials": {}}');
+  writeFileSync(
+    join(dir, 'bad3.json'),
+    '{"format": "itera-bpe", "version": 1, "pretokenizer": "itera-bpe-v1", "vocab_size": 1, "tokens": ["<PAD>"], "merges": [], "specials": {}}',
+  );
   r = await cli(['tokenizer', 'stats', '--tokenizer', join(dir, 'bad3.json'), '--corpus', text]);
   t.match(r.err, /the special token <PAD> is missing/);
   r = await cli(['tokenizer', 'stats', '--tokenizer', join(dir, 'nope.json'), '--corpus', text]);

@@ -1,7 +1,12 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import {
-  tokenizerFromOriginalJson, tokenizerFromMetadata, pythonSplit, WordTokenizer, CharTokenizer, TOKENIZER_KEYS,
+  tokenizerFromOriginalJson,
+  tokenizerFromMetadata,
+  pythonSplit,
+  WordTokenizer,
+  CharTokenizer,
+  TOKENIZER_KEYS,
   type Tokenizer,
 } from '../runtime/tokenizer/index.js';
 import { readGguf, metadataMap, type GgufKV } from '../runtime/gguf.js';
@@ -33,8 +38,18 @@ function viaGguf(tok: Tokenizer): Tokenizer {
 // A small word-level vocabulary in the original's JSON form, for tests that need no ../shared.
 const smallWordJson = {
   vocab_size: 50,
-  token_to_id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, the: 4, 'day,': 5, 'day.': 6, dog: 7, 'ünïcode': 8 },
-  id_to_token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'the', 5: 'day,', 6: 'day.', 7: 'dog', 8: 'ünïcode' },
+  token_to_id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, the: 4, 'day,': 5, 'day.': 6, dog: 7, ünïcode: 8 },
+  id_to_token: {
+    0: '<PAD>',
+    1: '<UNK>',
+    2: '<BOS>',
+    3: '<EOS>',
+    4: 'the',
+    5: 'day,',
+    6: 'day.',
+    7: 'dog',
+    8: 'ünïcode',
+  },
 };
 
 t.test('Python str.split() semantics', async (t) => {
@@ -67,7 +82,12 @@ t.test('word level: encode/decode rules (no ../shared needed)', async (t) => {
 });
 
 t.test('char level: rules (no ../shared needed)', async (t) => {
-  const tok = new CharTokenizer(['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'B', ' ', '😀'], { pad: 0, unk: 1, bos: 2, eos: 3 });
+  const tok = new CharTokenizer(['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'B', ' ', '😀'], {
+    pad: 0,
+    unk: 1,
+    bos: 2,
+    eos: 3,
+  });
   t.equal(tok.kind, 'itera-char');
   t.same(tok.encode('aB a😀b'), [4, 5, 6, 4, 7, 1], 'case kept; an astral character is one id; unknown -> 1');
   t.same(tok.encode('\u{1F601}'), [1], 'one unknown code point is one <UNK>, not two');
@@ -104,7 +124,11 @@ t.test('metadata round trip keeps kind, tokens, specials and lowercase', async (
   t.same(m.get(TOKENIZER_KEYS.lowercase), { type: 'bool', value: true });
   t.same(m.get(TOKENIZER_KEYS.unk), { type: 'u32', value: 1 });
 
-  const cased = new WordTokenizer(['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'The'], { pad: 0, unk: 1, bos: 2, eos: 3 }, false);
+  const cased = new WordTokenizer(
+    ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'The'],
+    { pad: 0, unk: 1, bos: 2, eos: 3 },
+    false,
+  );
   t.same(viaGguf(cased).encode('The the'), [4, 1], 'lowercase=false kept');
 });
 
@@ -115,10 +139,26 @@ t.test('original JSON: clear errors', async (t) => {
   bad([1], /expected an object/, 'array');
   bad({ vocab: {} }, /neither a word-level/, 'unknown shape');
   bad({ token_to_id: {}, id_to_token: 3 }, /needs objects token_to_id and id_to_token/, 'id_to_token not an object');
-  bad({ ...smallWordJson, id_to_token: { ...smallWordJson.id_to_token, '07': 'x' } }, /id "07" is not a non-negative integer/, 'non-canonical id');
-  bad({ ...smallWordJson, token_to_id: { ...smallWordJson.token_to_id, dog: 8 } }, /token "dog" -> id 8, but id 8 -> "ünïcode"/, 'maps disagree');
-  bad({ ...smallWordJson, token_to_id: { ...smallWordJson.token_to_id, cat: 9 } }, /token->id map has 10 entries but the id->token map has 9/, 'extra token');
-  const noUnk = { vocab_size: 5, token_to_id: { '<PAD>': 0, '<BOS>': 2, '<EOS>': 3 }, id_to_token: { 0: '<PAD>', 2: '<BOS>', 3: '<EOS>' } };
+  bad(
+    { ...smallWordJson, id_to_token: { ...smallWordJson.id_to_token, '07': 'x' } },
+    /id "07" is not a non-negative integer/,
+    'non-canonical id',
+  );
+  bad(
+    { ...smallWordJson, token_to_id: { ...smallWordJson.token_to_id, dog: 8 } },
+    /token "dog" -> id 8, but id 8 -> "ünïcode"/,
+    'maps disagree',
+  );
+  bad(
+    { ...smallWordJson, token_to_id: { ...smallWordJson.token_to_id, cat: 9 } },
+    /token->id map has 10 entries but the id->token map has 9/,
+    'extra token',
+  );
+  const noUnk = {
+    vocab_size: 5,
+    token_to_id: { '<PAD>': 0, '<BOS>': 2, '<EOS>': 3 },
+    id_to_token: { 0: '<PAD>', 2: '<BOS>', 3: '<EOS>' },
+  };
   bad(noUnk, /special token <UNK> is missing/, 'missing <UNK>');
   bad({ ...smallWordJson, vocab_size: 5 }, /id \d+ is not below vocab_size 5/, 'id beyond vocab_size');
   bad({ ...smallWordJson, vocab_size: -1 }, /vocab_size is -1/, 'negative vocab_size');
@@ -129,18 +169,71 @@ t.test('original JSON: clear errors', async (t) => {
 t.test('model-file metadata: clear errors', async (t) => {
   const good = tokenizerFromOriginalJson(smallWordJson).toMetadata();
   const edit = (key: string, value: GgufKV['value'] | undefined): GgufKV[] =>
-    value === undefined ? good.filter((kv) => kv.key !== key) : good.map((kv) => (kv.key === key ? { key, value } : kv));
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.model, { type: 'string', value: 'gpt2' })), 'TOKENIZER_UNSUPPORTED', /'gpt2'.*known: itera-word, itera-char/, 'unknown model');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.model, undefined)), 'TOKENIZER_BAD_METADATA', /tokenizer.ggml.model is missing/, 'no model');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.bos, { type: 'i32', value: 2 })), 'TOKENIZER_BAD_METADATA', /bos_token_id must be a u32, found i32/, 'bos as i32');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.eos, { type: 'u32', value: 9 })), 'TOKENIZER_BAD_VOCAB', /eos id 9 is not the id of a token/, 'eos out of range');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.tokens, { type: 'array', itemType: 'u32', value: [1] })), 'TOKENIZER_BAD_METADATA', /array of strings, found an array of u32/, 'tokens not strings');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.tokens, { type: 'array', itemType: 'string', value: ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'a'] })), 'TOKENIZER_BAD_VOCAB', /token "a" has two ids, 4 and 5/, 'duplicate token');
-  expectIteraError(t, () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.lowercase, undefined)), 'TOKENIZER_BAD_METADATA', /lowercase is missing/, 'no lowercase');
+    value === undefined
+      ? good.filter((kv) => kv.key !== key)
+      : good.map((kv) => (kv.key === key ? { key, value } : kv));
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.model, { type: 'string', value: 'gpt2' })),
+    'TOKENIZER_UNSUPPORTED',
+    /'gpt2'.*known: itera-word, itera-char/,
+    'unknown model',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.model, undefined)),
+    'TOKENIZER_BAD_METADATA',
+    /tokenizer.ggml.model is missing/,
+    'no model',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.bos, { type: 'i32', value: 2 })),
+    'TOKENIZER_BAD_METADATA',
+    /bos_token_id must be a u32, found i32/,
+    'bos as i32',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.eos, { type: 'u32', value: 9 })),
+    'TOKENIZER_BAD_VOCAB',
+    /eos id 9 is not the id of a token/,
+    'eos out of range',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.tokens, { type: 'array', itemType: 'u32', value: [1] })),
+    'TOKENIZER_BAD_METADATA',
+    /array of strings, found an array of u32/,
+    'tokens not strings',
+  );
+  expectIteraError(
+    t,
+    () =>
+      tokenizerFromMetadata(
+        edit(TOKENIZER_KEYS.tokens, {
+          type: 'array',
+          itemType: 'string',
+          value: ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'a'],
+        }),
+      ),
+    'TOKENIZER_BAD_VOCAB',
+    /token "a" has two ids, 4 and 5/,
+    'duplicate token',
+  );
+  expectIteraError(
+    t,
+    () => tokenizerFromMetadata(edit(TOKENIZER_KEYS.lowercase, undefined)),
+    'TOKENIZER_BAD_METADATA',
+    /lowercase is missing/,
+    'no lowercase',
+  );
 });
 
 t.test('golden prompts encode like the original', needShared(...GOLDEN), async (t) => {
-  const golden = loadJson(GOLDEN) as { greedy_generation: { cases: { prompt: string; prompt_ids: number[]; greedy_ids: number[]; greedy_text: string }[] } };
+  const golden = loadJson(GOLDEN) as {
+    greedy_generation: { cases: { prompt: string; prompt_ids: number[]; greedy_ids: number[]; greedy_text: string }[] };
+  };
   const tok = tokenizerFromOriginalJson(loadJson(TOK_2000));
   t.equal(tok.size, 184, 'the micro tokenizer has 184 tokens (model vocab 2000)');
   const want: Record<string, number[]> = {

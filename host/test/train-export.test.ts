@@ -53,17 +53,66 @@ t.test('train a few steps, export, convert, run: the runtime matches PyTorch wit
   let r = spawnSync(PY, ['-c', PREP, corpus], { encoding: 'utf8' });
   t.equal(r.status, 0, `corpus written (${r.stderr.trim()})`);
   const run = join(dir, 'run');
-  r = spawnSync(PY, [join(repoRoot(), 'scripts/train/train.py'), '--data', corpus, '--out', run, '--d', '16', '--layers', '2', '--state', '4',
-    '--expand', '2', '--experts', '4', '--expert-size', '16', '--top-k', '2', '--max-seq', '32', '--batch-size', '8', '--warmup', '5',
-    '--lr', '1e-2', '--steps', '60', '--eval-every', '30', '--eval-tokens', '2000', '--seed', '0', '--quiet'], { encoding: 'utf8' });
+  r = spawnSync(
+    PY,
+    [
+      join(repoRoot(), 'scripts/train/train.py'),
+      '--data',
+      corpus,
+      '--out',
+      run,
+      '--d',
+      '16',
+      '--layers',
+      '2',
+      '--state',
+      '4',
+      '--expand',
+      '2',
+      '--experts',
+      '4',
+      '--expert-size',
+      '16',
+      '--top-k',
+      '2',
+      '--max-seq',
+      '32',
+      '--batch-size',
+      '8',
+      '--warmup',
+      '5',
+      '--lr',
+      '1e-2',
+      '--steps',
+      '60',
+      '--eval-every',
+      '30',
+      '--eval-tokens',
+      '2000',
+      '--seed',
+      '0',
+      '--quiet',
+    ],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 0, `train.py ran (${r.stderr.trim().split('\n').pop()})`);
-  const log = readFileSync(join(run, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  const log = readFileSync(join(run, 'train_log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
   const losses = log.filter((e) => typeof e.loss === 'number').map((e) => e.loss);
-  t.ok(losses.length >= 2 && losses[losses.length - 1] < losses[0] * 0.8, `the loss falls (${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)})`);
+  t.ok(
+    losses.length >= 2 && losses[losses.length - 1] < losses[0] * 0.8,
+    `the loss falls (${losses[0]?.toFixed(3)} -> ${losses[losses.length - 1]?.toFixed(3)})`,
+  );
 
   const ids = [5, 9, 12, 3, 7, 7, 20, 39, 4, 11];
   const out = join(dir, 'torch.f32');
-  r = spawnSync(PY, ['-c', LOGITS, join(repoRoot(), 'scripts/train'), join(run, 'model.safetensors'), ids.join(','), out], { encoding: 'utf8' });
+  r = spawnSync(
+    PY,
+    ['-c', LOGITS, join(repoRoot(), 'scripts/train'), join(run, 'model.safetensors'), ids.join(','), out],
+    { encoding: 'utf8' },
+  );
   t.equal(r.status, 0, `PyTorch logits (${r.stderr.trim().split('\n').pop()})`);
   const b = readFileSync(out);
   const want = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));

@@ -16,7 +16,10 @@ const root = repoRoot();
 
 function torchProblem(): string | null {
   if (!existsSync(PYTHON)) return `${PYTHON} does not exist`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.error) return `${PYTHON} did not run: ${r.error.message}`;
   if (r.status !== 0) return `${PYTHON} cannot import torch/numpy: ${(r.stderr || '').trim().split('\n').pop()}`;
   return null;

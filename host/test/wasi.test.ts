@@ -21,7 +21,12 @@ const WASM = join(repoRoot(), 'build', 'itera-wasi.wasm');
 const GOLD = 'reference/golden/micro/reference.json';
 const dir = mkdtempSync(join(tmpdir(), 'itera-wasi-'));
 
-interface Run { code: number; stdout: string; stderr: string; ms: number }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 type Engine = 'node:wasi' | '@wasmer/wasi';
 const ENGINES: Engine[] = ['node:wasi', '@wasmer/wasi'];
 
@@ -33,7 +38,9 @@ function wasiModule(): WebAssembly.Module {
 
 /** stdout as text, decoded as the API decodes (invalid or cut UTF-8 -> U+FFFD, a BOM kept): a BPE
  *  model's output is bytes, and may stop inside a character. */
-function utf8(b: Uint8Array): string { return new TextDecoder('utf-8', { ignoreBOM: true }).decode(b); }
+function utf8(b: Uint8Array): string {
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(b);
+}
 
 /** Runs the module with args (paths absolute, inside `dir`); files written under dir are real. */
 async function run(engine: Engine, args: string[]): Promise<Run> {
@@ -41,20 +48,39 @@ async function run(engine: Engine, args: string[]): Promise<Run> {
   if (engine === 'node:wasi') {
     // In a child process, one run each: Node 20's experimental WASI and @wasmer/wasi in the same
     // process crash it now and then (SIGSEGV, seen in about one run of the suite in three).
-    const r = spawnSync(process.execPath, ['--no-warnings', join(repoRoot(), 'scripts', 'engines', 'wasi-run.mjs'), 'node', '--wasm', WASM, '--', ...args], { cwd: dir, maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      process.execPath,
+      ['--no-warnings', join(repoRoot(), 'scripts', 'engines', 'wasi-run.mjs'), 'node', '--wasm', WASM, '--', ...args],
+      { cwd: dir, maxBuffer: 64 << 20 },
+    );
     if (r.error) throw r.error;
     if (r.signal) throw new Error(`node:wasi run died of ${r.signal}`);
-    return { code: r.status ?? -1, stdout: utf8(r.stdout), stderr: r.stderr.toString('utf8'), ms: performance.now() - t0 };
+    return {
+      code: r.status ?? -1,
+      stdout: utf8(r.stdout),
+      stderr: r.stderr.toString('utf8'),
+      ms: performance.now() - t0,
+    };
   }
   const w = await import('@wasmer/wasi');
   await w.init();
   const fs = new w.MemFS();
   let p = '';
-  for (const part of dir.split('/').filter(Boolean)) { p += '/' + part; try { fs.createDir(p); } catch { /* exists */ } }
+  for (const part of dir.split('/').filter(Boolean)) {
+    p += '/' + part;
+    try {
+      fs.createDir(p);
+    } catch {
+      /* exists */
+    }
+  }
   const outputs: string[] = [];
   args.forEach((a, i) => {
     if (!a.startsWith(dir + '/')) return;
-    if (args[i - 1] === '--logits') { outputs.push(a); return; }
+    if (args[i - 1] === '--logits') {
+      outputs.push(a);
+      return;
+    }
     if (!existsSync(a)) return;
     const f = fs.open(a, { read: true, write: true, create: true });
     f.write(readFileSync(a));
@@ -63,7 +89,13 @@ async function run(engine: Engine, args: string[]): Promise<Run> {
   const wasi = new w.WASI({ args: ['itera-wasi', ...args], env: {}, fs, preopens: { [dir]: dir } });
   const inst = wasi.instantiate(wasiModule(), {});
   const code = wasi.start(inst);
-  for (const o of outputs) { try { writeFileSync(o, fs.open(o, { read: true }).read()); } catch { /* not written */ } }
+  for (const o of outputs) {
+    try {
+      writeFileSync(o, fs.open(o, { read: true }).read());
+    } catch {
+      /* not written */
+    }
+  }
   return { code, stdout: utf8(wasi.getStdoutBuffer()), stderr: wasi.getStderrString(), ms: performance.now() - t0 };
 }
 
@@ -118,9 +150,19 @@ const noWasm = wasmThere || process.env.CI ? {} : { skip: `${WASM} is not built 
 t.test('the module imports only wasi_snapshot_preview1 and exports _start', noWasm, async (t) => {
   const imports = WebAssembly.Module.imports(wasiModule());
   t.ok(imports.length > 0, `${imports.length} imports`);
-  t.same([...new Set(imports.map((i) => i.module))], ['wasi_snapshot_preview1'], 'every import is from wasi_snapshot_preview1');
-  t.ok(WebAssembly.Module.exports(wasiModule()).some((e) => e.name === '_start' && e.kind === 'function'), '_start is exported');
-  t.ok(WebAssembly.Module.exports(wasiModule()).some((e) => e.name === 'memory'), 'memory is exported');
+  t.same(
+    [...new Set(imports.map((i) => i.module))],
+    ['wasi_snapshot_preview1'],
+    'every import is from wasi_snapshot_preview1',
+  );
+  t.ok(
+    WebAssembly.Module.exports(wasiModule()).some((e) => e.name === '_start' && e.kind === 'function'),
+    '_start is exported',
+  );
+  t.ok(
+    WebAssembly.Module.exports(wasiModule()).some((e) => e.name === 'memory'),
+    'memory is exported',
+  );
 });
 
 t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node API', noWasm, async (t) => {
@@ -131,13 +173,36 @@ t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node 
   const prompt = 'w5 w9 w17 nothing w33';
   const want = api.encode(prompt);
   for (const engine of ENGINES) {
-    for (const o of [{ temperature: 0, topK: 0, topP: 1, seed: 0 }, { temperature: 0.9, topK: 10, topP: 0.9, seed: 42 }, { temperature: 1.3, topK: 0, topP: 1, seed: 2 ** 40 + 5 }]) {
-      const r = await run(engine, [path, prompt, '-n', '40', '--no-eos', '--ids', '-t', String(o.temperature), '-k', String(o.topK), '--top-p', String(o.topP), '-s', String(o.seed)]);
+    for (const o of [
+      { temperature: 0, topK: 0, topP: 1, seed: 0 },
+      { temperature: 0.9, topK: 10, topP: 0.9, seed: 42 },
+      { temperature: 1.3, topK: 0, topP: 1, seed: 2 ** 40 + 5 },
+    ]) {
+      const r = await run(engine, [
+        path,
+        prompt,
+        '-n',
+        '40',
+        '--no-eos',
+        '--ids',
+        '-t',
+        String(o.temperature),
+        '-k',
+        String(o.topK),
+        '--top-p',
+        String(o.topP),
+        '-s',
+        String(o.seed),
+      ]);
       t.equal(r.code, 0, `${engine} exit 0 (${r.stderr.trim().split('\n').pop()})`);
       const ids = idsOf(r);
       t.same(ids.prompt, want, `${engine}: the prompt tokenizes as the API does`);
       const g = api.generate(prompt, { ...o, maxTokens: 40, stopAtEos: false });
-      t.same(ids.generated, g.ids, `${engine} t=${o.temperature} k=${o.topK} p=${o.topP} seed=${o.seed}: the API's ids`);
+      t.same(
+        ids.generated,
+        g.ids,
+        `${engine} t=${o.temperature} k=${o.topK} p=${o.topP} seed=${o.seed}: the API's ids`,
+      );
     }
     const lf = join(dir, 'tiny.logits');
     const r = await run(engine, [path, '--prompt-ids', want.join(','), '--logits', lf, '-n', '1']);
@@ -146,7 +211,11 @@ t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node 
     const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     const d = maxAbsDiff(got, api.logits(want));
     t.ok(d <= 1e-5, `${engine}: prompt logits within 1e-5 of the API (max ${d.toExponential(2)})`);
-    t.match(r.stderr, /\[1 tokens, .* tokens\/s, prompt \d+ tokens in .* ms, model loaded in .* ms, simd\]/, `${engine}: timing line on stderr`);
+    t.match(
+      r.stderr,
+      /\[1 tokens, .* tokens\/s, prompt \d+ tokens in .* ms, model loaded in .* ms, simd\]/,
+      `${engine}: timing line on stderr`,
+    );
   }
   api.dispose();
 });
@@ -166,18 +235,43 @@ t.test('golden greedy prompts and a sampled generation: the same ids as the Node
       t.equal(r.code, 0, `${engine} "${g.prompt}" exit 0`);
       const ids = idsOf(r);
       t.same(ids.prompt, g.prompt_ids, `${engine} "${g.prompt}": golden prompt ids`);
-      t.same(ids.generated, api.generate(g.prompt, { temperature: 0, maxTokens: g.greedy_ids.length, stopAtEos: false }).ids, `${engine} "${g.prompt}": the API's ids`);
+      t.same(
+        ids.generated,
+        api.generate(g.prompt, { temperature: 0, maxTokens: g.greedy_ids.length, stopAtEos: false }).ids,
+        `${engine} "${g.prompt}": the API's ids`,
+      );
       t.same(ids.generated, g.greedy_ids, `${engine} "${g.prompt}": the golden ids (${r.ms.toFixed(0)} ms)`);
     }
     const o = { temperature: 0.8, topK: 40, topP: 0.95, seed: 1234 };
-    const r = await run(engine, [path, 'Once upon a time,', '-n', '48', '--ids', '-t', '0.8', '-k', '40', '--top-p', '0.95', '-s', '1234']);
-    t.same(idsOf(r).generated, api.generate('Once upon a time,', { ...o, maxTokens: 48 }).ids, `${engine}: fixed-seed sampled generation, the API's ids`);
+    const r = await run(engine, [
+      path,
+      'Once upon a time,',
+      '-n',
+      '48',
+      '--ids',
+      '-t',
+      '0.8',
+      '-k',
+      '40',
+      '--top-p',
+      '0.95',
+      '-s',
+      '1234',
+    ]);
+    t.same(
+      idsOf(r).generated,
+      api.generate('Once upon a time,', { ...o, maxTokens: 48 }).ids,
+      `${engine}: fixed-seed sampled generation, the API's ids`,
+    );
     const c = ref.logits_cases.find((x) => x.name === 'story_prompt') ?? ref.logits_cases[0];
     const lf = join(dir, 'micro.logits');
     const rl = await run(engine, [path, '--prompt-ids', c.input_ids.join(','), '--logits', lf, '-n', '1']);
     t.equal(rl.code, 0, `${engine} --logits exit 0`);
     const b = readFileSync(lf);
-    const d = maxAbsDiff(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)), api.logits(c.input_ids));
+    const d = maxAbsDiff(
+      new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)),
+      api.logits(c.input_ids),
+    );
     t.ok(d <= 1e-5, `${engine} ${c.name}: logits within 1e-5 of the API (max ${d.toExponential(2)})`);
   }
   api.dispose();
@@ -207,14 +301,32 @@ t.test('a missing file, a bad argument, a damaged file: a message and a non-zero
     }
   }
   // damaged files: every truncation point class and flipped bytes end in a message, never a trap
-  const points = [0, 3, 4, 8, 20, 24, 40, 100, 300, 1000, Math.floor(bytes.length / 2), bytes.length - 100, bytes.length - 1];
+  const points = [
+    0,
+    3,
+    4,
+    8,
+    20,
+    24,
+    40,
+    100,
+    300,
+    1000,
+    Math.floor(bytes.length / 2),
+    bytes.length - 100,
+    bytes.length - 1,
+  ];
   let n = 0;
   for (const len of points) {
     const p = join(dir, `cut${len}.gguf`);
     writeFileSync(p, bytes.subarray(0, len));
     const r = await run('node:wasi', [p, 'w5', '-n', '2']);
     t.equal(r.code, 1, `truncated to ${len} bytes: exit 1`);
-    t.match(r.stderr, /^itera-wasi: (not a GGUF|model file)/, `truncated to ${len} bytes: ${r.stderr.trim().slice(0, 100)}`);
+    t.match(
+      r.stderr,
+      /^itera-wasi: (not a GGUF|model file)/,
+      `truncated to ${len} bytes: ${r.stderr.trim().slice(0, 100)}`,
+    );
     n++;
   }
   let x = 12345;
@@ -226,7 +338,10 @@ t.test('a missing file, a bad argument, a damaged file: a message and a non-zero
     const p = join(dir, 'flip.gguf');
     writeFileSync(p, b);
     const r = await run(i % 2 ? '@wasmer/wasi' : 'node:wasi', [p, 'w5', '-n', '2']);
-    t.ok(r.code === 0 || (r.code === 1 && /^itera-wasi: /.test(r.stderr)), `byte ${at} flipped: exit ${r.code}${r.code ? ' — ' + r.stderr.trim().slice(0, 90) : ''}`);
+    t.ok(
+      r.code === 0 || (r.code === 1 && /^itera-wasi: /.test(r.stderr)),
+      `byte ${at} flipped: exit ${r.code}${r.code ? ' — ' + r.stderr.trim().slice(0, 90) : ''}`,
+    );
     t.notOk(/internal error|RuntimeError|unreachable/.test(r.stderr), `byte ${at} flipped: no trap`);
     n++;
   }
@@ -234,12 +349,35 @@ t.test('a missing file, a bad argument, a damaged file: a message and a non-zero
 });
 
 /** Greedy and fixed-seed sampled runs of a BPE model: prompt ids, generated ids and text equal the API's. */
-async function bpeRuns(t: Test, path: string, api: { encode(s: string): number[]; generate(p: string, o: object): { ids: number[]; text: string } }, prompts: string[], n: number): Promise<void> {
-  const opts = [{ temperature: 0, topK: 0, topP: 1, seed: 0 }, { temperature: 0.9, topK: 40, topP: 0.95, seed: 1961 }];
+async function bpeRuns(
+  t: Test,
+  path: string,
+  api: { encode(s: string): number[]; generate(p: string, o: object): { ids: number[]; text: string } },
+  prompts: string[],
+  n: number,
+): Promise<void> {
+  const opts = [
+    { temperature: 0, topK: 0, topP: 1, seed: 0 },
+    { temperature: 0.9, topK: 40, topP: 0.95, seed: 1961 },
+  ];
   for (const engine of ENGINES) {
     for (const prompt of prompts) {
       for (const o of opts) {
-        const args = [path, prompt, '-n', String(n), '--no-eos', '-t', String(o.temperature), '-k', String(o.topK), '--top-p', String(o.topP), '-s', String(o.seed)];
+        const args = [
+          path,
+          prompt,
+          '-n',
+          String(n),
+          '--no-eos',
+          '-t',
+          String(o.temperature),
+          '-k',
+          String(o.topK),
+          '--top-p',
+          String(o.topP),
+          '-s',
+          String(o.seed),
+        ];
         const g = api.generate(prompt, { ...o, maxTokens: n, stopAtEos: false });
         const r = await run(engine, [...args, '--ids']);
         const what = `${engine} ${JSON.stringify(prompt)} t=${o.temperature} seed=${o.seed}`;
@@ -263,10 +401,15 @@ t.test('itera-bpe: a trained tokenizer, prompts and generations equal the Node A
   await bpeRuns(t, path, api, BPE_PROMPTS, 24);
   // the module's own encoder on more text, against the TypeScript one (prompt ids only)
   let x = 7;
-  const pool = [...'abcdefghijklmnopqrstuvwxyz ABCXYZ 0123456789      \t\r\n.,;:!?\'"()[]-\x01\x07\x1b\x7féüßøñçÅ東京日本語😀😃🎉👍🏽\u200b\u00a0\ufeffΩπσthe the cat sat'];
+  const pool = [
+    ...'abcdefghijklmnopqrstuvwxyz ABCXYZ 0123456789      \t\r\n.,;:!?\'"()[]-\x01\x07\x1b\x7féüßøñçÅ東京日本語😀😃🎉👍🏽\u200b\u00a0\ufeffΩπσthe the cat sat',
+  ];
   for (let i = 0; i < 12; i++) {
     let text = '';
-    for (let j = 0; j < 60; j++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; text += pool[x % pool.length]; }
+    for (let j = 0; j < 60; j++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      text += pool[x % pool.length];
+    }
     const r = await run('node:wasi', [path, text, '-n', '1', '--ids']);
     t.equal(r.code, 0, `random text ${i}: exit 0`);
     t.same(idsOf(r).prompt, api.encode(text), `random text ${i}: the API's ids`);
@@ -276,27 +419,55 @@ t.test('itera-bpe: a trained tokenizer, prompts and generations equal the Node A
 
 t.test('itera-bpe: a vocabulary without some byte tokens (<UNK>) and hand-made merges', noWasm, async (t) => {
   // specials at 0..3, then bytes a, b, space, '.', then the merges of docs/tokenizers.md section 3
-  const tokens = ['<PAD>', '<UNK>', '<BOS>', '<EOS>', 'a', 'b', byteChar(0x20), '.', 'aa', 'aaa', 'bb', 'aab', byteChar(0x20) + 'a'];
+  const tokens = [
+    '<PAD>',
+    '<UNK>',
+    '<BOS>',
+    '<EOS>',
+    'a',
+    'b',
+    byteChar(0x20),
+    '.',
+    'aa',
+    'aaa',
+    'bb',
+    'aab',
+    byteChar(0x20) + 'a',
+  ];
   const merges = ['a a', 'aa a', 'b b', 'aa b', byteChar(0x20) + ' a'];
   const tok = new BpeTokenizer(tokens, merges, { pad: 0, unk: 1, bos: 2, eos: 3 });
   const bytes = bpeModel(tok, 5);
   const path = join(dir, 'hand-bpe.gguf');
   writeFileSync(path, bytes);
   const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
-  const vectors: [string, string[]][] = [['aaa', ['aaa']], ['aaaa', ['aa', 'aa']], ['aab', ['aab']], ['abb', ['a', 'bb']], ['aaab', ['aaa', 'b']]];
+  const vectors: [string, string[]][] = [
+    ['aaa', ['aaa']],
+    ['aaaa', ['aa', 'aa']],
+    ['aab', ['aab']],
+    ['abb', ['a', 'bb']],
+    ['aaab', ['aaa', 'b']],
+  ];
   for (const [text, want] of vectors) {
     const r = await run('node:wasi', [path, text, '-n', '1', '--ids']);
-    t.same(idsOf(r).prompt, want.map((w) => tokens.indexOf(w)), `${text} -> ${want.join(', ')}`);
+    t.same(
+      idsOf(r).prompt,
+      want.map((w) => tokens.indexOf(w)),
+      `${text} -> ${want.join(', ')}`,
+    );
   }
   await bpeRuns(t, path, api, ['aab abba. zz café', 'a  a\nb'], 16);
   api.dispose();
 });
 
 const STUDENT = join(repoRoot(), 'models', 'student-q8_0.gguf');
-t.test('itera-bpe: the default model models/student-q8_0.gguf, the same ids and text as the Node API', existsSync(STUDENT) && wasmThere ? {} : { skip: `${STUDENT} or ${WASM} is missing` }, async (t) => {
-  const api = await loadModel(STUDENT);
-  const path = join(dir, 'student-q8_0.gguf');
-  writeFileSync(path, readFileSync(STUDENT));
-  await bpeRuns(t, path, api, ['café — 1961', "It's 1961,  isn't it?\nThe  end.", 'Once upon a time'], 24);
-  api.dispose();
-});
+t.test(
+  'itera-bpe: the default model models/student-q8_0.gguf, the same ids and text as the Node API',
+  existsSync(STUDENT) && wasmThere ? {} : { skip: `${STUDENT} or ${WASM} is missing` },
+  async (t) => {
+    const api = await loadModel(STUDENT);
+    const path = join(dir, 'student-q8_0.gguf');
+    writeFileSync(path, readFileSync(STUDENT));
+    await bpeRuns(t, path, api, ['café — 1961', "It's 1961,  isn't it?\nThe  end.", 'Once upon a time'], 24);
+    api.dispose();
+  },
+);

@@ -82,14 +82,19 @@ class PairHeap {
 }
 
 /** Trains a byte-level BPE tokenizer of `vocabSize` tokens (at least 260: 4 specials + 256 bytes). */
-export function trainBpe(documents: Iterable<string>, vocabSize: number, onProgress?: (merges: number, total: number) => void): BpeTrainResult {
+export function trainBpe(
+  documents: Iterable<string>,
+  vocabSize: number,
+  onProgress?: (merges: number, total: number) => void,
+): BpeTrainResult {
   if (!Number.isInteger(vocabSize) || vocabSize < BPE_BASE_SIZE) {
     throw new IteraError(
       `vocabulary size ${String(vocabSize)} is too small for byte-level BPE: the 4 special tokens and the 256 byte tokens need ${BPE_BASE_SIZE} ids; give --vocab ${BPE_BASE_SIZE} or more`,
       'VOCAB_TOO_SMALL',
     );
   }
-  if (vocabSize > 1 << 24) throw new IteraError(`vocabulary size ${vocabSize} is too large (at most ${1 << 24})`, 'VOCAB_TOO_LARGE');
+  if (vocabSize > 1 << 24)
+    throw new IteraError(`vocabulary size ${vocabSize} is too large (at most ${1 << 24})`, 'VOCAB_TOO_LARGE');
   const enc = new TextEncoder();
   const chunkCount = new Map<string, number>();
   let chunks = 0;
@@ -165,7 +170,11 @@ export function trainBpe(documents: Iterable<string>, vocabSize: number, onProgr
     for (const w of list) {
       const s = words[w]!;
       let has = false;
-      for (let i = 0; i + 1 < s.length; i++) if (s[i] === l && s[i + 1] === r) { has = true; break; }
+      for (let i = 0; i + 1 < s.length; i++)
+        if (s[i] === l && s[i + 1] === r) {
+          has = true;
+          break;
+        }
       if (!has) continue;
       addPairs(w, -1, touched);
       const out: number[] = [];
@@ -186,7 +195,8 @@ export function trainBpe(documents: Iterable<string>, vocabSize: number, onProgr
       else if (key !== best) heap.push(c, key);
     }
     pairCount.delete(best);
-    if (onProgress && (mergeStrings.length % 100 === 0 || mergeStrings.length === target)) onProgress(mergeStrings.length, target);
+    if (onProgress && (mergeStrings.length % 100 === 0 || mergeStrings.length === target))
+      onProgress(mergeStrings.length, target);
   }
   const tokenizer = new BpeTokenizer(tokens, mergeStrings, { pad: 0, unk: 1, bos: 2, eos: 3 }, 'trained BPE tokenizer');
   return { tokenizer, distinctChunks: keys.length, chunks, merges: mergeStrings.length, stoppedEarly };

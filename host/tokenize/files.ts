@@ -10,7 +10,8 @@ import { wordTokenizerJson } from './word-train.js';
 /** Reads a tokenizer JSON file: the original's word or char format, or itera-bpe. */
 export function readTokenizerFile(path: string): Tokenizer {
   if (!existsSync(path)) throw new IteraError(`tokenizer file not found: ${path}`, 'NO_FILE');
-  if (statSync(path).isDirectory()) throw new IteraError(`tokenizer ${path} is a directory, not a JSON file`, 'NO_FILE');
+  if (statSync(path).isDirectory())
+    throw new IteraError(`tokenizer ${path} is a directory, not a JSON file`, 'NO_FILE');
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));

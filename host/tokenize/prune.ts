@@ -33,7 +33,11 @@ export function usedIds(tok: Tokenizer, texts: Iterable<string>): Set<number> {
   return used;
 }
 
-export function pruneTokenizer(tok: Tokenizer, used: ReadonlySet<number>, opts: { dropBytes?: boolean } = {}): PrunedTokenizer {
+export function pruneTokenizer(
+  tok: Tokenizer,
+  used: ReadonlySet<number>,
+  opts: { dropBytes?: boolean } = {},
+): PrunedTokenizer {
   const specials = [tok.pad, tok.unk, tok.bos, tok.eos];
   const keepSet = new Set<number>(specials);
   if (tok instanceof BpeTokenizer) {
@@ -41,7 +45,8 @@ export function pruneTokenizer(tok: Tokenizer, used: ReadonlySet<number>, opts: 
     tok.merges.forEach((pair, r) => madeBy.set(tok.mergeResult(r), pair));
     const stack: number[] = [];
     for (const id of used) if (id >= 0 && id < tok.size) stack.push(id);
-    if (!opts.dropBytes) for (let id = 0; id < tok.size; id++) if (tok.tokenType(id) === TOKEN_TYPE.byte) stack.push(id);
+    if (!opts.dropBytes)
+      for (let id = 0; id < tok.size; id++) if (tok.tokenType(id) === TOKEN_TYPE.byte) stack.push(id);
     while (stack.length > 0) {
       const id = stack.pop()!;
       if (keepSet.has(id)) continue;
@@ -53,7 +58,12 @@ export function pruneTokenizer(tok: Tokenizer, used: ReadonlySet<number>, opts: 
     const newIndex = new Map(keep.map((old, i) => [old, i]));
     const tokens = keep.map((old) => tok.tokenText(old)!);
     const merges = tok.mergeStrings().filter((_, r) => keepSet.has(tok.mergeResult(r)));
-    const sp = { pad: newIndex.get(tok.pad)!, unk: newIndex.get(tok.unk)!, bos: newIndex.get(tok.bos)!, eos: newIndex.get(tok.eos)! };
+    const sp = {
+      pad: newIndex.get(tok.pad)!,
+      unk: newIndex.get(tok.unk)!,
+      bos: newIndex.get(tok.bos)!,
+      eos: newIndex.get(tok.eos)!,
+    };
     return { tokenizer: new BpeTokenizer(tokens, merges, sp, 'pruned BPE tokenizer'), keep };
   }
   if (tok instanceof WordTokenizer || tok instanceof CharTokenizer) {
@@ -61,13 +71,22 @@ export function pruneTokenizer(tok: Tokenizer, used: ReadonlySet<number>, opts: 
     const keep = [...keepSet].sort((a, b) => a - b);
     const newIndex = new Map(keep.map((old, i) => [old, i]));
     const tokens = keep.map((old) => tok.tokenText(old)!);
-    const sp = { pad: newIndex.get(tok.pad)!, unk: newIndex.get(tok.unk)!, bos: newIndex.get(tok.bos)!, eos: newIndex.get(tok.eos)! };
-    const t = tok instanceof WordTokenizer
-      ? new WordTokenizer(tokens, sp, tok.lowercase, 'pruned word tokenizer')
-      : new CharTokenizer(tokens, sp, tok.lowercase, 'pruned char tokenizer');
+    const sp = {
+      pad: newIndex.get(tok.pad)!,
+      unk: newIndex.get(tok.unk)!,
+      bos: newIndex.get(tok.bos)!,
+      eos: newIndex.get(tok.eos)!,
+    };
+    const t =
+      tok instanceof WordTokenizer
+        ? new WordTokenizer(tokens, sp, tok.lowercase, 'pruned word tokenizer')
+        : new CharTokenizer(tokens, sp, tok.lowercase, 'pruned char tokenizer');
     return { tokenizer: t, keep };
   }
-  throw new IteraError(`pruning a '${tok.kind}' tokenizer is not supported (itera-word, itera-char, itera-bpe are)`, 'PRUNE_UNSUPPORTED');
+  throw new IteraError(
+    `pruning a '${tok.kind}' tokenizer is not supported (itera-word, itera-char, itera-bpe are)`,
+    'PRUNE_UNSUPPORTED',
+  );
 }
 
 export interface PrunedModel {
@@ -86,7 +105,8 @@ export function pruneModel(file: IteraModelFile, pruned: PrunedTokenizer): Prune
   const { keep } = pruned;
   const V = file.config.vocabSize;
   const d = file.config.hiddenSize;
-  for (const id of keep) if (id < 0 || id >= V) throw new IteraError(`token ${id} has no row in the model (V=${V})`, 'PRUNE_BAD_ID');
+  for (const id of keep)
+    if (id < 0 || id >= V) throw new IteraError(`token ${id} has no row in the model (V=${V})`, 'PRUNE_BAD_ID');
   const tensors: ModelTensor[] = [];
   for (const [name, t] of file.tensors) {
     const src = tensorAsF32(t);

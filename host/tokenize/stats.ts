@@ -51,7 +51,11 @@ export function charUnigramBits(texts: Iterable<string>): (word: string) => numb
   };
 }
 
-export function tokenizerStats(tok: Tokenizer, texts: readonly string[], spellBits?: (word: string) => number): TokenizerStats {
+export function tokenizerStats(
+  tok: Tokenizer,
+  texts: readonly string[],
+  spellBits?: (word: string) => number,
+): TokenizerStats {
   let characters = 0;
   let tokens = 0;
   let unk = 0;

@@ -7,7 +7,16 @@
 //   const stats = itera.lastStats;  // tokens/s, per-token ms, memory
 
 import type { GenerateOptions } from '../runtime/api.js';
-import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, ModelSource, Reply, Request, TokenEvent } from './protocol.js';
+import type {
+  BuildChoice,
+  Diagnostics,
+  GenerationStats,
+  LoadInfo,
+  ModelSource,
+  Reply,
+  Request,
+  TokenEvent,
+} from './protocol.js';
 
 export interface StartOptions {
   /** The bundle's URL, which the worker runs (default: this module's own URL). */
@@ -18,16 +27,29 @@ export interface StartOptions {
   wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer };
 }
 
-export interface LoadOptions { onProgress?: (loaded: number, total: number | null) => void }
+export interface LoadOptions {
+  onProgress?: (loaded: number, total: number | null) => void;
+}
 
 /** An error from the worker, with the runtime's error code. */
 export class IteraWebError extends Error {
-  constructor(message: string, readonly code: string) { super(message); this.name = 'IteraWebError'; }
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'IteraWebError';
+  }
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-type Pending = { resolve(v: unknown): void; reject(e: Error): void; onProgress?: LoadOptions['onProgress']; onToken?: (t: TokenEvent) => void };
+type Pending = {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  onProgress?: LoadOptions['onProgress'];
+  onToken?: (t: TokenEvent) => void;
+};
 
 export class IteraWeb {
   private next = 1;
@@ -36,10 +58,16 @@ export class IteraWeb {
   lastStats: GenerationStats | null = null;
   info: LoadInfo | null = null;
 
-  private constructor(private readonly worker: Worker, private readonly opts: StartOptions) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly opts: StartOptions,
+  ) {
     worker.addEventListener('message', (ev: MessageEvent<Reply>) => this.onReply(ev.data));
     worker.addEventListener('error', (ev: ErrorEvent) => {
-      const err = new IteraWebError(`the worker failed: ${ev.message || 'it could not start (is the bundle served over http(s), with module workers allowed?)'}`, 'WORKER');
+      const err = new IteraWebError(
+        `the worker failed: ${ev.message || 'it could not start (is the bundle served over http(s), with module workers allowed?)'}`,
+        'WORKER',
+      );
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
@@ -63,7 +91,11 @@ export class IteraWeb {
     }
   }
 
-  private call<T>(req: DistributiveOmit<Request, 'id'>, extra: Partial<Pending> = {}, transfer: Transferable[] = []): Promise<T> {
+  private call<T>(
+    req: DistributiveOmit<Request, 'id'>,
+    extra: Partial<Pending> = {},
+    transfer: Transferable[] = [],
+  ): Promise<T> {
     const id = this.next++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, ...extra });
@@ -78,13 +110,23 @@ export class IteraWeb {
     else if (source instanceof URL) src = source.href;
     else if (source instanceof Uint8Array) src = source.slice().buffer;
     else src = source;
-    this.info = await this.call<LoadInfo>({ type: 'load', source: src, build: this.opts.build ?? 'auto', wasm: this.opts.wasm }, { onProgress: o.onProgress });
+    this.info = await this.call<LoadInfo>(
+      { type: 'load', source: src, build: this.opts.build ?? 'auto', wasm: this.opts.wasm },
+      { onProgress: o.onProgress },
+    );
     return this.info;
   }
 
   /** Generates, calling onToken for each token as the worker makes it. */
-  generate(prompt: string | number[], options: GenerateOptions = {}, onToken?: (t: TokenEvent) => void): Promise<GenerationStats> {
-    return this.call<GenerationStats>({ type: 'generate', prompt, options }, { onToken }).then((s) => { this.lastStats = s; return s; });
+  generate(
+    prompt: string | number[],
+    options: GenerateOptions = {},
+    onToken?: (t: TokenEvent) => void,
+  ): Promise<GenerationStats> {
+    return this.call<GenerationStats>({ type: 'generate', prompt, options }, { onToken }).then((s) => {
+      this.lastStats = s;
+      return s;
+    });
   }
 
   /** The tokens as an async iterator; lastStats is set when it ends. */
@@ -93,13 +135,24 @@ export class IteraWeb {
     let wake: (() => void) | null = null;
     let finished = false;
     let failure: unknown = null;
-    const done = this.generate(prompt, options, (t) => { queue.push(t); wake?.(); })
-      .catch((e: unknown) => { failure = e; return null; })
-      .finally(() => { finished = true; wake?.(); });
+    const done = this.generate(prompt, options, (t) => {
+      queue.push(t);
+      wake?.();
+    })
+      .catch((e: unknown) => {
+        failure = e;
+        return null;
+      })
+      .finally(() => {
+        finished = true;
+        wake?.();
+      });
     for (;;) {
       while (queue.length) yield queue.shift()!;
       if (finished) break;
-      await new Promise<void>((r) => { wake = r; });
+      await new Promise<void>((r) => {
+        wake = r;
+      });
       wake = null;
     }
     const stats = await done;
@@ -108,10 +161,18 @@ export class IteraWeb {
   }
 
   /** Every position's logits [n * V]. */
-  logits(ids: number[]): Promise<Float32Array> { return this.call<Float32Array>({ type: 'logits', ids }); }
-  encode(text: string): Promise<number[]> { return this.call<number[]>({ type: 'encode', text }); }
-  diagnostics(): Promise<Diagnostics> { return this.call<Diagnostics>({ type: 'diagnostics' }); }
-  unload(): Promise<void> { return this.call<void>({ type: 'unload' }); }
+  logits(ids: number[]): Promise<Float32Array> {
+    return this.call<Float32Array>({ type: 'logits', ids });
+  }
+  encode(text: string): Promise<number[]> {
+    return this.call<number[]>({ type: 'encode', text });
+  }
+  diagnostics(): Promise<Diagnostics> {
+    return this.call<Diagnostics>({ type: 'diagnostics' });
+  }
+  unload(): Promise<void> {
+    return this.call<void>({ type: 'unload' });
+  }
   terminate(): void {
     this.worker.terminate();
     const err = new IteraWebError('the worker was terminated', 'TERMINATED');

@@ -25,7 +25,11 @@ export async function fetchBytes(url: string, onProgress?: Progress, what = 'mod
   } catch (e) {
     throw new IteraError(`cannot fetch the ${what} from ${url}: ${(e as Error)?.message ?? String(e)}`, 'FETCH_FAILED');
   }
-  if (!res.ok) throw new IteraError(`cannot fetch the ${what} from ${url}: HTTP ${res.status} ${res.statusText}`.trim(), 'FETCH_FAILED');
+  if (!res.ok)
+    throw new IteraError(
+      `cannot fetch the ${what} from ${url}: HTTP ${res.status} ${res.statusText}`.trim(),
+      'FETCH_FAILED',
+    );
   const len = Number(res.headers.get('content-length'));
   const total = Number.isFinite(len) && len > 0 ? len : null;
   if (!res.body || typeof res.body.getReader !== 'function') {
@@ -36,7 +40,11 @@ export async function fetchBytes(url: string, onProgress?: Progress, what = 'mod
   return readStream(res.body, total, onProgress);
 }
 
-async function readStream(body: ReadableStream<Uint8Array>, total: number | null, onProgress?: Progress): Promise<Uint8Array> {
+async function readStream(
+  body: ReadableStream<Uint8Array>,
+  total: number | null,
+  onProgress?: Progress,
+): Promise<Uint8Array> {
   const reader = body.getReader();
   const parts: Uint8Array[] = [];
   let loaded = 0;
@@ -50,17 +58,30 @@ async function readStream(body: ReadableStream<Uint8Array>, total: number | null
   }
   const out = new Uint8Array(loaded);
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
 /** Bytes of a model source: a URL, an ArrayBuffer, or a File/Blob (read as a stream). */
-export async function sourceBytes(source: string | ArrayBuffer | Uint8Array | Blob, onProgress?: Progress): Promise<Uint8Array> {
+export async function sourceBytes(
+  source: string | ArrayBuffer | Uint8Array | Blob,
+  onProgress?: Progress,
+): Promise<Uint8Array> {
   if (typeof source === 'string') return fetchBytes(source, onProgress);
-  if (source instanceof ArrayBuffer) { onProgress?.(source.byteLength, source.byteLength); return new Uint8Array(source); }
-  if (source instanceof Uint8Array) { onProgress?.(source.length, source.length); return source; }
+  if (source instanceof ArrayBuffer) {
+    onProgress?.(source.byteLength, source.byteLength);
+    return new Uint8Array(source);
+  }
+  if (source instanceof Uint8Array) {
+    onProgress?.(source.length, source.length);
+    return source;
+  }
   if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    if (typeof source.stream === 'function') return readStream(source.stream() as ReadableStream<Uint8Array>, source.size, onProgress);
+    if (typeof source.stream === 'function')
+      return readStream(source.stream() as ReadableStream<Uint8Array>, source.size, onProgress);
     const b = new Uint8Array(await source.arrayBuffer());
     onProgress?.(b.length, b.length);
     return b;
@@ -70,11 +91,21 @@ export async function sourceBytes(source: string | ArrayBuffer | Uint8Array | Bl
 
 /** One loaded model and what it reports. */
 export class Engine {
-  private constructor(readonly model: IteraModel, readonly build: 'simd' | 'scalar', readonly info: LoadInfo) {}
+  private constructor(
+    readonly model: IteraModel,
+    readonly build: 'simd' | 'scalar',
+    readonly info: LoadInfo,
+  ) {}
 
   /** Validates the model file completely, then lays it into a fresh module instance. */
-  static async load(modelBytes: Uint8Array, wasm: Uint8Array | WebAssembly.Module, build: 'simd' | 'scalar'): Promise<Engine> {
-    const model = await IteraModel.fromBytes(modelBytes, wasm as BufferSource | WebAssembly.Module, () => performance.now());
+  static async load(
+    modelBytes: Uint8Array,
+    wasm: Uint8Array | WebAssembly.Module,
+    build: 'simd' | 'scalar',
+  ): Promise<Engine> {
+    const model = await IteraModel.fromBytes(modelBytes, wasm as BufferSource | WebAssembly.Module, () =>
+      performance.now(),
+    );
     const i = model.info();
     return new Engine(model, build, {
       name: i.name,
@@ -90,7 +121,11 @@ export class Engine {
   }
 
   /** Streams tokens to onToken (one call into the module per token), then the statistics. */
-  async generate(prompt: string | readonly number[], o: GenerateOptions, onToken?: (t: TokenEvent) => void): Promise<GenerationStats> {
+  async generate(
+    prompt: string | readonly number[],
+    o: GenerateOptions,
+    onToken?: (t: TokenEvent) => void,
+  ): Promise<GenerationStats> {
     const it = this.model.stream(prompt, o, () => performance.now());
     const tokenMs: number[] = [];
     for (;;) {
@@ -98,7 +133,12 @@ export class Engine {
       if (step.done) {
         const r = step.value;
         return {
-          promptIds: r.promptIds, ids: r.ids, text: r.text, prefillMs: r.prefillMs, decodeMs: r.decodeMs, tokenMs,
+          promptIds: r.promptIds,
+          ids: r.ids,
+          text: r.text,
+          prefillMs: r.prefillMs,
+          decodeMs: r.decodeMs,
+          tokenMs,
           tokensPerSecond: r.ids.length > 0 && r.decodeMs > 0 ? r.ids.length / (r.decodeMs / 1000) : null,
           memoryBytes: this.model.memoryBytes(),
         };
@@ -108,9 +148,15 @@ export class Engine {
     }
   }
 
-  logits(ids: readonly number[]): Float32Array { return this.model.logits(ids); }
-  encode(text: string): number[] { return this.model.encode(text); }
-  dispose(): void { this.model.dispose(); }
+  logits(ids: readonly number[]): Float32Array {
+    return this.model.logits(ids);
+  }
+  encode(text: string): number[] {
+    return this.model.encode(text);
+  }
+  dispose(): void {
+    this.model.dispose();
+  }
 }
 
 /** What this engine and device report about themselves. */
@@ -128,7 +174,10 @@ export function diagnostics(engine: Engine | null, choice: BuildChoice): Diagnos
     let last = performance.now();
     for (let i = 0; i < 2000 && smallest > 0.0005; i++) {
       const t = performance.now();
-      if (t > last) { smallest = Math.min(smallest, t - last); last = t; }
+      if (t > last) {
+        smallest = Math.min(smallest, t - last);
+        last = t;
+      }
     }
     res = Number.isFinite(smallest) ? Math.round(smallest * 1e6) / 1e6 : null;
   }
@@ -152,8 +201,11 @@ let peak: SimdPeak | null = null;
 function peakHere(resolutionMs: number | null): SimdPeak {
   if (peak === null) {
     const simd = engineHasSimd();
-    peak = measureSimdPeak(simd ? { value: true, source: 'a SIMD module validates' } : { value: false, source: 'no SIMD module validates' },
-      undefined, Math.max(15, Math.ceil(40 * (resolutionMs ?? 0))));
+    peak = measureSimdPeak(
+      simd ? { value: true, source: 'a SIMD module validates' } : { value: false, source: 'no SIMD module validates' },
+      undefined,
+      Math.max(15, Math.ceil(40 * (resolutionMs ?? 0))),
+    );
   }
   return peak;
 }

@@ -12,7 +12,13 @@ export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
 export type BuildChoice = 'auto' | 'simd' | 'scalar';
 
 export type Request =
-  | { id: number; type: 'load'; source: string | ArrayBuffer | Blob; build: BuildChoice; wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer } }
+  | {
+      id: number;
+      type: 'load';
+      source: string | ArrayBuffer | Blob;
+      build: BuildChoice;
+      wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer };
+    }
   | { id: number; type: 'generate'; prompt: string | number[]; options: GenerateOptions }
   | { id: number; type: 'logits'; ids: number[] }
   | { id: number; type: 'encode'; text: string }
@@ -32,7 +38,11 @@ export interface LoadInfo {
   memoryBytes: number;
 }
 
-export interface TokenEvent { id: number; text: string; ms: number }
+export interface TokenEvent {
+  id: number;
+  text: string;
+  ms: number;
+}
 
 export interface GenerationStats {
   promptIds: number[];

@@ -67,12 +67,14 @@ export function installWorker(scope: Scope = globalThis as unknown as Scope): vo
 
   scope.addEventListener('message', (ev) => {
     const req = ev.data;
-    queue = queue.then(() => handle(req)).catch((e: unknown) => {
-      const err = e as { message?: string; code?: string };
-      const message = err?.message ?? String(e);
-      console.error(`itera worker: ${req.type} failed: ${message}`);
-      post({ id: req.id, type: 'error', message, code: typeof err?.code === 'string' ? err.code : 'ERROR' });
-    });
+    queue = queue
+      .then(() => handle(req))
+      .catch((e: unknown) => {
+        const err = e as { message?: string; code?: string };
+        const message = err?.message ?? String(e);
+        console.error(`itera worker: ${req.type} failed: ${message}`);
+        post({ id: req.id, type: 'error', message, code: typeof err?.code === 'string' ? err.code : 'ERROR' });
+      });
   });
 }
 

@@ -16,7 +16,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
 const engine = argv.shift();
 let wasmPath = resolve(root, 'build', 'itera-wasi.wasm');
-if (argv[0] === '--wasm') { argv.shift(); wasmPath = resolve(argv.shift()); }
+if (argv[0] === '--wasm') {
+  argv.shift();
+  wasmPath = resolve(argv.shift());
+}
 if (argv[0] === '--') argv.shift();
 if (engine !== 'node' && engine !== 'wasmer') {
   process.stderr.write('usage: wasi-run.mjs node|wasmer [--wasm FILE] -- ARGS...\n');
@@ -31,7 +34,13 @@ const args = ['itera-wasi', ...argv];
 
 if (engine === 'node') {
   const { WASI } = await import('node:wasi');
-  const wasi = new WASI({ version: 'preview1', args, env: {}, preopens: { '.': process.cwd(), '/': '/' }, returnOnExit: true });
+  const wasi = new WASI({
+    version: 'preview1',
+    args,
+    env: {},
+    preopens: { '.': process.cwd(), '/': '/' },
+    returnOnExit: true,
+  });
   const instance = new WebAssembly.Instance(module, wasi.getImportObject());
   process.exitCode = wasi.start(instance);
 } else {
@@ -42,7 +51,14 @@ if (engine === 'node') {
   const fs = new MemFS();
   const mkdirs = (dir) => {
     let p = '';
-    for (const part of dir.split('/').filter(Boolean)) { p += '/' + part; try { fs.createDir(p); } catch { /* exists */ } }
+    for (const part of dir.split('/').filter(Boolean)) {
+      p += '/' + part;
+      try {
+        fs.createDir(p);
+      } catch {
+        /* exists */
+      }
+    }
   };
   const put = (path, bytes) => {
     mkdirs(dirname(path));
@@ -82,7 +98,9 @@ if (engine === 'node') {
   for (const [inside, outside] of outputs) {
     try {
       writeFileSync(outside, fs.open(inside, { read: true }).read());
-    } catch { /* the module did not write it */ }
+    } catch {
+      /* the module did not write it */
+    }
   }
   process.exitCode = code;
 }

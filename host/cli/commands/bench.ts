@@ -7,7 +7,14 @@ import { prefillCeiling } from '../../bench/ceiling.js';
 import { runBench, type PeerId } from '../../bench/runner.js';
 import { raplMeter } from '../../bench/energy.js';
 import { requantize } from '../../bench/requantize.js';
-import { BENCH_JSON_SCHEMA, validateBenchDocument, type BenchDocument, type EngineResult, type Ratio, type Stat } from '../../bench/schema.js';
+import {
+  BENCH_JSON_SCHEMA,
+  validateBenchDocument,
+  type BenchDocument,
+  type EngineResult,
+  type Ratio,
+  type Stat,
+} from '../../bench/schema.js';
 import { Progress } from '../progress.js';
 import { IteraError } from '../../runtime/types.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -81,7 +88,10 @@ Examples:
     const promptTokens = num(v, 'prompt', { int: true, min: 1 }) ?? null;
     const peers = parsePeers(str(v, 'peers') ?? 'all');
     const paths = modelPaths(v);
-    const quants = (str(v, 'quant') ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+    const quants = (str(v, 'quant') ?? '')
+      .split(',')
+      .map((s) => s.trim().toUpperCase())
+      .filter(Boolean);
     const models: { path: string; bytes: Uint8Array }[] = [];
     for (const p of paths) {
       const full = resolve(p);
@@ -92,15 +102,21 @@ Examples:
     }
     const refArg = str(v, 'reference');
     const refPath = refArg ?? join(packageRoot(), ...DEFAULT_REFERENCE);
-    const reference = refArg === 'none'
-      ? { reason: 'skipped (--reference none)' }
-      : peers.length === 0
-        ? { reason: 'no ONNX Runtime peer asked for (--peers none)' }
-        : existsSync(refPath)
-          ? { path: refArg ?? '../shared/reference/onnx/itera_lite_micro.onnx', bytes: readFileSync(refPath) as Uint8Array }
-          : { reason: `the original's ONNX export is not at ${refPath}` };
+    const reference =
+      refArg === 'none'
+        ? { reason: 'skipped (--reference none)' }
+        : peers.length === 0
+          ? { reason: 'no ONNX Runtime peer asked for (--peers none)' }
+          : existsSync(refPath)
+            ? {
+                path: refArg ?? '../shared/reference/onnx/itera_lite_micro.onnx',
+                bytes: readFileSync(refPath) as Uint8Array,
+              }
+            : { reason: `the original's ONNX export is not at ${refPath}` };
     const evalPath = str(v, 'eval');
-    const evalText = evalPath ? { name: basename(evalPath), text: readFileSync(resolve(evalPath), 'utf8') } : { reason: 'no --eval text given' };
+    const evalText = evalPath
+      ? { name: basename(evalPath), text: readFileSync(resolve(evalPath), 'utf8') }
+      : { reason: 'no --eval text given' };
 
     const diag = await collectDiagnostics();
     const bar = new Progress('bench', 1, io.err as NodeJS.WriteStream);
@@ -128,7 +144,11 @@ Examples:
     });
     bar.done();
     const errors = validateBenchDocument(doc);
-    if (errors.length) throw new IteraError(`internal error: the bench document does not match its schema:\n  ${errors.slice(0, 10).join('\n  ')}`, 'BENCH_SCHEMA');
+    if (errors.length)
+      throw new IteraError(
+        `internal error: the bench document does not match its schema:\n  ${errors.slice(0, 10).join('\n  ')}`,
+        'BENCH_SCHEMA',
+      );
     const out = str(v, 'json');
     if (out === '-') io.out.write(JSON.stringify(doc, null, 2) + '\n');
     else {
@@ -156,8 +176,12 @@ function parsePeers(s: string): PeerId[] {
   if (s === 'all') return ['ort-node', 'ort-web'];
   if (s === 'none') return [];
   const out: PeerId[] = [];
-  for (const p of s.split(',').map((x) => x.trim()).filter(Boolean)) {
-    if (p !== 'ort-node' && p !== 'ort-web') throw new UsageError(`--peers: unknown peer '${p}' (all, none, ort-node, ort-web)`);
+  for (const p of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (p !== 'ort-node' && p !== 'ort-web')
+      throw new UsageError(`--peers: unknown peer '${p}' (all, none, ort-node, ort-web)`);
     out.push(p);
   }
   return out;
@@ -169,11 +193,16 @@ function parsePeers(s: string): PeerId[] {
 const f0 = (x: number): string => fmtInt(Math.round(x));
 const rng = (s: Stat, f: (x: number) => string = f0): string => `${f(s.median)} (${f(s.min)}-${f(s.max)})`;
 const ms = (x: number): string => (x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
-const ratioStr = (r: Ratio | null): string => (r ? `${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : 'n/a');
+const ratioStr = (r: Ratio | null): string =>
+  r ? `${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : 'n/a';
 
 function table(header: string[], rows: string[][]): string {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -192,31 +221,52 @@ function engineRows(es: EngineResult[]): string[][] {
   ]);
 }
 
-const HEADER = ['engine', 'load ms', 'prefill tok/s (min-max)', 'ttft ms', 'decode tok/s (min-max)', 'p50/p95/p99 ms', 'score tok/s (min-max)', 'cpu', 'wasm mem', 'energy/tok'];
+const HEADER = [
+  'engine',
+  'load ms',
+  'prefill tok/s (min-max)',
+  'ttft ms',
+  'decode tok/s (min-max)',
+  'p50/p95/p99 ms',
+  'score tok/s (min-max)',
+  'cpu',
+  'wasm mem',
+  'energy/tok',
+];
 
 export function formatBench(doc: BenchDocument): string {
   const d = doc.diag;
-  let s = `machine  ${d.cpu.model.value ?? 'unknown CPU'}, ${d.cpu.logicalCores.value ?? '?'} cores, ${d.host.platform} ${d.host.arch}, Node ${d.host.version}` +
+  let s =
+    `machine  ${d.cpu.model.value ?? 'unknown CPU'}, ${d.cpu.logicalCores.value ?? '?'} cores, ${d.host.platform} ${d.host.arch}, Node ${d.host.version}` +
     `${d.cpu.loadAverage.value ? `, load average ${d.cpu.loadAverage.value.join(' ')}` : ''}\n` +
     `settings ${doc.settings.durationS ? `${doc.settings.durationS} s per model` : `${doc.settings.runs} rounds`} after a warm-up, 1 thread, one phase per peer, engines and models interleaved; medians (min-max)\n`;
   for (const m of doc.models) {
     const fl = m.flops.exact;
-    s += `\nmodel    ${m.path}: ${m.name}, ${m.quant}, ${fmtBytes(m.fileBytes)}, ${fmtInt(m.parameters)} parameters\n` +
+    s +=
+      `\nmodel    ${m.path}: ${m.name}, ${m.quant}, ${fmtBytes(m.fileBytes)}, ${fmtInt(m.parameters)} parameters\n` +
       `flops    ${fmtInt(fl.total)} per token exact (${fmtInt(fl.macFlops)} in multiply-adds, ${fmtInt(fl.withoutLmHead)} without the lm_head); ` +
       `research formula ${fmtInt(m.flops.researchFormula.value)}\n` +
       `load     cold ${ms(m.load.coldMs)} ms, warm ${rng(m.load.warmMs, ms)} ms\n` +
-      (m.quality.value ? `quality  perplexity ${m.quality.value.perplexity.toFixed(3)} on ${m.quality.value.text} (${fmtInt(m.quality.value.tokens)} tokens)\n` : '') +
+      (m.quality.value
+        ? `quality  perplexity ${m.quality.value.perplexity.toFixed(3)} on ${m.quality.value.text} (${fmtInt(m.quality.value.tokens)} tokens)\n`
+        : '') +
       `context  prefill/score ${m.engines[0]!.prefill?.tokens ?? '?'} tokens, ttft prompt ${m.engines[0]!.ttft?.promptTokens ?? '?'} tokens, decode ${m.engines[0]!.decode?.tokens ?? '?'} tokens\n\n`;
     s += table(HEADER, engineRows(m.engines));
     const ce = prefillCeiling(doc, m);
     if (ce) {
-      s += `ceiling  prefill: ${fmtInt(Math.round(ce.macsPerPosition))} multiply-adds per position in matrix products, ${ce.floorUs.toFixed(2)} µs at this engine's ` +
+      s +=
+        `ceiling  prefill: ${fmtInt(Math.round(ce.macsPerPosition))} multiply-adds per position in matrix products, ${ce.floorUs.toFixed(2)} µs at this engine's ` +
         `${ce.kind} peak (${ce.peak.toFixed(1)} G/s, itera diag); per position: ` +
-        m.engines.filter((e) => ce.us[e.id] !== undefined).map((e) => `${e.label} ${ce.us[e.id]!.toFixed(2)} µs`).join(', ') + '\n';
+        m.engines
+          .filter((e) => ce.us[e.id] !== undefined)
+          .map((e) => `${e.label} ${ce.us[e.id]!.toFixed(2)} µs`)
+          .join(', ') +
+        '\n';
     }
     for (const [peer, r] of Object.entries(m.ratios)) {
       const label = m.engines.find((e) => e.id === peer)?.label ?? peer;
-      s += `ours vs ${label}: prefill ${ratioStr(r.prefill)}, decode ${ratioStr(r.decode)}, score ${ratioStr(r.score)}` +
+      s +=
+        `ours vs ${label}: prefill ${ratioStr(r.prefill)}, decode ${ratioStr(r.decode)}, score ${ratioStr(r.score)}` +
         `${m.sameTokens[peer] ? '' : '  (WARNING: decoded different tokens)'}\n` +
         `  per CPU second: prefill ${ratioStr(r.cpuTime.prefill)}, decode ${ratioStr(r.cpuTime.decode)}, score ${ratioStr(r.cpuTime.score)}\n`;
     }

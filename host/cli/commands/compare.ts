@@ -25,13 +25,20 @@ Options:
       --build B        WebAssembly build: auto, simd, scalar
       --json           print the result as JSON
   -h, --help           this help`,
-  options: { model: { type: 'string', short: 'm', multiple: true }, text: { type: 'string' }, 'max-tokens': { type: 'string' }, build: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    model: { type: 'string', short: 'm', multiple: true },
+    text: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    build: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run(v, _p, io) {
     const paths = (v.model as string[] | undefined) ?? [];
     if (paths.length < 2) throw new UsageError('give at least two --model files');
     for (const p of paths) if (!existsSync(p)) throw new IteraError(`model file not found: ${p}`, 'NO_FILE');
     const textPath = str(v, 'text');
-    if (textPath !== undefined && !existsSync(textPath)) throw new IteraError(`text file not found: ${textPath}`, 'NO_FILE');
+    if (textPath !== undefined && !existsSync(textPath))
+      throw new IteraError(`text file not found: ${textPath}`, 'NO_FILE');
     const text = textPath !== undefined ? readFileSync(textPath, 'utf8') : heldOutText();
     const maxTokens = num(v, 'max-tokens', { int: true, min: 2 }) ?? 4096;
     const build = buildFrom(v);
@@ -43,14 +50,30 @@ Options:
       bar.done();
       const sizes = paths.map((p) => readFileSync(p).byteLength);
       if (v.json) {
-        io.out.write(JSON.stringify({ text: textPath ?? 'brown-test', ...r, models: r.models.map((m, i) => ({ path: paths[i], bytes: sizes[i], ...m })) }, null, 2) + '\n');
+        io.out.write(
+          JSON.stringify(
+            {
+              text: textPath ?? 'brown-test',
+              ...r,
+              models: r.models.map((m, i) => ({ path: paths[i], bytes: sizes[i], ...m })),
+            },
+            null,
+            2,
+          ) + '\n',
+        );
         return 0;
       }
-      io.out.write(`tokens: ${r.tokens} (${r.characters} characters) from ${textPath ?? 'the held-out Brown test split'}\n`);
+      io.out.write(
+        `tokens: ${r.tokens} (${r.characters} characters) from ${textPath ?? 'the held-out Brown test split'}\n`,
+      );
       const w = Math.max(...paths.map((p) => p.length));
-      io.out.write(`${'model'.padEnd(w)}  ${'size'.padStart(10)}  ${'max |dlogit|'.padStart(12)}  ${'mean |dlogit|'.padStart(13)}  ${'top-1 agree'.padStart(11)}  ${'perplexity'.padStart(10)}  ${'bits/char'.padStart(9)}\n`);
+      io.out.write(
+        `${'model'.padEnd(w)}  ${'size'.padStart(10)}  ${'max |dlogit|'.padStart(12)}  ${'mean |dlogit|'.padStart(13)}  ${'top-1 agree'.padStart(11)}  ${'perplexity'.padStart(10)}  ${'bits/char'.padStart(9)}\n`,
+      );
       r.models.forEach((m, i) => {
-        io.out.write(`${paths[i].padEnd(w)}  ${fmtBytes(sizes[i]).padStart(10)}  ${(i === 0 ? '-' : m.maxAbsDiff.toFixed(5)).padStart(12)}  ${(i === 0 ? '-' : m.meanAbsDiff.toFixed(6)).padStart(13)}  ${(i === 0 ? '-' : (m.top1Agreement * 100).toFixed(2) + '%').padStart(11)}  ${m.perplexity.toFixed(3).padStart(10)}  ${m.bitsPerCharacter.toFixed(4).padStart(9)}\n`);
+        io.out.write(
+          `${paths[i].padEnd(w)}  ${fmtBytes(sizes[i]).padStart(10)}  ${(i === 0 ? '-' : m.maxAbsDiff.toFixed(5)).padStart(12)}  ${(i === 0 ? '-' : m.meanAbsDiff.toFixed(6)).padStart(13)}  ${(i === 0 ? '-' : (m.top1Agreement * 100).toFixed(2) + '%').padStart(11)}  ${m.perplexity.toFixed(3).padStart(10)}  ${m.bitsPerCharacter.toFixed(4).padStart(9)}\n`,
+        );
       });
       return 0;
     } finally {

@@ -47,7 +47,8 @@ Example:
     const out = str(v, 'output');
     if (out === undefined) throw new UsageError('--output FILE is required');
     const tokPath = str(v, 'tokenizer');
-    if (tokPath === undefined) throw new UsageError('--tokenizer FILE is required (the tokenizer JSON that goes with the checkpoint)');
+    if (tokPath === undefined)
+      throw new UsageError('--tokenizer FILE is required (the tokenizer JSON that goes with the checkpoint)');
     for (const p of [ckpt, tokPath]) if (!existsSync(p)) throw new IteraError(`file not found: ${p}`, 'NO_FILE');
     const topK = num(v, 'top-k', { int: true, min: 1 });
     const eps = num(v, 'eps', { min: 0 });
@@ -62,7 +63,8 @@ Example:
     const m = stateDictToModel(imported.tensors, { topK, eps });
     const name = str(v, 'name') ?? basename(ckpt).replace(/\.(pt|pth|bin|safetensors)$/i, '');
     const quant = parseQuant(str(v, 'quant'), 'quant');
-    if (quant === 'mixed') throw new UsageError('--quant mixed needs a measured model: convert, then run itera quantize --type mixed');
+    if (quant === 'mixed')
+      throw new UsageError('--quant mixed needs a measured model: convert, then run itera quantize --type mixed');
     const bytes = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer, name, type: quant });
     writeFileSync(out, bytes);
     const c = m.config;
@@ -74,7 +76,9 @@ Example:
       `tokenizer    ${tokenizer.kind}, ${fmtInt(tokenizer.size)} tokens`,
       `parameters   ${fmtInt(m.parameters)}`,
       `tensors:`,
-      ...[...readModelFile(bytes).tensors.entries()].map(([n, t]) => `  ${n.padEnd(30)} ${t.shape.join(' x ').padEnd(14)} ${ggmlTypeName(t.type)}`),
+      ...[...readModelFile(bytes).tensors.entries()].map(
+        ([n, t]) => `  ${n.padEnd(30)} ${t.shape.join(' x ').padEnd(14)} ${ggmlTypeName(t.type)}`,
+      ),
       ...m.notes.map((n) => `note: ${n}`),
       `wrote        ${out} (${fmtBytes(bytes.byteLength)})`,
     ];

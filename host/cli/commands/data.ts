@@ -54,7 +54,12 @@ export interface PreparedSplit {
 }
 
 /** Writes the corpus directory; returns meta.json's content. */
-export function prepareCorpus(corpus: Corpus, tok: Tokenizer, tokenizerPath: string, dir: string): Record<string, unknown> {
+export function prepareCorpus(
+  corpus: Corpus,
+  tok: Tokenizer,
+  tokenizerPath: string,
+  dir: string,
+): Record<string, unknown> {
   if (tok.size > 2 ** 31 - 1) throw new IteraError('tokenizer too large for int32 ids', 'VOCAB_TOO_LARGE');
   const dtype = tok.size <= 65536 ? 'uint16' : 'int32';
   mkdirSync(dir, { recursive: true });
@@ -80,7 +85,14 @@ export function prepareCorpus(corpus: Corpus, tok: Tokenizer, tokenizerPath: str
     writeFileSync(join(dir, FILES[split].bin), bytes);
     const text = joinDocuments(docs);
     writeFileSync(join(dir, FILES[split].txt), text);
-    splits[split] = { documents: docs.length, tokens: ids.length, characters: text.length, bytes: enc.encode(text).length, files: docs.map((d) => d.id), genres };
+    splits[split] = {
+      documents: docs.length,
+      tokens: ids.length,
+      characters: text.length,
+      bytes: enc.encode(text).length,
+      files: docs.map((d) => d.id),
+      genres,
+    };
   }
   bar.done();
   copyFileSync(tokenizerPath, join(dir, 'tokenizer.json'));
@@ -98,8 +110,10 @@ export function prepareCorpus(corpus: Corpus, tok: Tokenizer, tokenizerPath: str
     corpus: corpus.name,
     corpus_description: corpus.description,
     toy: corpus.toy,
-    split_rule: 'Brown: within each genre, files sorted by id, index % 10 == 0 -> test, == 5 -> validation, else train; other corpora: the same rule on document order (fewer than 10 documents: all train)',
-    characters_note: "characters = length of the split's .txt file (UTF-16 code units, documents joined by a blank line), as 'itera score' counts them; tokens include one <EOS> per document",
+    split_rule:
+      'Brown: within each genre, files sorted by id, index % 10 == 0 -> test, == 5 -> validation, else train; other corpora: the same rule on document order (fewer than 10 documents: all train)',
+    characters_note:
+      "characters = length of the split's .txt file (UTF-16 code units, documents joined by a blank line), as 'itera score' counts them; tokens include one <EOS> per document",
     splits,
   };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
@@ -121,7 +135,8 @@ export const data: Command = {
     const out = str(v, 'output');
     if (sub === 'prepare') {
       const tokPath = str(v, 'tokenizer');
-      if (tokPath === undefined) throw new UsageError('--tokenizer FILE is required (make one with itera tokenizer train)');
+      if (tokPath === undefined)
+        throw new UsageError('--tokenizer FILE is required (make one with itera tokenizer train)');
       if (out === undefined) throw new UsageError('--output DIR is required');
       const tok = readTokenizerFile(tokPath);
       const corpus = loadCorpus(str(v, 'corpus') ?? 'brown', packageRoot());
@@ -132,7 +147,11 @@ export const data: Command = {
         `corpus      ${corpus.description}\n` +
           (corpus.toy ? 'warning     this is the TOY corpus (synthetic template stories), not real text\n' : '') +
           `tokenizer   ${tok.kind}, ${fmtInt(tok.size)} tokens, ids stored as ${String(meta.dtype)}\n` +
-          SPLITS.map((s) => `${s.padEnd(11)} ${fmtInt(splits[s].documents).padStart(5)} documents  ${fmtInt(splits[s].characters).padStart(10)} characters  ${fmtInt(splits[s].tokens).padStart(10)} tokens`).join('\n') + '\n' +
+          SPLITS.map(
+            (s) =>
+              `${s.padEnd(11)} ${fmtInt(splits[s].documents).padStart(5)} documents  ${fmtInt(splits[s].characters).padStart(10)} characters  ${fmtInt(splits[s].tokens).padStart(10)} tokens`,
+          ).join('\n') +
+          '\n' +
           `time        ${((performance.now() - t0) / 1000).toFixed(1)} s\n` +
           `wrote       ${out}/ (train.bin val.bin test.bin tokenizer.json meta.json train.txt val.txt test.txt)\n`,
       );
@@ -147,7 +166,9 @@ export const data: Command = {
       if (docs.length === 0) throw new UsageError(`corpus ${corpus.name} has no ${split} documents`);
       const text = joinDocuments(docs);
       writeFileSync(out, text);
-      io.out.write(`wrote ${out}: ${corpus.name} ${split}, ${fmtInt(docs.length)} documents, ${fmtInt(text.length)} characters\n`);
+      io.out.write(
+        `wrote ${out}: ${corpus.name} ${split}, ${fmtInt(docs.length)} documents, ${fmtInt(text.length)} characters\n`,
+      );
       return 0;
     }
     throw new UsageError(`unknown subcommand '${sub}': use prepare or text`);

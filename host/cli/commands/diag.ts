@@ -36,7 +36,10 @@ function show(r: { value: unknown; reason?: string }, fmt: (x: never) => string 
 }
 
 const yes = (b: boolean): string => (b ? 'yes' : 'no');
-const gmac = (mix: string) => (x: number): string => `${x.toFixed(1)} G multiply-adds/s, one thread (${mix})`;
+const gmac =
+  (mix: string) =>
+  (x: number): string =>
+    `${x.toFixed(1)} G multiply-adds/s, one thread (${mix})`;
 const fmtMem = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : fmtBytes(n));
 
 export function formatDiagnostics(d: Diagnostics): string {
@@ -45,7 +48,10 @@ export function formatDiagnostics(d: Diagnostics): string {
     ['host', `Node ${d.host.version} ${d.host.platform} ${d.host.arch}, ${show(d.host.engine)}`],
     ['cpu', show(d.cpu.model)],
     ['cores', `${show(d.cpu.logicalCores)} logical, ${show(d.cpu.physicalCores)} physical`],
-    ['frequency', `base ${show(d.cpu.baseGHz, ghz)}; min ${show(d.cpu.minGHz, ghz)}; max ${show(d.cpu.maxGHz, ghz)}; now ${show(d.cpu.currentGHz, ghz)}`],
+    [
+      'frequency',
+      `base ${show(d.cpu.baseGHz, ghz)}; min ${show(d.cpu.minGHz, ghz)}; max ${show(d.cpu.maxGHz, ghz)}; now ${show(d.cpu.currentGHz, ghz)}`,
+    ],
     ['load average', show(d.cpu.loadAverage, (x: number[]) => x.join(', '))],
     ['memory', `${show(d.memory.totalBytes, fmtMem)} total, ${show(d.memory.availableBytes, fmtMem)} available`],
     ['os', `${show(d.os.name)} ${d.os.release.value ?? ''}, kernel ${show(d.os.kernel)}`],
@@ -53,19 +59,31 @@ export function formatDiagnostics(d: Diagnostics): string {
     ['board revision', show(d.device.revision)],
     ['virtualised', show(d.device.virtual, yes)],
     ['cpu temperature', show(d.thermal.cpuTemperatureC, (x: number) => `${x.toFixed(1)} °C`)],
-    ['throttling', show(d.thermal.throttled, (x: { raw: string; flags: string[] }) => `${x.raw}${x.flags.length ? ' (' + x.flags.join(', ') + ')' : ' (none)'}`)],
+    [
+      'throttling',
+      show(
+        d.thermal.throttled,
+        (x: { raw: string; flags: string[] }) =>
+          `${x.raw}${x.flags.length ? ' (' + x.flags.join(', ') + ')' : ' (none)'}`,
+      ),
+    ],
     ['energy counter', show(d.energy.counter)],
     ['wasm simd', show(d.wasm.simd, yes)],
     ['wasm relaxed simd', show(d.wasm.relaxedSimd, yes)],
     ['wasm threads', show(d.wasm.threads, yes)],
     ['wasm bulk memory', show(d.wasm.bulkMemory, yes)],
     ['SharedArrayBuffer', show(d.wasm.sharedArrayBuffer, yes)],
-    ...(d.simdPeak ? [
-      ['simd peak f32', show(d.simdPeak.f32MulAdd, gmac('f32x4.mul + f32x4.add'))],
-      ['simd peak int16', show(d.simdPeak.i16DotAdd, gmac('i32x4.dot_i16x8_s + i32x4.add'))],
-    ] as [string, string][] : []),
+    ...(d.simdPeak
+      ? ([
+          ['simd peak f32', show(d.simdPeak.f32MulAdd, gmac('f32x4.mul + f32x4.add'))],
+          ['simd peak int16', show(d.simdPeak.i16DotAdd, gmac('i32x4.dot_i16x8_s + i32x4.add'))],
+        ] as [string, string][])
+      : []),
   ];
   const unknownCount = reportedFields(d).filter(([, r]) => r.value === null).length;
   const w = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, val]) => `${k.padEnd(w)}  ${val}`).join('\n') + `\n${''.padEnd(w)}  (${unknownCount} field${unknownCount === 1 ? '' : 's'} not reported by this platform; --json has every source and reason)\n`;
+  return (
+    rows.map(([k, val]) => `${k.padEnd(w)}  ${val}`).join('\n') +
+    `\n${''.padEnd(w)}  (${unknownCount} field${unknownCount === 1 ? '' : 's'} not reported by this platform; --json has every source and reason)\n`
+  );
 }

@@ -30,7 +30,12 @@ Options:
 Example:
   itera export onnx --model micro.gguf -o micro.onnx
   itera export onnx --model micro.gguf -o micro-step.onnx --step`,
-  options: { model: { type: 'string', short: 'm' }, output: { type: 'string', short: 'o' }, step: { type: 'boolean' }, last: { type: 'boolean' } },
+  options: {
+    model: { type: 'string', short: 'm' },
+    output: { type: 'string', short: 'o' },
+    step: { type: 'boolean' },
+    last: { type: 'boolean' },
+  },
   positionals: [1, 1],
   async run(v, p, io) {
     if (p[0] !== 'onnx') throw new UsageError(`unknown export format '${p[0]}': the only one is 'onnx'`);
@@ -40,7 +45,11 @@ Example:
     const kind: OnnxGraphKind = v.step ? 'step' : v.last ? 'last' : 'full';
     const path = modelPathFrom(v);
     let bytes: Uint8Array;
-    try { bytes = readFileSync(resolve(path)); } catch { throw new IteraError(`model file not found: ${resolve(path)}`, 'NO_FILE'); }
+    try {
+      bytes = readFileSync(resolve(path));
+    } catch {
+      throw new IteraError(`model file not found: ${resolve(path)}`, 'NO_FILE');
+    }
     const onnx = exportOnnx(bytes, { kind });
     writeFileSync(out, onnx);
     io.out.write(`wrote ${out} (${kind} graph, ${fmtBytes(onnx.length)})\n`);

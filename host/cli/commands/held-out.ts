@@ -2,5 +2,7 @@
 import { loadBrown } from '../../data/brown.js';
 
 export function heldOutText(): string {
-  return loadBrown({ split: 'test' }).map((d) => d.text).join('\n\n');
+  return loadBrown({ split: 'test' })
+    .map((d) => d.text)
+    .join('\n\n');
 }

@@ -32,7 +32,13 @@ ${modelHelp}
           `tokenizer    ${i.tokenizer}, ${fmtInt(model.tokenizer.size)} tokens\n` +
           `runtime      ${i.simd ? 'SIMD' : 'scalar'} build, ${fmtBytes(model.memoryBytes())} of WebAssembly memory, loaded in ${model.loadMs.toFixed(1)} ms\n` +
           `tensors:\n` +
-          Object.entries(i.tensorTypes).map(([n, t]) => `  ${n.padEnd(30)} ${ggmlTypeName(t)}${/\.ssm_c$/.test(n) && t !== GgmlType.F32 && t !== GgmlType.F16 ? ' (stored transposed, as ssm_c_t [N, di])' : ''}`).join('\n') + '\n',
+          Object.entries(i.tensorTypes)
+            .map(
+              ([n, t]) =>
+                `  ${n.padEnd(30)} ${ggmlTypeName(t)}${/\.ssm_c$/.test(n) && t !== GgmlType.F32 && t !== GgmlType.F16 ? ' (stored transposed, as ssm_c_t [N, di])' : ''}`,
+            )
+            .join('\n') +
+          '\n',
       );
       return 0;
     } finally {

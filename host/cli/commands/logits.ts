@@ -32,9 +32,11 @@ ${modelHelp}
     if (out === undefined) throw new UsageError('--output FILE is required');
     const idsArg = str(v, 'ids');
     const text = str(v, 'text');
-    if ((idsArg === undefined) === (text === undefined)) throw new UsageError('give exactly one of --ids LIST or --text TEXT');
+    if ((idsArg === undefined) === (text === undefined))
+      throw new UsageError('give exactly one of --ids LIST or --text TEXT');
     const window = str(v, 'window') ?? 'exact';
-    if (window !== 'exact' && window !== 'slide') throw new UsageError(`--window must be exact or slide, got '${window}'`);
+    if (window !== 'exact' && window !== 'slide')
+      throw new UsageError(`--window must be exact or slide, got '${window}'`);
     const model = await openModel(v);
     try {
       const ids = idsArg !== undefined ? idList(idsArg, 'ids') : model.promptIds(text!, 'error');
@@ -42,7 +44,9 @@ ${modelHelp}
       const lg = model.logits(ids, { step: Boolean(v.step), window });
       const ms = performance.now() - t0;
       writeFileSync(out, new Uint8Array(lg.buffer, lg.byteOffset, lg.byteLength));
-      io.err.write(`wrote ${ids.length} x ${model.config.vocabSize} logits to ${out} (${v.step ? 'step by step' : 'prefill'}, ${ms.toFixed(2)} ms)\n`);
+      io.err.write(
+        `wrote ${ids.length} x ${model.config.vocabSize} logits to ${out} (${v.step ? 'step by step' : 'prefill'}, ${ms.toFixed(2)} ms)\n`,
+      );
       return 0;
     } finally {
       model.dispose();

@@ -29,7 +29,8 @@ export function modelPathFrom(v: Values): string {
 
 export function buildFrom(v: Values): Build {
   const b = str(v, 'build') ?? 'auto';
-  if (b !== 'auto' && b !== 'simd' && b !== 'scalar') throw new UsageError(`--build must be auto, simd or scalar, got '${b}'`);
+  if (b !== 'auto' && b !== 'simd' && b !== 'scalar')
+    throw new UsageError(`--build must be auto, simd or scalar, got '${b}'`);
   return b;
 }
 

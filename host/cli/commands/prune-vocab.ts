@@ -65,11 +65,13 @@ export const pruneVocab: Command = {
     const modelPath = str(v, 'model');
     if (modelPath === undefined) throw new UsageError('--model FILE is required');
     const corpusSpec = str(v, 'corpus');
-    if (corpusSpec === undefined) throw new UsageError('--corpus C is required (the text whose tokens to keep, e.g. brown-train)');
+    if (corpusSpec === undefined)
+      throw new UsageError('--corpus C is required (the text whose tokens to keep, e.g. brown-train)');
     const out = str(v, 'output');
     if (out === undefined) throw new UsageError('--output FILE is required');
     const evalChars = str(v, 'eval-chars') === undefined ? undefined : Number(str(v, 'eval-chars'));
-    if (evalChars !== undefined && (!Number.isInteger(evalChars) || evalChars < 2)) throw new UsageError('--eval-chars must be a whole number >= 2');
+    if (evalChars !== undefined && (!Number.isInteger(evalChars) || evalChars < 2))
+      throw new UsageError('--eval-chars must be a whole number >= 2');
     const build = buildFrom(v);
     if (!existsSync(modelPath)) throw new IteraError(`model file not found: ${modelPath}`, 'NO_FILE');
     const root = packageRoot();
@@ -105,13 +107,21 @@ export const pruneVocab: Command = {
         const r = model.score(ids, { onProgress: (d) => bar.update(d) });
         bar.done();
         const unk = ids.filter((id) => id === model!.tokenizer.unk).length;
-        const res: Record<string, number> = { tokens: r.tokens, unkTokens: unk, perplexity: r.perplexity, bitsPerToken: r.bitsPerToken, bitsPerCharacter: r.nll / Math.LN2 / evalText.length };
+        const res: Record<string, number> = {
+          tokens: r.tokens,
+          unkTokens: unk,
+          perplexity: r.perplexity,
+          bitsPerToken: r.bitsPerToken,
+          bitsPerCharacter: r.nll / Math.LN2 / evalText.length,
+        };
         if (model.tokenizer.kind === 'itera-word') {
           // what <UNK> hides: the bits to spell each unknown word (docs/vocabulary.md)
           spell ??= charUnigramBits([evalText]);
           const words = pythonSplit(evalText.toLowerCase());
           let extra = 0;
-          ids.forEach((id, i) => { if (id === model!.tokenizer.unk) extra += spell!(words[i]!); });
+          ids.forEach((id, i) => {
+            if (id === model!.tokenizer.unk) extra += spell!(words[i]!);
+          });
           res.bitsPerCharacterWithUnkSpelling = res.bitsPerCharacter! + extra / evalText.length;
         }
         return res;
@@ -154,12 +164,23 @@ export const pruneVocab: Command = {
     if (before && after && res.eval) {
       lines.push(
         `held-out     ${evalSpec}, ${fmtInt(res.eval.characters)} characters`,
-        ...([['before', before], ['after ', after]] as const).map(([l, r]) =>
-          `  ${l}     ${fmtInt(r.tokens!)} tokens (${fmtInt(r.unkTokens!)} <UNK>)  perplexity ${r.perplexity!.toFixed(3)}  bits/char ${r.bitsPerCharacter!.toFixed(4)}` +
-          (r.bitsPerCharacterWithUnkSpelling !== undefined ? `  (${r.bitsPerCharacterWithUnkSpelling.toFixed(4)} with <UNK> words spelled out)` : '')),
+        ...(
+          [
+            ['before', before],
+            ['after ', after],
+          ] as const
+        ).map(
+          ([l, r]) =>
+            `  ${l}     ${fmtInt(r.tokens!)} tokens (${fmtInt(r.unkTokens!)} <UNK>)  perplexity ${r.perplexity!.toFixed(3)}  bits/char ${r.bitsPerCharacter!.toFixed(4)}` +
+            (r.bitsPerCharacterWithUnkSpelling !== undefined
+              ? `  (${r.bitsPerCharacterWithUnkSpelling.toFixed(4)} with <UNK> words spelled out)`
+              : ''),
+        ),
       );
       if (file.tokenizer.kind === 'itera-word' && after.unkTokens! > before.unkTokens!) {
-        lines.push('  note       words dropped by pruning now encode as <UNK>: predicting <UNK> is easier than the word, so a lower perplexity here is not a better model');
+        lines.push(
+          '  note       words dropped by pruning now encode as <UNK>: predicting <UNK> is easier than the word, so a lower perplexity here is not a better model',
+        );
       }
     }
     lines.push(`wrote        ${out}`);

@@ -12,7 +12,8 @@ export const QUANT_CHOICES = ['f32', 'f16', 'q8_0', 'q4_0', 'mixed'] as const;
 export function parseQuant(x: string | undefined, option: string): QuantChoice | undefined {
   if (x === undefined) return undefined;
   const l = x.toLowerCase();
-  if (!(QUANT_CHOICES as readonly string[]).includes(l)) throw new UsageError(`--${option} must be one of ${QUANT_CHOICES.join(', ')}, got '${x}'`);
+  if (!(QUANT_CHOICES as readonly string[]).includes(l))
+    throw new UsageError(`--${option} must be one of ${QUANT_CHOICES.join(', ')}, got '${x}'`);
   return l === 'mixed' ? 'mixed' : (l.toUpperCase() as QuantChoice);
 }
 
@@ -21,8 +22,15 @@ export function parseQuant(x: string | undefined, option: string): QuantChoice |
 export async function calibrationTokens(bytes: Uint8Array, build: 'auto' | 'simd' | 'scalar'): Promise<number[]> {
   const m = await loadModel(bytes, { build });
   try {
-    const seed = [m.tokenizer.bos < m.config.vocabSize ? 4 : 0, 5, 6, 7].map((x) => Math.min(x, m.config.vocabSize - 1));
-    const r = m.generate(seed, { temperature: 1, seed: 1234, maxTokens: m.config.maxSeqLength - seed.length, stopAtEos: false });
+    const seed = [m.tokenizer.bos < m.config.vocabSize ? 4 : 0, 5, 6, 7].map((x) =>
+      Math.min(x, m.config.vocabSize - 1),
+    );
+    const r = m.generate(seed, {
+      temperature: 1,
+      seed: 1234,
+      maxTokens: m.config.maxSeqLength - seed.length,
+      stopAtEos: false,
+    });
     return [...seed, ...r.ids];
   } finally {
     m.dispose();
@@ -31,7 +39,7 @@ export async function calibrationTokens(bytes: Uint8Array, build: 'auto' | 'simd
 
 export const quantize: Command = {
   name: 'quantize',
-  summary: 'store a model\'s large matrices as F16, Q8_0, Q4_0 or a measured mix',
+  summary: "store a model's large matrices as F16, Q8_0, Q4_0 or a measured mix",
   help: `Usage: itera quantize IN.gguf --type f16|q8_0|q4_0|mixed -o OUT.gguf
 
 Writes a copy of a model with its tensors in another type, in GGUF's own block formats
@@ -59,21 +67,35 @@ Options:
     const bytes = readFileSync(input);
     const before = storedTypes(bytes);
     if ([...before.values()].some((t) => !isFloatType(t))) {
-      io.err.write(`itera quantize: note: ${input} is already quantized; its values are dequantized and quantized again (lossy twice)\n`);
+      io.err.write(
+        `itera quantize: note: ${input} is already quantized; its values are dequantized and quantized again (lossy twice)\n`,
+      );
     }
     const build = buildFrom(v);
     const bar = new Progress('measuring sensitivity', 1);
     const r = await quantizeModel(bytes, type, {
       load: (b) => loadModel(b, { build }),
       calibration: type === 'mixed' ? await calibrationTokens(bytes, build) : undefined,
-      onProgress: (d, n) => { (bar as unknown as { total: number }).total = n; bar.update(d); },
+      onProgress: (d, n) => {
+        (bar as unknown as { total: number }).total = n;
+        bar.update(d);
+      },
     });
     bar.done();
     writeFileSync(out, r.bytes);
     const w = Math.max(...r.choices.map((c) => c.name.length));
-    io.out.write(r.choices.map((c) => `  ${c.name.padEnd(w)}  ${c.type}${c.sensitivity !== undefined ? `  (KL shift at Q4_0: ${c.sensitivity.toExponential(2)})` : ''}`).join('\n') + '\n');
+    io.out.write(
+      r.choices
+        .map(
+          (c) =>
+            `  ${c.name.padEnd(w)}  ${c.type}${c.sensitivity !== undefined ? `  (KL shift at Q4_0: ${c.sensitivity.toExponential(2)})` : ''}`,
+        )
+        .join('\n') + '\n',
+    );
     for (const n of r.notes) io.out.write(`note: ${n}\n`);
-    io.out.write(`wrote ${out}: ${fmtBytes(r.bytes.byteLength)} (${(r.bytes.byteLength / bytes.byteLength).toFixed(3)}x of ${fmtBytes(bytes.byteLength)})\n`);
+    io.out.write(
+      `wrote ${out}: ${fmtBytes(r.bytes.byteLength)} (${(r.bytes.byteLength / bytes.byteLength).toFixed(3)}x of ${fmtBytes(bytes.byteLength)})\n`,
+    );
     return 0;
   },
 };

@@ -33,9 +33,17 @@ Example:
     if (!outDir) throw new UsageError('--output DIR is required');
     const docs = files.map((f) => {
       let doc: unknown;
-      try { doc = JSON.parse(readFileSync(resolve(f), 'utf8')); } catch (e) { throw new IteraError(`cannot read ${f}: ${(e as Error).message}`, 'REPORT_INPUT'); }
+      try {
+        doc = JSON.parse(readFileSync(resolve(f), 'utf8'));
+      } catch (e) {
+        throw new IteraError(`cannot read ${f}: ${(e as Error).message}`, 'REPORT_INPUT');
+      }
       const errors = validateBenchDocument(doc);
-      if (errors.length) throw new IteraError(`${f} is not an itera bench document:\n  ${errors.slice(0, 8).join('\n  ')}`, 'REPORT_INPUT');
+      if (errors.length)
+        throw new IteraError(
+          `${f} is not an itera bench document:\n  ${errors.slice(0, 8).join('\n  ')}`,
+          'REPORT_INPUT',
+        );
       return { file: relative(resolve(outDir), resolve(f)), doc: doc as BenchDocument };
     });
     mkdirSync(outDir, { recursive: true });

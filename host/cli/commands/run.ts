@@ -44,9 +44,11 @@ Examples:
   },
   async run(v, _p, io) {
     const truncate = str(v, 'truncate') ?? 'error';
-    if (truncate !== 'error' && truncate !== 'left') throw new UsageError(`--truncate must be error or left, got '${truncate}'`);
+    if (truncate !== 'error' && truncate !== 'left')
+      throw new UsageError(`--truncate must be error or left, got '${truncate}'`);
     const window = str(v, 'window') ?? 'exact';
-    if (window !== 'exact' && window !== 'slide') throw new UsageError(`--window must be exact or slide, got '${window}'`);
+    if (window !== 'exact' && window !== 'slide')
+      throw new UsageError(`--window must be exact or slide, got '${window}'`);
     const o: GenerateOptions = {
       maxTokens: num(v, 'max-tokens', { int: true, min: 0 }) ?? 64,
       temperature: num(v, 'temperature', { min: 0 }) ?? 0.8,
@@ -57,21 +59,24 @@ Examples:
       truncate,
       window,
     };
-    if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new UsageError(`--top-p must be greater than 0 and at most 1, got ${o.topP}`);
+    if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1))
+      throw new UsageError(`--top-p must be greater than 0 and at most 1, got ${o.topP}`);
     const prompt = str(v, 'prompt') ?? DEFAULT_PROMPT;
     const model = await openModel(v);
     try {
       if (v.json) {
         const r = model.generate(prompt, o);
-        io.out.write(JSON.stringify({
-          prompt,
-          prompt_ids: r.promptIds,
-          generated_ids: r.ids,
-          text: r.text,
-          prefill_ms: round(r.prefillMs),
-          decode_ms: round(r.decodeMs),
-          tokens_per_second: r.ids.length > 0 && r.decodeMs > 0 ? round(r.ids.length / (r.decodeMs / 1000)) : null,
-        }) + '\n');
+        io.out.write(
+          JSON.stringify({
+            prompt,
+            prompt_ids: r.promptIds,
+            generated_ids: r.ids,
+            text: r.text,
+            prefill_ms: round(r.prefillMs),
+            decode_ms: round(r.decodeMs),
+            tokens_per_second: r.ids.length > 0 && r.decodeMs > 0 ? round(r.ids.length / (r.decodeMs / 1000)) : null,
+          }) + '\n',
+        );
         return 0;
       }
       io.out.write(prompt);
@@ -84,12 +89,18 @@ Examples:
           const r = step.value;
           io.out.write('\n');
           const tps = n > 0 && r.decodeMs > 0 ? (n / (r.decodeMs / 1000)).toFixed(0) : '-';
-          io.err.write(`[${n} tokens, ${tps} tokens/s, prompt ${r.promptIds.length} tokens in ${r.prefillMs.toFixed(2)} ms]\n`);
+          io.err.write(
+            `[${n} tokens, ${tps} tokens/s, prompt ${r.promptIds.length} tokens in ${r.prefillMs.toFixed(2)} ms]\n`,
+          );
           break;
         }
         n++;
         // the word tokenizer joins words with spaces: the first piece needs one after the prompt
-        io.out.write(first && step.value.text !== '' && !/^\s/.test(step.value.text) && model.tokenizer.kind === 'itera-word' ? ' ' + step.value.text : step.value.text);
+        io.out.write(
+          first && step.value.text !== '' && !/^\s/.test(step.value.text) && model.tokenizer.kind === 'itera-word'
+            ? ' ' + step.value.text
+            : step.value.text,
+        );
         first = false;
       }
       return 0;
@@ -99,4 +110,6 @@ Examples:
   },
 };
 
-function round(x: number): number { return Math.round(x * 1000) / 1000; }
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -23,7 +23,13 @@ ${modelHelp}
                        tokens per token: T times the work) or slide (the faster approximation)
       --json           print the result as one JSON object
   -h, --help           this help`,
-  options: { ...modelOptions, text: { type: 'string' }, stride: { type: 'string' }, stream: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    ...modelOptions,
+    text: { type: 'string' },
+    stride: { type: 'string' },
+    stream: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   async run(v, _p, io) {
     const file = str(v, 'text');
     if (file === undefined) throw new UsageError('--text FILE is required');
@@ -36,7 +42,8 @@ ${modelHelp}
       const bar = new Progress('scoring', ids.length);
       const t0 = performance.now();
       const stream = str(v, 'stream');
-      if (stream !== undefined && stream !== 'exact' && stream !== 'slide') throw new UsageError(`--stream must be exact or slide, got '${stream}'`);
+      if (stream !== undefined && stream !== 'exact' && stream !== 'slide')
+        throw new UsageError(`--stream must be exact or slide, got '${stream}'`);
       const r = model.score(ids, { stride, stream, onProgress: (d) => bar.update(d) });
       const ms = performance.now() - t0;
       bar.done();

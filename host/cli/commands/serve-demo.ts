@@ -11,19 +11,33 @@ import { num, str, UsageError } from '../command.js';
 import { packageRoot } from '../../node/index.js';
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.gguf': 'application/octet-stream',
-  '.png': 'image/png', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.gguf': 'application/octet-stream',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 /** What a WebView app should send too (docs/mobile.md): scripts and workers from this origin only,
  *  WebAssembly allowed by 'wasm-unsafe-eval' (no 'unsafe-eval'). */
-export const DEMO_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:";
+export const DEMO_CSP =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:";
 
-export interface DemoServer { server: Server; url: string; close(): Promise<void> }
+export interface DemoServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
 
 /** Serves URL prefixes from folders (the first match wins); '/' redirects to the demo page. */
-export async function startDemoServer(opts: { port?: number; host?: string; mounts?: Record<string, string>; model?: string } = {}): Promise<DemoServer> {
+export async function startDemoServer(
+  opts: { port?: number; host?: string; mounts?: Record<string, string>; model?: string } = {},
+): Promise<DemoServer> {
   const root = packageRoot();
   const mounts: [string, string][] = [
     ...Object.entries(opts.mounts ?? {}),
@@ -35,7 +49,9 @@ export async function startDemoServer(opts: { port?: number; host?: string; moun
     const url = new URL(req.url ?? '/', 'http://localhost');
     let path = decodeURIComponent(url.pathname);
     if (path === '/' || path === '/index.html') {
-      res.writeHead(302, { location: '/device-tests/browser/index.html' + (opts.model ? '?model=' + encodeURIComponent(opts.model) : '') });
+      res.writeHead(302, {
+        location: '/device-tests/browser/index.html' + (opts.model ? '?model=' + encodeURIComponent(opts.model) : ''),
+      });
       res.end();
       return;
     }
@@ -58,17 +74,27 @@ export async function startDemoServer(opts: { port?: number; host?: string; moun
       'content-security-policy': DEMO_CSP,
       'cache-control': 'no-store',
     });
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     createReadStream(file).pipe(res);
   });
   const host = opts.host ?? '127.0.0.1';
-  await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? 0, host, () => ok()); });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 0, host, () => ok());
+  });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
     server,
     url: `http://${host}:${port}`,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections?.(); server.close(() => ok()); }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections?.();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -95,10 +121,12 @@ Options:
       return 1;
     }
     const fallback = defaultModelPath();
-    const s = await startDemoServer({ port, model: model ? resolve(model) : fallback ?? undefined });
+    const s = await startDemoServer({ port, model: model ? resolve(model) : (fallback ?? undefined) });
     io.out.write(`Itera-Lite demo: ${s.url}/  (Ctrl-C to stop)\n`);
     await new Promise<void>((done) => {
-      const stop = (): void => { void s.close().then(done); };
+      const stop = (): void => {
+        void s.close().then(done);
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -65,7 +65,8 @@ export const tokenizer: Command = {
   async run(v, [sub], io) {
     if (sub === 'train') {
       const kind = str(v, 'kind');
-      if (kind !== 'word' && kind !== 'bpe') throw new UsageError(`--kind must be word or bpe${kind === undefined ? '' : `, got '${kind}'`}`);
+      if (kind !== 'word' && kind !== 'bpe')
+        throw new UsageError(`--kind must be word or bpe${kind === undefined ? '' : `, got '${kind}'`}`);
       const vocab = num(v, 'vocab', { int: true });
       if (vocab === undefined) throw new UsageError('--vocab N is required');
       const out = str(v, 'output');
@@ -78,16 +79,38 @@ export const tokenizer: Command = {
       if (kind === 'word') {
         const r = trainWordTokenizer(texts, vocab);
         json = r.json;
-        summary = { kind: 'word', vocab: r.tokenizer.size, requested: vocab, distinctWords: r.distinctWords, words: r.words, coverage: r.coverage };
+        summary = {
+          kind: 'word',
+          vocab: r.tokenizer.size,
+          requested: vocab,
+          distinctWords: r.distinctWords,
+          words: r.words,
+          coverage: r.coverage,
+        };
       } else {
         const bar = new Progress('merges', vocab - 260);
         const r = trainBpe(texts, vocab, (d) => bar.update(d));
         bar.done();
         json = r.tokenizer.toJson();
-        summary = { kind: 'bpe', vocab: r.tokenizer.size, requested: vocab, merges: r.merges, distinctChunks: r.distinctChunks, chunks: r.chunks, stoppedEarly: r.stoppedEarly };
+        summary = {
+          kind: 'bpe',
+          vocab: r.tokenizer.size,
+          requested: vocab,
+          merges: r.merges,
+          distinctChunks: r.distinctChunks,
+          chunks: r.chunks,
+          stoppedEarly: r.stoppedEarly,
+        };
       }
       writeFileSync(out, JSON.stringify(json) + '\n');
-      summary = { ...summary, corpus: corpus.name, documents: texts.length, toy: corpus.toy, seconds: (performance.now() - t0) / 1000, output: out };
+      summary = {
+        ...summary,
+        corpus: corpus.name,
+        documents: texts.length,
+        toy: corpus.toy,
+        seconds: (performance.now() - t0) / 1000,
+        output: out,
+      };
       if (v.json) {
         io.out.write(JSON.stringify(summary) + '\n');
       } else {
@@ -96,7 +119,10 @@ export const tokenizer: Command = {
           `corpus       ${corpus.description}, ${fmtInt(texts.length)} documents used\n` +
             (corpus.toy ? 'warning      this is the TOY corpus (synthetic template stories), not real text\n' : '') +
             `tokenizer    ${kind}, ${fmtInt(s.vocab as number)} tokens` +
-            (s.vocab !== vocab ? ` (asked for ${fmtInt(vocab)}: the corpus has no more ${kind === 'word' ? 'distinct words' : 'repeated pairs'})` : '') + '\n' +
+            (s.vocab !== vocab
+              ? ` (asked for ${fmtInt(vocab)}: the corpus has no more ${kind === 'word' ? 'distinct words' : 'repeated pairs'})`
+              : '') +
+            '\n' +
             (kind === 'word'
               ? `coverage     ${((s.coverage as number) * 100).toFixed(2)}% of ${fmtInt(s.words as number)} words (${fmtInt(s.distinctWords as number)} distinct)\n`
               : `merges       ${fmtInt(s.merges as number)} over ${fmtInt(s.distinctChunks as number)} distinct chunks (${fmtInt(s.chunks as number)} in all)\n`) +
@@ -112,13 +138,22 @@ export const tokenizer: Command = {
       const tok = readTokenizerFile(path);
       const corpus = loadCorpus(str(v, 'corpus') ?? 'brown', packageRoot());
       const splitArg = str(v, 'split');
-      if (splitArg !== undefined && !SPLITS.includes(splitArg as Split)) throw new UsageError(`--split must be train, validation or test, got '${splitArg}'`);
+      if (splitArg !== undefined && !SPLITS.includes(splitArg as Split))
+        throw new UsageError(`--split must be train, validation or test, got '${splitArg}'`);
       const multi = SPLITS.filter((s) => documentsOf(corpus, s).length > 0).length > 1;
       const split = (splitArg as Split | undefined) ?? (multi ? 'test' : undefined);
       const docs = split ? documentsOf(corpus, split) : corpus.documents;
       if (docs.length === 0) throw new UsageError(`corpus ${corpus.name} has no ${split} documents`);
       const spell = tok.kind === 'itera-word' ? charUnigramBits(trainingTexts(corpus)) : undefined;
-      const s = { corpus: corpus.name, split: split ?? 'all', ...tokenizerStats(tok, docs.map((d) => d.text), spell) };
+      const s = {
+        corpus: corpus.name,
+        split: split ?? 'all',
+        ...tokenizerStats(
+          tok,
+          docs.map((d) => d.text),
+          spell,
+        ),
+      };
       if (v.json) {
         io.out.write(JSON.stringify(s) + '\n');
       } else {

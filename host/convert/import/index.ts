@@ -9,13 +9,13 @@ import type { ImportedCheckpoint } from './checkpoint.js';
 
 export type { ImportedCheckpoint } from './checkpoint.js';
 
-
 export type CheckpointKind = 'pytorch-zip' | 'safetensors' | 'pytorch-legacy' | 'gguf' | 'unknown';
 
 /** What the bytes look like, from their first bytes only. */
 export function sniffCheckpoint(bytes: Uint8Array): CheckpointKind {
   if (looksLikeZip(bytes)) return 'pytorch-zip';
-  if (bytes.length >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46) return 'gguf';
+  if (bytes.length >= 4 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46)
+    return 'gguf';
   // torch.save before 1.6 (and with _use_new_zipfile_serialization=False) starts with a pickled
   // magic number: PROTO 2, LONG1 of 10 bytes.
   if (bytes.length >= 4 && bytes[0] === 0x80 && bytes[2] === 0x8a && bytes[3] === 0x0a) return 'pytorch-legacy';
@@ -35,7 +35,10 @@ export function importCheckpoint(bytes: Uint8Array, hint?: string, options: Impo
     case 'safetensors':
       return readSafetensors(bytes);
     case 'gguf':
-      throw new IteraError(`${label} is a GGUF model file, not a checkpoint to import: load it as a model file`, 'CHECKPOINT_IS_GGUF');
+      throw new IteraError(
+        `${label} is a GGUF model file, not a checkpoint to import: load it as a model file`,
+        'CHECKPOINT_IS_GGUF',
+      );
     case 'pytorch-legacy':
       throw new IteraError(
         `${label} uses PyTorch's legacy (pre-1.6) serialization, which is not supported: re-save it with a current ` +

@@ -43,7 +43,6 @@ export class PyGlobal {
   }
 }
 
-
 /** A node an allow-listed function builds (a storage, a tensor): subclasses name their type. */
 export abstract class PyObject {
   /** A short Python-ish type name, for error messages. */
@@ -104,18 +103,73 @@ export interface UnpickleOptions {
 }
 
 const OPCODE_NAMES: Record<number, string> = {
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT',
-  0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID',
-  0x51: 'BINPERSID', 0x52: 'REDUCE', 0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING',
-  0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x61: 'APPEND', 0x62: 'BUILD', 0x63: 'GLOBAL', 0x64: 'DICT',
-  0x7d: 'EMPTY_DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET', 0x69: 'INST', 0x6a: 'LONG_BINGET',
-  0x6c: 'LIST', 0x5d: 'EMPTY_LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT',
-  0x73: 'SETITEM', 0x74: 'TUPLE', 0x29: 'EMPTY_TUPLE', 0x75: 'SETITEMS', 0x47: 'BINFLOAT',
-  0x80: 'PROTO', 0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1',
-  0x86: 'TUPLE2', 0x87: 'TUPLE3', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x8a: 'LONG1', 0x8b: 'LONG4',
-  0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8',
-  0x8e: 'BINBYTES8', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX',
-  0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER',
+  0x28: 'MARK',
+  0x2e: 'STOP',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
+  0x46: 'FLOAT',
+  0x49: 'INT',
+  0x4a: 'BININT',
+  0x4b: 'BININT1',
+  0x4c: 'LONG',
+  0x4d: 'BININT2',
+  0x4e: 'NONE',
+  0x50: 'PERSID',
+  0x51: 'BINPERSID',
+  0x52: 'REDUCE',
+  0x53: 'STRING',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x56: 'UNICODE',
+  0x58: 'BINUNICODE',
+  0x61: 'APPEND',
+  0x62: 'BUILD',
+  0x63: 'GLOBAL',
+  0x64: 'DICT',
+  0x7d: 'EMPTY_DICT',
+  0x65: 'APPENDS',
+  0x67: 'GET',
+  0x68: 'BINGET',
+  0x69: 'INST',
+  0x6a: 'LONG_BINGET',
+  0x6c: 'LIST',
+  0x5d: 'EMPTY_LIST',
+  0x6f: 'OBJ',
+  0x70: 'PUT',
+  0x71: 'BINPUT',
+  0x72: 'LONG_BINPUT',
+  0x73: 'SETITEM',
+  0x74: 'TUPLE',
+  0x29: 'EMPTY_TUPLE',
+  0x75: 'SETITEMS',
+  0x47: 'BINFLOAT',
+  0x80: 'PROTO',
+  0x81: 'NEWOBJ',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x85: 'TUPLE1',
+  0x86: 'TUPLE2',
+  0x87: 'TUPLE3',
+  0x88: 'NEWTRUE',
+  0x89: 'NEWFALSE',
+  0x8a: 'LONG1',
+  0x8b: 'LONG4',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x8c: 'SHORT_BINUNICODE',
+  0x8d: 'BINUNICODE8',
+  0x8e: 'BINBYTES8',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x92: 'NEWOBJ_EX',
+  0x93: 'STACK_GLOBAL',
+  0x94: 'MEMOIZE',
+  0x95: 'FRAME',
+  0x96: 'BYTEARRAY8',
+  0x97: 'NEXT_BUFFER',
   0x98: 'READONLY_BUFFER',
 };
 
@@ -191,16 +245,36 @@ function decodeReprString(line: string, where: string): string {
     }
     const e = body[++i];
     switch (e) {
-      case '\\': s += '\\'; break;
-      case "'": s += "'"; break;
-      case '"': s += '"'; break;
-      case 'n': s += '\n'; break;
-      case 'r': s += '\r'; break;
-      case 't': s += '\t'; break;
-      case 'a': s += '\x07'; break;
-      case 'b': s += '\b'; break;
-      case 'f': s += '\f'; break;
-      case 'v': s += '\v'; break;
+      case '\\':
+        s += '\\';
+        break;
+      case "'":
+        s += "'";
+        break;
+      case '"':
+        s += '"';
+        break;
+      case 'n':
+        s += '\n';
+        break;
+      case 'r':
+        s += '\r';
+        break;
+      case 't':
+        s += '\t';
+        break;
+      case 'a':
+        s += '\x07';
+        break;
+      case 'b':
+        s += '\b';
+        break;
+      case 'f':
+        s += '\f';
+        break;
+      case 'v':
+        s += '\v';
+        break;
       case 'x': {
         const hex = body.slice(i + 1, i + 3);
         if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw invalid(`bad \\x escape in STRING (${where})`);
@@ -211,7 +285,8 @@ function decodeReprString(line: string, where: string): string {
       default: {
         if (e !== undefined && e >= '0' && e <= '7') {
           let oct = e;
-          while (oct.length < 3 && body[i + 1] !== undefined && body[i + 1]! >= '0' && body[i + 1]! <= '7') oct += body[++i];
+          while (oct.length < 3 && body[i + 1] !== undefined && body[i + 1]! >= '0' && body[i + 1]! <= '7')
+            oct += body[++i];
           s += String.fromCharCode(parseInt(oct, 8) & 0xff);
         } else {
           s += '\\' + (e ?? '');
@@ -245,7 +320,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
   };
   const need = (k: number, what: string): void => {
     if (k > n - pos) {
-      throw new IteraError(`pickle is truncated: ${what} needs ${k} bytes, ${n - pos} remain (${where()})`, 'PICKLE_TRUNCATED');
+      throw new IteraError(
+        `pickle is truncated: ${what} needs ${k} bytes, ${n - pos} remain (${where()})`,
+        'PICKLE_TRUNCATED',
+      );
     }
   };
   const u8 = (): number => {
@@ -293,7 +371,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
         return out;
       }
     }
-    if (limit === n) throw new IteraError(`pickle is truncated: no end of line for a text argument (${where()})`, 'PICKLE_TRUNCATED');
+    if (limit === n)
+      throw new IteraError(`pickle is truncated: no end of line for a text argument (${where()})`, 'PICKLE_TRUNCATED');
     throw invalid(`text argument longer than ${maxLen} bytes (${where()})`);
   };
   const ascii = (raw: Uint8Array): string => {
@@ -311,7 +390,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
 
   const base = (): number => (marks.length ? marks[marks.length - 1]! : 0);
   const push = (v: PickleValue): void => {
-    if (stack.length >= maxStack) throw new IteraError(`pickle stack exceeds ${maxStack} items (${where()})`, 'PICKLE_LIMIT');
+    if (stack.length >= maxStack)
+      throw new IteraError(`pickle stack exceeds ${maxStack} items (${where()})`, 'PICKLE_LIMIT');
     stack.push(v);
   };
   const pop = (): PickleValue => {
@@ -328,7 +408,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
     return stack.splice(m);
   };
   const memoPut = (index: number): void => {
-    if (!memo.has(index) && memo.size >= maxMemo) throw new IteraError(`pickle memo exceeds ${maxMemo} entries (${where()})`, 'PICKLE_LIMIT');
+    if (!memo.has(index) && memo.size >= maxMemo)
+      throw new IteraError(`pickle memo exceeds ${maxMemo} entries (${where()})`, 'PICKLE_LIMIT');
     memo.set(index, top());
   };
   const memoGet = (index: number): PickleValue => {
@@ -377,7 +458,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
       // --- framing and protocol
       case 0x80: {
         const proto = u8();
-        if (proto > 5) throw new IteraError(`pickle protocol ${proto} is newer than 5 (${where()})`, 'PICKLE_UNSUPPORTED');
+        if (proto > 5)
+          throw new IteraError(`pickle protocol ${proto} is newer than 5 (${where()})`, 'PICKLE_UNSUPPORTED');
         break;
       }
       case 0x95: {
@@ -390,7 +472,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
 
       // --- stack manipulation
       case 0x28: // MARK
-        if (marks.length >= maxMarks) throw new IteraError(`pickle MARK nesting exceeds ${maxMarks} (${where()})`, 'PICKLE_LIMIT');
+        if (marks.length >= maxMarks)
+          throw new IteraError(`pickle MARK nesting exceeds ${maxMarks} (${where()})`, 'PICKLE_LIMIT');
         marks.push(stack.length);
         break;
       case 0x30: // POP
@@ -452,7 +535,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
       case 0x8b: {
         const len = i32();
         if (len < 0) throw invalid(`negative LONG4 length (${where()})`);
-        if (len > MAX_LONG_BYTES) throw new IteraError(`integer of ${len} bytes is too large (${where()})`, 'PICKLE_LIMIT');
+        if (len > MAX_LONG_BYTES)
+          throw new IteraError(`integer of ${len} bytes is too large (${where()})`, 'PICKLE_LIMIT');
         push(decodeLong(take(len, 'a LONG4')));
         break;
       }
@@ -476,7 +560,15 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
           throw invalid(`malformed float literal (${where()})`);
         }
         const lower = text.toLowerCase();
-        push(lower.endsWith('inf') ? (lower.startsWith('-') ? -Infinity : Infinity) : lower.endsWith('nan') ? NaN : Number(text));
+        push(
+          lower.endsWith('inf')
+            ? lower.startsWith('-')
+              ? -Infinity
+              : Infinity
+            : lower.endsWith('nan')
+              ? NaN
+              : Number(text),
+        );
         break;
       }
       case 0x47: {
@@ -653,7 +745,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
         const kwargs = pop();
         const args = pop();
         const cls = pop();
-        if (!(kwargs instanceof Map) || kwargs.size) throw invalid(`NEWOBJ_EX with keyword arguments is not supported (${where()})`);
+        if (!(kwargs instanceof Map) || kwargs.size)
+          throw invalid(`NEWOBJ_EX with keyword arguments is not supported (${where()})`);
         push(call(cls, argsOf(args)));
         break;
       }
@@ -678,10 +771,16 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): Pick
       case 0x82:
       case 0x83:
       case 0x84:
-        throw new IteraError(`pickle uses the copyreg extension registry, which is not supported (${where()})`, 'PICKLE_UNSUPPORTED');
+        throw new IteraError(
+          `pickle uses the copyreg extension registry, which is not supported (${where()})`,
+          'PICKLE_UNSUPPORTED',
+        );
       case 0x97:
       case 0x98:
-        throw new IteraError(`pickle uses out-of-band buffers, which are not supported (${where()})`, 'PICKLE_UNSUPPORTED');
+        throw new IteraError(
+          `pickle uses out-of-band buffers, which are not supported (${where()})`,
+          'PICKLE_UNSUPPORTED',
+        );
 
       default:
         throw new IteraError(

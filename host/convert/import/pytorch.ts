@@ -10,7 +10,13 @@
 import { IteraError, type DType, type RawTensor } from '../../runtime/types.js';
 import type { ImportedCheckpoint } from './checkpoint.js';
 import { PyGlobal, PyTuple, describe, type PickleValue } from './pickle.js';
-import { STORAGE_ELEMENT_SIZE, TorchStorage, TorchTensor, parseTorchPersistentId, unpickleCheckpoint } from './torch-pickle.js';
+import {
+  STORAGE_ELEMENT_SIZE,
+  TorchStorage,
+  TorchTensor,
+  parseTorchPersistentId,
+  unpickleCheckpoint,
+} from './torch-pickle.js';
 import { openZip, type ZipArchive } from './zip.js';
 
 export interface TorchImportOptions {
@@ -96,7 +102,14 @@ function storageKeyOf(t: TorchTensor): string {
 }
 
 /** Copies the view (offset, size, stride) of a storage into contiguous row-major bytes. */
-function copyView(src: Uint8Array, es: number, offset: number, size: readonly number[], stride: readonly number[], out: Uint8Array): void {
+function copyView(
+  src: Uint8Array,
+  es: number,
+  offset: number,
+  size: readonly number[],
+  stride: readonly number[],
+  out: Uint8Array,
+): void {
   const nd = size.length;
   if (nd === 0) {
     out.set(src.subarray(offset * es, offset * es + es));
@@ -146,7 +159,8 @@ function materialize(name: string, t: TorchTensor, m: Materializer): RawTensor {
   for (let d = 0; d < size.length; d++) {
     const s = size[d]!;
     const st = stride[d]!;
-    if (s < 0 || st < 0) throw bad(`${where} has a negative size or stride (size ${size.join('x')}, stride ${stride.join(',')})`);
+    if (s < 0 || st < 0)
+      throw bad(`${where} has a negative size or stride (size ${size.join('x')}, stride ${stride.join(',')})`);
     numel *= s;
     if (numel > Number.MAX_SAFE_INTEGER) throw bad(`${where} has an impossible element count`);
     if (s > 0) last += (s - 1) * st;
@@ -157,7 +171,8 @@ function materialize(name: string, t: TorchTensor, m: Materializer): RawTensor {
         `of storage '${storage.key}', which holds only ${storage.numel}`,
     );
   }
-  if (numel === 0 && offset > storage.numel) throw bad(`${where} has offset ${offset} past its storage's ${storage.numel} elements`);
+  if (numel === 0 && offset > storage.numel)
+    throw bad(`${where} has offset ${offset} past its storage's ${storage.numel} elements`);
 
   let dtype: DType;
   let quant: RawTensor['quant'];
@@ -181,7 +196,10 @@ function materialize(name: string, t: TorchTensor, m: Materializer): RawTensor {
 
   const bytes = numel * es;
   if (bytes > m.budget) {
-    throw bad(`${where} needs ${bytes} bytes, more than this checkpoint can plausibly hold (views overlap too much)`, 'TORCH_TOO_LARGE');
+    throw bad(
+      `${where} needs ${bytes} bytes, more than this checkpoint can plausibly hold (views overlap too much)`,
+      'TORCH_TOO_LARGE',
+    );
   }
   m.budget -= bytes;
   let data: Uint8Array;
@@ -205,14 +223,22 @@ function scalarOf(name: string, t: TorchTensor): number {
   if (t.offset >= t.storage.numel) throw bad(`'${name}' points past its storage`);
   const v = new DataView(t.storage.data.buffer, t.storage.data.byteOffset + at, es);
   switch (t.storage.element) {
-    case 'f32': return v.getFloat32(0, true);
-    case 'f64': return v.getFloat64(0, true);
-    case 'i64': return Number(v.getBigInt64(0, true));
-    case 'i32': return v.getInt32(0, true);
-    case 'i16': return v.getInt16(0, true);
-    case 'i8': return v.getInt8(0);
-    case 'u8': return v.getUint8(0);
-    default: throw bad(`'${name}' is a ${t.storage.storageType} scalar, expected a float or int`);
+    case 'f32':
+      return v.getFloat32(0, true);
+    case 'f64':
+      return v.getFloat64(0, true);
+    case 'i64':
+      return Number(v.getBigInt64(0, true));
+    case 'i32':
+      return v.getInt32(0, true);
+    case 'i16':
+      return v.getInt16(0, true);
+    case 'i8':
+      return v.getInt8(0);
+    case 'u8':
+      return v.getUint8(0);
+    default:
+      throw bad(`'${name}' is a ${t.storage.storageType} scalar, expected a float or int`);
   }
 }
 
@@ -287,7 +313,10 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
     if (known) return known;
     const entry = `${root}data/${ref.key}`;
     if (!zip.has(entry)) {
-      throw new IteraError(`storage '${ref.key}' is named by the pickle but the archive has no entry '${entry}'`, 'TORCH_STORAGE_MISSING');
+      throw new IteraError(
+        `storage '${ref.key}' is named by the pickle but the archive has no entry '${entry}'`,
+        'TORCH_STORAGE_MISSING',
+      );
     }
     const data = zip.read(entry);
     const need = ref.numel * STORAGE_ELEMENT_SIZE[ref.element];
@@ -303,7 +332,8 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
     return s;
   };
   const top = unpickleCheckpoint(zip.read(root + 'data.pkl'), { persistentLoad });
-  if ([...locations].some((l) => l !== 'cpu')) notes.push(`storages saved on ${[...locations].join(', ')} were read as plain bytes`);
+  if ([...locations].some((l) => l !== 'cpu'))
+    notes.push(`storages saved on ${[...locations].join(', ')} were read as plain bytes`);
 
   if (!(top instanceof Map)) {
     throw new IteraError(
@@ -322,7 +352,8 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
       const key = keyLabel(k);
       others.push(key);
       setOwn(extra, key, plain(v));
-      if (holdsTensor(v)) notes.push(`top-level key '${key}' holds tensors that were not imported (only '${wrapperKey}' is)`);
+      if (holdsTensor(v))
+        notes.push(`top-level key '${key}' holds tensors that were not imported (only '${wrapperKey}' is)`);
     }
     notes.push(
       `state_dict found under '${wrapperKey}'` + (others.length ? `; other top-level keys: ${others.join(', ')}` : ''),
@@ -352,13 +383,19 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
       const prefix = k.slice(0, -PACKED_SUFFIX.length);
       const [w, b] = v.items;
       if (v.items.length !== 2 || !(w instanceof TorchTensor) || !(b === null || b instanceof TorchTensor)) {
-        throw bad(`'${k}' should be (weight, bias or None), found a tuple of ${v.items.map((x) => describe(x)).join(', ')}`);
+        throw bad(
+          `'${k}' should be (weight, bias or None), found a tuple of ${v.items.map((x) => describe(x)).join(', ')}`,
+        );
       }
       add(materialize(`${prefix}.weight`, w, m));
       if (b) add(materialize(`${prefix}.bias`, b, m));
       continue;
     }
-    const prefix = k.endsWith('.scale') ? k.slice(0, -'.scale'.length) : k.endsWith('.zero_point') ? k.slice(0, -'.zero_point'.length) : undefined;
+    const prefix = k.endsWith('.scale')
+      ? k.slice(0, -'.scale'.length)
+      : k.endsWith('.zero_point')
+        ? k.slice(0, -'.zero_point'.length)
+        : undefined;
     if (prefix !== undefined && packedPrefixes.has(prefix) && v instanceof TorchTensor) {
       setOwn(extra, k, scalarOf(k, v));
       continue;
@@ -383,7 +420,7 @@ export function importTorchZip(bytes: Uint8Array, options: TorchImportOptions = 
   if (skipped.length) notes.push(`state_dict entries that are not tensors (kept in extra): ${skipped.join(', ')}`);
   if (tensors.size === 0) {
     throw new IteraError(
-      'checkpoint holds no tensors: expected a state_dict or a dict with \'model_state_dict\'',
+      "checkpoint holds no tensors: expected a state_dict or a dict with 'model_state_dict'",
       'TORCH_NOT_STATE_DICT',
     );
   }

@@ -30,7 +30,6 @@ const TO_SAFETENSORS: Partial<Record<DType, string>> = Object.fromEntries(
   Object.entries(FROM_SAFETENSORS).map(([k, v]) => [v, k]),
 );
 
-
 function err(message: string, code: string): IteraError {
   return new IteraError(`safetensors: ${message}`, code);
 }
@@ -59,26 +58,32 @@ function numelOf(shape: readonly number[]): number {
 }
 
 function checkShape(name: string, shape: unknown): number[] {
-  if (!Array.isArray(shape) || shape.length > 64) throw err(`tensor '${name}' has an invalid shape`, 'SAFETENSORS_HEADER');
+  if (!Array.isArray(shape) || shape.length > 64)
+    throw err(`tensor '${name}' has an invalid shape`, 'SAFETENSORS_HEADER');
   for (const s of shape) {
     if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) {
       throw err(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`, 'SAFETENSORS_HEADER');
     }
   }
   const shapeNums = shape as number[];
-  if (numelOf(shapeNums) > Number.MAX_SAFE_INTEGER) throw err(`tensor '${name}' has an impossible element count`, 'SAFETENSORS_HEADER');
+  if (numelOf(shapeNums) > Number.MAX_SAFE_INTEGER)
+    throw err(`tensor '${name}' has an impossible element count`, 'SAFETENSORS_HEADER');
   return [...shapeNums];
 }
 
 /** Reads a safetensors file. Tensors come in the order of their bytes in the file. */
 export function readSafetensors(bytes: Uint8Array): ImportedCheckpoint {
-  if (bytes.length < 8) throw err(`file of ${bytes.length} bytes is shorter than the 8-byte header length`, 'SAFETENSORS_TRUNCATED');
+  if (bytes.length < 8)
+    throw err(`file of ${bytes.length} bytes is shorter than the 8-byte header length`, 'SAFETENSORS_TRUNCATED');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lo = view.getUint32(0, true);
   const hi = view.getUint32(4, true);
   const headerLen = hi * 0x100000000 + lo;
   if (headerLen > bytes.length - 8) {
-    throw err(`header length ${headerLen} runs past the end of the ${bytes.length}-byte file (truncated?)`, 'SAFETENSORS_TRUNCATED');
+    throw err(
+      `header length ${headerLen} runs past the end of the ${bytes.length}-byte file (truncated?)`,
+      'SAFETENSORS_TRUNCATED',
+    );
   }
   if (headerLen > MAX_HEADER) throw err(`header length ${headerLen} exceeds ${MAX_HEADER} bytes`, 'SAFETENSORS_HEADER');
   let text: string;
@@ -125,7 +130,10 @@ export function readSafetensors(bytes: Uint8Array): ImportedCheckpoint {
     if (typeof st !== 'string') throw err(`tensor '${name}' has no dtype`, 'SAFETENSORS_HEADER');
     const dtype = Object.prototype.hasOwnProperty.call(FROM_SAFETENSORS, st) ? FROM_SAFETENSORS[st] : undefined;
     if (!dtype) {
-      throw err(`tensor '${name}' has dtype ${st}, which is not supported (${Object.keys(FROM_SAFETENSORS).join(', ')})`, 'SAFETENSORS_DTYPE');
+      throw err(
+        `tensor '${name}' has dtype ${st}, which is not supported (${Object.keys(FROM_SAFETENSORS).join(', ')})`,
+        'SAFETENSORS_DTYPE',
+      );
     }
     const shape = checkShape(name, info['shape']);
     const offsets = info['data_offsets'];
@@ -138,7 +146,10 @@ export function readSafetensors(bytes: Uint8Array): ImportedCheckpoint {
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLen) {
-      throw err(`tensor '${name}' has data_offsets [${begin}, ${end}] outside the ${dataLen}-byte buffer`, 'SAFETENSORS_OFFSETS');
+      throw err(
+        `tensor '${name}' has data_offsets [${begin}, ${end}] outside the ${dataLen}-byte buffer`,
+        'SAFETENSORS_OFFSETS',
+      );
     }
     const expected = numelOf(shape) * DTYPE_SIZE[dtype];
     if (end - begin !== expected) {
@@ -152,8 +163,10 @@ export function readSafetensors(bytes: Uint8Array): ImportedCheckpoint {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end || a.order - b.order);
   let cursor = 0;
   for (const e of entries) {
-    if (e.begin < cursor) throw err(`tensor '${e.name}' overlaps the tensor before it in the buffer`, 'SAFETENSORS_OVERLAP');
-    if (e.begin > cursor) throw err(`bytes ${cursor} to ${e.begin} of the buffer belong to no tensor`, 'SAFETENSORS_OFFSETS');
+    if (e.begin < cursor)
+      throw err(`tensor '${e.name}' overlaps the tensor before it in the buffer`, 'SAFETENSORS_OVERLAP');
+    if (e.begin > cursor)
+      throw err(`bytes ${cursor} to ${e.begin} of the buffer belong to no tensor`, 'SAFETENSORS_OFFSETS');
     cursor = e.end;
   }
   if (cursor !== dataLen) {
@@ -186,7 +199,10 @@ export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Recor
   let offset = 0;
   for (const t of tensors) {
     if (t.name === '__metadata__' || seen.has(t.name)) {
-      throw err(`cannot write a tensor named '${t.name}' (${seen.has(t.name) ? 'duplicate' : 'reserved'})`, 'SAFETENSORS_WRITE');
+      throw err(
+        `cannot write a tensor named '${t.name}' (${seen.has(t.name) ? 'duplicate' : 'reserved'})`,
+        'SAFETENSORS_WRITE',
+      );
     }
     seen.add(t.name);
     const st = TO_SAFETENSORS[t.dtype];
@@ -199,9 +215,14 @@ export function writeSafetensors(tensors: readonly RawTensor[], metadata?: Recor
     const shape = checkShape(t.name, t.shape);
     const size = numelOf(shape) * DTYPE_SIZE[t.dtype];
     if (t.data.length !== size) {
-      throw err(`tensor '${t.name}' has ${t.data.length} bytes, expected ${size} for ${t.dtype} [${shape.join(', ')}]`, 'SAFETENSORS_WRITE');
+      throw err(
+        `tensor '${t.name}' has ${t.data.length} bytes, expected ${size} for ${t.dtype} [${shape.join(', ')}]`,
+        'SAFETENSORS_WRITE',
+      );
     }
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${st}","shape":[${shape.join(',')}],"data_offsets":[${offset},${offset + size}]}`);
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${st}","shape":[${shape.join(',')}],"data_offsets":[${offset},${offset + size}]}`,
+    );
     offset += size;
   }
   let header = new TextEncoder().encode(`{${parts.join(',')}}`);

@@ -3,7 +3,17 @@
 // persistent ids that point at storages. The pickle machine itself is pickle.ts.
 
 import { DTYPE_SIZE, IteraError, type DType } from '../../runtime/types.js';
-import { PyGlobal, PyObject, PyTuple, checkKey, describe, unpickle, type GlobalSpec, type PickleValue, type UnpickleOptions } from './pickle.js';
+import {
+  PyGlobal,
+  PyObject,
+  PyTuple,
+  checkKey,
+  describe,
+  unpickle,
+  type GlobalSpec,
+  type PickleValue,
+  type UnpickleOptions,
+} from './pickle.js';
 
 /** What a storage holds: the DTypes plus quint8, which only appears inside quantized tensors. */
 export type StorageElement = DType | 'quint8' | 'qint32';
@@ -93,7 +103,9 @@ function expectArgCount(args: readonly PickleValue[], min: number, max: number, 
 
 function expectStorage(v: PickleValue | undefined, fn: string, where: string): TorchStorage {
   if (v instanceof TorchStorage) return v;
-  throw invalid(`${fn}: the first argument must be a storage, found ${v === undefined ? 'nothing' : describe(v)} (${where})`);
+  throw invalid(
+    `${fn}: the first argument must be a storage, found ${v === undefined ? 'nothing' : describe(v)} (${where})`,
+  );
 }
 
 // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -136,7 +148,8 @@ function rebuildQTensor(args: readonly PickleValue[], where: string): PickleValu
       'PICKLE_UNSUPPORTED',
     );
   }
-  if (params.items.length !== 3) throw invalid(`${fn}: per_tensor_affine params must be (scheme, scale, zero_point) (${where})`);
+  if (params.items.length !== 3)
+    throw invalid(`${fn}: per_tensor_affine params must be (scheme, scale, zero_point) (${where})`);
   const scale = expectNumber(params.items[1], 'scale', where);
   const zeroPoint = expectInt(params.items[2], 'zero_point', where);
   if (storage.element !== 'qint8' && storage.element !== 'quint8') {
@@ -145,7 +158,15 @@ function rebuildQTensor(args: readonly PickleValue[], where: string): PickleValu
       'PICKLE_UNSUPPORTED',
     );
   }
-  return new TorchTensor(storage, offset, size, stride, requiresGrad, { scheme: 'per_tensor_affine', scale, zeroPoint }, false);
+  return new TorchTensor(
+    storage,
+    offset,
+    size,
+    stride,
+    requiresGrad,
+    { scheme: 'per_tensor_affine', scale, zeroPoint },
+    false,
+  );
 }
 
 // _rebuild_parameter(data, requires_grad, backward_hooks) and
@@ -154,7 +175,10 @@ function rebuildParameter(fn: string, argc: number) {
   return (args: readonly PickleValue[], where: string): PickleValue => {
     expectArgCount(args, argc, argc, fn, where);
     const t = args[0];
-    if (!(t instanceof TorchTensor)) throw invalid(`${fn}: the first argument must be a tensor, found ${t === undefined ? 'nothing' : describe(t)} (${where})`);
+    if (!(t instanceof TorchTensor))
+      throw invalid(
+        `${fn}: the first argument must be a tensor, found ${t === undefined ? 'nothing' : describe(t)} (${where})`,
+      );
     const requiresGrad = expectBool(args[1], 'requires_grad', where);
     return new TorchTensor(t.storage, t.offset, t.size, t.stride, requiresGrad, t.quant, true);
   };
@@ -198,7 +222,9 @@ function codecsEncode(args: readonly PickleValue[], where: string): PickleValue 
     return out;
   }
   if (encoding === 'utf-8' || encoding === 'utf8') return new TextEncoder().encode(text);
-  throw invalid(`_codecs.encode: unsupported encoding ${typeof encoding === 'string' ? encoding : describe(encoding!)} (${where})`);
+  throw invalid(
+    `_codecs.encode: unsupported encoding ${typeof encoding === 'string' ? encoding : describe(encoding!)} (${where})`,
+  );
 }
 
 const STORAGE_TYPES: ReadonlyArray<[string, StorageElement]> = [
@@ -266,13 +292,19 @@ export function parseTorchPersistentId(pid: PickleValue): TorchStorageRef {
   }
   const [tag, type, key, location, numel] = pid.items;
   if (tag !== 'storage' || pid.items.length !== 5) {
-    throw invalid(`persistent id is not ('storage', type, key, location, numel): first item ${String(tag)}, ${pid.items.length} items`);
+    throw invalid(
+      `persistent id is not ('storage', type, key, location, numel): first item ${String(tag)}, ${pid.items.length} items`,
+    );
   }
   if (!(type instanceof PyGlobal) || type.spec.kind !== 'storage-type') {
-    throw invalid(`persistent id names ${type === undefined ? 'nothing' : describe(type)} where a storage type belongs`);
+    throw invalid(
+      `persistent id names ${type === undefined ? 'nothing' : describe(type)} where a storage type belongs`,
+    );
   }
   if (typeof key !== 'string' || key.length === 0 || key.length > 256 || /[/\\]|^\.\.?$/.test(key)) {
-    throw invalid(`persistent id has an invalid storage key ${typeof key === 'string' ? JSON.stringify(key) : describe(key!)}`);
+    throw invalid(
+      `persistent id has an invalid storage key ${typeof key === 'string' ? JSON.stringify(key) : describe(key!)}`,
+    );
   }
   if (typeof location !== 'string') throw invalid(`storage '${key}' has a location that is not a str`);
   if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
@@ -281,7 +313,6 @@ export function parseTorchPersistentId(pid: PickleValue): TorchStorageRef {
   // the element came from this file's own allow-list (STORAGE_TYPES), so it is a StorageElement
   return { storageType: type.name, element: type.spec.element as StorageElement, key, location, numel };
 }
-
 
 /** Unpickles a torch.save state_dict pickle: only the PyTorch allow-list above resolves. */
 export function unpickleCheckpoint(bytes: Uint8Array, options: Omit<UnpickleOptions, 'globals'> = {}): PickleValue {

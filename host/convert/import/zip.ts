@@ -313,10 +313,13 @@ export function openZip(bytes: Uint8Array, options: ZipOptions = {}): ZipArchive
     p = headerEnd;
 
     if (entries.has(name)) throw corrupt(`entry '${name}' appears twice in the central directory`);
-    if (flags & 0x1) throw new IteraError(`ZIP entry '${name}' is encrypted, which is not supported`, 'ZIP_UNSUPPORTED');
+    if (flags & 0x1)
+      throw new IteraError(`ZIP entry '${name}' is encrypted, which is not supported`, 'ZIP_UNSUPPORTED');
     if (fields.diskStart !== 0) throw corrupt('multi-disk archives are not supported');
     if (method === 0 && fields.compressedSize !== fields.size) {
-      throw corrupt(`stored entry '${name}' has different compressed (${fields.compressedSize}) and real (${fields.size}) sizes`);
+      throw corrupt(
+        `stored entry '${name}' has different compressed (${fields.compressedSize}) and real (${fields.size}) sizes`,
+      );
     }
 
     // The local header repeats the name and has its own extra field (torch pads it so that
@@ -330,7 +333,9 @@ export function openZip(bytes: Uint8Array, options: ZipOptions = {}): ZipArchive
     const localExtraLen = view.getUint16(lh + 28, true);
     const dataOffset = lh + LOCAL_HEADER_SIZE + localNameLen + localExtraLen;
     if (dataOffset > end.cdOffset || fields.compressedSize > end.cdOffset - dataOffset) {
-      throw truncated(`entry '${name}' (${fields.compressedSize} bytes at offset ${dataOffset}) runs past the data area`);
+      throw truncated(
+        `entry '${name}' (${fields.compressedSize} bytes at offset ${dataOffset}) runs past the data area`,
+      );
     }
     if (!sameBytes(bytes.subarray(lh + LOCAL_HEADER_SIZE, lh + LOCAL_HEADER_SIZE + localNameLen), rawName)) {
       throw corrupt(`entry '${name}' has a different name in its local header`);

@@ -41,7 +41,17 @@ export function exportEntry(name: string, kind: number, index: number): number[]
 
 /** A module: the magic number, version 1, then the given sections (id and payload, in order). */
 export function assemble(sections: [number, number[]][]): Uint8Array<ArrayBuffer> {
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...sections.flatMap(([id, payload]) => section(id, payload))]);
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...sections.flatMap(([id, payload]) => section(id, payload)),
+  ]);
 }
 
 const I32 = 0x7f;
@@ -117,17 +127,36 @@ export function probeWasmFeatures(api: WasmApi | null = defaultApi()): WasmFeatu
   const sab = known(hasSab, hasSab ? 'globalThis.SharedArrayBuffer exists' : 'globalThis.SharedArrayBuffer is missing');
   if (api === null) {
     const why = 'this engine has no WebAssembly object';
-    return { simd: unknown(why), relaxedSimd: unknown(why), threads: unknown(why), bulkMemory: unknown(why), sharedArrayBuffer: sab };
+    return {
+      simd: unknown(why),
+      relaxedSimd: unknown(why),
+      threads: unknown(why),
+      bulkMemory: unknown(why),
+      sharedArrayBuffer: sab,
+    };
   }
   let base = true;
-  try { base = api.validate(EMPTY_MODULE); } catch { base = false; }
+  try {
+    base = api.validate(EMPTY_MODULE);
+  } catch {
+    base = false;
+  }
   if (!base) {
     const why = 'WebAssembly is present but rejects even an empty module';
-    return { simd: unknown(why), relaxedSimd: unknown(why), threads: unknown(why), bulkMemory: unknown(why), sharedArrayBuffer: sab };
+    return {
+      simd: unknown(why),
+      relaxedSimd: unknown(why),
+      threads: unknown(why),
+      bulkMemory: unknown(why),
+      sharedArrayBuffer: sab,
+    };
   }
   let threads = probe(api, PROBES.threads, 'threads (shared memory + atomics)');
   if (threads.value === true && !hasSab) {
-    threads = known(false, 'shared-memory modules validate but SharedArrayBuffer is unavailable (a browser without cross-origin isolation)');
+    threads = known(
+      false,
+      'shared-memory modules validate but SharedArrayBuffer is unavailable (a browser without cross-origin isolation)',
+    );
   }
   return {
     simd: probe(api, PROBES.simd, 'SIMD'),

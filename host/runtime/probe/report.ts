@@ -3,8 +3,7 @@
 // by the diagnostics document (host/diag/schema.ts).
 
 export type Reported<T> =
-  | { value: T; source: string; reason?: undefined }
-  | { value: null; reason: string; source?: undefined };
+  { value: T; source: string; reason?: undefined } | { value: null; reason: string; source?: undefined };
 
 export function known<T>(value: T, source: string): Reported<T> {
   return { value, source };
@@ -16,9 +15,13 @@ export function unknown<T = never>(reason: string): Reported<T> {
 
 /** A Reported<T> from a value that may be null/undefined/NaN/empty: null with the reason then. */
 export function reported<T>(value: T | null | undefined, source: string, reasonIfMissing: string): Reported<T> {
-  if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value)) || (typeof value === 'string' && value.trim() === '')) {
+  if (
+    value === null ||
+    value === undefined ||
+    (typeof value === 'number' && !Number.isFinite(value)) ||
+    (typeof value === 'string' && value.trim() === '')
+  ) {
     return unknown(reasonIfMissing);
   }
   return known(value, source);
 }
-

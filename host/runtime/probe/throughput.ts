@@ -28,11 +28,18 @@ export const MACS_PER_ITERATION: Record<PeakKind, number> = { f32: 8 * 4, i16: 8
 
 const simd = (op: number): number[] => [0xfd, ...uleb(op)];
 
-const I32 = 0x7f, V128 = 0x7b;
-const LOCAL_GET = 0x20, LOCAL_SET = 0x21;
+const I32 = 0x7f,
+  V128 = 0x7b;
+const LOCAL_GET = 0x20,
+  LOCAL_SET = 0x21;
 const OP = {
-  v128Load: 0x00, v128Const: 0x0c, i32x4ExtractLane: 0x1b,
-  i32x4Add: 174, i32x4DotI16x8S: 186, f32x4Add: 228, f32x4Mul: 230,
+  v128Load: 0x00,
+  v128Const: 0x0c,
+  i32x4ExtractLane: 0x1b,
+  i32x4Add: 174,
+  i32x4DotI16x8S: 186,
+  f32x4Add: 228,
+  f32x4Mul: 230,
 };
 
 /** The bytes of a probe: exports `memory` (one page) and `run(iterations) -> i32`, which returns
@@ -43,7 +50,11 @@ export function peakModule(kind: PeakKind): Uint8Array {
   const acc = kind === 'f32' ? OP.f32x4Add : OP.i32x4Add;
   // locals: 0 iterations (param), 1 byte offset, 2..9 accumulators, 10..11 activations, 12 weights
   // (few enough live vectors that V8 keeps every one in a register on x64's sixteen)
-  const ITER = 0, OFF = 1, A0 = 2, X0 = 10, W = 12;
+  const ITER = 0,
+    OFF = 1,
+    A0 = 2,
+    X0 = 10,
+    W = 12;
   const body: number[] = [];
   // the activations: lane values 1..4 plus 4 x the vector's index (f32 or int16 lanes)
   for (let v = 0; v < 2; v++) {
@@ -99,7 +110,13 @@ export function instantiatePeak(kind: PeakKind, W: typeof WebAssembly = WebAssem
 const TRIALS = 12;
 
 /** G multiply-adds per second: calls of about trialMs each, the best of `trials`. */
-export function measurePeak(probe: PeakProbe, kind: PeakKind, now: () => number, trialMs = 15, trials = TRIALS): number {
+export function measurePeak(
+  probe: PeakProbe,
+  kind: PeakKind,
+  now: () => number,
+  trialMs = 15,
+  trials = TRIALS,
+): number {
   let n = 1000;
   // size a call to about trialMs (the first calls also give the engine time to optimize)
   for (;;) {
@@ -124,18 +141,29 @@ export function measurePeak(probe: PeakProbe, kind: PeakKind, now: () => number,
 
 /** Both ceilings, or null with the reason where they cannot be measured. trialMs: the length of
  *  a timed call (longer where the clock is coarse: WebKit's steps 1 ms). */
-export function measureSimdPeak(hasSimd: Reported<boolean>, W: typeof WebAssembly | null = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly ?? null, trialMs = 15): SimdPeak {
+export function measureSimdPeak(
+  hasSimd: Reported<boolean>,
+  W: typeof WebAssembly | null = (globalThis as { WebAssembly?: typeof WebAssembly }).WebAssembly ?? null,
+  trialMs = 15,
+): SimdPeak {
   const perf = (globalThis as { performance?: { now(): number } }).performance;
   const now = perf && typeof perf.now === 'function' ? () => perf.now() : null;
   let why: string | null = null;
   if (W === null) why = 'this engine has no WebAssembly object';
-  else if (hasSimd.value !== true) why = `no WebAssembly SIMD (${hasSimd.value === null ? hasSimd.reason : 'the SIMD probe failed'})`;
+  else if (hasSimd.value !== true)
+    why = `no WebAssembly SIMD (${hasSimd.value === null ? hasSimd.reason : 'the SIMD probe failed'})`;
   else if (now === null) why = 'this engine has no performance.now() to time the probes with';
-  if (why !== null || W === null || now === null) return { f32MulAdd: unknown(why ?? ''), i16DotAdd: unknown(why ?? '') };
+  if (why !== null || W === null || now === null)
+    return { f32MulAdd: unknown(why ?? ''), i16DotAdd: unknown(why ?? '') };
   const one = (kind: PeakKind, what: string): Reported<number> => {
     try {
       const g = measurePeak(instantiatePeak(kind, W), kind, now, trialMs);
-      return g > 0 ? known(Math.round(g * 10) / 10, `${what}: best of ${TRIALS} timed calls of about ${trialMs} ms of a probe loop, one thread`) : unknown(`the ${kind} probe ran too fast for the clock`);
+      return g > 0
+        ? known(
+            Math.round(g * 10) / 10,
+            `${what}: best of ${TRIALS} timed calls of about ${trialMs} ms of a probe loop, one thread`,
+          )
+        : unknown(`the ${kind} probe ran too fast for the clock`);
     } catch (e) {
       return unknown(`the ${kind} probe failed: ${(e as Error).message}`);
     }

@@ -172,7 +172,8 @@ export class BpeTokenizer implements Tokenizer {
     const n = tokens.length;
     const specialIds = [specials.pad, specials.unk, specials.bos, specials.eos];
     for (const [k, id] of specialIds.entries()) {
-      if (!Number.isInteger(id) || id < 0 || id >= n) bpeError(where, `the ${BPE_SPECIAL_NAMES[k]} id ${String(id)} is not a token id (0..${n - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= n)
+        bpeError(where, `the ${BPE_SPECIAL_NAMES[k]} id ${String(id)} is not a token id (0..${n - 1})`);
     }
     this.special = new Set(specialIds);
     if (this.special.size !== 4) bpeError(where, `the special ids ${specialIds.join(', ')} are not distinct`);
@@ -199,7 +200,8 @@ export class BpeTokenizer implements Tokenizer {
     merges.forEach((m, r) => {
       if (typeof m !== 'string') bpeError(where, `merge ${r} is not a string`);
       const sp = m.indexOf(' ');
-      if (sp <= 0 || sp !== m.lastIndexOf(' ') || sp === m.length - 1) bpeError(where, `merge ${r} ${JSON.stringify(m)} is not 'LEFT RIGHT'`);
+      if (sp <= 0 || sp !== m.lastIndexOf(' ') || sp === m.length - 1)
+        bpeError(where, `merge ${r} ${JSON.stringify(m)} is not 'LEFT RIGHT'`);
       const l = ids.get(m.slice(0, sp));
       const rt = ids.get(m.slice(sp + 1));
       const res = ids.get(m.slice(0, sp) + m.slice(sp + 1));
@@ -220,7 +222,8 @@ export class BpeTokenizer implements Tokenizer {
       pairs.push([l, rt]);
     });
     bytes.forEach((b, id) => {
-      if (b.length > 1 && !made.has(id)) bpeError(where, `token ${id} ${JSON.stringify(tokens[id])} is made by no merge (it could never be produced)`);
+      if (b.length > 1 && !made.has(id))
+        bpeError(where, `token ${id} ${JSON.stringify(tokens[id])} is made by no merge (it could never be produced)`);
     });
     this.tokens = tokens.slice();
     this.bytes = bytes;
@@ -427,7 +430,10 @@ export class BpeTokenizer implements Tokenizer {
     return [
       { key: 'tokenizer.ggml.model', value: { type: 'string', value: BPE_KIND } },
       { key: 'tokenizer.ggml.tokens', value: { type: 'array', itemType: 'string', value: this.tokens.slice() } },
-      { key: BPE_KEYS.tokenType, value: { type: 'array', itemType: 'i32', value: this.tokens.map((_, i) => this.tokenType(i)) } },
+      {
+        key: BPE_KEYS.tokenType,
+        value: { type: 'array', itemType: 'i32', value: this.tokens.map((_, i) => this.tokenType(i)) },
+      },
       { key: BPE_KEYS.merges, value: { type: 'array', itemType: 'string', value: this.mergeStrings() } },
       { key: 'tokenizer.ggml.bos_token_id', value: { type: 'u32', value: this.bos } },
       { key: 'tokenizer.ggml.eos_token_id', value: { type: 'u32', value: this.eos } },
@@ -470,17 +476,22 @@ export function bpeFromJson(json: unknown): BpeTokenizer {
   const j = json as Record<string, unknown>;
   if (j.format !== 'itera-bpe') bad(`format is ${JSON.stringify(j.format)}, not "itera-bpe"`);
   if (j.version !== 1) bad(`version ${JSON.stringify(j.version)} is not supported (1 is)`);
-  if (j.pretokenizer !== BPE_PRETOKENIZER) bad(`pretokenizer ${JSON.stringify(j.pretokenizer)} is not supported ("${BPE_PRETOKENIZER}" is)`);
-  if (!Array.isArray(j.tokens) || !j.tokens.every((x) => typeof x === 'string')) bad('tokens must be an array of strings');
-  if (!Array.isArray(j.merges) || !j.merges.every((x) => typeof x === 'string')) bad('merges must be an array of strings');
+  if (j.pretokenizer !== BPE_PRETOKENIZER)
+    bad(`pretokenizer ${JSON.stringify(j.pretokenizer)} is not supported ("${BPE_PRETOKENIZER}" is)`);
+  if (!Array.isArray(j.tokens) || !j.tokens.every((x) => typeof x === 'string'))
+    bad('tokens must be an array of strings');
+  if (!Array.isArray(j.merges) || !j.merges.every((x) => typeof x === 'string'))
+    bad('merges must be an array of strings');
   const tokens = j.tokens as string[];
-  if (j.vocab_size !== tokens.length) bad(`vocab_size ${JSON.stringify(j.vocab_size)} is not the number of tokens (${tokens.length})`);
+  if (j.vocab_size !== tokens.length)
+    bad(`vocab_size ${JSON.stringify(j.vocab_size)} is not the number of tokens (${tokens.length})`);
   if (!isObject(j.specials)) bad('specials must be an object {"<PAD>": id, "<UNK>": id, "<BOS>": id, "<EOS>": id}');
   const sp = j.specials as Record<string, unknown>;
   const get = (name: string): number => {
     const id = sp[name];
     if (!Number.isInteger(id)) bad(`the special token ${name} is missing or not an integer id`);
-    if (tokens[id as number] !== name) bad(`the special ${name} has id ${String(id)}, whose token is ${JSON.stringify(tokens[id as number] ?? null)}`);
+    if (tokens[id as number] !== name)
+      bad(`the special ${name} has id ${String(id)}, whose token is ${JSON.stringify(tokens[id as number] ?? null)}`);
     return id as number;
   };
   const specials = { pad: get('<PAD>'), unk: get('<UNK>'), bos: get('<BOS>'), eos: get('<EOS>') };
@@ -510,7 +521,8 @@ export function bpeFromMetadata(meta: ReadonlyMap<string, GgufValue>): BpeTokeni
   };
   const pre = meta.get(BPE_KEYS.pretokenizer);
   if (pre === undefined || pre.type !== 'string') bad(`${BPE_KEYS.pretokenizer} is missing or not a string`);
-  if (pre!.value !== BPE_PRETOKENIZER) bad(`pre-tokenizer '${String(pre!.value)}' is not supported ('${BPE_PRETOKENIZER}' is)`);
+  if (pre!.value !== BPE_PRETOKENIZER)
+    bad(`pre-tokenizer '${String(pre!.value)}' is not supported ('${BPE_PRETOKENIZER}' is)`);
   const tokens = arr('tokenizer.ggml.tokens', 'string').value as string[];
   const merges = arr(BPE_KEYS.merges, 'string').value as string[];
   const specials = {
@@ -532,7 +544,8 @@ export function bpeFromMetadata(meta: ReadonlyMap<string, GgufValue>): BpeTokeni
       bad(`${BPE_KEYS.tokenType} must be an i32 array with one entry per token`);
     }
     (types.value as number[]).forEach((t, i) => {
-      if (t !== tok.tokenType(i)) bad(`${BPE_KEYS.tokenType}[${i}] is ${t}, but the token is of type ${tok.tokenType(i)}`);
+      if (t !== tok.tokenType(i))
+        bad(`${BPE_KEYS.tokenType}[${i}] is ${t}, but the token is of type ${tok.tokenType(i)}`);
     });
   }
   return tok;

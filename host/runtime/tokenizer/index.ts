@@ -64,7 +64,8 @@ export function tokenizerFromOriginalJson(json: unknown): Tokenizer {
   let toToken: unknown;
   if ('token2id' in json || json.level === 'char') {
     level = 'char';
-    if (json.level !== undefined && json.level !== 'char') jsonError(`level is ${JSON.stringify(json.level)}; only 'char' has token2id/id2token`);
+    if (json.level !== undefined && json.level !== 'char')
+      jsonError(`level is ${JSON.stringify(json.level)}; only 'char' has token2id/id2token`);
     toId = json.token2id;
     toToken = json.id2token;
     if (!isObject(toId) || !isObject(toToken)) jsonError('a char-level tokenizer needs objects token2id and id2token');
@@ -72,9 +73,12 @@ export function tokenizerFromOriginalJson(json: unknown): Tokenizer {
     level = 'word';
     toId = json.token_to_id;
     toToken = json.id_to_token;
-    if (!isObject(toId) || !isObject(toToken)) jsonError('a word-level tokenizer needs objects token_to_id and id_to_token');
+    if (!isObject(toId) || !isObject(toToken))
+      jsonError('a word-level tokenizer needs objects token_to_id and id_to_token');
   } else {
-    jsonError('neither a word-level (token_to_id, id_to_token) nor a char-level (token2id, id2token, level: "char") tokenizer');
+    jsonError(
+      'neither a word-level (token_to_id, id_to_token) nor a char-level (token2id, id2token, level: "char") tokenizer',
+    );
   }
   const vocabSize = json.vocab_size;
   if (vocabSize !== undefined && (!Number.isInteger(vocabSize) || (vocabSize as number) < 1)) {
@@ -87,7 +91,8 @@ export function tokenizerFromOriginalJson(json: unknown): Tokenizer {
     if (!/^(0|[1-9][0-9]*)$/.test(key)) jsonError(`id ${JSON.stringify(key)} is not a non-negative integer`);
     const id = Number(key);
     if (id >= MAX_TOKENIZER_SIZE) jsonError(`id ${id} is too large`);
-    if (vocabSize !== undefined && id >= (vocabSize as number)) jsonError(`id ${id} is not below vocab_size ${String(vocabSize)}`);
+    if (vocabSize !== undefined && id >= (vocabSize as number))
+      jsonError(`id ${id} is not below vocab_size ${String(vocabSize)}`);
     if (typeof tok !== 'string') jsonError(`the token of id ${id} is not a string`);
     if (tok === '') jsonError(`id ${id} has an empty token`);
     byId.set(id, tok);
@@ -100,12 +105,15 @@ export function tokenizerFromOriginalJson(json: unknown): Tokenizer {
   for (const [tok, id] of entries) {
     if (!Number.isInteger(id)) jsonError(`token ${JSON.stringify(tok)} has id ${JSON.stringify(id)}, not an integer`);
     if (byId.get(id as number) !== tok) {
-      jsonError(`token ${JSON.stringify(tok)} -> id ${String(id)}, but id ${String(id)} -> ${JSON.stringify(byId.get(id as number) ?? null)}`);
+      jsonError(
+        `token ${JSON.stringify(tok)} -> id ${String(id)}, but id ${String(id)} -> ${JSON.stringify(byId.get(id as number) ?? null)}`,
+      );
     }
   }
   const special = (name: string): number => {
     const id = (toId as Record<string, unknown>)[name];
-    if (!Object.hasOwn(toId as object, name) || typeof id !== 'number') jsonError(`the special token ${name} is missing`);
+    if (!Object.hasOwn(toId as object, name) || typeof id !== 'number')
+      jsonError(`the special token ${name} is missing`);
     return id;
   };
   const specials = { pad: special('<PAD>'), unk: special('<UNK>'), bos: special('<BOS>'), eos: special('<EOS>') };
@@ -143,9 +151,14 @@ function getTyped<T extends GgufValue['type']>(
   return v as GgufValue & { type: T };
 }
 
-function readVocab(meta: ReadonlyMap<string, GgufValue>): { tokens: string[]; specials: SpecialIds; lowercase: boolean } {
+function readVocab(meta: ReadonlyMap<string, GgufValue>): {
+  tokens: string[];
+  specials: SpecialIds;
+  lowercase: boolean;
+} {
   const tokens = getTyped(meta, TOKENIZER_KEYS.tokens, 'array');
-  if (tokens.itemType !== 'string') metaError(`${TOKENIZER_KEYS.tokens} must be an array of strings, found an array of ${tokens.itemType}`);
+  if (tokens.itemType !== 'string')
+    metaError(`${TOKENIZER_KEYS.tokens} must be an array of strings, found an array of ${tokens.itemType}`);
   const specials = {
     pad: getTyped(meta, TOKENIZER_KEYS.pad, 'u32').value,
     unk: getTyped(meta, TOKENIZER_KEYS.unk, 'u32').value,
