@@ -1,9 +1,9 @@
 // The tokenizer embedded in the model file, by its tokenizer.ggml.model kind. The exact rules are
-// host/core/tokenizer.ts's:
+// host/runtime/tokenizer/ (word.ts, char.ts):
 //   itera-word: lowercase (if itera-lite.tokenizer.lowercase), split on Python's str.split()
 //               whitespace, look each word up, unknown -> unk; decoding joins with single spaces.
 //   itera-char: one id per Unicode code point, unknown -> unk; decoding joins with ''.
-//   itera-bpe:  byte-level BPE, docs/tokenizers.md (normative) and host/tokenize/bpe.ts: the UTF-8
+//   itera-bpe:  byte-level BPE, docs/tokenizers.md (normative) and host/runtime/tokenizer/bpe.ts: the UTF-8
 //               bytes are cut into chunks by byte class, each chunk merged by lowest merge rank,
 //               leftmost first; decoding concatenates the tokens' bytes (<UNK> = EF BF BD).
 // All: decoding skips pad, bos and eos; an id with no token ('' in the file) decodes as <UNK>.

@@ -1,5 +1,5 @@
 // The Node shim: finds the module build, picks SIMD or the scalar fallback, reads model files
-// from disk. Everything else is host/core.
+// from disk. Everything else is host/runtime.
 
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

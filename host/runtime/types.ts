@@ -1,5 +1,5 @@
 // Types shared by the importers, the model file and the runtime.
-// host/core knows nothing of Node or the browser: only Uint8Array, DataView and plain objects here.
+// host/runtime knows nothing of Node or the browser: only Uint8Array, DataView and plain objects here.
 
 /** The model's configuration, as ../shared/spec/architecture.md names it. Never stored in a
  *  PyTorch checkpoint: read off tensor shapes there, and stored as `itera-lite.*` keys in our GGUF. */

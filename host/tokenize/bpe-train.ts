@@ -1,4 +1,4 @@
-// Training the byte-level BPE tokenizer (host/tokenize/bpe.ts) on a corpus. Deterministic: the
+// Training the byte-level BPE tokenizer (host/runtime/tokenizer/bpe.ts) on a corpus. Deterministic: the
 // same documents give the same tokenizer, whatever the order of Map iteration.
 //
 // 1. Every document is pre-tokenized exactly as encoding does (pretokenize()); identical chunks

@@ -1,5 +1,5 @@
 // The runtime where it runs (a Web Worker, or the page/shell itself): feature detection, fetching
-// with progress, loading a model into the module. Uses host/core only; no Node APIs, no DOM.
+// with progress, loading a model into the module. Uses host/runtime only; no Node APIs, no DOM.
 
 import { IteraModel } from '../runtime/api.js';
 import { IteraError } from '../runtime/types.js';
