@@ -4,11 +4,14 @@ import { fmtInt, num, str, UsageError } from '../command.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
 import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
+import { compressorBaselines, formatBaselines } from '../../bench/compressors.js';
+import { heldOutText } from './held-out.js';
+import { loadBrown } from '../../data/brown.js';
 
 export const score: Command = {
   name: 'score',
   summary: 'perplexity and bits per character of a text under a model',
-  help: `Usage: itera score --text FILE [--model FILE] [--json]
+  help: `Usage: itera score --text FILE|brown-test [--model FILE] [--baselines [--train FILE|brown]] [--json]
 
 Scores a text file: total log-likelihood, perplexity per token and bits per character.
 A text longer than the model's context is scored in windows of T tokens that advance by
@@ -21,6 +24,12 @@ ${modelHelp}
       --stream MODE    instead of windows, score the text as one stream through one session, with the
                        position limit handled as exact (the original's recomputation of the last T
                        tokens per token: T times the work) or slide (the faster approximation)
+      --baselines      also the same text under xz -9e, zstd -19, bzip2 -9 and PPMd (7z
+                       -m0=PPMd:mem=1g:o=8), run for real, alone and given the training text, in bits
+                       per character and per byte; refused if the model's tokenizer does not give the
+                       text back exactly (then the comparison would not be fair)
+      --train FILE     the training text the compressors are given (brown: the Brown Corpus training
+                       split, as our models were trained); without it, "given" is not computed
       --json           print the result as one JSON object
   -h, --help           this help`,
   options: {
@@ -28,13 +37,20 @@ ${modelHelp}
     text: { type: 'string' },
     stride: { type: 'string' },
     stream: { type: 'string' },
+    baselines: { type: 'boolean' },
+    train: { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(v, _p, io) {
     const file = str(v, 'text');
-    if (file === undefined) throw new UsageError('--text FILE is required');
-    if (!existsSync(file)) throw new IteraError(`text file not found: ${file}`, 'NO_FILE');
-    const text = readFileSync(file, 'utf8');
+    if (file === undefined)
+      throw new UsageError('--text FILE is required (or brown-test: the held-out Brown test split)');
+    if (file !== 'brown-test' && !existsSync(file)) throw new IteraError(`text file not found: ${file}`, 'NO_FILE');
+    const text = file === 'brown-test' ? heldOutText() : readFileSync(file, 'utf8');
+    const trainArg = str(v, 'train');
+    if (trainArg !== undefined && !v.baselines) throw new UsageError('--train is for --baselines');
+    if (trainArg !== undefined && trainArg !== 'brown' && !existsSync(trainArg))
+      throw new IteraError(`training text not found: ${trainArg}`, 'NO_FILE');
     const model = await openModel(v);
     try {
       const stride = num(v, 'stride', { int: true, min: 1, max: model.config.maxSeqLength });
@@ -48,8 +64,28 @@ ${modelHelp}
       const ms = performance.now() - t0;
       bar.done();
       const res = { ...r, characters: text.length, bitsPerCharacter: r.nll / Math.LN2 / Math.max(1, text.length), ms };
+      let baselines;
+      if (v.baselines) {
+        if (model.decode(ids) !== text) {
+          throw new IteraError(
+            "--baselines: this model's tokenizer does not give the text back exactly (decode(encode(text)) differs), " +
+              "so its bits per character and a compressor's would not measure the same text; use a model with a " +
+              'byte-level tokenizer (itera-bpe)',
+            'BASELINE_UNFAIR',
+          );
+        }
+        const train =
+          trainArg === undefined
+            ? undefined
+            : trainArg === 'brown'
+              ? loadBrown({ split: 'train' })
+                  .map((d) => d.text)
+                  .join('\n\n')
+              : readFileSync(trainArg, 'utf8');
+        baselines = compressorBaselines(text, train, undefined, (name) => io.err.write(`baselines: ${name}...\n`));
+      }
       if (v.json) {
-        io.out.write(JSON.stringify(res) + '\n');
+        io.out.write(JSON.stringify(baselines ? { ...res, baselines } : res) + '\n');
       } else {
         io.out.write(
           `tokens              ${fmtInt(res.tokens)} (${fmtInt(res.predicted)} predicted)\n` +
@@ -60,6 +96,8 @@ ${modelHelp}
             `bits per character  ${res.bitsPerCharacter.toFixed(4)}\n` +
             `time                ${(ms / 1000).toFixed(2)} s\n`,
         );
+        if (baselines)
+          io.out.write(formatBaselines(baselines, { name: 'this model', bitsPerCharacter: res.bitsPerCharacter }));
       }
       return 0;
     } finally {
