@@ -58,25 +58,6 @@ export interface IteraExports {
   sample(s: number): number;
   generate_next(s: number): number;
   generate(s: number, max: number, out: number, eos: number): number;
-  test_matvec_f32_ref(W: number, x: number, y: number, rows: number, cols: number): void;
-  test_matvec_f32(W: number, x: number, y: number, rows: number, cols: number): void;
-  test_erf(x: number): number;
-  test_elementwise(which: number, x: number, y: number, n: number): void;
-  test_elementwise_ref(which: number, x: number, y: number, n: number): void;
-  test_softplus_mean(x: number, b: number, n: number, useRef: number): number;
-  test_matvec2_f32(W: number, x0: number, x1: number, y0: number, y1: number, rows: number, cols: number): void;
-  test_mat_rows(type: number, W: number, rows: number, cols: number, out: number, useRef: number, zp: number): void;
-  test_matvec_quant(
-    type: number,
-    W: number,
-    rows: number,
-    cols: number,
-    x: number,
-    y: number,
-    useRef: number,
-    zp: number,
-    positions: number,
-  ): void;
 }
 
 export { ABI_VERSION } from './abi.js';

@@ -7,6 +7,8 @@ import { repoRoot } from './shared.js';
 
 export const BUILDS = { simd: 'itera.wasm', scalar: 'itera-scalar.wasm' } as const;
 export type BuildName = keyof typeof BUILDS;
+/** The test builds: each build's flags with assembly/test-hooks.ts as a second entry. */
+export const TEST_BUILDS = { simd: 'itera.test.wasm', scalar: 'itera-scalar.test.wasm' } as const;
 
 export function wasmBytes(build: BuildName): Uint8Array {
   return readFileSync(join(repoRoot(), 'build', BUILDS[build]));
@@ -14,6 +16,34 @@ export function wasmBytes(build: BuildName): Uint8Array {
 
 export async function exportsOf(build: BuildName): Promise<IteraExports> {
   return instantiate(wasmBytes(build));
+}
+
+/** The test hooks of assembly/test-hooks.ts (only in the test builds). */
+export interface HookExports extends IteraExports {
+  test_matvec_f32_ref(W: number, x: number, y: number, rows: number, cols: number): void;
+  test_matvec_f32(W: number, x: number, y: number, rows: number, cols: number): void;
+  test_erf(x: number): number;
+  test_elementwise(which: number, x: number, y: number, n: number): void;
+  test_elementwise_ref(which: number, x: number, y: number, n: number): void;
+  test_softplus_mean(x: number, b: number, n: number, useRef: number): number;
+  test_matvec2_f32(W: number, x0: number, x1: number, y0: number, y1: number, rows: number, cols: number): void;
+  test_mat_rows(type: number, W: number, rows: number, cols: number, out: number, useRef: number, zp: number): void;
+  test_matvec_quant(
+    type: number,
+    W: number,
+    rows: number,
+    cols: number,
+    x: number,
+    y: number,
+    useRef: number,
+    zp: number,
+    positions: number,
+  ): void;
+}
+
+/** A test build's exports: the module's own and the kernel hooks. */
+export async function hooksOf(build: BuildName): Promise<HookExports> {
+  return (await instantiate(readFileSync(join(repoRoot(), 'build', TEST_BUILDS[build])))) as HookExports;
 }
 
 /** A deterministic stream of floats in [-1, 1) (an LCG; tests must not depend on Math.random). */

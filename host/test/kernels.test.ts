@@ -1,9 +1,9 @@
 // Each SIMD kernel against its plain scalar reference, inside the same module build.
 import t from 'tap';
-import { exportsOf, lcg } from './helpers.js';
+import { hooksOf, lcg, wasmBytes } from './helpers.js';
 
 t.test('f32 matvec: SIMD vs scalar reference, every shape class (tails, 4-row blocks, odd rows)', async (t) => {
-  const ex = await exportsOf('simd');
+  const ex = await hooksOf('simd');
   t.equal(ex.has_simd(), 1, 'the release build uses SIMD');
   const rnd = lcg(7);
   const shapes: [number, number][] = [
@@ -62,7 +62,7 @@ t.test('f32 matvec: SIMD vs scalar reference, every shape class (tails, 4-row bl
 });
 
 t.test('f32 matvec: the scalar build runs the reference exactly', async (t) => {
-  const ex = await exportsOf('scalar');
+  const ex = await hooksOf('scalar');
   t.equal(ex.has_simd(), 0, 'the fallback build has no SIMD');
   const rnd = lcg(3);
   const rows = 37,
@@ -82,7 +82,7 @@ t.test('f32 matvec: the scalar build runs the reference exactly', async (t) => {
 });
 
 t.test('erf: within 1.5e-7 of a high-precision series', async (t) => {
-  const ex = await exportsOf('simd');
+  const ex = await hooksOf('simd');
   // reference: Maclaurin series for |x| < 3 (converges; summed in f64 with enough terms), 1 beyond
   const erfRef = (x: number): number => {
     if (Math.abs(x) >= 6) return Math.sign(x);
@@ -104,7 +104,7 @@ t.test('erf: within 1.5e-7 of a high-precision series', async (t) => {
 });
 
 t.test('mean of softplus (delta): the SIMD sum-of-logs-as-log-of-product vs the scalar sum', async (t) => {
-  const ex = await exportsOf('simd');
+  const ex = await hooksOf('simd');
   const rnd = lcg(11);
   // 128 is the micro model's inner width; 512 and 1024 take the product past its 64-step refold
   for (const n of [4, 128, 512, 1024]) {
@@ -142,7 +142,7 @@ t.test('mean of softplus (delta): the SIMD sum-of-logs-as-log-of-product vs the 
 });
 
 t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t) => {
-  const ex = await exportsOf('simd');
+  const ex = await hooksOf('simd');
   const n = 4096;
   const x = ex.alloc(n * 4),
     a = ex.alloc(n * 4),
@@ -179,5 +179,19 @@ t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t)
       Array.from(va).every((v) => Number.isNaN(v)),
       `${names[which]}(NaN) is NaN`,
     );
+  }
+});
+
+t.test('the release builds carry no test hooks; the test builds carry them', async (t) => {
+  for (const build of ['simd', 'scalar'] as const) {
+    const release = WebAssembly.Module.exports(new WebAssembly.Module(wasmBytes(build) as Uint8Array<ArrayBuffer>)).map((e) => e.name);
+    t.same(
+      release.filter((n) => n.startsWith('test_')),
+      [],
+      `${build}: no test_* export`,
+    );
+    t.ok(release.includes('generate_next'), `${build}: the runtime's exports are there`);
+    const hooks = await hooksOf(build);
+    t.equal(typeof hooks.test_matvec_quant, 'function', `${build} test build: the hooks are there`);
   }
 });

@@ -14,7 +14,7 @@ import { IteraModel } from '../runtime/api.js';
 import { IteraError } from '../runtime/types.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
-import { exportsOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
+import { hooksOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
 import { needShared, requireShared } from './shared.js';
 import { convertReference } from './reference-model.js';
 
@@ -103,7 +103,7 @@ t.test(
     const simdRef = new Map<string, Float32Array>();
     for (const build of ['simd', 'scalar'] as const) {
       const rnd = lcg(5);
-      const ex = await exportsOf(build);
+      const ex = await hooksOf(build);
       for (const [type, name] of [
         [GgmlType.Q8_0, 'Q8_0'],
         [GgmlType.Q4_0, 'Q4_0'],
@@ -183,7 +183,7 @@ t.test(
 t.test("embedding rows: the laid-out weights read back as the file's dequantized values, bit for bit", async (t) => {
   for (const build of ['simd', 'scalar'] as const) {
     const rnd = lcg(9);
-    const ex = await exportsOf(build);
+    const ex = await hooksOf(build);
     for (const [type, name] of [
       [GgmlType.Q8_0, 'Q8_0'],
       [GgmlType.Q4_0, 'Q4_0'],
