@@ -23,8 +23,13 @@ mkdir -p "$D"
 CORPUS=$D/brown-2000
 # name, then train.py flags. A later run may depend on an earlier one's model.safetensors.
 RUNS=(
+  # the teacher: 2.27M parameters, no positions, 256-token windows
   "teacher-d192 --no-pos-embedding --preset teacher --d 192 --expert-size 96 --seq-len 256 --epochs 6
    --batch-size 16 --lr 3e-3 --warmup 100 --patience 4 --seed 1"
+  # a default-model candidate (<= 400 KB as Q4_0): d=96 L=3 f=64, 553k parameters, distilled
+  "student-d96 --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
+   --top-k 2 --moe-layers 1 --seq-len 256 --epochs 6 --batch-size 16 --lr 3e-3 --warmup 100 --patience 4
+   --seed 2 --teacher $D/teacher-d192/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
 )
 COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
         --ckpt-every 200 --ckpt-minutes 5 --resume)
@@ -53,6 +58,7 @@ queue() {
   echo "== $(date -Is) every run finished"
 }
 
+main() {
 case "${1:-status}" in
   start)
     if ! flock -n "$D/queue.lock" true; then echo "train-long: already running; see $D/queue.log"; exit 0; fi
@@ -91,3 +97,7 @@ EOF
     ;;
   *) echo "usage: bash scripts/train-long.sh start|status|stop|queue" >&2; exit 2 ;;
 esac
+}
+# the whole script is parsed before it runs, so editing it under a running queue is safe
+main "$@"
+exit
