@@ -82,12 +82,27 @@ case "${1:-status}" in
       name=${f[0]}
       printf '%s: ' "$name"
       if [ -f "$D/$name/checkpoint.pt" ]; then
-        "$PY" - "$D/$name/checkpoint.pt" <<'EOF'
-import sys, torch
+        "$PY" - "$D/$name/checkpoint.pt" "$D/$name/train_log.jsonl" "$CORPUS" <<'EOF'
+import json, math, os, sys, torch
 ck = torch.load(sys.argv[1], map_location="cpu")
 b = ck["best"]
 print(f"step {ck['step']}/{ck['total_steps']}, best val {b['val_loss']:.4f} nats at step {b['step']}, "
       f"{ck['train_seconds'] / 60:.1f} min trained" + (f", finished ({ck['stop_reason']})" if ck["finished"] else ""))
+# the validation curve; bits per character with the validation split's characters per token
+meta_path = os.path.join(ck.get("data") or sys.argv[3], "meta.json")
+meta = json.load(open(meta_path)) if os.path.exists(meta_path) else None
+evals = {}
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    if "val_loss" in r:
+        evals[r["step"]] = r["val_loss"]
+cpt = None
+if meta and "splits" in meta:
+    v = meta["splits"]["validation"]
+    cpt = v["characters"] / v["tokens"]
+for step, vl in sorted(evals.items()):
+    bpc = f"  {vl / math.log(2) / cpt:.3f} bits/char" if cpt else ""
+    print(f"    val step {step:5d}: {vl:.4f} nats  {vl / math.log(2):.3f} bits/token{bpc}")
 EOF
       else
         echo "no checkpoint yet"
