@@ -428,6 +428,22 @@ class IteraLite(nn.Module):
             # delta starts near 0.5 (inverse softplus of the bias), the delta_proj weight small
             nn.init.constant_(ssm.delta_proj.bias, math.log(math.expm1(0.5)))
 
+    @torch.no_grad()
+    def init_ssm_timescales(self, delta: float, a_min: float, a_max: float) -> None:
+        """Training init (no random numbers drawn): every layer's step size starts near `delta`
+        (the delta_proj bias) and A = -exp(A_log) spread geometrically over [a_min, a_max], so the
+        state decays per token by exp(-delta * A): from slow (long memory) to fast. The default
+        init (delta 0.5, A = 1..N) forgets within about ten tokens."""
+        N = self.config.ssm_state_size
+        if N > 1:
+            A = torch.exp(torch.linspace(math.log(a_min), math.log(a_max), N))
+        else:
+            A = torch.tensor([a_min])
+        for blk in self.layers:
+            ssm = blk.ssm.ssm
+            ssm.A_log.copy_(torch.log(A))
+            ssm.delta_proj.bias.fill_(math.log(math.expm1(delta)))
+
     def num_parameters(self) -> int:
         """Counted like the original: the tied lm_head once, buffers not at all."""
         return sum(p.numel() for p in self.parameters())

@@ -236,6 +236,12 @@ class UnitTest(unittest.TestCase):
         self.assertIn('"position_embedding": false', cfg.to_json())
         # the original's configuration is written exactly as before the key existed
         self.assertNotIn("position_embedding", IteraConfig().to_json())
+        model.init_ssm_timescales(0.1, 1 / 64, 8.0)
+        A = torch.exp(model.layers[0].ssm.ssm.A_log)
+        self.assertAlmostEqual(A.min().item(), 1 / 64, places=5)
+        self.assertAlmostEqual(A.max().item(), 8.0, places=4)
+        bias = model.layers[1].ssm.ssm.delta_proj.bias
+        self.assertTrue(torch.allclose(torch.nn.functional.softplus(bias), torch.full_like(bias, 0.1)))
         self.assertEqual(train_cli.parse_duration("1h30m"), 5400)
         self.assertEqual(train_cli.parse_duration("90m"), 5400)
         self.assertEqual(train_cli.parse_duration("45"), 45)

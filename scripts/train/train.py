@@ -269,6 +269,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--top-k", type=int, help="experts per token k")
     g.add_argument("--moe-layers", help="comma-separated MoE layer indices ('' for none; default odd)")
     g.add_argument("--max-seq", type=int, help="T, rows of the position embedding")
+    g.add_argument("--ssm-init", choices=["default", "wide"], default="default",
+                   help="training init of the scan: default (delta 0.5, A = 1..N: forgets in ~10 tokens) or wide "
+                        "(delta 0.1, A geometric over [1/64, 8]: time scales from ~1 to ~600 tokens)")
     g.add_argument("--no-pos-embedding", action="store_true",
                    help="no learned absolute positions: the conv and the scan carry order, the model runs "
                         "at any length, and --seq-len may exceed T")
@@ -336,7 +339,10 @@ CKPT_NAME = "checkpoint.pt"
 CKPT_VERSION = 1
 # settings that change the weights: a resume must use the same ones
 SCHEDULE_KEYS = ("batch_size", "seq_len", "lr", "min_lr_ratio", "warmup", "weight_decay", "grad_clip", "aux_weight",
-                 "seed", "teacher", "kd_temperature", "kd_alpha", "sampling", "steps", "epochs", "time_budget")
+                 "seed", "teacher", "kd_temperature", "kd_alpha", "sampling", "steps", "epochs", "time_budget",
+                 "ssm_init")
+# keys added after checkpoints were already written: their value when a checkpoint lacks them
+SCHEDULE_DEFAULTS = {"ssm_init": "default"}
 EXIT_PAUSED = 3  # --run-for ended this invocation; --resume continues
 
 
@@ -384,7 +390,7 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
             raise SystemExit(f"{ckpt_path}: checkpoint version {ck.get('version')}, expected {CKPT_VERSION}")
         saved = ck["args"]
         diff = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {getattr(args, k)!r})" for k in SCHEDULE_KEYS
-                if saved.get(k) != getattr(args, k)]
+                if saved.get(k, SCHEDULE_DEFAULTS.get(k)) != getattr(args, k)]
         if diff:
             raise SystemExit(f"{ckpt_path} was made with other settings: " + "; ".join(diff)
                              + ". Use the same ones, or another --out.")
@@ -397,6 +403,8 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
             raise SystemExit("--init model's vocabulary is smaller than the corpus's")
     else:
         model = IteraLite(build_config(args, corpus.vocab_size))
+        if args.ssm_init == "wide":
+            model.init_ssm_timescales(0.1, 1 / 64, 8.0)
     cfg = model.config
     S = args.seq_len or cfg.max_seq_length
     if S > cfg.max_seq_length and cfg.position_embedding:
@@ -448,7 +456,7 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
     def checkpoint(finished: bool = False) -> None:
         write_checkpoint(ckpt_path, {
             "version": CKPT_VERSION, "config": cfg.to_json(), "args": {k: getattr(args, k) for k in SCHEDULE_KEYS},
-            "train_tokens": len(corpus.train), "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "data": os.path.abspath(args.data), "train_tokens": len(corpus.train), "model": model.state_dict(), "optimizer": opt.state_dict(),
             "rng": rng_states(sampler), "step": state["step"], "total_steps": total, "best": best,
             "bad_evals": state["bad_evals"], "last_eval": state["last_eval"], "history": history,
             "train_seconds": state["train_seconds"], "stop_reason": state["stop_reason"], "finished": finished})
