@@ -30,15 +30,22 @@ RUNS=(
   "student-d96 --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
    --top-k 2 --moe-layers 1 --seq-len 256 --epochs 6 --batch-size 16 --lr 3e-3 --warmup 100 --patience 4
    --seed 2 --teacher $D/teacher-d192/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # a <= 100 KB candidate: V=512 (the V=2000 tokenizer alone is ~60 KB of a file), d=64 L=2 f=32,
+  # 141k parameters, about 90 KB as Q4_0 with its tokenizer; no teacher shares its vocabulary
+  "tiny-v512 --data $D/brown-512 --no-pos-embedding --d 64 --layers 2 --state 8 --expand 2 --experts 4
+   --expert-size 32 --top-k 2 --moe-layers 1 --seq-len 256 --epochs 8 --batch-size 16 --lr 3e-3
+   --warmup 100 --patience 4 --seed 3"
 )
 COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
         --ckpt-every 200 --ckpt-minutes 5 --resume)
 
-prepare() {
-  [ -f "$CORPUS/train.bin" ] && return
-  [ -f dist/host/cli/itera.js ] || npm run build
-  node bin/itera.js tokenizer train --kind bpe --vocab 2000 -o "$D/tokenizer-2000.json"
-  node bin/itera.js data prepare --tokenizer "$D/tokenizer-2000.json" --corpus brown -o "$CORPUS"
+prepare() {  # the Brown corpus tokenized with byte-level BPE of 2000 and of 512 tokens
+  for v in 2000 512; do
+    [ -f "$D/brown-$v/train.bin" ] && continue
+    [ -f dist/host/cli/itera.js ] || npm run build
+    node bin/itera.js tokenizer train --kind bpe --vocab "$v" -o "$D/tokenizer-$v.json"
+    node bin/itera.js data prepare --tokenizer "$D/tokenizer-$v.json" --corpus brown -o "$D/brown-$v"
+  done
 }
 
 queue() {
