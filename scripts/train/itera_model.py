@@ -47,15 +47,22 @@ class IteraConfig:
     expert_size: int = 32  # f
     top_k_experts: int = 2  # k
     moe_layers: List[int] = field(default_factory=lambda: [1])
-    max_seq_length: int = 128  # T
+    max_seq_length: int = 128  # T (with position_embedding off: the training window only)
     layer_norm_eps: float = 1e-5
+    # learned absolute positions (the original's); off, the conv and the scan alone carry order
+    # and the model runs at any length
+    position_embedding: bool = True
 
     @property
     def inner_size(self) -> int:
         return self.ssm_expand_factor * self.hidden_size
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if d["position_embedding"]:
+            # the original's configuration: written exactly as before this key existed
+            del d["position_embedding"]
+        return json.dumps(d, sort_keys=True)
 
     @staticmethod
     def from_dict(d: Dict) -> "IteraConfig":
@@ -88,7 +95,9 @@ def config_from_state_dict(sd: Dict[str, torch.Tensor], top_k_experts: int = 2) 
     top_k_experts cannot be seen in any shape; it defaults to the original's 2.
     """
     V, d = sd["embedding.weight"].shape
-    T = sd["position_embedding.weight"].shape[0]
+    has_pos = "position_embedding.weight" in sd
+    # without positions T is not in any shape; 128 (the original's) is only a nominal window
+    T = sd["position_embedding.weight"].shape[0] if has_pos else 128
     layer_ids = sorted({int(m.group(1)) for k in sd for m in [re.match(r"layers\.(\d+)\.", k)] if m})
     L = len(layer_ids)
     if layer_ids != list(range(L)):
@@ -119,7 +128,7 @@ def config_from_state_dict(sd: Dict[str, torch.Tensor], top_k_experts: int = 2) 
         vocab_size=int(V), hidden_size=int(d), num_layers=L, ssm_state_size=int(N),
         ssm_conv_kernel=int(K), ssm_expand_factor=int(di // d), num_experts=int(E),
         expert_size=int(f), top_k_experts=min(top_k_experts, E) if moe_layers else top_k_experts,
-        moe_layers=moe_layers, max_seq_length=int(T),
+        moe_layers=moe_layers, max_seq_length=int(T), position_embedding=has_pos,
     )
     cfg.validate()
     return cfg
@@ -200,6 +209,30 @@ def scan_parallel(delta: torch.Tensor, A: torch.Tensor, Bs: torch.Tensor) -> tor
     return z.transpose(1, 2)
 
 
+def scan_chunked(delta: torch.Tensor, A: torch.Tensor, Bs: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """Same result as scan_sequential, in chunks of `chunk` positions: scan_parallel inside a
+    chunk, the state carried from one chunk to the next. Memory and work grow as S * chunk
+    instead of S^2, which is what lets position-free models train on windows of 256-512 tokens.
+
+    z_t = exp(A * sum_{q=c..t} delta_q) * z_{c-1} + (the chunk's own scan from a zero state)_t
+    for the chunk starting at c. S <= chunk is exactly scan_parallel.
+    """
+    S = delta.shape[-1]
+    if S <= chunk:
+        return scan_parallel(delta, A, Bs)
+    z0 = None
+    out = []
+    for c in range(0, S, chunk):
+        d = delta[:, c : c + chunk]
+        z = scan_parallel(d, A, Bs[:, c : c + chunk])  # [B, s, N]
+        if z0 is not None:
+            # every exponent A * (a sum of positive deltas) <= 0
+            z = z + torch.exp(torch.cumsum(d, dim=1).unsqueeze(-1) * A) * z0.unsqueeze(1)
+        out.append(z)
+        z0 = z[:, -1]
+    return torch.cat(out, dim=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Modules (names follow the spec's state_dict)
 
@@ -216,6 +249,7 @@ class SelectiveSSM(nn.Module):
         self.D = nn.Parameter(torch.ones(di))
         self.delta_proj = Dense(di, di)
         self.use_parallel = True
+        self.chunk = 128  # scan_chunked's chunk: sequences up to this length use scan_parallel as is
         self.conv = True
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
@@ -226,8 +260,10 @@ class SelectiveSSM(nn.Module):
         # B . s_t
         Bs = dense(s, self.B, conv=self.conv)  # [B, S, N]
         # z_t = exp(delta_t * A) * z_{t-1} + delta_t * (B . s_t)
-        scan = scan_parallel if self.use_parallel else scan_sequential
-        z = scan(delta, A, Bs)  # [B, S, N]
+        if self.use_parallel:
+            z = scan_chunked(delta, A, Bs, self.chunk)  # [B, S, N]
+        else:
+            z = scan_sequential(delta, A, Bs)
         # y_t = C . z_t + D * s_t
         return dense(z, self.C, conv=self.conv) + self.D * s
 
@@ -366,7 +402,8 @@ class IteraLite(nn.Module):
         self.config = cfg
         d = cfg.hidden_size
         self.embedding = nn.Embedding(cfg.vocab_size, d)
-        self.position_embedding = nn.Embedding(cfg.max_seq_length, d)
+        # without it the state_dict (and every export) simply has no position_embedding.weight
+        self.position_embedding = nn.Embedding(cfg.max_seq_length, d) if cfg.position_embedding else None
         self.layers = nn.ModuleList([Block(cfg, i in cfg.moe_layers) for i in range(cfg.num_layers)])
         self.norm = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
         self.lm_head = Dense(d, cfg.vocab_size, bias=False)
@@ -378,7 +415,8 @@ class IteraLite(nn.Module):
         std = 0.02
         resid_std = std / math.sqrt(2 * self.config.num_layers)
         nn.init.normal_(self.embedding.weight, std=std)
-        nn.init.normal_(self.position_embedding.weight, std=std / 2)
+        if self.position_embedding is not None:
+            nn.init.normal_(self.position_embedding.weight, std=std / 2)
         for name, mod in self.named_modules():
             if isinstance(mod, Dense) and mod is not self.lm_head:
                 last = name.endswith("out_proj") or name.endswith("w2")
@@ -390,20 +428,37 @@ class IteraLite(nn.Module):
             # delta starts near 0.5 (inverse softplus of the bias), the delta_proj weight small
             nn.init.constant_(ssm.delta_proj.bias, math.log(math.expm1(0.5)))
 
+    @torch.no_grad()
+    def init_ssm_timescales(self, delta: float, a_min: float, a_max: float) -> None:
+        """Training init (no random numbers drawn): every layer's step size starts near `delta`
+        (the delta_proj bias) and A = -exp(A_log) spread geometrically over [a_min, a_max], so the
+        state decays per token by exp(-delta * A): from slow (long memory) to fast. The default
+        init (delta 0.5, A = 1..N) forgets within about ten tokens."""
+        N = self.config.ssm_state_size
+        if N > 1:
+            A = torch.exp(torch.linspace(math.log(a_min), math.log(a_max), N))
+        else:
+            A = torch.tensor([a_min])
+        for blk in self.layers:
+            ssm = blk.ssm.ssm
+            ssm.A_log.copy_(torch.log(A))
+            ssm.delta_proj.bias.fill_(math.log(math.expm1(delta)))
+
     def num_parameters(self) -> int:
         """Counted like the original: the tied lm_head once, buffers not at all."""
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, ids: torch.Tensor, with_aux: bool = False, vocab_last: bool = True):
-        """ids [B, S] (S <= T) -> logits [B, S, V] ([B, V, S] with vocab_last=False, the layout the
+        """ids [B, S] (S <= T with position embeddings; any S without) -> logits [B, S, V] ([B, V, S] with vocab_last=False, the layout the
         convolution produces and the faster one for a loss over dim 1); with_aux also returns the
         mean MoE balance loss."""
         S = ids.shape[1]
-        if S > self.config.max_seq_length:
-            raise ValueError(f"sequence length {S} > max_seq_length {self.config.max_seq_length}")
-        pos = torch.arange(S, device=ids.device)
-        # h_t = embedding[x_t] + position_embedding[t]
-        h = self.embedding(ids) + self.position_embedding(pos)
+        h = self.embedding(ids)
+        if self.position_embedding is not None:
+            if S > self.config.max_seq_length:
+                raise ValueError(f"sequence length {S} > max_seq_length {self.config.max_seq_length}")
+            # h_t = embedding[x_t] + position_embedding[t]
+            h = h + self.position_embedding(torch.arange(S, device=ids.device))
         auxes = []
         for blk in self.layers:
             h, aux = blk(h)
@@ -434,12 +489,13 @@ class IteraLite(nn.Module):
 
     @torch.no_grad()
     def generate_greedy(self, prompt_ids: List[int], new_tokens: int) -> List[int]:
-        """The original generator: the last T tokens recomputed for every new token, argmax."""
+        """The original generator: the last T tokens recomputed for every new token, argmax.
+        Without position embeddings the whole sequence is kept (what the recurrence computes)."""
         ids = list(prompt_ids)
-        T = self.config.max_seq_length
+        T = self.config.max_seq_length if self.position_embedding is not None else None
         out = []
         for _ in range(new_tokens):
-            window = torch.tensor([ids[-T:]], dtype=torch.long)
+            window = torch.tensor([ids[-T:] if T else ids], dtype=torch.long)
             nxt = int(self(window)[0, -1].argmax())
             ids.append(nxt)
             out.append(nxt)

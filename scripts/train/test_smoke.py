@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -28,7 +30,7 @@ except ImportError as exc:  # pragma: no cover
     sys.exit(1 if os.environ.get("CI") else 0)
 
 import train as train_cli  # noqa: E402
-from itera_model import load_checkpoint  # noqa: E402
+from itera_model import IteraConfig, IteraLite, load_checkpoint, scan_chunked, scan_sequential  # noqa: E402
 from safetensors_io import read_safetensors  # noqa: E402
 
 torch.set_num_threads(1)
@@ -136,7 +138,114 @@ class SmokeTest(unittest.TestCase):
         self.assertTrue(np.isfinite(summary["best_val_loss"]))
 
 
+def file_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+class ResumeTest(unittest.TestCase):
+    """Interrupted with SIGINT halfway and resumed, a run ends with the same files, byte for byte,
+    as the same run straight through; also with early stopping and without position embeddings."""
+
+    FLAGS = TINY[:-1] + ["--steps", "80", "--eval-every", "10", "--log-every", "1", "--seed", "5",
+                         "--ckpt-minutes", "0"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "corpus")
+        make_corpus(cls.data, seed=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def cli(self, out, extra):
+        return [sys.executable, os.path.join(HERE, "train.py"), "--data", self.data, "--out", out] + self.FLAGS + extra
+
+    def straight_and_interrupted(self, name, extra):
+        straight = os.path.join(self.tmp.name, name + "-straight")
+        r = subprocess.run(self.cli(straight, extra), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        part = os.path.join(self.tmp.name, name + "-resumed")
+        cmd = self.cli(part, extra + ["--resume"])
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            for line in proc.stdout:  # interrupt once half the steps are done
+                if line.startswith("step 40/"):
+                    proc.send_signal(signal.SIGINT)
+                    break
+            proc.stdout.read()
+            err = proc.stderr.read()
+            self.assertEqual(proc.wait(), 128 + signal.SIGINT, err)
+        self.assertIn("--resume", err)
+        ck = torch.load(os.path.join(part, "checkpoint.pt"))
+        self.assertGreaterEqual(ck["step"], 40)
+        self.assertLess(ck["step"], 80)
+        self.assertFalse(ck["finished"])
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"resumed from", r.stdout)
+        for f in ("last.safetensors", "model.safetensors"):
+            self.assertEqual(file_bytes(os.path.join(straight, f)), file_bytes(os.path.join(part, f)), f)
+        # the finished run resumed again does nothing
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("already finished", r.stdout)
+        return straight, json.loads(r.stdout.strip().splitlines()[-1])
+
+    def test_sigint_resume_is_byte_identical(self):
+        self.straight_and_interrupted("plain", [])
+
+    def test_no_pos_longer_window_with_early_stopping(self):
+        out, summary = self.straight_and_interrupted(
+            "nopos", ["--no-pos-embedding", "--seq-len", "48", "--patience", "1", "--lr", "5e-2"])
+        tensors, meta = read_safetensors(os.path.join(out, "last.safetensors"))
+        self.assertNotIn("position_embedding.weight", tensors)
+        cfg = json.loads(meta["config"])
+        self.assertIs(cfg["position_embedding"], False)
+        self.assertEqual(cfg["max_seq_length"], 48)
+        model, _ = load_checkpoint(os.path.join(out, "last.safetensors"))
+        self.assertIsNone(model.position_embedding)
+        ids = torch.randint(0, VOCAB, (1, 100), generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():  # past the training window, and causal: a prefix gives the same logits
+            self.assertTrue(torch.allclose(model(ids)[:, :60], model(ids[:, :60]), atol=1e-5))
+        print(f"\nno-pos early stop: {summary['stop_reason']} at step {summary['steps']}", flush=True)
+
+    def test_epochs_define_the_schedule(self):
+        out = os.path.join(self.tmp.name, "epochs")
+        _, summary = train_cli.train(train_cli.parse_args(
+            ["--data", self.data, "--out", out, "--epochs", "0.5", "--eval-every", "0"] + TINY))
+        train_tokens = os.path.getsize(os.path.join(self.data, "train.bin")) // 2
+        self.assertEqual(summary["steps"], -(-train_tokens // 2 // (8 * 32)))
+
+
 class UnitTest(unittest.TestCase):
+    def test_chunked_scan_equals_sequential(self):
+        g = torch.Generator().manual_seed(0)
+        delta = torch.nn.functional.softplus(torch.randn(2, 300, generator=g))
+        A = -torch.exp(torch.randn(8, generator=g))
+        Bs = torch.randn(2, 300, 8, generator=g)
+        ref = scan_sequential(delta, A, Bs)
+        for chunk in (64, 100, 128, 300):
+            self.assertLessEqual((scan_chunked(delta, A, Bs, chunk) - ref).abs().max().item(), 1e-5, chunk)
+
+    def test_position_free_config(self):
+        cfg = IteraConfig(vocab_size=VOCAB, hidden_size=16, num_layers=2, expert_size=8, position_embedding=False)
+        model = IteraLite(cfg)
+        self.assertNotIn("position_embedding.weight", model.state_dict())
+        self.assertIn('"position_embedding": false', cfg.to_json())
+        # the original's configuration is written exactly as before the key existed
+        self.assertNotIn("position_embedding", IteraConfig().to_json())
+        model.init_ssm_timescales(0.1, 1 / 64, 8.0)
+        A = torch.exp(model.layers[0].ssm.ssm.A_log)
+        self.assertAlmostEqual(A.min().item(), 1 / 64, places=5)
+        self.assertAlmostEqual(A.max().item(), 8.0, places=4)
+        bias = model.layers[1].ssm.ssm.delta_proj.bias
+        self.assertTrue(torch.allclose(torch.nn.functional.softplus(bias), torch.full_like(bias, 0.1)))
+        self.assertEqual(train_cli.parse_duration("1h30m"), 5400)
+        self.assertEqual(train_cli.parse_duration("90m"), 5400)
+        self.assertEqual(train_cli.parse_duration("45"), 45)
+
     def test_doc_sampling_starts_at_documents(self):
         with tempfile.TemporaryDirectory() as tmp:
             make_corpus(tmp, seed=1)

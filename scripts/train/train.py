@@ -13,7 +13,10 @@ import argparse
 import json
 import math
 import os
+import random
+import re
 import shutil
+import signal
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
@@ -226,6 +229,11 @@ def build_config(args, vocab_size: int) -> IteraConfig:
         v = getattr(args, flag)
         if v is not None:
             cfg[key] = v
+    if args.no_pos_embedding:
+        cfg["position_embedding"] = False
+    if cfg.get("position_embedding", True) is False and args.seq_len:
+        # without positions T only records the training window
+        cfg["max_seq_length"] = args.seq_len
     if args.moe_layers is not None:
         cfg["moe_layers"] = [int(x) for x in args.moe_layers.split(",") if x.strip() != ""]
     elif "moe_layers" not in cfg or args.layers is not None:
@@ -261,10 +269,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--top-k", type=int, help="experts per token k")
     g.add_argument("--moe-layers", help="comma-separated MoE layer indices ('' for none; default odd)")
     g.add_argument("--max-seq", type=int, help="T, rows of the position embedding")
+    g.add_argument("--ssm-init", choices=["default", "wide"], default="default",
+                   help="training init of the scan: default (delta 0.5, A = 1..N: forgets in ~10 tokens) or wide "
+                        "(delta 0.1, A geometric over [1/64, 8]: time scales from ~1 to ~600 tokens)")
+    g.add_argument("--no-pos-embedding", action="store_true",
+                   help="no learned absolute positions: the conv and the scan carry order, the model runs "
+                        "at any length, and --seq-len may exceed T")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=1000)
+    g.add_argument("--steps", type=int, help="optimizer steps (the default is 1000 unless --epochs or "
+                   "--time-budget decides)")
+    g.add_argument("--epochs", type=float, help="instead of --steps: this many passes' worth of training "
+                   "tokens (steps = ceil(epochs * train tokens / (batch * seq-len)); windows are drawn at random, "
+                   "so an epoch is a token count, not a permutation)")
+    g.add_argument("--time-budget", help="total training time over all resumes, e.g. 90m, 2h, 1h30m, 600s. Alone, "
+                   "the schedule's length is estimated from the speed of the first steps (so the run is not "
+                   "reproducible across machines); with --steps/--epochs, training ends when the budget is spent")
     g.add_argument("--batch-size", type=int, default=16)
-    g.add_argument("--seq-len", type=int, help="training window (default T)")
+    g.add_argument("--seq-len", type=int, help="training window (default T; above T only without positions)")
     g.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     g.add_argument("--min-lr-ratio", type=float, default=0.1, help="final lr = lr * this")
     g.add_argument("--warmup", type=int, default=100, help="linear warmup steps")
@@ -282,7 +303,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--eval-every", type=int, default=200)
     g.add_argument("--eval-tokens", type=int, default=65536, help="validation tokens per evaluation")
     g.add_argument("--eval-batch-size", type=int, default=32)
+    g.add_argument("--eval-seq-len", type=int, help="validation window (default --seq-len)")
+    g.add_argument("--patience", type=int, default=0,
+                   help="stop after this many evaluations without a better validation loss (0: never)")
     g.add_argument("--quiet", action="store_true", help="only the final summary")
+    g = p.add_argument_group("checkpoints and resuming")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from <out>/checkpoint.pt if it exists (else start); the result is byte for byte "
+                        "that of an uninterrupted run")
+    g.add_argument("--ckpt-every", type=int, default=0, help="write the checkpoint every N steps (0: off)")
+    g.add_argument("--ckpt-minutes", type=float, default=10.0,
+                   help="write the checkpoint when this many minutes passed since the last one (0: off)")
+    g.add_argument("--run-for", help="this invocation only: after this long (e.g. 50m) write the checkpoint and "
+                   "exit with status 3; --resume continues")
     return p.parse_args(argv)
 
 
@@ -291,21 +324,94 @@ def fmt_time(sec: float) -> str:
     return f"{sec // 3600}:{sec // 60 % 60:02d}:{sec % 60:02d}"
 
 
+def parse_duration(text: str) -> float:
+    """'90m', '2h', '1h30m', '45s', '1.5h' or plain seconds -> seconds."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        raise SystemExit(f"cannot read duration {text!r}: use e.g. 90m, 2h, 1h30m, 600s")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+CKPT_NAME = "checkpoint.pt"
+CKPT_VERSION = 1
+# settings that change the weights: a resume must use the same ones
+SCHEDULE_KEYS = ("batch_size", "seq_len", "lr", "min_lr_ratio", "warmup", "weight_decay", "grad_clip", "aux_weight",
+                 "seed", "teacher", "kd_temperature", "kd_alpha", "sampling", "steps", "epochs", "time_budget",
+                 "ssm_init")
+# keys added after checkpoints were already written: their value when a checkpoint lacks them
+SCHEDULE_DEFAULTS = {"ssm_init": "default"}
+EXIT_PAUSED = 3  # --run-for ended this invocation; --resume continues
+
+
+def rng_states(sampler: "BatchSampler") -> Dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "sampler": sampler.gen.get_state()}
+
+
+def set_rng_states(states: Dict, sampler: "BatchSampler") -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    sampler.gen.set_state(states["sampler"])
+
+
+def write_checkpoint(path: str, state: Dict) -> None:
+    """Atomically: a temporary file, flushed to disk, then renamed over the old checkpoint."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
-    """Runs the training; returns the final model (eval mode) and a summary."""
+    """Runs the training (or resumes it); returns the final model (eval mode) and a summary.
+
+    Raises SystemExit with 128+signal after SIGINT/SIGTERM and EXIT_PAUSED after --run-for, in
+    both cases once the checkpoint is written."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    random.seed(args.seed)
+    if args.steps is not None and args.epochs is not None:
+        raise SystemExit("--steps and --epochs are alternatives; give one")
+    budget = parse_duration(args.time_budget) if args.time_budget else None
+    run_for = parse_duration(args.run_for) if args.run_for else None
     corpus = Corpus(args.data)
-    if args.init:
+    ckpt_path = os.path.join(args.out, CKPT_NAME)
+    ck = None
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location="cpu")
+        if ck.get("version") != CKPT_VERSION:
+            raise SystemExit(f"{ckpt_path}: checkpoint version {ck.get('version')}, expected {CKPT_VERSION}")
+        saved = ck["args"]
+        diff = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {getattr(args, k)!r})" for k in SCHEDULE_KEYS
+                if saved.get(k, SCHEDULE_DEFAULTS.get(k)) != getattr(args, k)]
+        if diff:
+            raise SystemExit(f"{ckpt_path} was made with other settings: " + "; ".join(diff)
+                             + ". Use the same ones, or another --out.")
+        if ck["train_tokens"] != len(corpus.train):
+            raise SystemExit(f"{ckpt_path}: trained on {ck['train_tokens']} tokens, the corpus now has {len(corpus.train)}")
+        model = IteraLite(IteraConfig.from_dict(json.loads(ck["config"])))
+    elif args.init:
         model, _ = load_checkpoint(args.init)
         if model.config.vocab_size < corpus.vocab_size:
             raise SystemExit("--init model's vocabulary is smaller than the corpus's")
     else:
         model = IteraLite(build_config(args, corpus.vocab_size))
+        if args.ssm_init == "wide":
+            model.init_ssm_timescales(0.1, 1 / 64, 8.0)
     cfg = model.config
     S = args.seq_len or cfg.max_seq_length
-    if S > cfg.max_seq_length:
-        raise SystemExit(f"--seq-len {S} > max_seq_length {cfg.max_seq_length}")
+    if S > cfg.max_seq_length and cfg.position_embedding:
+        raise SystemExit(f"--seq-len {S} > max_seq_length {cfg.max_seq_length} (allowed only with --no-pos-embedding)")
+    S_eval = args.eval_seq_len or S
+    if S_eval > cfg.max_seq_length and cfg.position_embedding:
+        raise SystemExit(f"--eval-seq-len {S_eval} > max_seq_length {cfg.max_seq_length}")
     teacher = None
     if args.teacher:
         teacher, _ = load_checkpoint(args.teacher)
@@ -313,101 +419,219 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
             p_.requires_grad_(False)
         if teacher.config.vocab_size != cfg.vocab_size:
             raise SystemExit(f"teacher vocab {teacher.config.vocab_size} != student vocab {cfg.vocab_size}")
-        if teacher.config.max_seq_length < S:
-            raise SystemExit(f"teacher max_seq_length {teacher.config.max_seq_length} < --seq-len {S}")
+        if teacher.config.position_embedding and teacher.config.max_seq_length < max(S, S_eval):
+            raise SystemExit(f"teacher max_seq_length {teacher.config.max_seq_length} < --seq-len {max(S, S_eval)}")
     sampler = BatchSampler(corpus, args.batch_size, S, args.seed, args.sampling)
-    vwin = val_windows(corpus.val, S, args.eval_tokens)
+    vwin = val_windows(corpus.val, S_eval, args.eval_tokens)
     opt = make_optimizer(model, args.lr, args.weight_decay)
+    tokens_per_step = args.batch_size * S
+    if args.steps is not None:
+        total = args.steps
+    elif args.epochs is not None:
+        total = max(1, math.ceil(args.epochs * len(corpus.train) / tokens_per_step))
+    elif budget is not None:
+        total = None  # estimated after the first steps (below)
+    else:
+        total = 1000
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "train_log.jsonl"), "w")
+
+    best = {"val_loss": float("inf"), "step": -1}
+    state = {"step": 0, "bad_evals": 0, "train_seconds": 0.0, "last_eval": -1, "stop_reason": None}
+    history: List[Dict] = []
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        set_rng_states(ck["rng"], sampler)
+        best = ck["best"]
+        history = ck["history"]
+        total = ck["total_steps"]
+        state.update(step=ck["step"], bad_evals=ck["bad_evals"], train_seconds=ck["train_seconds"],
+                     last_eval=ck["last_eval"], stop_reason=ck.get("stop_reason"))
+    log = open(os.path.join(args.out, "train_log.jsonl"), "a" if ck is not None else "w")
 
     def say(msg: str) -> None:
         if not args.quiet:
             print(msg, flush=True)
 
+    def checkpoint(finished: bool = False) -> None:
+        write_checkpoint(ckpt_path, {
+            "version": CKPT_VERSION, "config": cfg.to_json(), "args": {k: getattr(args, k) for k in SCHEDULE_KEYS},
+            "data": os.path.abspath(args.data), "train_tokens": len(corpus.train), "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "rng": rng_states(sampler), "step": state["step"], "total_steps": total, "best": best,
+            "bad_evals": state["bad_evals"], "last_eval": state["last_eval"], "history": history,
+            "train_seconds": state["train_seconds"], "stop_reason": state["stop_reason"], "finished": finished})
+
+    def summarize(elapsed_note: str) -> Dict:
+        steps = state["step"]
+        return {"steps": steps, "total_steps": total, "stop_reason": state["stop_reason"],
+                "final_loss": last.get("loss"), "final_ce": last.get("ce"),
+                "best_val_loss": best["val_loss"], "best_step": best["step"], "seconds": state["train_seconds"],
+                "tokens_seen": steps * tokens_per_step, "epochs_seen": steps * tokens_per_step / len(corpus.train),
+                "tokens_per_s_overall": steps * tokens_per_step / max(state["train_seconds"], 1e-9),
+                "parameters": model.num_parameters(), "out": os.path.join(args.out, "model.safetensors"),
+                "note": elapsed_note}
+
+    last: Dict = {}
+    if ck is not None and ck.get("finished"):
+        say(f"{ckpt_path}: this run already finished at step {state['step']} ({state['stop_reason']}); nothing to do")
+        summary = summarize("already finished")
+        print(json.dumps(summary), flush=True)
+        model.eval()
+        return model, summary
+
     say(f"model: {model.num_parameters():,} parameters  config {cfg.to_json()}")
     say(f"data: {len(corpus.train):,} train / {len(corpus.val):,} val tokens, vocab {corpus.vocab_size}, "
-        f"{len(vwin)} val windows of {S}")
+        f"{len(vwin)} val windows of {S_eval}; {tokens_per_step:,} tokens per step")
+    if ck is not None:
+        say(f"resumed from {ckpt_path} at step {state['step']}/{total}, best val {best['val_loss']:.4f} "
+            f"at step {best['step']}, {fmt_time(state['train_seconds'])} trained so far")
+        log.write(json.dumps({"resumed_at": state["step"]}) + "\n")
     if teacher is not None:
         tv = evaluate(teacher, vwin, args.eval_batch_size) if len(vwin) else float("nan")
         say(f"teacher: {teacher.num_parameters():,} parameters, val loss {tv:.4f} "
             f"({tv / math.log(2):.3f} bits/token); T={args.kd_temperature} alpha={args.kd_alpha}")
 
-    best = {"val_loss": float("inf"), "step": -1}
-    tokens_per_step = args.batch_size * S
-    history: List[Dict] = []
-    t_start = time.time()
-    t_win, tok_win = t_start, 0
     meta_common = {"seed": str(args.seed), "teacher": os.path.basename(args.teacher) if args.teacher else ""}
 
     def do_eval(step: int) -> None:
+        state["last_eval"] = step
         if not len(vwin):
             return
         vl = evaluate(model, vwin, args.eval_batch_size)
-        rec = {"step": step, "val_loss": vl, "val_bits_per_token": vl / math.log(2)}
+        rec = {"step": step, "val_loss": vl, "val_bits_per_token": vl / math.log(2),
+               "tokens_seen": step * tokens_per_step}
         improved = vl < best["val_loss"]
         if improved:
             best.update(val_loss=vl, step=step)
+            state["bad_evals"] = 0
             meta = dict(meta_common, step=str(step), val_loss=f"{vl:.6f}")
             save_model(model, args.out, "model", meta, corpus.tokenizer_path, args.torch_save)
+        else:
+            state["bad_evals"] += 1
+        note = "  (best, saved)" if improved else f"  (no better for {state['bad_evals']})"
         say(f"eval step {step}: val loss {vl:.4f}, {vl / math.log(2):.3f} bits/token, "
-            f"ppl {math.exp(min(vl, 50)):.2f}{'  (best, saved)' if improved else ''}")
+            f"ppl {math.exp(min(vl, 50)):.2f}{note}")
         log.write(json.dumps(rec) + "\n")
         log.flush()
         history.append(rec)
 
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):
+        if stop["signal"] is not None:  # a second signal: give up at once
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+        print(f"\n{signal.Signals(signum).name}: finishing this step, writing the checkpoint, then exiting",
+              file=sys.stderr, flush=True)
+
+    old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     model.train()
-    last = {}
-    for step in range(args.steps):
-        lr = lr_at(step, args.steps, args.lr, args.warmup, args.min_lr_ratio)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        x, y = sampler.next()
-        logits, aux = model(x, with_aux=True, vocab_last=False)  # [B, V, S]
-        ce = F.cross_entropy(logits, y)
-        if teacher is not None:
-            with torch.no_grad():
-                t_logits = teacher(x, vocab_last=False)
-            kd = kd_loss(logits, t_logits, args.kd_temperature)
-            loss = args.kd_alpha * kd + (1 - args.kd_alpha) * ce
-        else:
-            kd = None
-            loss = ce
-        loss = loss + args.aux_weight * aux
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip if args.grad_clip > 0 else float("inf"))
-        opt.step()
-        tok_win += tokens_per_step
-        last = {"step": step + 1, "loss": loss.item(), "ce": ce.item(), "aux": aux.item(),
-                "kd": kd.item() if kd is not None else None, "lr": lr, "grad_norm": float(gnorm)}
-        if (step + 1) % args.log_every == 0 or step == 0 or step + 1 == args.steps:
+    t_inv = time.time()  # this invocation
+    step_inv0 = state["step"]
+    t_seg = t_inv  # start of the not yet counted training time
+    t_win, tok_win = t_inv, 0
+    t_ckpt = t_inv
+    calib_steps = max(args.warmup, 20)
+    try:
+        while True:
+            step = state["step"]
+            if total is not None and step >= total:
+                state["stop_reason"] = state["stop_reason"] or "done"
+                break
+            sched_total = total if total is not None else 10**9  # warmup does not depend on it
+            lr = lr_at(step, sched_total, args.lr, args.warmup, args.min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x, y = sampler.next()
+            logits, aux = model(x, with_aux=True, vocab_last=False)  # [B, V, S]
+            ce = F.cross_entropy(logits, y)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(x, vocab_last=False)
+                kd = kd_loss(logits, t_logits, args.kd_temperature)
+                loss = args.kd_alpha * kd + (1 - args.kd_alpha) * ce
+            else:
+                kd = None
+                loss = ce
+            loss = loss + args.aux_weight * aux
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                                   args.grad_clip if args.grad_clip > 0 else float("inf"))
+            opt.step()
+            state["step"] = step = step + 1
             now = time.time()
-            tps = tok_win / max(now - t_win, 1e-9)
-            eta = (args.steps - step - 1) * tokens_per_step / max(tps, 1e-9)
-            last["tokens_per_s"] = tps
-            say(f"step {step + 1}/{args.steps}  loss {last['loss']:.4f}  ce {last['ce']:.4f}"
-                + (f"  kd {last['kd']:.4f}" if kd is not None else "")
-                + f"  aux {last['aux']:.3f}  lr {lr:.2e}  |g| {last['grad_norm']:.2f}"
-                + f"  {tps:,.0f} tok/s  elapsed {fmt_time(now - t_start)}  eta {fmt_time(eta)}")
-            log.write(json.dumps(last) + "\n")
-            log.flush()
-            t_win, tok_win = now, 0
-        if args.eval_every > 0 and (step + 1) % args.eval_every == 0 and step + 1 != args.steps:
-            do_eval(step + 1)
-            t_win, tok_win = time.time(), 0  # tokens/s counts training steps only
-    do_eval(args.steps)
-    elapsed = time.time() - t_start
-    if best["step"] < 0:  # no validation data: keep the final weights
-        save_model(model, args.out, "model", dict(meta_common, step=str(args.steps)), corpus.tokenizer_path,
-                   args.torch_save)
-    save_model(model, args.out, "last", dict(meta_common, step=str(args.steps)), corpus.tokenizer_path, False)
-    summary = {"steps": args.steps, "final_loss": last.get("loss"), "final_ce": last.get("ce"),
-               "best_val_loss": best["val_loss"], "best_step": best["step"], "seconds": elapsed,
-               "tokens_per_s_overall": args.steps * tokens_per_step / max(elapsed, 1e-9),
-               "parameters": model.num_parameters(), "out": os.path.join(args.out, "model.safetensors")}
+            state["train_seconds"] += now - t_seg
+            t_seg = now
+            tok_win += tokens_per_step
+            if total is None and step >= calib_steps:
+                # --time-budget alone: the schedule's length from the speed so far, 10% kept for evaluations
+                per_step = state["train_seconds"] / step
+                total = max(step + 1, int(budget * 0.9 / per_step))
+                say(f"time budget {fmt_time(budget)}: {per_step:.3f} s/step over {step} steps -> {total} steps")
+            last = {"step": step, "loss": loss.item(), "ce": ce.item(), "aux": aux.item(),
+                    "kd": kd.item() if kd is not None else None, "lr": lr, "grad_norm": float(gnorm)}
+            if step % args.log_every == 0 or step == 1 or step == total:
+                tps = tok_win / max(now - t_win, 1e-9)
+                done_inv = step - step_inv0
+                per_step = (now - t_inv) / max(done_inv, 1)  # evaluations included
+                eta = ((total or step) - step) * per_step
+                if budget is not None:
+                    eta = min(eta, budget - state["train_seconds"])
+                last["tokens_per_s"] = tps
+                say(f"step {step}/{total or '?'}  loss {last['loss']:.4f}  ce {last['ce']:.4f}"
+                    + (f"  kd {last['kd']:.4f}" if kd is not None else "")
+                    + f"  aux {last['aux']:.3f}  lr {lr:.2e}  |g| {last['grad_norm']:.2f}"
+                    + f"  {tps:,.0f} tok/s  ep {step * tokens_per_step / len(corpus.train):.2f}"
+                    + f"  trained {fmt_time(state['train_seconds'])}  eta {fmt_time(eta)}")
+                log.write(json.dumps(last) + "\n")
+                log.flush()
+                t_win, tok_win = now, 0
+            if args.eval_every > 0 and step % args.eval_every == 0 and step != total:
+                do_eval(step)
+                t_win, tok_win = time.time(), 0  # tokens/s counts training steps only
+                if args.patience > 0 and state["bad_evals"] >= args.patience:
+                    state["stop_reason"] = f"early stop: {state['bad_evals']} evaluations without improvement"
+                    break
+            if budget is not None and state["train_seconds"] >= budget:
+                state["stop_reason"] = "time budget spent"
+                break
+            now = time.time()
+            state["train_seconds"] += now - t_seg  # evaluation time counts toward the budget
+            t_seg = now
+            if stop["signal"] is not None or (run_for is not None and now - t_inv >= run_for):
+                checkpoint()
+                if stop["signal"] is not None:
+                    msg = (f"interrupted by {signal.Signals(stop['signal']).name} at step {step}/{total}; "
+                           f"checkpoint {ckpt_path} written; run again with --resume to continue")
+                    print(msg, file=sys.stderr, flush=True)
+                    log.write(json.dumps({"interrupted_at": step}) + "\n")
+                    log.close()
+                    raise SystemExit(128 + stop["signal"])
+                print(f"paused after --run-for {args.run_for} at step {step}/{total}; checkpoint {ckpt_path} "
+                      f"written; run again with --resume to continue", flush=True)
+                log.write(json.dumps({"paused_at": step}) + "\n")
+                log.close()
+                raise SystemExit(EXIT_PAUSED)
+            if ((args.ckpt_every > 0 and step % args.ckpt_every == 0)
+                    or (args.ckpt_minutes > 0 and now - t_ckpt >= args.ckpt_minutes * 60)):
+                checkpoint()
+                t_ckpt = time.time()
+        if state["last_eval"] != state["step"]:
+            do_eval(state["step"])
+        state["train_seconds"] += time.time() - t_seg
+        if best["step"] < 0:  # no validation data: keep the final weights
+            save_model(model, args.out, "model", dict(meta_common, step=str(state["step"])), corpus.tokenizer_path,
+                       args.torch_save)
+        save_model(model, args.out, "last", dict(meta_common, step=str(state["step"])), corpus.tokenizer_path, False)
+        checkpoint(finished=True)
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+    summary = summarize(state["stop_reason"] or "")
     log.write(json.dumps({"summary": summary}) + "\n")
     log.close()
+    say(f"stopped: {state['stop_reason']}; best val loss {best['val_loss']:.4f} at step {best['step']}")
     print(json.dumps(summary), flush=True)
     model.eval()
     return model, summary

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Long training runs (issue 15) in the background, one after another, resumable across sessions.
+#
+#   bash scripts/train-long.sh start     start the queue in the background, or do nothing if it runs
+#   bash scripts/train-long.sh status    each run's step, best validation loss and last progress line
+#   bash scripts/train-long.sh stop      SIGTERM the queue: the running trainer writes its checkpoint
+#   bash scripts/train-long.sh queue     run the queue in the foreground (what `start` runs)
+#
+# Everything lives in $ITERA_TRAIN_DIR (default /work/.itera-train, outside any git work tree):
+# the corpus, one folder per run (checkpoint.pt, model.safetensors, train_log.jsonl), <run>.log
+# and queue.log. Every run is started with --resume, so running `start` again after a session
+# ended continues each unfinished run from its last checkpoint and skips the finished ones; the
+# result is the same as one uninterrupted run. One trainer at a time, one thread (the machine's
+# two cores are shared).
+set -euo pipefail
+SELF=$(realpath "$0")
+cd "$(dirname "$SELF")/.."
+D=${ITERA_TRAIN_DIR:-/work/.itera-train}
+PY=${PY:-/usr/bin/python3}
+THREADS=${THREADS:-1}
+mkdir -p "$D"
+
+CORPUS=$D/brown-2000
+# name, then train.py flags. A later run may depend on an earlier one's model.safetensors.
+RUNS=(
+  # the teacher: 2.27M parameters, no positions, 256-token windows
+  "teacher-d192 --no-pos-embedding --preset teacher --d 192 --expert-size 96 --seq-len 256 --epochs 6
+   --batch-size 16 --lr 3e-3 --warmup 100 --patience 4 --seed 1"
+  # the students use windows of 128 in batches of 32 (same tokens per step): the scan remembers only
+  # ~20 tokens, and on a small model 128x32 beat 256x16 (val 4.896 vs 4.946 after 300 steps)
+  # a default-model candidate (<= 400 KB as Q4_0): d=96 L=3 f=64, 553k parameters, distilled
+  "student-d96 --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
+   --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
+   --seed 2 --teacher $D/teacher-d192/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # a <= 100 KB candidate: V=512 (the V=2000 tokenizer alone is ~60 KB of a file), d=64 L=2 f=32,
+  # 141k parameters, about 90 KB as Q4_0 with its tokenizer; no teacher shares its vocabulary
+  "tiny-v512 --data $D/brown-512 --no-pos-embedding --d 64 --layers 2 --state 8 --expand 2 --experts 4
+   --expert-size 32 --top-k 2 --moe-layers 1 --seq-len 128 --epochs 8 --batch-size 32 --lr 3e-3
+   --warmup 100 --patience 4 --seed 3"
+)
+COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
+        --ckpt-every 200 --ckpt-minutes 5 --resume)
+
+prepare() {  # the Brown corpus tokenized with byte-level BPE of 2000 and of 512 tokens
+  for v in 2000 512; do
+    [ -f "$D/brown-$v/train.bin" ] && continue
+    [ -f dist/host/cli/itera.js ] || npm run build
+    node bin/itera.js tokenizer train --kind bpe --vocab "$v" -o "$D/tokenizer-$v.json"
+    node bin/itera.js data prepare --tokenizer "$D/tokenizer-$v.json" --corpus brown -o "$D/brown-$v"
+  done
+}
+
+queue() {
+  exec 9>"$D/queue.lock"
+  flock -n 9 || { echo "train-long: a queue already runs (lock $D/queue.lock)"; return 0; }
+  "$PY" -c 'import torch' || { echo "train-long: $PY cannot import torch" >&2; return 1; }
+  prepare
+  for spec in "${RUNS[@]}"; do
+    read -r -d '' -a f <<< "$spec" || true
+    name=${f[0]}
+    echo "== $(date -Is) $name"
+    status=0
+    "$PY" scripts/train/train.py "${COMMON[@]}" --out "$D/$name" "${f[@]:1}" >> "$D/$name.log" 2>&1 || status=$?
+    echo "== $(date -Is) $name exited with status $status"
+    [ "$status" = 0 ] || return "$status"  # interrupted: stop here; `start` resumes
+  done
+  echo "== $(date -Is) every run finished"
+}
+
+main() {
+case "${1:-status}" in
+  start)
+    if ! flock -n "$D/queue.lock" true; then echo "train-long: already running; see $D/queue.log"; exit 0; fi
+    nohup setsid bash "$SELF" queue >> "$D/queue.log" 2>&1 < /dev/null &
+    echo $! > "$D/queue.pid"
+    echo "train-long: queue started (pid $(cat "$D/queue.pid")); logs in $D/*.log"
+    ;;
+  queue) queue ;;
+  stop)
+    pid=$(cat "$D/queue.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid"  # its own process group (setsid): the trainer checkpoints and exits
+      echo "train-long: sent SIGTERM to the queue (process group $pid)"
+    else
+      echo "train-long: no queue running"
+    fi
+    ;;
+  status)
+    for spec in "${RUNS[@]}"; do
+      read -r -d '' -a f <<< "$spec" || true
+      name=${f[0]}
+      printf '%s: ' "$name"
+      if [ -f "$D/$name/checkpoint.pt" ]; then
+        "$PY" - "$D/$name/checkpoint.pt" "$D/$name/train_log.jsonl" "$CORPUS" <<'EOF'
+import json, math, os, sys, torch
+ck = torch.load(sys.argv[1], map_location="cpu")
+b = ck["best"]
+print(f"step {ck['step']}/{ck['total_steps']}, best val {b['val_loss']:.4f} nats at step {b['step']}, "
+      f"{ck['train_seconds'] / 60:.1f} min trained" + (f", finished ({ck['stop_reason']})" if ck["finished"] else ""))
+# the validation curve; bits per character with the validation split's characters per token
+meta_path = os.path.join(ck.get("data") or sys.argv[3], "meta.json")
+meta = json.load(open(meta_path)) if os.path.exists(meta_path) else None
+evals = {}
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    if "val_loss" in r:
+        evals[r["step"]] = r["val_loss"]
+cpt = None
+if meta and "splits" in meta:
+    v = meta["splits"]["validation"]
+    cpt = v["characters"] / v["tokens"]
+for step, vl in sorted(evals.items()):
+    bpc = f"  {vl / math.log(2) / cpt:.3f} bits/char" if cpt else ""
+    print(f"    val step {step:5d}: {vl:.4f} nats  {vl / math.log(2):.3f} bits/token{bpc}")
+EOF
+      else
+        echo "no checkpoint yet"
+      fi
+      [ -f "$D/$name.log" ] && grep -E '^(step|eval)' "$D/$name.log" | tail -n 2 | sed 's/^/    /'
+    done
+    ;;
+  *) echo "usage: bash scripts/train-long.sh start|status|stop|queue" >&2; exit 2 ;;
+esac
+}
+# the whole script is parsed before it runs, so editing it under a running queue is safe
+main "$@"
+exit
