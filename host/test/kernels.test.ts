@@ -184,7 +184,9 @@ t.test('exp, SiLU, softplus, GELU: f32x4 versions vs the scalar ones', async (t)
 
 t.test('the release builds carry no test hooks; the test builds carry them', async (t) => {
   for (const build of ['simd', 'scalar'] as const) {
-    const release = WebAssembly.Module.exports(new WebAssembly.Module(wasmBytes(build) as Uint8Array<ArrayBuffer>)).map((e) => e.name);
+    const release = WebAssembly.Module.exports(new WebAssembly.Module(wasmBytes(build) as Uint8Array<ArrayBuffer>)).map(
+      (e) => e.name,
+    );
     t.same(
       release.filter((n) => n.startsWith('test_')),
       [],
