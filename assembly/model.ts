@@ -9,7 +9,8 @@
 // E experts, f expert (or FFN) width, k experts used, T positions.
 
 import { add_f32, axpy_f32 } from './kernels/f32';
-import { exp4, gelu_inplace, layernorm, silu, silu4, softplusMean } from './kernels/math';
+import { gelu_inplace, layernorm, softplusMean } from './kernels/math';
+import { convSilu, gateY, scanStep } from './kernels/ssm';
 import {
   ABI_VERSION, D_ABI, D_V, D_D, D_L, D_N, D_K, D_DI, D_E, D_F, D_TOPK, D_T, D_EPS,
   D_BLOCK, D_GLOBALS, SLOT_WORDS, SLOT_ADDRESS, SLOT_TYPE, SLOT_SCALES, SLOT_EXTRA, G_TOK_EMBD,
@@ -495,111 +496,6 @@ function clearState(s: Session, m: Model): void {
   s.ring = 0;
   memory.fill(s.conv, 0, <usize>(m.L * (m.K - 1) * m.di) << 2);
   memory.fill(s.z, 0, <usize>(m.L * m.N) << 2);
-}
-
-// ---- Elementwise steps of the SSM block (SIMD where the build has it; the scalar loops are
-// the reference and run the remainder lanes)
-
-/** sv[c] = SiLU(bias[c] + sum_j taps[j][c] * a_{t-K+1+j}[c]); win holds a_{t-K+1}..a_{t-1} as a
- *  ring of K-1 slots of di values whose oldest is slot `ring`. Then a_t replaces the oldest. */
-function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32): void {
-  let c = 0;
-  const slot = <usize>di << 2;
-  if (ASC_FEATURE_SIMD && K == 4) {
-    // the width of every model we ship: the three window slots' addresses taken once
-    const w0 = win + <usize>ring * slot, w1 = win + <usize>(ring == 2 ? 0 : ring + 1) * slot, w2 = win + <usize>(ring == 0 ? 2 : ring - 1) * slot;
-    const t1 = taps + slot, t2 = t1 + slot, t3 = t2 + slot;
-    for (; c + 4 <= di; c += 4) {
-      const o = <usize>c << 2;
-      let acc = f32x4.add(v128.load(bias + o), f32x4.mul(v128.load(taps + o), v128.load(w0 + o)));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t1 + o), v128.load(w1 + o)));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t2 + o), v128.load(w2 + o)));
-      const at = v128.load(a + o);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t3 + o), at));
-      v128.store(sv + o, silu4(acc));
-      v128.store(w0 + o, at);
-    }
-  }
-  if (ASC_FEATURE_SIMD) {
-    for (; c + 4 <= di; c += 4) {
-      const o = <usize>c << 2;
-      let acc = v128.load(bias + o);
-      let r = ring;
-      for (let j = 0; j < K - 1; j++) {
-        acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>j * slot + o), v128.load(win + <usize>r * slot + o)));
-        if (++r == K - 1) r = 0;
-      }
-      const at = v128.load(a + o);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>(K - 1) * slot + o), at));
-      v128.store(sv + o, silu4(acc));
-      if (K > 1) v128.store(win + <usize>ring * slot + o, at);
-    }
-  }
-  for (; c < di; c++) {
-    let acc = fat(bias, c);
-    let r = ring;
-    for (let j = 0; j < K - 1; j++) {
-      acc += fat(taps, j * di + c) * fat(win, r * di + c);
-      if (++r == K - 1) r = 0;
-    }
-    acc += fat(taps, (K - 1) * di + c) * fat(a, c);
-    fset(sv, c, silu(acc));
-    if (K > 1) fset(win, ring * di + c, fat(a, c));
-  }
-}
-
-/** z[n] = exp(delta * A[n]) * z[n] + delta * bs[n] for the N state values. */
-function scanStep(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32): void {
-  let n = 0;
-  if (ASC_FEATURE_SIMD) {
-    const dv = f32x4.splat(delta);
-    for (; n + 4 <= N; n += 4) {
-      const o = <usize>n << 2;
-      v128.store(z + o, f32x4.add(f32x4.mul(exp4(f32x4.mul(dv, v128.load(aNeg + o))), v128.load(z + o)), f32x4.mul(dv, v128.load(bs + o))));
-    }
-  }
-  for (; n < N; n++) fset(z, n, Mathf.exp(delta * fat(aNeg, n)) * fat(z, n) + delta * fat(bs, n));
-}
-
-/** y[c] = (sum_n Ct[n][c] z[n] + D[c] s[c]) * SiLU(g[c]) over n channels, the sum over n in
- *  order. */
-function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usize, n: i32): void {
-  let c = 0;
-  const row = <usize>n << 2;
-  if (ASC_FEATURE_SIMD && N == 8) {
-    // the state size of every model we ship: z's eight values splatted once per call
-    const z0 = v128.load32_splat(z), z1 = v128.load32_splat(z, 4), z2 = v128.load32_splat(z, 8), z3 = v128.load32_splat(z, 12);
-    const z4 = v128.load32_splat(z, 16), z5 = v128.load32_splat(z, 20), z6 = v128.load32_splat(z, 24), z7 = v128.load32_splat(z, 28);
-    for (; c + 4 <= n; c += 4) {
-      const p = Ct + (<usize>c << 2);
-      let acc = f32x4.mul(v128.load(p), z0);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + row), z1));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 2 * row), z2));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 3 * row), z3));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 4 * row), z4));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 5 * row), z5));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 6 * row), z6));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 7 * row), z7));
-      const o = <usize>c << 2;
-      const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
-      v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
-    }
-  }
-  if (ASC_FEATURE_SIMD) {
-    for (; c + 4 <= n; c += 4) {
-      const o = <usize>c << 2;
-      let acc = f32x4.mul(v128.load(Ct + o), v128.load32_splat(z));
-      for (let k = 1; k < N; k++) acc = f32x4.add(acc, f32x4.mul(v128.load(Ct + <usize>k * row + o), v128.load32_splat(z + (<usize>k << 2))));
-      const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
-      v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
-    }
-  }
-  for (; c < n; c++) {
-    let acc = fat(Ct, c) * fat(z, 0);
-    for (let k = 1; k < N; k++) acc += fat(Ct, k * n + c) * fat(z, k);
-    const yc = acc + fat(D, c) * fat(s, c);
-    fset(y, c, yc * silu(fat(g, c)));
-  }
 }
 
 // ---- Forward ----------------------------------------------------------------------------

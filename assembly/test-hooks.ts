@@ -6,6 +6,7 @@
 import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32';
 import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix, matRow, matRow_ref } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
+import { convSilu, convSilu_ref, gateY, gateY_ref, scanStep, scanStep_ref } from './kernels/ssm';
 
 export function test_matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void { matvec_f32_ref(W, x, y, rows, cols); }
 export function test_matvec_f32(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
@@ -90,4 +91,20 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
     matmul(m, x, cols, y, rows, P, sc);
   }
   heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); freeHookMat(m);
+}
+
+/** The conv step (kernels/ssm.ts) on a ring window: mode 0 the build's path, 1 the build's path
+ *  without the K = 4 straight-line code, 2 the scalar reference. Updates win in place. */
+export function test_conv_silu(win: usize, ring: i32, taps: usize, bias: usize, a: usize, sv: usize, di: i32, K: i32, mode: i32): void {
+  if (mode == 2) convSilu_ref(win, ring, taps, bias, a, sv, di, K);
+  else convSilu(win, ring, taps, bias, a, sv, di, K, mode == 0);
+}
+/** The scan step on z in place: useRef 0 the build's path, 1 the scalar reference. */
+export function test_scan_step(z: usize, aNeg: usize, bs: usize, delta: f32, N: i32, useRef: i32): void {
+  if (useRef != 0) scanStep_ref(z, aNeg, bs, delta, N); else scanStep(z, aNeg, bs, delta, N);
+}
+/** The gated read-out: mode 0 the build's path, 1 without the N = 8 code, 2 the scalar reference. */
+export function test_gate_y(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize, g: usize, n: i32, mode: i32): void {
+  if (mode == 2) gateY_ref(y, Ct, z, N, D, s, g, n);
+  else gateY(y, Ct, z, N, D, s, g, n, mode == 0);
 }

@@ -39,6 +39,29 @@ export interface HookExports extends IteraExports {
     zp: number,
     positions: number,
   ): void;
+  test_conv_silu(
+    win: number,
+    ring: number,
+    taps: number,
+    bias: number,
+    a: number,
+    sv: number,
+    di: number,
+    K: number,
+    mode: number,
+  ): void;
+  test_scan_step(z: number, aNeg: number, bs: number, delta: number, N: number, useRef: number): void;
+  test_gate_y(
+    y: number,
+    Ct: number,
+    z: number,
+    N: number,
+    D: number,
+    s: number,
+    g: number,
+    n: number,
+    mode: number,
+  ): void;
 }
 
 /** A test build's exports: the module's own and the kernel hooks. */
