@@ -1,6 +1,7 @@
 // From a parsed model file to the module's model descriptor (assembly/model.ts): the configuration
 // keys checked as host/runtime/model-file.ts checks them, every tensor present with exactly the
-// shape the configuration implies, and a type this module runs (F32 in place, F16 widened).
+// shape the configuration implies, and a type this module runs (F32, F16, Q8_0, Q4_0 as stored:
+// modelNew widens F16 and repacks the quantized types, as for every host).
 
 import { die } from './io';
 import { GgufFile, TensorInfo, getU32, getU32Array, getF32, getBool, getString, hasKey, ggmlTypeName, GGML_F32, GGML_F16 } from './gguf';
@@ -66,20 +67,6 @@ export function readConfig(f: GgufFile): Config {
   return c;
 }
 
-function half(h: u32): f32 {
-  const s = (h & 0x8000) << 16;
-  const e = (h >> 10) & 0x1f;
-  let m = h & 0x3ff;
-  if (e == 0) {
-    if (m == 0) return reinterpret<f32>(s);
-    // subnormal: m * 2^-24
-    const v = <f32>m * <f32>5.9604644775390625e-8;
-    return s != 0 ? -v : v;
-  }
-  if (e == 31) return reinterpret<f32>(s | 0x7f800000 | (m << 13));
-  return reinterpret<f32>(s | ((e + 112) << 23) | (m << 13));
-}
-
 let lastType: u32 = 0;
 let seen: Set<string> = new Set<string>();
 
@@ -108,12 +95,8 @@ function tensor(f: GgufFile, name: string, shape: i32[]): usize {
   lastType = GGML_F32;
   if (t.type == GGML_F32) return t.ptr;
   if (t.type == Q8_0 || t.type == Q4_0) { lastType = t.type; return t.ptr; }
-  if (t.type == GGML_F16) {
-    const n = <usize>(t.bytes / 2);
-    const out = heap.alloc(n * 4);
-    for (let i: usize = 0; i < n; i++) store<f32>(out + (i << 2), half(<u32>load<u16>(t.ptr + (i << 1))));
-    return out;
-  }
+  // F16 as stored: modelNew widens it (the one f16 conversion, kernels/quant.ts f16ToF32)
+  if (t.type == GGML_F16) { lastType = t.type; return t.ptr; }
   die("model file tensor '" + name + "' is stored as " + ggmlTypeName(t.type) + ', which this module does not run yet (it runs F32, F16, Q8_0, Q4_0)');
   return 0;
 }

@@ -14,7 +14,7 @@ import { BpeTokenizer, byteChar } from '../runtime/tokenizer/bpe.js';
 import { trainBpe } from '../tokenize/bpe-train.js';
 import { loadModel } from '../node/index.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
-import { maxAbsDiff, randomWeights, tensorShapes, TINY, wasmBytes } from './helpers.js';
+import { maxAbsDiff, randomWeights, tensorShapes, tinyModelFile, TINY, wasmBytes } from './helpers.js';
 import { convertReference } from './reference-model.js';
 
 const WASM = join(repoRoot(), 'build', 'itera-wasi.wasm');
@@ -218,6 +218,54 @@ t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node 
     );
   }
   api.dispose();
+});
+
+t.test('stored types: F16, Q8_0 and Q4_0 files give the Node API ids and logits', noWasm, async (t) => {
+  // the two readers (host/runtime/model-file.ts and assembly/wasi/model-file.ts) on the same
+  // files, every tensor type the runtime runs; 32-wide so the matrices are whole blocks
+  const wide = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32, vocabSize: 31 };
+  for (const [config, type] of [
+    [TINY, 'F16'],
+    [wide, 'F16'],
+    [wide, 'Q8_0'],
+    [wide, 'Q4_0'],
+  ] as const) {
+    const bytes = tinyModelFile(config, 3, type);
+    const path = join(dir, `tiny-${type}.gguf`);
+    writeFileSync(path, bytes);
+    const api = await IteraModel.fromBytes(bytes, wasmBytes('simd'));
+    const prompt = 'the cat sat';
+    const want = api.encode(prompt);
+    const what = `${type}, d ${config.hiddenSize}`;
+    for (const engine of ENGINES) {
+      const r = await run(engine, [
+        path,
+        prompt,
+        '-n',
+        '24',
+        '--no-eos',
+        '--ids',
+        '-t',
+        '0.8',
+        '-k',
+        '0',
+        '--top-p',
+        '1',
+        '-s',
+        '9',
+      ]);
+      t.equal(r.code, 0, `${engine} ${what}: exit 0 (${r.stderr.trim().split('\n').pop()})`);
+      const g = api.generate(prompt, { temperature: 0.8, topK: 0, topP: 1, seed: 9, maxTokens: 24, stopAtEos: false });
+      t.same(idsOf(r).generated, g.ids, `${engine} ${what}: the API's sampled ids`);
+      const lf = join(dir, `tiny-${type}.logits`);
+      const rl = await run(engine, [path, '--prompt-ids', want.join(','), '--logits', lf, '-n', '1']);
+      t.equal(rl.code, 0, `${engine} ${what}: --logits exit 0`);
+      const b = readFileSync(lf);
+      const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      t.equal(maxAbsDiff(got, api.logits(want)), 0, `${engine} ${what}: the API's logits, bit for bit`);
+    }
+    api.dispose();
+  }
 });
 
 t.test('golden greedy prompts and a sampled generation: the same ids as the Node API', needShared(GOLD), async (t) => {
