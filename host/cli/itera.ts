@@ -17,6 +17,7 @@ import { data } from './commands/data.js';
 import { pruneVocab } from './commands/prune-vocab.js';
 import { quantize } from './commands/quantize.js';
 import { serveDemo } from './commands/serve-demo.js';
+import { serve } from './commands/serve.js';
 import { tokenizer } from './commands/tokenizer.js';
 import { packageRoot } from '../node/index.js';
 
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   data,
   tokenizer,
   pruneVocab,
+  serve,
   serveDemo,
 ];
 

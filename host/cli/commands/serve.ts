@@ -1,0 +1,122 @@
+// itera serve: the OpenAI-compatible inference server (host/server), with its limits and its
+// security defaults as options. SIGTERM and SIGINT drain it.
+
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from '../command.js';
+import { num, str, UsageError } from '../command.js';
+import { modelHelp, modelOptions, modelPathFrom, openModel } from './model-option.js';
+import { SERVER_DEFAULTS, startServer } from '../../server/server.js';
+
+const D = SERVER_DEFAULTS;
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'an OpenAI-compatible completion server (HTTP, many streams at once)',
+  help: `Usage: itera serve [--model FILE] [--host ADDR] [--port N] [options]
+
+Serves the model over HTTP: POST /v1/completions (OpenAI-compatible, streaming with
+server-sent events), GET /v1/models, GET /health, GET /metrics (Prometheus), POST /tokenize,
+POST /detokenize. Listens on 127.0.0.1 unless told otherwise. SIGTERM or Ctrl-C drains: new
+requests get 503, the ones in flight finish (or are cut after ${D.drain} s), then it exits 0.
+One JSON line per request goes to stderr. See docs/server.md.
+
+Options:
+${modelHelp}
+      --host ADDR         address to listen on (default ${D.host}); anything but a loopback
+                          address needs --api-key-file (or --insecure)
+  -p, --port N            port (default ${D.port}; 0 picks a free one)
+      --parallel P        requests generating at once, one token each per step (default ${D.parallel})
+      --max-queue Q       requests waiting for a slot before 429 (default ${D.maxQueue})
+      --max-tokens N      most tokens one request may ask for (default ${D.maxTokens})
+      --max-body BYTES    largest request body, else 413 (default ${D.maxBody})
+      --timeout S         seconds a completion may take, else 504 or an error event (default ${D.timeout})
+      --api-key-file F    file with the API key(s), one a line: every endpoint but /health needs one
+                          (Authorization: Bearer KEY, or X-Api-Key: KEY); default: no key
+      --cors ORIGINS      comma-separated origins allowed to call it from a browser, or '*'
+                          (default: none)
+      --insecure          allow a non-loopback --host without an API key
+      --workers N         worker threads: only 1 is implemented so far (default 1; more is refused)
+  -h, --help              this help
+
+Examples:
+  itera serve
+  curl -s localhost:8080/v1/completions -H 'content-type: application/json' \\
+    -d '{"prompt": "The jury said", "max_tokens": 20, "seed": 1}'`,
+  options: {
+    ...modelOptions,
+    host: { type: 'string' },
+    port: { type: 'string', short: 'p' },
+    parallel: { type: 'string' },
+    'max-queue': { type: 'string' },
+    'max-tokens': { type: 'string' },
+    'max-body': { type: 'string' },
+    timeout: { type: 'string' },
+    'api-key-file': { type: 'string' },
+    cors: { type: 'string' },
+    insecure: { type: 'boolean' },
+    workers: { type: 'string' },
+  },
+  async run(v, _p, io) {
+    const workers = num(v, 'workers', { int: true, min: 1 }) ?? 1;
+    if (workers !== 1)
+      throw new UsageError(`--workers ${workers}: worker threads are not implemented yet, only --workers 1`);
+    const keyFile = str(v, 'api-key-file');
+    let apiKeys: string[] = [];
+    if (keyFile !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(keyFile, 'utf8');
+      } catch (e) {
+        throw new UsageError(`--api-key-file: cannot read '${keyFile}': ${(e as Error).message}`);
+      }
+      apiKeys = text
+        .split(/\r?\n/)
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (apiKeys.length === 0) throw new UsageError(`--api-key-file: '${keyFile}' holds no key`);
+    }
+    const cors = (str(v, 'cors') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const modelPath = modelPathFrom(v);
+    const opts = {
+      host: str(v, 'host') ?? D.host,
+      port: num(v, 'port', { int: true, min: 0, max: 65535 }) ?? D.port,
+      parallel: num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? D.parallel,
+      maxQueue: num(v, 'max-queue', { int: true, min: 0 }) ?? D.maxQueue,
+      maxTokens: num(v, 'max-tokens', { int: true, min: 1 }) ?? D.maxTokens,
+      maxBody: num(v, 'max-body', { int: true, min: 64 }) ?? D.maxBody,
+      timeout: num(v, 'timeout', { min: 0.001 }) ?? D.timeout,
+      apiKeys,
+      cors,
+      insecure: v.insecure === true,
+    };
+    const t0 = performance.now();
+    const model = await openModel(v);
+    const s = await startServer({
+      ...opts,
+      model,
+      modelId: basename(modelPath).replace(/\.gguf$/i, ''),
+      log: (line) => io.err.write(line + '\n'),
+    }).catch((e: unknown) => {
+      model.dispose();
+      throw e;
+    });
+    io.out.write(
+      `itera serve: listening on ${s.url} (model ${basename(modelPath)}, ${opts.parallel} slots, ready in ${Math.round(performance.now() - t0)} ms)\n`,
+    );
+    await new Promise<void>((done) => {
+      const stop = (sig: string): void => {
+        io.out.write(`itera serve: ${sig}: draining (up to ${D.drain} s)\n`);
+        void s.drain().then(done);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    model.dispose();
+    io.out.write('itera serve: stopped\n');
+    return 0;
+  },
+};
