@@ -1,0 +1,496 @@
+// itera serve's HTTP API in-process, on 127.0.0.1 port 0, with the shipped default model: the
+// official openai client, the same tokens as model.generate() for a seed, stop strings across
+// tokens, every bad input's status, cancellation, deadlines, API keys, the Host check, draining.
+import t, { type Test as Tap } from 'tap';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { loadModel } from '../node/index.js';
+import { tokenNll } from '../runtime/api.js';
+import { startServer, type IteraServer, type ServerOptions } from '../server/server.js';
+import { repoRoot } from './shared.js';
+
+const model = await loadModel(join(repoRoot(), 'models', 'student-q8_0.gguf'));
+t.teardown(() => model.dispose());
+
+const PROMPT = 'The jury said';
+
+async function withServer(
+  opts: Partial<ServerOptions>,
+  fn: (s: IteraServer, logs: string[]) => Promise<void>,
+): Promise<void> {
+  const logs: string[] = [];
+  const s = await startServer({ model, port: 0, modelId: 'student-q8_0', log: (l) => logs.push(l), ...opts });
+  try {
+    await fn(s, logs);
+  } finally {
+    await s.close();
+  }
+}
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: r.status, headers: r.headers, json };
+}
+
+/** The data: payloads of a server-sent event stream. */
+function events(text: string): string[] {
+  return text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
+}
+
+/** A raw request (any Host header), resolving with status and body. */
+function raw(
+  url: string,
+  o: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((ok, fail) => {
+    const req = request(
+      { host: u.hostname, port: u.port, method: o.method ?? 'GET', path: o.path, headers: o.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', fail);
+    req.end(o.body);
+  });
+}
+
+/** The promise rejects with an instance of cls (the openai client's error classes). */
+async function rejectsWith(t: Tap, p: Promise<unknown>, cls: new (...a: never[]) => Error): Promise<void> {
+  try {
+    await p;
+    t.fail(`expected ${cls.name}`);
+  } catch (e) {
+    t.ok(e instanceof cls, `${cls.name}: got ${(e as Error).constructor.name} ${(e as Error).message}`);
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
+/** Starts a long streaming completion and resolves once its first event has arrived; abort() hangs up. */
+function longStream(
+  url: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ abort(): void; rest: Promise<string> }> {
+  const u = new URL(url);
+  return new Promise((ok, fail) => {
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method: 'POST',
+        path: '/v1/completions',
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let body = '';
+        let first = true;
+        let done!: (s: string) => void;
+        const rest = new Promise<string>((r) => (done = r));
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+          if (first) {
+            first = false;
+            ok({ abort: () => req.destroy(), rest });
+          }
+        });
+        res.on('end', () => done(body));
+        res.on('close', () => done(body));
+        res.on('error', () => done(body));
+      },
+    );
+    req.on('error', (e) => fail(e));
+    req.end(JSON.stringify({ prompt: PROMPT, max_tokens: 1000, ignore_eos: true, stream: true, ...extra }));
+  });
+}
+
+t.test('the openai client: a completion, a stream, usage; /v1/models', async (t) => {
+  await withServer({}, async (s) => {
+    const client = new OpenAI({ baseURL: s.url + '/v1', apiKey: 'unused', maxRetries: 0 });
+    const models = await client.models.list();
+    t.same(
+      models.data.map((m) => m.id),
+      ['student-q8_0'],
+    );
+    const c = await client.completions.create({
+      model: 'student-q8_0',
+      prompt: PROMPT,
+      max_tokens: 10,
+      temperature: 0,
+    });
+    t.equal(c.object, 'text_completion');
+    t.equal(c.choices[0].text, model.generate(PROMPT, { maxTokens: 10 }).text, 'greedy text as model.generate');
+    t.equal(c.choices[0].finish_reason, 'length');
+    t.same(c.usage, { prompt_tokens: 4, completion_tokens: 10, total_tokens: 14 });
+
+    const stream = await client.completions.create({
+      model: 'student-q8_0',
+      prompt: PROMPT,
+      max_tokens: 40,
+      temperature: 0.8,
+      seed: 3,
+      stream: true,
+    });
+    let text = '';
+    let chunks = 0;
+    let last: OpenAI.Completions.Completion | undefined;
+    for await (const ch of stream) {
+      chunks++;
+      text += ch.choices[0]?.text ?? '';
+      last = ch;
+    }
+    const whole = await client.completions.create({
+      model: 'x',
+      prompt: PROMPT,
+      max_tokens: 40,
+      temperature: 0.8,
+      seed: 3,
+    });
+    t.equal(text, whole.choices[0].text, 'the stream carries the same text as one response');
+    t.ok(chunks >= 1 && chunks <= 41, `${chunks} events for up to 40 tokens`);
+    t.equal(last?.usage?.total_tokens, whole.usage?.total_tokens, 'usage in the last event');
+  });
+});
+
+t.test('with a fixed seed the server gives model.generate()s tokens, also while others load it', async (t) => {
+  await withServer({ parallel: 3 }, async (s) => {
+    const o = { temperature: 0.8, topK: 40, topP: 0.95, seed: 11, maxTokens: 30 };
+    const want = model.generate(PROMPT, o).ids;
+    const body = { prompt: PROMPT, temperature: 0.8, top_k: 40, top_p: 0.95, seed: 11, max_tokens: 30 };
+    const others = [1, 2, 3, 4].map((i) =>
+      post(s.url + '/v1/completions', {
+        prompt: 'She looked at him and',
+        max_tokens: 40,
+        seed: i,
+        stream: i % 2 === 0,
+      }),
+    );
+    const [a, b] = await Promise.all([
+      post(s.url + '/v1/completions', { ...body, return_token_ids: true }),
+      post(s.url + '/v1/completions', { ...body, return_token_ids: true, stream: true }),
+    ]);
+    await Promise.all(others);
+    t.same(a.json.choices[0].token_ids, want, 'same ids as model.generate');
+    t.same(a.json.choices[0].prompt_token_ids, model.encode(PROMPT));
+    const last = JSON.parse(events(b.json as string).slice(-2)[0]);
+    t.same(last.choices[0].token_ids, want, 'streamed: same ids');
+    const ids = model.encode(PROMPT);
+    const byIds = await post(s.url + '/v1/completions', { ...body, prompt: ids, return_token_ids: true });
+    t.same(byIds.json.choices[0].token_ids, want, 'a token-id prompt gives the same');
+  });
+});
+
+t.test('stop strings spanning tokens, in one response and while streaming', async (t) => {
+  await withServer({}, async (s) => {
+    // greedy: ", and the first time, the first time," as tokens , | and | the | first | time ...
+    const full = model.generate(PROMPT, { maxTokens: 10 }).text;
+    t.equal(full, ', and the first time, the first time,');
+    for (const stop of ['d the f', ['zzz', 'e first t'], 'time, the']) {
+      const want = full.slice(0, full.indexOf(Array.isArray(stop) ? stop[1] : stop));
+      const one = await post(s.url + '/v1/completions', { prompt: PROMPT, max_tokens: 10, temperature: 0, stop });
+      t.equal(one.json.choices[0].text, want, `${JSON.stringify(stop)}: cut before it`);
+      t.equal(one.json.choices[0].finish_reason, 'stop');
+      const st = await post(s.url + '/v1/completions', {
+        prompt: PROMPT,
+        max_tokens: 10,
+        temperature: 0,
+        stop,
+        stream: true,
+        logprobs: 0,
+      });
+      const evs = events(st.json as string);
+      t.equal(evs[evs.length - 1], '[DONE]');
+      const parsed = evs.slice(0, -1).map((e) => JSON.parse(e));
+      t.equal(
+        parsed.map((e) => e.choices[0].text).join(''),
+        want,
+        `${JSON.stringify(stop)}: streamed text stops before it`,
+      );
+      const toks = parsed.flatMap((e) => e.choices[0].logprobs?.tokens ?? []);
+      t.equal(toks.join('').slice(0, want.length), want, 'logprobs tokens cover the text sent');
+    }
+    const none = await post(s.url + '/v1/completions', {
+      prompt: PROMPT,
+      max_tokens: 10,
+      temperature: 0,
+      stop: ', the w',
+    });
+    t.equal(none.json.choices[0].text, full, 'a held-back near match goes out at the end');
+  });
+});
+
+t.test('logprobs: the chosen token under the model', async (t) => {
+  await withServer({}, async (s) => {
+    const r = await post(s.url + '/v1/completions', { prompt: PROMPT, max_tokens: 3, temperature: 0, logprobs: 2 });
+    const lp = r.json.choices[0].logprobs;
+    const ids = model.encode(PROMPT);
+    const V = model.config.vocabSize;
+    const row = model.logits(ids).subarray((ids.length - 1) * V, ids.length * V);
+    const first = model.generate(PROMPT, { maxTokens: 1 }).ids[0];
+    t.ok(Math.abs(lp.token_logprobs[0] + tokenNll(row, first)) < 1e-5, 'first token logprob = log softmax');
+    t.equal(lp.tokens.length, 3);
+    t.equal(Object.keys(lp.top_logprobs[0]).length, 2);
+    t.same(lp.text_offset[0], 0);
+  });
+});
+
+t.test('every bad input gets its status and a message naming what is wrong', async (t) => {
+  await withServer({ maxBody: 4096, maxTokens: 100 }, async (s) => {
+    const u = s.url + '/v1/completions';
+    const cases: [string, () => Promise<Reply>, number, RegExp, string | null][] = [
+      ['invalid JSON', () => post(u, '{"prompt": '), 400, /invalid JSON/, null],
+      ['not an object', () => post(u, '[1,2]'), 400, /must be a JSON object/, null],
+      ['body over --max-body', () => post(u, { prompt: 'x'.repeat(5000) }), 413, /larger than .* 4096 bytes/, null],
+      ['not JSON', () => post(u, 'prompt=x', { 'content-type': 'text/plain' }), 415, /application\/json/, null],
+      ['no prompt', () => post(u, { max_tokens: 3 }), 400, /'prompt' is required/, 'prompt'],
+      [
+        'wrong type',
+        () => post(u, { prompt: 'x', temperature: 'hot' }),
+        400,
+        /'temperature' must be a number/,
+        'temperature',
+      ],
+      [
+        'wrong type stream',
+        () => post(u, { prompt: 'x', stream: 'yes' }),
+        400,
+        /'stream' must be true or false/,
+        'stream',
+      ],
+      ['wrong type stop', () => post(u, { prompt: 'x', stop: 5 }), 400, /'stop' must be a string or an array/, 'stop'],
+      [
+        'max_tokens over the cap',
+        () => post(u, { prompt: 'x', max_tokens: 101 }),
+        400,
+        /above this server's cap of 100/,
+        'max_tokens',
+      ],
+      ['negative max_tokens', () => post(u, { prompt: 'x', max_tokens: -1 }), 400, /at least 0/, 'max_tokens'],
+      ['top_p 0', () => post(u, { prompt: 'x', top_p: 0 }), 400, /greater than 0/, 'top_p'],
+      [
+        'prompt past the context',
+        () => post(u, { prompt: Array(200).fill(5) }),
+        400,
+        /200 tokens, past this model's context of 128/,
+        'prompt',
+      ],
+      [
+        'token id out of range',
+        () => post(u, { prompt: [1, 99999] }),
+        400,
+        /token id 99999 at index 1 is out of range/,
+        'prompt',
+      ],
+      ['empty prompt', () => post(u, { prompt: '' }), 400, /no tokens/, 'prompt'],
+      ['two prompts', () => post(u, { prompt: ['a', 'b'] }), 400, /one prompt per request/, 'prompt'],
+      ['n > 1', () => post(u, { prompt: 'x', n: 2 }), 400, /'n' must be 1/, 'n'],
+      ['chat', () => post(s.url + '/v1/chat/completions', { messages: [] }), 400, /no chat template/, 'messages'],
+      [
+        'tokenize: wrong type',
+        () => post(s.url + '/tokenize', { content: 3 }),
+        400,
+        /'content' must be a string/,
+        'content',
+      ],
+      ['detokenize: out of range', () => post(s.url + '/detokenize', { tokens: [-1] }), 400, /out of range/, 'tokens'],
+      ['unknown endpoint', () => post(s.url + '/v2/nothing', {}), 404, /no such endpoint/, null],
+      ['wrong method', async () => ({ ...(await post(s.url + '/v1/models', {})) }), 405, /takes GET/, null],
+    ];
+    for (const [name, call, status, re, param] of cases) {
+      const r = await call();
+      t.equal(r.status, status, `${name}: ${status}`);
+      t.match(r.json?.error?.message, re, `${name}: says why`);
+      t.equal(r.json?.error?.param, param, `${name}: param`);
+      t.type(r.json?.error?.type, 'string', `${name}: OpenAI's error shape`);
+    }
+    const cut = await post(u, { prompt: Array(200).fill(5), truncate: 'left', max_tokens: 1, unknown_field: { a: 1 } });
+    t.equal(cut.status, 200, 'truncate: "left" keeps the last tokens; unknown fields are ignored');
+    t.equal(cut.json.usage.prompt_tokens, 128);
+    const bad = await raw(s.url, {
+      method: 'POST',
+      path: '/v1/completions',
+      headers: { 'content-type': 'application/json' },
+      body: '\u0000\u00ff{',
+    });
+    t.equal(bad.status, 400, 'garbage bytes: 400');
+    // the server is still up after all of that
+    t.equal((await fetch(s.url + '/health')).status, 200);
+  });
+});
+
+t.test('the openai client gets its error classes: 400, 401, 429', async (t) => {
+  await withServer({ apiKeys: ['sekret'], parallel: 1, maxQueue: 0 }, async (s) => {
+    const good = new OpenAI({ baseURL: s.url + '/v1', apiKey: 'sekret', maxRetries: 0 });
+    const wrong = new OpenAI({ baseURL: s.url + '/v1', apiKey: 'nope', maxRetries: 0 });
+    await rejectsWith(
+      t,
+      good.completions.create({ model: 'x', prompt: 'x', max_tokens: 100000 }),
+      OpenAI.BadRequestError,
+    );
+    await rejectsWith(t, wrong.completions.create({ model: 'x', prompt: 'x' }), OpenAI.AuthenticationError);
+    await rejectsWith(
+      t,
+      good.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'hi' }] }),
+      OpenAI.BadRequestError,
+    );
+    // one slot, no queue: a second request while one generates is 429 with Retry-After
+    const u = new URL(s.url);
+    const slot = await new Promise<{ abort(): void }>((ok) => {
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          method: 'POST',
+          path: '/v1/completions',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'sekret' },
+        },
+        (res) => res.once('data', () => ok({ abort: () => req.destroy() })),
+      );
+      req.on('error', () => {});
+      req.end(JSON.stringify({ prompt: PROMPT, max_tokens: 1000, ignore_eos: true, stream: true }));
+    });
+    const busy = await post(s.url + '/v1/completions', { prompt: 'x' }, { authorization: 'Bearer sekret' });
+    t.equal(busy.status, 429);
+    t.equal(busy.headers.get('retry-after'), '1');
+    await rejectsWith(t, good.completions.create({ model: 'x', prompt: 'x' }), OpenAI.RateLimitError);
+    slot.abort();
+    t.ok(await until(() => s.scheduler.busy === 0), 'the hung-up stream freed its slot');
+    const after = await good.completions.create({ model: 'x', prompt: 'x', max_tokens: 2 });
+    t.equal(after.usage?.completion_tokens, 2, 'and the next request gets it');
+    // keys: /health needs none, the rest need one (Bearer or X-Api-Key)
+    t.equal((await fetch(s.url + '/health')).status, 200);
+    t.equal((await fetch(s.url + '/metrics')).status, 401);
+    t.equal((await fetch(s.url + '/metrics', { headers: { 'x-api-key': 'sekret' } })).status, 200);
+    t.equal((await fetch(s.url + '/v1/models', { headers: { authorization: 'Bearer sekret' } })).status, 200);
+    t.equal((await fetch(s.url + '/v1/models', { headers: { authorization: 'Bearer sekret2' } })).status, 401);
+  });
+});
+
+t.test('a client that hangs up cancels its generation and frees the slot', async (t) => {
+  await withServer({ parallel: 2 }, async (s) => {
+    const a = await longStream(s.url);
+    const b = await longStream(s.url);
+    t.equal(s.scheduler.busy, 2);
+    a.abort();
+    t.ok(await until(() => s.scheduler.busy === 1), 'one slot freed');
+    b.abort();
+    t.ok(await until(() => s.scheduler.busy === 0), 'both freed');
+    const before = s.metrics.generatedTokens;
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(s.metrics.generatedTokens, before, 'no more tokens are made for them');
+  });
+});
+
+t.test('a request past --timeout: 504, or an error event while streaming', async (t) => {
+  await withServer({ timeout: 0.15 }, async (s) => {
+    const r = await post(s.url + '/v1/completions', { prompt: PROMPT, max_tokens: 1000, ignore_eos: true });
+    t.equal(r.status, 504);
+    t.match(r.json.error.message, /longer than this server's 0.15 s/);
+    const st = await post(s.url + '/v1/completions', {
+      prompt: PROMPT,
+      max_tokens: 1000,
+      ignore_eos: true,
+      stream: true,
+    });
+    t.equal(st.status, 200);
+    const evs = events(st.json as string);
+    t.match(JSON.parse(evs[evs.length - 1]).error.code, 'timeout', 'the stream ends with an error event');
+    t.ok(await until(() => s.scheduler.busy === 0), 'slots freed');
+  });
+});
+
+t.test('binds, Host header, CORS', async (t) => {
+  await t.rejects(
+    startServer({ model, host: '0.0.0.0', port: 0 }),
+    /without an API key/,
+    'no key, not loopback: refused',
+  );
+  await withServer({ cors: ['https://app.example'] }, async (s) => {
+    const evil = await raw(s.url, { path: '/v1/models', headers: { host: 'evil.example:8080' } });
+    t.equal(evil.status, 403, 'a rebound name is refused');
+    t.match(evil.body, /not this server's/);
+    t.equal((await raw(s.url, { path: '/v1/models', headers: { host: `localhost:${s.port}` } })).status, 200);
+    const pre = await fetch(s.url + '/v1/completions', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
+    t.equal(pre.status, 204);
+    t.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
+    const other = await fetch(s.url + '/v1/models', { headers: { origin: 'https://other.example' } });
+    t.equal(other.headers.get('access-control-allow-origin'), null, 'an origin not listed gets no CORS header');
+  });
+});
+
+t.test('/metrics, /tokenize, /detokenize, one log line per request', async (t) => {
+  await withServer({}, async (s, logs) => {
+    const tk = await post(s.url + '/tokenize', { content: PROMPT });
+    t.same(tk.json.tokens, model.encode(PROMPT));
+    const dt = await post(s.url + '/detokenize', { tokens: tk.json.tokens });
+    t.equal(dt.json.content, model.decode(tk.json.tokens));
+    await post(s.url + '/v1/completions', { prompt: PROMPT, max_tokens: 5, temperature: 0 });
+    await post(s.url + '/v1/completions', { prompt: 5 });
+    const m = await (await fetch(s.url + '/metrics')).text();
+    t.match(m, /itera_requests_total\{route="\/v1\/completions",status="200"\} 1/);
+    t.match(m, /itera_requests_total\{route="\/v1\/completions",status="400"\} 1/);
+    t.match(m, /itera_prompt_tokens_total 4/);
+    t.match(m, /itera_generated_tokens_total 5/);
+    t.match(m, /itera_time_to_first_token_seconds_count 1/);
+    t.match(m, /itera_token_latency_seconds_count 4/);
+    t.match(m, /itera_queue_depth 0\nitera_busy_slots|itera_queue_depth 0/);
+    t.ok(await until(() => logs.length >= 5));
+    const lines = logs.map((l) => JSON.parse(l));
+    const c = lines.find((l) => l.path === '/v1/completions' && l.status === 200);
+    t.match(c, { method: 'POST', prompt_tokens: 4, completion_tokens: 5 });
+    t.type(c.ttft_ms, 'number');
+  });
+});
+
+t.test('draining: /health 503 and new requests 503 while in-flight ones finish; cut at the deadline', async (t) => {
+  const s = await startServer({ model, port: 0, log: () => {} });
+  const a = await longStream(s.url, { max_tokens: 60 });
+  const drained = s.drain(5000);
+  t.equal((await fetch(s.url + '/health')).status, 503, '/health: 503 while draining');
+  const r = await post(s.url + '/v1/completions', { prompt: 'x' });
+  t.equal(r.status, 503, 'new completions: 503');
+  const body = await a.rest;
+  t.match(body, /"finish_reason":"length"[\s\S]*data: \[DONE\]/, 'the stream in flight finished');
+  await drained;
+
+  const s2 = await startServer({ model, port: 0, log: () => {} });
+  const b = await longStream(s2.url);
+  await s2.drain(100);
+  t.match(await b.rest, /"code":"draining"/, 'a stream still going at the deadline gets an error event');
+  t.equal(s2.scheduler.busy, 0);
+});
