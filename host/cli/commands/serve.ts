@@ -88,7 +88,7 @@ Examples:
       maxQueue: num(v, 'max-queue', { int: true, min: 0 }) ?? D.maxQueue,
       maxTokens: num(v, 'max-tokens', { int: true, min: 1 }) ?? D.maxTokens,
       maxBody: num(v, 'max-body', { int: true, min: 64 }) ?? D.maxBody,
-      timeout: num(v, 'timeout', { min: 0.001 }) ?? D.timeout,
+      timeout: num(v, 'timeout', { min: 0.001, max: 86_400 }) ?? D.timeout,
       apiKeys,
       cors,
       insecure: v.insecure === true,
