@@ -107,6 +107,14 @@ export class Scheduler {
     this.checkIdle();
   }
 
+  /** Drops every job (no callbacks follow) and frees their sessions: the server is closing. */
+  clear(): void {
+    this.waiting.length = 0;
+    for (const a of this.active.splice(0)) this.release(a);
+    this.gauges();
+    this.checkIdle();
+  }
+
   /** Resolves once nothing is waiting or generating. */
   whenIdle(): Promise<void> {
     if (this.idle) return Promise.resolve();

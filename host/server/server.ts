@@ -6,9 +6,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { IteraModel } from '../runtime/api.js';
+import type { WasmSession } from '../runtime/runtime.js';
 import { IteraError } from '../runtime/types.js';
 import { Metrics } from './metrics.js';
-import { ApiError, badParam, describe, readCompletion, type CompletionParams } from './request.js';
+import { ApiError, badParam, describe, readCompletion, readPrompt, type CompletionParams } from './request.js';
 import { Scheduler, type Job, type TokenEvent } from './scheduler.js';
 import { StopMatcher } from './stop.js';
 
@@ -36,6 +37,10 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Milliseconds between streamed events at most while tokens wait (default 20). */
   flushMs?: number;
+  /** Kept sessions at most (default 64). */
+  maxSessions?: number;
+  /** Seconds a kept session may sit unused before it is ended (default 600). */
+  sessionIdle?: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -47,6 +52,8 @@ export const SERVER_DEFAULTS = {
   timeout: 300,
   maxTokens: 1024,
   drain: 10,
+  maxSessions: 64,
+  sessionIdle: 600,
 } as const;
 
 export interface IteraServer {
@@ -82,6 +89,14 @@ interface Live {
   cut(reason: string): void;
 }
 
+/** A kept session: its state lives in the module between requests. */
+interface Kept {
+  id: string;
+  session: WasmSession;
+  busy: boolean;
+  lastUsed: number;
+}
+
 interface RequestLog {
   route: string;
   promptTokens?: number;
@@ -97,6 +112,7 @@ const ROUTES = new Set([
   '/v1/models',
   '/v1/completions',
   '/v1/chat/completions',
+  '/v1/sessions',
 ]);
 
 export async function startServer(o: ServerOptions): Promise<IteraServer> {
@@ -126,6 +142,21 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   );
   const created = Math.floor(Date.now() / 1000);
   const live = new Set<Live>();
+  const sessions = new Map<string, Kept>();
+  const maxSessions = o.maxSessions ?? SERVER_DEFAULTS.maxSessions;
+  const idleMs = (o.sessionIdle ?? SERVER_DEFAULTS.sessionIdle) * 1000;
+  const endSession = (k: Kept) => {
+    sessions.delete(k.id);
+    k.session.free();
+  };
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const k of [...sessions.values()]) if (!k.busy && now - k.lastUsed > idleMs) endSession(k);
+    },
+    Math.max(50, Math.min(idleMs / 4, 30_000)),
+  );
+  sweeper.unref();
   let draining = false;
   const T = model.config.maxSeqLength;
   const V = model.config.vocabSize;
@@ -219,6 +250,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     let ids: number[];
     if (typeof p.prompt === 'string') ids = model.encode(p.prompt);
     else ids = p.prompt ?? [];
+    if (p.prompt === undefined) return [];
     checkIds(ids, 'prompt');
     if (ids.length === 0)
       throw badParam('prompt', `the prompt has no tokens: give some text or token ids`, 'empty_prompt');
@@ -233,11 +265,23 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     return ids;
   }
 
-  async function completions(req: IncomingMessage, res: ServerResponse, rl: RequestLog): Promise<void> {
+  async function completions(req: IncomingMessage, res: ServerResponse, rl: RequestLog, kept?: Kept): Promise<void> {
     const body = await readJson(req);
-    const p = readCompletion(body, limits);
+    const p = readCompletion(body, limits, kept === undefined);
     if (draining) throw new ApiError(503, 'the server is shutting down', 'server_error', null, 'draining');
     const promptIds = promptIdsOf(p);
+    if (kept) {
+      if (kept.busy)
+        throw new ApiError(
+          409,
+          `session ${kept.id} is already generating: one request at a time`,
+          'conflict',
+          null,
+          'session_busy',
+        );
+      if (promptIds.length === 0 && kept.session.position === 0)
+        throw badParam('prompt', `session ${kept.id} holds no tokens yet: give a prompt`, 'empty_prompt');
+    }
     rl.promptTokens = promptIds.length;
     const id = 'cmpl-' + randomBytes(12).toString('hex');
     const t0 = performance.now();
@@ -310,6 +354,10 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     let timer: NodeJS.Timeout | undefined;
     const finish = () => {
       done = true;
+      if (kept) {
+        kept.busy = false;
+        kept.lastUsed = Date.now();
+      }
       if (timer) clearTimeout(timer);
       if (flushTimer) clearTimeout(flushTimer);
       live.delete(entry);
@@ -327,6 +375,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
 
     const job: Job = {
       promptIds,
+      session: kept?.session,
       sampler: { temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed ?? randomInt(2 ** 47) },
       maxTokens: p.maxTokens,
       eos: p.ignoreEos ? -1 : tok.eos,
@@ -407,6 +456,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       );
     }
     live.add(entry);
+    if (kept) kept.busy = true;
     // a client that goes away cancels its generation and frees its slot
     res.on('close', () => {
       if (!done) {
@@ -441,7 +491,13 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    rl.route = ROUTES.has(path) ? path : path.startsWith('/v1/models/') ? '/v1/models/{id}' : 'other';
+    rl.route = ROUTES.has(path)
+      ? path
+      : path.startsWith('/v1/models/')
+        ? '/v1/models/{id}'
+        : path.startsWith('/v1/sessions/')
+          ? '/v1/sessions/{id}' + (/\/(completions|state)$/.exec(path)?.[0] ?? '')
+          : 'other';
     if (loopback) {
       // a page on another site, reaching us through a name it rebound to 127.0.0.1, sends its own Host
       const h = hostName(String(req.headers.host ?? '')).toLowerCase();
@@ -532,11 +588,132 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         return send(res, 200, { content: model.decode(ids as number[]) });
       }
     }
+    if (path === '/v1/sessions') {
+      want('POST');
+      return createSession(req, res, rl);
+    }
+    const sm = /^\/v1\/sessions\/([^/]+)(\/completions|\/state)?$/.exec(path);
+    if (sm) {
+      const k = sessions.get(sm[1]);
+      if (!k)
+        throw new ApiError(
+          404,
+          `no session ${sm[1].slice(0, 64)}: it was deleted, timed out, or never existed`,
+          'invalid_request_error',
+          null,
+          'session_not_found',
+        );
+      if (sm[2] === '/completions') {
+        want('POST');
+        return completions(req, res, rl, k);
+      }
+      if (sm[2] === '/state') {
+        want('GET');
+        throw new ApiError(
+          501,
+          "saving a session's state is not available yet: the runtime has no session.save()",
+          'not_implemented',
+          null,
+          'not_implemented',
+        );
+      }
+      if (method === 'DELETE') {
+        if (k.busy)
+          throw new ApiError(
+            409,
+            `session ${k.id} is generating: wait for it or hang it up first`,
+            'conflict',
+            null,
+            'session_busy',
+          );
+        endSession(k);
+        return send(res, 200, { id: k.id, object: 'session.deleted', deleted: true });
+      }
+      want('GET');
+      return send(res, 200, sessionObject(k));
+    }
     if (path === `/v1/models/${modelId}`) {
       want('GET');
       return send(res, 200, modelObject());
     }
     throw new ApiError(404, `no such endpoint: ${method} ${path}`, 'invalid_request_error', null, 'not_found');
+  }
+
+  function sessionObject(k: Kept) {
+    return { id: k.id, object: 'session', position: k.session.position, busy: k.busy };
+  }
+
+  async function createSession(req: IncomingMessage, res: ServerResponse, rl: RequestLog): Promise<void> {
+    if (/^application\/octet-stream/i.test(String(req.headers['content-type'] ?? '')))
+      throw new ApiError(
+        501,
+        'restoring a saved session is not available yet: the runtime has no model.restore()',
+        'not_implemented',
+        null,
+        'not_implemented',
+      );
+    const body = await readJson(req);
+    if (draining) throw new ApiError(503, 'the server is shutting down', 'server_error', null, 'draining');
+    const prompt = readPrompt(body, 'prompt', false);
+    const promptIds =
+      prompt === undefined ? [] : promptIdsOf({ prompt, truncate: body.truncate === 'left' } as CompletionParams);
+    if (sessions.size >= maxSessions)
+      throw new ApiError(
+        429,
+        `this server keeps at most ${maxSessions} sessions: delete one first`,
+        'rate_limit_error',
+        null,
+        'too_many_sessions',
+        { 'retry-after': '1' },
+      );
+    const session = model.session();
+    session.setWindow('exact');
+    const k: Kept = { id: randomBytes(16).toString('hex'), session, busy: false, lastUsed: Date.now() };
+    sessions.set(k.id, k);
+    rl.promptTokens = promptIds.length;
+    if (promptIds.length === 0) return send(res, 201, sessionObject(k));
+    // the prompt takes its turn in the scheduler like any other
+    k.busy = true;
+    await new Promise<void>((ok) => {
+      const job: Job = {
+        promptIds,
+        session,
+        sampler: { temperature: 0, topK: 0, topP: 1, seed: 0 },
+        maxTokens: 0,
+        eos: -1,
+        logprobs: null,
+        onToken: () => true,
+        onEnd() {
+          k.busy = false;
+          k.lastUsed = Date.now();
+          send(res, 201, sessionObject(k));
+          ok();
+        },
+        onError(e) {
+          endSession(k);
+          sendError(res, e);
+          ok();
+        },
+      };
+      if (!scheduler.submit(job)) {
+        endSession(k);
+        sendError(
+          res,
+          new ApiError(429, 'the server is busy; retry shortly', 'rate_limit_error', null, 'queue_full', {
+            'retry-after': '1',
+          }),
+        );
+        ok();
+        return;
+      }
+      res.on('close', () => {
+        if (k.busy) {
+          scheduler.cancel(job);
+          endSession(k);
+          ok();
+        }
+      });
+    });
   }
 
   function modelObject() {
@@ -599,6 +776,13 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= new Promise<void>((ok) => {
+      clearInterval(sweeper);
+      for (const l of [...live]) l.cut('the server is closing');
+      scheduler.clear();
+      for (const k of [...sessions.values()]) {
+        k.busy = false;
+        endSession(k);
+      }
       server.close(() => ok());
       server.closeAllConnections();
     });

@@ -89,6 +89,8 @@ async function rejectsWith(t: Tap, p: Promise<unknown>, cls: new (...a: never[])
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -493,4 +495,84 @@ t.test('draining: /health 503 and new requests 503 while in-flight ones finish; 
   await s2.drain(100);
   t.match(await b.rest, /"code":"draining"/, 'a stream still going at the deadline gets an error event');
   t.equal(s2.scheduler.busy, 0);
+});
+
+t.test('sessions: kept state continues, 409 while busy, delete, bounds, 501 for state bytes', async (t) => {
+  await withServer({ maxSessions: 2 }, async (s) => {
+    const u = s.url + '/v1/sessions';
+    const created = await post(u, { prompt: PROMPT });
+    t.equal(created.status, 201);
+    const id = created.json.id as string;
+    t.match(id, /^[0-9a-f]{32}$/, '128-bit random id');
+    t.equal(created.json.position, 4);
+    const greedy = model.generate(PROMPT, { maxTokens: 20 }).ids;
+    const a = await post(`${u}/${id}/completions`, { max_tokens: 10, temperature: 0, return_token_ids: true });
+    t.same(a.json.choices[0].token_ids, greedy.slice(0, 10), 'continues from the prompt');
+    t.equal(a.json.usage.prompt_tokens, 0, 'costs only the new tokens');
+    const b = await post(`${u}/${id}/completions`, { max_tokens: 10, temperature: 0, return_token_ids: true });
+    t.same(b.json.choices[0].token_ids, greedy.slice(10, 20), 'and from where it left off');
+    const more = model.encode(' and then');
+    const c = await post(`${u}/${id}/completions`, {
+      prompt: ' and then',
+      max_tokens: 5,
+      temperature: 0,
+      return_token_ids: true,
+    });
+    t.same(
+      c.json.choices[0].token_ids,
+      model.generate([...model.encode(PROMPT), ...greedy, ...more], { maxTokens: 5 }).ids,
+      'a further prompt is fed after the kept tokens',
+    );
+    t.equal(c.json.usage.prompt_tokens, more.length);
+
+    // one request at a time per session
+    const uu = new URL(s.url);
+    const hold = await new Promise<{ abort(): void }>((ok) => {
+      const req = request(
+        {
+          host: uu.hostname,
+          port: uu.port,
+          method: 'POST',
+          path: `/v1/sessions/${id}/completions`,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => res.once('data', () => ok({ abort: () => req.destroy() })),
+      );
+      req.on('error', () => {});
+      req.end(JSON.stringify({ max_tokens: 1000, ignore_eos: true, stream: true }));
+    });
+    t.equal((await post(`${u}/${id}/completions`, { max_tokens: 1 })).status, 409, 'a second request at once: 409');
+    t.equal((await fetch(`${u}/${id}`, { method: 'DELETE' })).status, 409, 'delete while generating: 409');
+    hold.abort();
+    t.ok(await until(() => s.scheduler.busy === 0));
+    await sleep(20);
+    t.equal((await fetch(`${u}/${id}/state`)).status, 501, 'state bytes: not yet');
+    const restore = await fetch(u, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(8),
+    });
+    t.equal(restore.status, 501, 'restore: not yet');
+    const info = await (await fetch(`${u}/${id}`)).json();
+    t.match(info, { id, object: 'session', busy: false });
+
+    const second = await post(u, {});
+    t.equal(second.status, 201, 'an empty session');
+    t.equal(
+      (await post(`${u}/${second.json.id}/completions`, { max_tokens: 1 })).status,
+      400,
+      'an empty session needs a prompt',
+    );
+    t.equal((await post(u, {})).status, 429, 'past --max-sessions: 429');
+    const del = await fetch(`${u}/${id}`, { method: 'DELETE' });
+    t.same(await del.json(), { id, object: 'session.deleted', deleted: true });
+    t.equal((await post(`${u}/${id}/completions`, { max_tokens: 1 })).status, 404, 'deleted: 404');
+    t.equal((await post(`${u}/zzz/completions`, { max_tokens: 1 })).status, 404, 'never existed: 404');
+  });
+  await withServer({ sessionIdle: 0.2 }, async (s) => {
+    const k = await post(s.url + '/v1/sessions', { prompt: PROMPT });
+    t.equal((await fetch(`${s.url}/v1/sessions/${k.json.id}`)).status, 200);
+    await sleep(600);
+    t.equal((await fetch(`${s.url}/v1/sessions/${k.json.id}`)).status, 404, 'idle past --session-idle: ended');
+  });
 });

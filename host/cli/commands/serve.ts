@@ -16,8 +16,9 @@ export const serve: Command = {
   help: `Usage: itera serve [--model FILE] [--host ADDR] [--port N] [options]
 
 Serves the model over HTTP: POST /v1/completions (OpenAI-compatible, streaming with
-server-sent events), GET /v1/models, GET /health, GET /metrics (Prometheus), POST /tokenize,
-POST /detokenize. Listens on 127.0.0.1 unless told otherwise. SIGTERM or Ctrl-C drains: new
+server-sent events), GET /v1/models, kept sessions (POST /v1/sessions, then
+POST /v1/sessions/ID/completions continues from the kept state), GET /health, GET /metrics
+(Prometheus), POST /tokenize, POST /detokenize. Listens on 127.0.0.1 unless told otherwise. SIGTERM or Ctrl-C drains: new
 requests get 503, the ones in flight finish (or are cut after ${D.drain} s), then it exits 0.
 One JSON line per request goes to stderr. See docs/server.md.
 
@@ -31,6 +32,8 @@ ${modelHelp}
       --max-tokens N      most tokens one request may ask for (default ${D.maxTokens})
       --max-body BYTES    largest request body, else 413 (default ${D.maxBody})
       --timeout S         seconds a completion may take, else 504 or an error event (default ${D.timeout})
+      --max-sessions N    kept sessions (POST /v1/sessions) at most (default ${D.maxSessions})
+      --session-idle S    seconds a kept session may sit unused before it is ended (default ${D.sessionIdle})
       --api-key-file F    file with the API key(s), one a line: every endpoint but /health needs one
                           (Authorization: Bearer KEY, or X-Api-Key: KEY); default: no key
       --cors ORIGINS      comma-separated origins allowed to call it from a browser, or '*'
@@ -52,6 +55,8 @@ Examples:
     'max-tokens': { type: 'string' },
     'max-body': { type: 'string' },
     timeout: { type: 'string' },
+    'max-sessions': { type: 'string' },
+    'session-idle': { type: 'string' },
     'api-key-file': { type: 'string' },
     cors: { type: 'string' },
     insecure: { type: 'boolean' },
@@ -89,6 +94,8 @@ Examples:
       maxTokens: num(v, 'max-tokens', { int: true, min: 1 }) ?? D.maxTokens,
       maxBody: num(v, 'max-body', { int: true, min: 64 }) ?? D.maxBody,
       timeout: num(v, 'timeout', { min: 0.001, max: 86_400 }) ?? D.timeout,
+      maxSessions: num(v, 'max-sessions', { int: true, min: 0 }) ?? D.maxSessions,
+      sessionIdle: num(v, 'session-idle', { min: 0.001, max: 86_400 }) ?? D.sessionIdle,
       apiKeys,
       cors,
       insecure: v.insecure === true,
