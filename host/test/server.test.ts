@@ -576,3 +576,102 @@ t.test('sessions: kept state continues, 409 while busy, delete, bounds, 501 for 
     t.equal((await fetch(`${s.url}/v1/sessions/${k.json.id}`)).status, 404, 'idle past --session-idle: ended');
   });
 });
+
+t.test('nothing a client sends takes the server down (a bounded fuzz)', async (t) => {
+  await withServer({ maxBody: 2048, maxTokens: 16 }, async (s) => {
+    let x = 12345;
+    const rnd = (n: number) => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return (x >>> 8) % n;
+    };
+    const pool: unknown[] = [
+      null,
+      true,
+      false,
+      0,
+      1,
+      -1,
+      0.5,
+      3,
+      1e300,
+      'x',
+      '',
+      ' the',
+      [],
+      [1],
+      ['a'],
+      [-1],
+      {},
+      { a: 1 },
+    ];
+    const fields = [
+      'prompt',
+      'max_tokens',
+      'temperature',
+      'top_p',
+      'top_k',
+      'seed',
+      'stop',
+      'logprobs',
+      'stream',
+      'echo',
+      'n',
+      'truncate',
+      'stream_options',
+      'ignore_eos',
+      'content',
+      'tokens',
+    ];
+    const paths = [
+      '/v1/completions',
+      '/tokenize',
+      '/detokenize',
+      '/v1/sessions',
+      '/v1/models',
+      '/nope',
+      '/v1/sessions/abc/completions',
+    ];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 150; i++) {
+      const body: Record<string, unknown> = {};
+      for (let k = 0; k < 1 + rnd(5); k++) body[fields[rnd(fields.length)]] = pool[rnd(pool.length)];
+      if (rnd(2) === 0) body.prompt = pool[rnd(pool.length)] ?? 'a';
+      const raw = rnd(10) === 0 ? '{"prompt": "a", ' + '"x": ['.repeat(rnd(3000)) : JSON.stringify(body);
+      const type = ['application/json', 'application/json; charset=utf-8', 'application/json', 'text/plain', ''][
+        rnd(5)
+      ];
+      const method = ['POST', 'POST', 'POST', 'GET', 'DELETE'][rnd(5)];
+      const r = await fetch(s.url + paths[rnd(paths.length)], {
+        method,
+        headers: type ? { 'content-type': type } : {},
+        body: method === 'GET' || rnd(8) === 0 ? undefined : raw,
+      }).catch((e: Error) => t.fail(String(e)));
+      if (r instanceof Response) {
+        await r.text();
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }
+    }
+    t.comment(JSON.stringify([...statuses].sort()));
+    t.notOk(
+      [...statuses.keys()].some((c) => c >= 500 && c !== 501),
+      'no 5xx but 501',
+    );
+    t.equal((await fetch(s.url + '/health')).status, 200, 'still up');
+    t.ok(await until(() => s.scheduler.idle));
+  });
+});
+
+t.test('overload: every request completes or gets 429, none hangs', async (t) => {
+  await withServer({ parallel: 2, maxQueue: 4 }, async (s) => {
+    const rs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        post(s.url + '/v1/completions', { prompt: PROMPT, max_tokens: 8, seed: i, stream: i % 3 === 0 }),
+      ),
+    );
+    const ok = rs.filter((r) => r.status === 200).length;
+    const busy = rs.filter((r) => r.status === 429).length;
+    t.equal(ok + busy, 30, `${ok} completed, ${busy} got 429`);
+    t.ok(ok >= 6, 'at least parallel + queue completed');
+    t.ok(await until(() => s.scheduler.idle), 'nothing left behind');
+  });
+});
