@@ -183,6 +183,14 @@ t.test('the openai client: a completion, a stream, usage; /v1/models', async (t)
     t.equal(text, whole.choices[0].text, 'the stream carries the same text as one response');
     t.ok(chunks >= 1 && chunks <= 41, `${chunks} events for up to 40 tokens`);
     t.equal(last?.usage?.total_tokens, whole.usage?.total_tokens, 'usage in the last event');
+    const many = await post(s.url + '/v1/completions', {
+      prompt: PROMPT,
+      max_tokens: 100,
+      ignore_eos: true,
+      stream: true,
+    });
+    const n = events(many.json as string).length - 1;
+    t.ok(n < 100, `100 tokens in ${n} events: an event carries the tokens made within 20 ms`);
   });
 });
 
