@@ -37,6 +37,9 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Milliseconds between streamed events at most while tokens wait (default 20). */
   flushMs?: number;
+  /** Milliseconds for a request's headers (10 s) and for the whole request (30 s) to arrive. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
   /** Kept sessions at most (default 64). */
   maxSessions?: number;
   /** Seconds a kept session may sit unused before it is ended (default 600). */
@@ -720,46 +723,60 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     return { id: modelId, object: 'model', created, owned_by: 'itera-lite' };
   }
 
-  const server = createServer((req, res) => {
-    const t0 = performance.now();
-    const rl: RequestLog = { route: 'other' };
-    res.on('close', () => {
-      const status = res.headersSent ? res.statusCode : 0;
-      metrics.countRequest(rl.route, status);
-      try {
-        log(
-          JSON.stringify({
-            time: new Date().toISOString(),
-            method: req.method,
-            path: (req.url ?? '').split('?')[0].slice(0, 200),
-            status,
-            ms: Math.round((performance.now() - t0) * 1000) / 1000,
-            remote: req.socket.remoteAddress,
-            ...(rl.promptTokens !== undefined ? { prompt_tokens: rl.promptTokens } : {}),
-            ...(rl.completionTokens !== undefined ? { completion_tokens: rl.completionTokens } : {}),
-            ...(rl.ttftMs !== undefined ? { ttft_ms: rl.ttftMs } : {}),
-            ...(res.writableFinished ? {} : { aborted: true }),
-          }),
-        );
-      } catch {
-        /* a log that cannot be written must not take the server down */
-      }
-    });
-    route(req, res, rl).catch((e) => {
-      try {
-        sendError(res, e);
-      } catch {
-        res.destroy();
-      }
-    });
-  });
-  // idle and slow connections time out: headers within 10 s, the whole request within 30 s
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // idle and slow connections time out: headers within 10 s, the whole request within 30 s, an
+  // idle keep-alive connection after 5 s (checked every second, not Node's default 30 s)
+  const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, o.requestTimeoutMs ?? 30_000),
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
+    },
+    (req, res) => {
+      const t0 = performance.now();
+      const rl: RequestLog = { route: 'other' };
+      res.on('close', () => {
+        const status = res.headersSent ? res.statusCode : 0;
+        metrics.countRequest(rl.route, status);
+        try {
+          log(
+            JSON.stringify({
+              time: new Date().toISOString(),
+              method: req.method,
+              path: (req.url ?? '').split('?')[0].slice(0, 200),
+              status,
+              ms: Math.round((performance.now() - t0) * 1000) / 1000,
+              remote: req.socket.remoteAddress,
+              ...(rl.promptTokens !== undefined ? { prompt_tokens: rl.promptTokens } : {}),
+              ...(rl.completionTokens !== undefined ? { completion_tokens: rl.completionTokens } : {}),
+              ...(rl.ttftMs !== undefined ? { ttft_ms: rl.ttftMs } : {}),
+              ...(res.writableFinished ? {} : { aborted: true }),
+            }),
+          );
+        } catch {
+          /* a log that cannot be written must not take the server down */
+        }
+      });
+      route(req, res, rl).catch((e) => {
+        try {
+          sendError(res, e);
+        } catch {
+          res.destroy();
+        }
+      });
+    },
+  );
   server.timeout = timeoutMs + 10_000;
-  server.on('clientError', (_e, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  // a request Node cannot parse, or one too slow to arrive, never reaches the handler
+  server.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    const status =
+      e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : e.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
 

@@ -3,6 +3,7 @@
 // tokens, every bad input's status, cancellation, deadlines, API keys, the Host check, draining.
 import t, { type Test as Tap } from 'tap';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { loadModel } from '../node/index.js';
@@ -681,5 +682,27 @@ t.test('overload: every request completes or gets 429, none hangs', async (t) =>
     t.equal(ok + busy, 30, `${ok} completed, ${busy} got 429`);
     t.ok(ok >= 6, 'at least parallel + queue completed');
     t.ok(await until(() => s.scheduler.idle), 'nothing left behind');
+  });
+});
+
+t.test('slow and malformed connections: 408 for headers that do not arrive, 400 for garbage', async (t) => {
+  await withServer({ headersTimeoutMs: 300 }, async (s) => {
+    const talk = (text: string) =>
+      new Promise<{ data: string; ms: number }>((ok) => {
+        const t0 = Date.now();
+        const sock = connect(s.port, '127.0.0.1', () => sock.write(text));
+        let data = '';
+        sock.setEncoding('utf8').on('data', (c: string) => (data += c));
+        sock.on('close', () => ok({ data, ms: Date.now() - t0 }));
+        setTimeout(() => sock.destroy(), 5000);
+      });
+    const slow = await talk('GET /health HTTP/1.1\r\nHost: localhost\r\n');
+    t.match(slow.data, /^HTTP\/1\.1 408/, 'headers never finished: 408');
+    t.ok(slow.ms < 3000, `closed after ${slow.ms} ms`);
+    const junk = await talk('\u0001\u0002 nonsense\r\n\r\n');
+    t.match(junk.data, /^HTTP\/1\.1 400/, 'not HTTP: 400');
+    const big = await talk(`GET /health HTTP/1.1\r\nHost: localhost\r\nx-a: ${'a'.repeat(20000)}\r\n\r\n`);
+    t.match(big.data, /^HTTP\/1\.1 431/, 'headers too large: 431');
+    t.equal((await fetch(s.url + '/health')).status, 200, 'still up');
   });
 });
