@@ -92,6 +92,14 @@ interface Live {
   cut(reason: string): void;
 }
 
+/** The runtime's state bytes (issue 13's runtime half), used once they exist. */
+interface Saveable {
+  save(): Uint8Array;
+}
+interface Restorable {
+  restore(bytes: Uint8Array): WasmSession;
+}
+
 /** A kept session: its state lives in the module between requests. */
 interface Kept {
   id: string;
@@ -210,6 +218,21 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         null,
         'unsupported_media_type',
       );
+    const bytes = await readBody(req);
+    let body: unknown;
+    try {
+      body = JSON.parse(bytes.toString('utf8'));
+    } catch (e) {
+      throw new ApiError(400, `invalid JSON: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new ApiError(400, `the body must be a JSON object, got ${describe(body)}`, 'invalid_request_error', null);
+    return body as Record<string, unknown>;
+  }
+
+  /** The body's bytes, at most --max-body of them. */
+  async function readBody(req: IncomingMessage): Promise<Buffer> {
+    if (Number(req.headers['content-length'] ?? NaN) > maxBody) throw tooLarge();
     const chunks: Buffer[] = [];
     let total = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
@@ -217,15 +240,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       if (total > maxBody) throw tooLarge();
       chunks.push(c);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch (e) {
-      throw new ApiError(400, `invalid JSON: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new ApiError(400, `the body must be a JSON object, got ${describe(body)}`, 'invalid_request_error', null);
-    return body as Record<string, unknown>;
+    return Buffer.concat(chunks);
   }
 
   function tooLarge(): ApiError {
@@ -612,13 +627,27 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       }
       if (sm[2] === '/state') {
         want('GET');
-        throw new ApiError(
-          501,
-          "saving a session's state is not available yet: the runtime has no session.save()",
-          'not_implemented',
-          null,
-          'not_implemented',
-        );
+        const save = (k.session as Partial<Saveable>).save;
+        if (typeof save !== 'function')
+          throw new ApiError(
+            501,
+            "saving a session's state is not available yet: the runtime has no session.save()",
+            'not_implemented',
+            null,
+            'not_implemented',
+          );
+        if (k.busy)
+          throw new ApiError(
+            409,
+            `session ${k.id} is generating: save it between requests`,
+            'conflict',
+            null,
+            'session_busy',
+          );
+        const bytes = save.call(k.session);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
+        res.end(bytes);
+        return;
       }
       if (method === 'DELETE') {
         if (k.busy)
@@ -647,28 +676,13 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   }
 
   async function createSession(req: IncomingMessage, res: ServerResponse, rl: RequestLog): Promise<void> {
-    if (/^application\/octet-stream/i.test(String(req.headers['content-type'] ?? '')))
-      throw new ApiError(
-        501,
-        'restoring a saved session is not available yet: the runtime has no model.restore()',
-        'not_implemented',
-        null,
-        'not_implemented',
-      );
+    if (/^application\/octet-stream/i.test(String(req.headers['content-type'] ?? ''))) return restoreSession(req, res);
     const body = await readJson(req);
     if (draining) throw new ApiError(503, 'the server is shutting down', 'server_error', null, 'draining');
     const prompt = readPrompt(body, 'prompt', false);
     const promptIds =
       prompt === undefined ? [] : promptIdsOf({ prompt, truncate: body.truncate === 'left' } as CompletionParams);
-    if (sessions.size >= maxSessions)
-      throw new ApiError(
-        429,
-        `this server keeps at most ${maxSessions} sessions: delete one first`,
-        'rate_limit_error',
-        null,
-        'too_many_sessions',
-        { 'retry-after': '1' },
-      );
+    if (sessions.size >= maxSessions) throw tooManySessions();
     const session = model.session();
     session.setWindow('exact');
     const k: Kept = { id: randomBytes(16).toString('hex'), session, busy: false, lastUsed: Date.now() };
@@ -717,6 +731,48 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         }
       });
     });
+  }
+
+  async function restoreSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const restore = (model as unknown as Partial<Restorable>).restore;
+    if (typeof restore !== 'function')
+      throw new ApiError(
+        501,
+        'restoring a saved session is not available yet: the runtime has no model.restore()',
+        'not_implemented',
+        null,
+        'not_implemented',
+      );
+    const bytes = await readBody(req);
+    if (draining) throw new ApiError(503, 'the server is shutting down', 'server_error', null, 'draining');
+    if (sessions.size >= maxSessions) throw tooManySessions();
+    let session: WasmSession;
+    try {
+      session = restore.call(model, bytes);
+    } catch (e) {
+      // a state from another model, build or sampler, or a changed byte: the runtime says which
+      throw new ApiError(
+        400,
+        `cannot restore this state: ${(e as Error).message}`,
+        'invalid_request_error',
+        null,
+        'bad_state',
+      );
+    }
+    const k: Kept = { id: randomBytes(16).toString('hex'), session, busy: false, lastUsed: Date.now() };
+    sessions.set(k.id, k);
+    send(res, 201, sessionObject(k));
+  }
+
+  function tooManySessions(): ApiError {
+    return new ApiError(
+      429,
+      `this server keeps at most ${maxSessions} sessions: delete one first`,
+      'rate_limit_error',
+      null,
+      'too_many_sessions',
+      { 'retry-after': '1' },
+    );
   }
 
   function modelObject() {
