@@ -8,6 +8,7 @@
 import t, { type Test } from 'tap';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -19,7 +20,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { createHash } from 'node:crypto';
 import { repoRoot } from './shared.js';
+import { loadModel } from '../node/index.js';
+import { startDemoServer } from '../cli/commands/serve-demo.js';
 
 const root = repoRoot();
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -75,7 +79,7 @@ const ALLOWED: RegExp[] = [
   /^bin\/itera\.js$/,
   /^build\/itera(-scalar|-wasi)?\.wasm$/,
   /^models\/student-q8_0\.gguf$/,
-  /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.wasm|itera-scalar\.wasm|sizes\.json)$/,
+  /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.module\.js|worker\.js|itera-[A-Z0-9]+\.js|itera\.wasm|itera-scalar\.wasm)$/,
   /^dist\/host\/(?!test\/)[\w/-]+\.(js|d\.ts)$/,
 ];
 /** What it must hold. */
@@ -92,6 +96,8 @@ const REQUIRED = [
   'dist/host/cli/itera.js',
   'dist/host/web/index.d.ts',
   'dist/web/itera.js',
+  'dist/web/itera.module.js',
+  'dist/web/worker.js',
 ];
 
 function dirBytes(dir: string): number {
@@ -293,8 +299,105 @@ export function web(): (t: TokenEvent) => string {
     const listed = r.stdout.split('\n').map((l) => l.split(sep).join('/'));
     t.ok(
       listed.some((l) => l.endsWith('node_modules/itera-lite/dist/host/node/index.d.ts')) &&
-        listed.some((l) => l.endsWith('node_modules/itera-lite/dist/host/web/index.d.ts')),
+        listed.some((l) => l.endsWith('node_modules/itera-lite/dist/host/web/module.d.ts')),
       `${name}: the types come from the installed package`,
     );
   }
+
+  // --- a Vite app that imports itera-lite/web from the tarball, built by the real Vite, run in Chromium
+  await t.test('a Vite app: the worker and both module builds emitted once, tokens as on Node', async (t) => {
+    const addVite = sh('npm', ['install', 'vite@^8', '--no-audit', '--no-fund', '--loglevel=error'], app, 300_000);
+    if (!ran(t, addVite, 'npm install vite')) return;
+    const web = join(app, 'web');
+    mkdirSync(join(web, 'public'), { recursive: true });
+    copyFileSync(
+      join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'),
+      join(web, 'public', 'model.gguf'),
+    );
+    writeFileSync(
+      join(web, 'index.html'),
+      '<!doctype html>\n<meta charset="utf-8">\n<pre id="out"></pre>\n<script type="module" src="./main.js"></script>\n',
+    );
+    // the docs/mobile.md recipe, unchanged but for reporting the result to the test
+    writeFileSync(
+      join(web, 'main.js'),
+      `import { IteraWeb } from 'itera-lite/web';
+const itera = IteraWeb.start();
+try {
+  const info = await itera.load('model.gguf');
+  const ids = [];
+  let text = '';
+  for await (const tok of itera.stream('The jury said', { maxTokens: 8, temperature: 0 })) {
+    ids.push(tok.id);
+    text += tok.text;
+  }
+  document.getElementById('out').textContent = text;
+  window.iteraResult = { ok: true, ids, text, build: info.build };
+} catch (e) {
+  window.iteraResult = { ok: false, error: String(e && e.message) };
+}
+`,
+    );
+    const built = sh('npx', ['vite', 'build', '--base', './', '--logLevel', 'warn'], web, 180_000);
+    if (!ran(t, built, 'vite build')) return;
+    const assets = readdirSync(join(web, 'dist', 'assets')).sort();
+    t.comment(`vite emitted: ${assets.join(', ')}`);
+    const one = (re: RegExp): string[] => assets.filter((f) => re.test(f));
+    t.equal(
+      one(/^itera-[\w-]+\.wasm$/).filter((f) => !f.startsWith('itera-scalar')).length,
+      1,
+      'itera.wasm emitted once',
+    );
+    t.equal(one(/^itera-scalar-[\w-]+\.wasm$/).length, 1, 'itera-scalar.wasm emitted once');
+    t.equal(one(/^worker-[\w-]+\.js$/).length, 1, 'the worker emitted as its own file');
+    const read = (f: string): Buffer => readFileSync(join(web, 'dist', 'assets', f));
+    const hashes = assets.map((f) => createHash('sha256').update(read(f)).digest('hex'));
+    t.equal(new Set(hashes).size, hashes.length, 'no two emitted files are the same');
+    const jsFiles = one(/\.js$/);
+    const withEngine = jsFiles.filter((f) => read(f).includes('WebAssembly.instantiate'));
+    t.same(withEngine, one(/^worker-[\w-]+\.js$/), 'the engine (WebAssembly.instantiate) ships in the worker only');
+
+    const chromiumPath = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
+    if (!existsSync(chromiumPath)) {
+      if (process.env.CI) t.fail(`Chromium is not installed (${chromiumPath})`);
+      else t.comment(`SKIP running the app: Chromium is not installed (${chromiumPath})`);
+      return;
+    }
+    const model = await loadModel(join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'));
+    const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
+    model.dispose();
+    const server = await startDemoServer({ port: 0, mounts: { '/app/': join(web, 'dist') } });
+    const { chromium } = await import('playwright-core');
+    const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'itera-vite-chromium-')), {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    try {
+      const page = await ctx.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${server.url}/app/index.html`);
+      await page.waitForFunction(
+        () => (window as unknown as { iteraResult?: unknown }).iteraResult !== undefined,
+        null,
+        {
+          timeout: 60_000,
+        },
+      );
+      const got = (await page.evaluate(() => (window as unknown as { iteraResult: unknown }).iteraResult)) as {
+        ok: boolean;
+        ids?: number[];
+        text?: string;
+        build?: string;
+        error?: string;
+      };
+      t.ok(got.ok, `the app ran in Chromium (${got.error ?? got.build ?? ''})`);
+      t.same(got.ids, want, `the same token ids as Node (${JSON.stringify(got.text)})`);
+      t.same(errors, [], 'no page errors');
+    } finally {
+      await ctx.close();
+      await server.close();
+    }
+  });
 });
