@@ -156,3 +156,13 @@ t.test('itera run | head -c 10: quiet, status 0, stops early', { skip: noModel |
   t.notMatch(r.stderr, /EPIPE|Error|\n\s+at /, 'no error, no stack trace');
   t.ok(s < 20, `it stopped generating (${s.toFixed(1)} s)`);
 });
+
+t.test('itera info shows each tensor with its type and shape', { skip: noModel }, async (t) => {
+  const c = capture();
+  t.equal(await main(['info'], c.io), 0);
+  t.match(c.out(), /\n {2}token_embd\.weight +Q8_0 +\[2000, 64\]\n/, 'text: name, type, shape');
+  const j = capture();
+  t.equal(await main(['info', '--json'], j.io), 0);
+  const info = JSON.parse(j.out()) as { tensors: Record<string, { type: string; shape: number[] }> };
+  t.same(info.tensors['token_embd.weight'], { type: 'Q8_0', shape: [2000, 64] }, 'JSON: tensors with type and shape');
+});
