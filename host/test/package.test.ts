@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { repoRoot } from './shared.js';
 import { loadModel } from '../node/index.js';
@@ -304,24 +304,51 @@ export function web(): (t: TokenEvent) => string {
     );
   }
 
-  // --- a Vite app that imports itera-lite/web from the tarball, built by the real Vite, run in Chromium
-  await t.test('a Vite app: the worker and both module builds emitted once, tokens as on Node', async (t) => {
-    const addVite = sh('npm', ['install', 'vite@^8', '--no-audit', '--no-fund', '--loglevel=error'], app, 300_000);
-    if (!ran(t, addVite, 'npm install vite')) return;
-    const web = join(app, 'web');
-    mkdirSync(join(web, 'public'), { recursive: true });
-    copyFileSync(
-      join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'),
-      join(web, 'public', 'model.gguf'),
-    );
-    writeFileSync(
-      join(web, 'index.html'),
-      '<!doctype html>\n<meta charset="utf-8">\n<pre id="out"></pre>\n<script type="module" src="./main.js"></script>\n',
-    );
-    // the docs/mobile.md recipe, unchanged but for reporting the result to the test
-    writeFileSync(
-      join(web, 'main.js'),
-      `import { IteraWeb } from 'itera-lite/web';
+  // --- Vite and webpack apps that import itera-lite/web from the tarball, built by the real
+  // bundlers with no configuration for us, run in Chromium
+  const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf');
+  const model = await loadModel(modelPath);
+  const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
+  model.dispose();
+  await t.test('a Vite app', (t) =>
+    bundlerApp(t, app, want, {
+      dir: 'vite-app',
+      deps: ['vite@^8'],
+      html: ['index.html', '<script type="module" src="./main.js"></script>'],
+      build: ['vite', 'build', '--base', './', '--logLevel', 'warn'],
+      out: 'dist',
+      model: 'public/model.gguf',
+    }),
+  );
+  await t.test('a webpack 5 app', (t) =>
+    bundlerApp(t, app, want, {
+      dir: 'webpack-app',
+      deps: ['webpack@^5', 'webpack-cli@^6'],
+      html: ['dist/index.html', '<script src="./main.js"></script>'],
+      build: ['webpack', '--mode', 'production', '--entry', './main.js', '--output-path', 'dist'],
+      out: 'dist',
+      model: 'dist/model.gguf',
+    }),
+  );
+});
+
+/** Builds the docs/mobile.md recipe with a bundler in a folder of the consumer project, checks
+ *  what it emitted (each module build once, the worker its own file, the engine in the worker
+ *  only, no two files alike) and runs it in Chromium: the same greedy ids as Node. */
+async function bundlerApp(
+  t: Test,
+  app: string,
+  want: number[],
+  o: { dir: string; deps: string[]; html: [string, string]; build: string[]; out: string; model: string },
+): Promise<void> {
+  const add = sh('npm', ['install', ...o.deps, '--no-audit', '--no-fund', '--loglevel=error'], app, 300_000);
+  if (!ran(t, add, `npm install ${o.deps.join(' ')}`)) return;
+  const dir = join(app, o.dir);
+  mkdirSync(dir);
+  // the recipe, unchanged but for reporting the result to the test
+  writeFileSync(
+    join(dir, 'main.js'),
+    `import { IteraWeb } from 'itera-lite/web';
 const itera = IteraWeb.start();
 try {
   const info = await itera.load('model.gguf');
@@ -337,67 +364,75 @@ try {
   window.iteraResult = { ok: false, error: String(e && e.message) };
 }
 `,
+  );
+  const page = (): void =>
+    writeFileSync(
+      join(dir, o.html[0]),
+      `<!doctype html>\n<meta charset="utf-8">\n<pre id="out"></pre>\n${o.html[1]}\n`,
     );
-    const built = sh('npx', ['vite', 'build', '--base', './', '--logLevel', 'warn'], web, 180_000);
-    if (!ran(t, built, 'vite build')) return;
-    const assets = readdirSync(join(web, 'dist', 'assets')).sort();
-    t.comment(`vite emitted: ${assets.join(', ')}`);
-    const one = (re: RegExp): string[] => assets.filter((f) => re.test(f));
-    t.equal(
-      one(/^itera-[\w-]+\.wasm$/).filter((f) => !f.startsWith('itera-scalar')).length,
-      1,
-      'itera.wasm emitted once',
-    );
-    t.equal(one(/^itera-scalar-[\w-]+\.wasm$/).length, 1, 'itera-scalar.wasm emitted once');
-    t.equal(one(/^worker-[\w-]+\.js$/).length, 1, 'the worker emitted as its own file');
-    const read = (f: string): Buffer => readFileSync(join(web, 'dist', 'assets', f));
-    const hashes = assets.map((f) => createHash('sha256').update(read(f)).digest('hex'));
-    t.equal(new Set(hashes).size, hashes.length, 'no two emitted files are the same');
-    const jsFiles = one(/\.js$/);
-    const withEngine = jsFiles.filter((f) => read(f).includes('WebAssembly.instantiate'));
-    t.same(withEngine, one(/^worker-[\w-]+\.js$/), 'the engine (WebAssembly.instantiate) ships in the worker only');
+  if (!o.html[0].startsWith(o.out + '/')) page();
+  mkdirSync(dirname(join(dir, o.model)), { recursive: true });
+  copyFileSync(join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'), join(dir, o.model));
+  const built = sh('npx', o.build, dir, 300_000);
+  if (!ran(t, built, o.build.join(' '))) return;
+  if (o.html[0].startsWith(o.out + '/')) page();
 
-    const chromiumPath = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
-    if (!existsSync(chromiumPath)) {
-      if (process.env.CI) t.fail(`Chromium is not installed (${chromiumPath})`);
-      else t.comment(`SKIP running the app: Chromium is not installed (${chromiumPath})`);
-      return;
-    }
-    const model = await loadModel(join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'));
-    const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
-    model.dispose();
-    const server = await startDemoServer({ port: 0, mounts: { '/app/': join(web, 'dist') } });
-    const { chromium } = await import('playwright-core');
-    const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'itera-vite-chromium-')), {
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
-    try {
-      const page = await ctx.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`${server.url}/app/index.html`);
-      await page.waitForFunction(
-        () => (window as unknown as { iteraResult?: unknown }).iteraResult !== undefined,
-        null,
-        {
-          timeout: 60_000,
-        },
-      );
-      const got = (await page.evaluate(() => (window as unknown as { iteraResult: unknown }).iteraResult)) as {
-        ok: boolean;
-        ids?: number[];
-        text?: string;
-        build?: string;
-        error?: string;
-      };
-      t.ok(got.ok, `the app ran in Chromium (${got.error ?? got.build ?? ''})`);
-      t.same(got.ids, want, `the same token ids as Node (${JSON.stringify(got.text)})`);
-      t.same(errors, [], 'no page errors');
-    } finally {
-      await ctx.close();
-      await server.close();
-    }
+  const out = join(dir, o.out);
+  const files = listFiles(out).filter((f) => /\.(js|wasm)$/.test(f));
+  t.comment(`${o.build[0]} emitted: ${files.join(', ')}`);
+  const bytes = (f: string): Buffer => readFileSync(join(out, f));
+  const wasm = files.filter((f) => f.endsWith('.wasm'));
+  const simd = readFileSync(join(repoRoot(), 'build', 'itera.wasm'));
+  const scalar = readFileSync(join(repoRoot(), 'build', 'itera-scalar.wasm'));
+  t.equal(wasm.filter((f) => bytes(f).equals(simd)).length, 1, 'itera.wasm emitted once');
+  t.equal(wasm.filter((f) => bytes(f).equals(scalar)).length, 1, 'itera-scalar.wasm emitted once');
+  t.equal(wasm.length, 2, 'and no other module');
+  const hashes = files.map((f) => createHash('sha256').update(bytes(f)).digest('hex'));
+  t.equal(new Set(hashes).size, hashes.length, 'no two emitted files are the same');
+  const js = files.filter((f) => f.endsWith('.js'));
+  const withEngine = js.filter((f) => bytes(f).includes('WebAssembly.instantiate'));
+  t.equal(withEngine.length, 1, `the engine ships in one file (${withEngine.join(', ')})`);
+  t.ok(js.length >= 2 && !withEngine.some((f) => /(^|\/)(main|index)[-.]/.test(f)), 'the worker is its own file');
+
+  const chromiumPath = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) {
+    if (process.env.CI) t.fail(`Chromium is not installed (${chromiumPath})`);
+    else t.comment(`SKIP running the app: Chromium is not installed (${chromiumPath})`);
+    return;
+  }
+  const server = await startDemoServer({ port: 0, mounts: { '/app/': out } });
+  const { chromium } = await import('playwright-core');
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'itera-app-chromium-')), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
   });
-});
+  try {
+    const p = await ctx.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.goto(`${server.url}/app/index.html`);
+    await p.waitForFunction(() => (window as unknown as { iteraResult?: unknown }).iteraResult !== undefined, null, {
+      timeout: 60_000,
+    });
+    const got = (await p.evaluate(() => (window as unknown as { iteraResult: unknown }).iteraResult)) as {
+      ok: boolean;
+      ids?: number[];
+      text?: string;
+      build?: string;
+      error?: string;
+    };
+    t.ok(got.ok, `the app ran in Chromium (${got.error ?? got.build ?? ''})`);
+    t.same(got.ids, want, `the same token ids as Node (${JSON.stringify(got.text)})`);
+    t.same(errors, [], 'no page errors');
+  } finally {
+    await ctx.close();
+    await server.close();
+  }
+}
+
+function listFiles(dir: string, base = ''): string[] {
+  return readdirSync(join(dir, base), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(dir, join(base, e.name)) : [join(base, e.name).split(sep).join('/')],
+  );
+}
