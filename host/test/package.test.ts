@@ -402,7 +402,8 @@ try {
   }
   const server = await startDemoServer({ port: 0, mounts: { '/app/': out } });
   const { chromium } = await import('playwright-core');
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'itera-app-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'itera-app-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
@@ -428,6 +429,7 @@ try {
   } finally {
     await ctx.close();
     await server.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 }
 
