@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const main = new URL('../dist/host/cli/itera.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write(
-    "itera: the CLI is not built yet (dist/ is missing): run 'npm install' or 'npm run build' in the itera-lite folder\n",
+    "itera: the CLI is not built (dist/ is missing): in a clone run 'npm run build'; a git dependency is never built (npm runs only 'prepare' there): install itera-lite from the registry or a tarball made by 'npm pack'\n",
   );
   process.exit(1);
 }

@@ -3,10 +3,15 @@
 //   dist/web/itera.js          the runtime; fetches itera.wasm / itera-scalar.wasm beside itself
 //   dist/web/itera.inline.js   the same with both module builds inlined as base64 (one file, for
 //                              apps that load from local assets)
+//   dist/web/itera.module.js  the build for bundlers (`itera-lite/web`): the page side; it starts
+//                              worker.js with a literal new Worker(new URL('./worker.js',
+//                              import.meta.url), { type: 'module' }); code both use is in one
+//                              shared chunk (itera-HASH.js), so nothing ships twice
 //   dist/web/itera.wasm, itera-scalar.wasm, sizes.json (bytes and gzipped bytes of each)
-// The page creates its worker from the bundle's own URL, so each variant is one JS file.
+// In itera.js and itera.inline.js the page creates its worker from the bundle's own URL, so each
+// of those variants is one JS file.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'web');
 mkdirSync(out, { recursive: true });
+// the shared chunks of earlier builds (their names carry a hash)
+for (const f of readdirSync(out)) if (/^itera-[A-Z0-9]+\.js$/.test(f)) rmSync(join(out, f));
 const wasm = { simd: join(root, 'build', 'itera.wasm'), scalar: join(root, 'build', 'itera-scalar.wasm') };
 for (const p of Object.values(wasm)) {
   if (!existsSync(p)) {
@@ -59,7 +66,32 @@ export async function wasmBytes(build, override) {
   },
 };
 
+// the build for bundlers: worker-source.ts replaced by the literal worker expression
+const moduleWorker = {
+  name: 'module-worker',
+  setup(b) {
+    b.onResolve({ filter: /\/worker-source\.js$/ }, (args) => ({ path: args.path, namespace: 'itera-module-worker' }));
+    b.onLoad({ filter: /.*/, namespace: 'itera-module-worker' }, () => ({
+      loader: 'js',
+      contents: `export function startWorker() {
+  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'itera' });
+}`,
+    }));
+  },
+};
+
 await build({ ...common, outfile: join(out, 'itera.js') });
+await build({
+  ...common,
+  entryPoints: {
+    'itera.module': join(root, 'host', 'web', 'module.ts'),
+    worker: join(root, 'host', 'web', 'worker-main.ts'),
+  },
+  outdir: out,
+  splitting: true,
+  chunkNames: 'itera-[hash]',
+  plugins: [moduleWorker],
+});
 await build({ ...common, outfile: join(out, 'itera.inline.js'), plugins: [inline] });
 copyFileSync(wasm.simd, join(out, 'itera.wasm'));
 copyFileSync(wasm.scalar, join(out, 'itera-scalar.wasm'));

@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fail, parse, type Command, type Io } from './command.js';
+import { closest, fail, parse, watchPipe, type Command, type Io } from './command.js';
 import { run } from './commands/run.js';
 import { logits } from './commands/logits.js';
 import { score } from './commands/score.js';
@@ -70,17 +70,31 @@ export async function main(argv: string[], io: Io = { out: process.stdout, err: 
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {
-    io.err.write(`itera: unknown command '${name}'\n\n${usage()}`);
+    const near = closest(
+      name,
+      commands.map((c) => c.name),
+    );
+    io.err.write(
+      near
+        ? `itera: unknown command '${name}'. Did you mean '${near}'?\nRun 'itera --help' for the list.\n`
+        : `itera: unknown command '${name}'\n\n${usage()}`,
+    );
     return 2;
   }
+  // the real stdout: a reader that goes away (itera run | head) ends the command quietly
+  const pipe = io.closed === undefined && io.out === process.stdout ? watchPipe(io.out, io.err) : null;
+  const cio: Io = pipe ? { ...io, closed: pipe.closed } : io;
   try {
     const p = parse(cmd, rest);
     if (p === 'help') {
-      io.out.write(cmd.help + '\n');
+      cio.out.write(cmd.help + '\n');
       return 0;
     }
-    return await cmd.run(p.values, p.positionals, io);
+    const code = await cmd.run(p.values, p.positionals, cio);
+    return pipe?.failed() ? 1 : code;
   } catch (e) {
-    return fail(e, cmd.name, io);
+    // a write after the reader left: not a failure of the command
+    if (pipe?.closed()) return pipe.failed() ? 1 : 0;
+    return fail(e, cmd.name, cio);
   }
 }

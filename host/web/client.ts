@@ -7,6 +7,7 @@
 //   const stats = itera.lastStats;  // tokens/s, per-token ms, memory
 
 import type { GenerateOptions } from '../runtime/api.js';
+import { startWorker } from './worker-source.js';
 import type {
   BuildChoice,
   Diagnostics,
@@ -19,7 +20,8 @@ import type {
 } from './protocol.js';
 
 export interface StartOptions {
-  /** The bundle's URL, which the worker runs (default: this module's own URL). */
+  /** The script the worker runs (default: this bundle itself in dist/web/itera.js, worker.js
+   *  beside it in dist/web/itera.module.js). */
   workerUrl?: string | URL;
   /** 'auto' (feature detection, default), or force 'simd' / 'scalar'. */
   build?: BuildChoice;
@@ -73,10 +75,11 @@ export class IteraWeb {
     });
   }
 
-  /** Starts a worker running the bundle. */
+  /** Starts a worker running the bundle (or workerUrl). */
   static start(opts: StartOptions = {}): IteraWeb {
-    const url = opts.workerUrl ?? import.meta.url;
-    return new IteraWeb(new Worker(url, { type: 'module', name: 'itera' }), opts);
+    const worker =
+      opts.workerUrl !== undefined ? new Worker(opts.workerUrl, { type: 'module', name: 'itera' }) : startWorker();
+    return new IteraWeb(worker, opts);
   }
 
   private onReply(r: Reply): void {

@@ -6,11 +6,6 @@
 import { installWorker } from './worker.js';
 import { isWorkerScope } from './engine.js';
 
-export { IteraWeb, IteraWebError } from './client.js';
-export type { StartOptions, LoadOptions } from './client.js';
-export { Engine, engineHasSimd, pickBuild, fetchBytes, sourceBytes, diagnostics } from './engine.js';
-export { wasmBytes, wasmUrl, INLINED } from './wasm-source.js';
-export type { Diagnostics, GenerationStats, LoadInfo, ModelSource, TokenEvent, BuildChoice } from './protocol.js';
-export { IteraError } from '../runtime/types.js';
+export * from './exports.js';
 
 if (isWorkerScope()) installWorker();

@@ -1,6 +1,7 @@
-// Where the bundle finds the module builds. The ES module bundle (dist/web/itera.js) fetches them
-// beside itself; scripts/build-web.mjs swaps this file for one with both builds inlined as base64
-// for the single-file variant (dist/web/itera.inline.js).
+// Where the bundle finds the module builds. The ES module bundles (dist/web/itera.js, and the
+// build for bundlers: dist/web/itera.module.js + worker.js) fetch them beside themselves;
+// scripts/build-web.mjs swaps this file for one with both builds inlined as base64 for the
+// single-file variant (dist/web/itera.inline.js).
 
 import { fetchBytes } from './engine.js';
 
@@ -8,7 +9,10 @@ import { fetchBytes } from './engine.js';
 export const INLINED = false;
 
 export function wasmUrl(build: 'simd' | 'scalar'): string {
-  return new URL(build === 'simd' ? './itera.wasm' : './itera-scalar.wasm', import.meta.url).href;
+  // one literal new URL(...) per file, the form bundlers follow to emit the files they name
+  return build === 'simd'
+    ? new URL('./itera.wasm', import.meta.url).href
+    : new URL('./itera-scalar.wasm', import.meta.url).href;
 }
 
 /** The module's bytes for a build (an explicit URL or bytes override the default place). */

@@ -43,6 +43,7 @@ Example:
     quant: { type: 'string' },
   },
   positionals: [1, 1],
+  args: ['CHECKPOINT (the PyTorch checkpoint or safetensors file to convert)'],
   async run(v, [ckpt], io) {
     const out = str(v, 'output');
     if (out === undefined) throw new UsageError('--output FILE is required');

@@ -131,6 +131,7 @@ export const data: Command = {
     output: { type: 'string', short: 'o' },
   },
   positionals: [1, 1],
+  args: ['ACTION (prepare or text)'],
   async run(v, [sub], io) {
     const out = str(v, 'output');
     if (sub === 'prepare') {

@@ -37,6 +37,7 @@ Example:
     last: { type: 'boolean' },
   },
   positionals: [1, 1],
+  args: ['FORMAT (onnx)'],
   async run(v, p, io) {
     if (p[0] !== 'onnx') throw new UsageError(`unknown export format '${p[0]}': the only one is 'onnx'`);
     const out = str(v, 'output');

@@ -20,7 +20,12 @@ ${modelHelp}
     try {
       const i = model.info();
       if (v.json) {
-        io.out.write(JSON.stringify({ ...i, loadMs: model.loadMs, memoryBytes: model.memoryBytes() }, null, 2) + '\n');
+        const tensors = Object.fromEntries(
+          [...model.file.tensors].map(([n, t]) => [n, { type: ggmlTypeName(t.type), shape: t.shape }]),
+        );
+        io.out.write(
+          JSON.stringify({ ...i, tensors, loadMs: model.loadMs, memoryBytes: model.memoryBytes() }, null, 2) + '\n',
+        );
         return 0;
       }
       const c = i.config;
@@ -31,11 +36,11 @@ ${modelHelp}
           `E=${c.numExperts} f=${c.expertSize} k=${c.topK} moe_layers=[${c.moeLayers.join(',')}] T=${c.maxSeqLength} eps=${c.layerNormEps}\n` +
           `tokenizer    ${i.tokenizer}, ${fmtInt(model.tokenizer.size)} tokens\n` +
           `runtime      ${i.simd ? 'SIMD' : 'scalar'} build, ${fmtBytes(model.memoryBytes())} of WebAssembly memory, loaded in ${model.loadMs.toFixed(1)} ms\n` +
-          `tensors:\n` +
+          `tensors (type, shape in PyTorch order):\n` +
           Object.entries(i.tensorTypes)
             .map(
               ([n, t]) =>
-                `  ${n.padEnd(30)} ${ggmlTypeName(t)}${/\.ssm_c$/.test(n) && t !== GgmlType.F32 && t !== GgmlType.F16 ? ' (stored transposed, as ssm_c_t [N, di])' : ''}`,
+                `  ${n.padEnd(30)} ${ggmlTypeName(t).padEnd(5)} ${shapeOf(model.file.tensors.get(n)?.shape)}${/\.ssm_c$/.test(n) && t !== GgmlType.F32 && t !== GgmlType.F16 ? ' (stored transposed, as ssm_c_t [N, di])' : ''}`,
             )
             .join('\n') +
           '\n',
@@ -46,3 +51,7 @@ ${modelHelp}
     }
   },
 };
+
+function shapeOf(shape: readonly number[] | undefined): string {
+  return shape ? `[${shape.join(', ')}]` : '?';
+}

@@ -58,6 +58,7 @@ Options:
   -h, --help           this help`,
   options: { type: { type: 'string' }, output: { type: 'string', short: 'o' }, build: { type: 'string' } },
   positionals: [1, 1],
+  args: ['IN.gguf (the model file to re-type)'],
   async run(v, [input], io) {
     const type = parseQuant(str(v, 'type'), 'type');
     if (type === undefined) throw new UsageError('--type is required');

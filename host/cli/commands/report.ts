@@ -28,6 +28,7 @@ Example:
   itera report results/*.json -o reports/`,
   options: { output: { type: 'string', short: 'o' }, name: { type: 'string' }, 'no-png': { type: 'boolean' } },
   positionals: [1, 1000],
+  args: ['RESULTS.json (one or more files from itera bench --json)'],
   async run(v, files, io) {
     const outDir = str(v, 'output');
     if (!outDir) throw new UsageError('--output DIR is required');

@@ -1,5 +1,7 @@
-import type { Command } from '../command.js';
-import { num, str, UsageError } from '../command.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command, Io, Values } from '../command.js';
+import { num, readAll, stillReading, str, UsageError } from '../command.js';
+import { IteraError } from '../../runtime/types.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
 import type { GenerateOptions } from '../../runtime/api.js';
 
@@ -14,7 +16,8 @@ Generates text inside the WebAssembly module and streams it to stdout as it is m
 
 Options:
 ${modelHelp}
-  -p, --prompt TEXT    the prompt (default: "${DEFAULT_PROMPT}")
+  -p, --prompt TEXT    the prompt (default: "${DEFAULT_PROMPT}"); '-' reads it from stdin
+  -f, --file FILE      read the prompt from a file ('-' = stdin); one final newline is dropped
   -n, --max-tokens N   most tokens to generate (default 64)
   -t, --temperature T  0 = greedy (default 0.8)
   -k, --top-k K        sample from the K most likely tokens only (0 = off, default 40)
@@ -28,10 +31,12 @@ ${modelHelp}
 
 Examples:
   itera run --prompt "The jury said"
-  itera run --model models/student-q8_0.gguf --temperature 0 --max-tokens 30 --json`,
+  itera run --model models/student-q8_0.gguf --temperature 0 --max-tokens 30 --json
+  echo "The jury said" | itera run -p - | head -c 200`,
   options: {
     ...modelOptions,
     prompt: { type: 'string', short: 'p' },
+    file: { type: 'string', short: 'f' },
     'max-tokens': { type: 'string', short: 'n' },
     temperature: { type: 'string', short: 't' },
     'top-k': { type: 'string', short: 'k' },
@@ -61,7 +66,7 @@ Examples:
     };
     if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1))
       throw new UsageError(`--top-p must be greater than 0 and at most 1, got ${o.topP}`);
-    const prompt = str(v, 'prompt') ?? DEFAULT_PROMPT;
+    const prompt = await readPrompt(v, io);
     const model = await openModel(v);
     try {
       if (v.json) {
@@ -84,6 +89,11 @@ Examples:
       let n = 0;
       let first = true;
       for (;;) {
+        // the reader went away (itera run | head): stop generating, end quietly
+        if (!(await stillReading(io))) {
+          await it.return(undefined as never);
+          return 0;
+        }
         const step = await it.next();
         if (step.done) {
           const r = step.value;
@@ -109,6 +119,24 @@ Examples:
     }
   },
 };
+
+/** The prompt: --prompt, --file, or stdin for '-' in either; one final newline dropped from a
+ *  file or stdin (echo adds one). */
+async function readPrompt(v: Values, io: Io): Promise<string> {
+  const text = str(v, 'prompt');
+  const file = str(v, 'file');
+  if (text !== undefined && file !== undefined)
+    throw new UsageError('give the prompt once: --prompt TEXT or --file FILE, not both');
+  const from = text === '-' ? '-' : file;
+  if (from === undefined) return text ?? DEFAULT_PROMPT;
+  let raw: string;
+  if (from === '-') raw = await readAll(io.in ?? process.stdin);
+  else {
+    if (!existsSync(from)) throw new IteraError(`prompt file not found: ${from}`, 'NO_FILE');
+    raw = readFileSync(from, 'utf8');
+  }
+  return raw.replace(/\r?\n$/, '');
+}
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

@@ -62,6 +62,7 @@ export const tokenizer: Command = {
     json: { type: 'boolean' },
   },
   positionals: [1, 1],
+  args: ['ACTION (train, stats or encode)'],
   async run(v, [sub], io) {
     if (sub === 'train') {
       const kind = str(v, 'kind');
