@@ -11,6 +11,7 @@ import {
   getDetail, getError,
 } from './model';
 import { sampleToken, seedRng } from './sampling';
+import { stateSize, stateSave, stateLoad } from './state';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
@@ -41,6 +42,14 @@ export function session_set_window(s: usize, mode: i32): i32 {
   changetype<Session>(s).mode = mode;
   return OK;
 }
+
+/** Bytes of a saved state of session s (the same for every session of its model). */
+export function session_state_size(s: usize): i32 { return stateSize(changetype<Session>(s).model); }
+/** Writes s's complete state (session_state_size bytes) to out (layout: assembly/abi.ts ST_*). */
+export function session_state_save(s: usize, out: usize): void { stateSave(changetype<Session>(s), out); }
+/** Replaces s's state with n bytes from a save of a session of the same model; ERR_BAD_STATE
+ *  (nothing changed) for a wrong length or a field out of range. */
+export function session_state_load(s: usize, src: usize, n: i32): i32 { return stateLoad(changetype<Session>(s), src, n); }
 
 /** Runs n token ids (i32 at ids). out != 0 receives every position's logits [n, V]. */
 export function prefill(s: usize, ids: usize, n: i32, out: usize): i32 {

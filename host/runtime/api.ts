@@ -6,6 +6,7 @@ import { IteraConfig, IteraError } from './types.js';
 import { readModelFile } from './model-file.js';
 import type { Tokenizer } from './tokenizer/index.js';
 import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
+import { fnv1a64 } from './state.js';
 
 export interface GenerateOptions extends SamplerOptions {
   /** Most tokens to generate (default 64). */
@@ -117,10 +118,12 @@ export class IteraModel {
     const t0 = now();
     const file = readModelFile(modelBytes);
     const ex = await instantiate(wasm);
-    const wasmModel = new WasmModel(ex, file.config, {
-      config: file.config,
-      tensor: (name: string) => file.tensors.get(name) ?? null,
-    });
+    const wasmModel = new WasmModel(
+      ex,
+      file.config,
+      { config: file.config, tensor: (name: string) => file.tensors.get(name) ?? null },
+      fnv1a64(modelBytes),
+    );
     const summary: ModelSummary = {
       name: file.name,
       config: file.config,
@@ -164,6 +167,19 @@ export class IteraModel {
 
   session(): WasmSession {
     return this.wasmModel.newSession();
+  }
+
+  /** A new session continuing a state saved by session.save() from this model file (in this
+   *  instance or another, on any host with the same build). Throws an IteraError with a STATE_*
+   *  code when the bytes belong to another model file, build or sampler version, or were changed,
+   *  truncated or extended (see WasmSession.restore). */
+  restore(bytes: Uint8Array): WasmSession {
+    return this.wasmModel.restore(bytes);
+  }
+
+  /** FNV-1a 64 of the model file, as saved states carry it (16 hex digits). */
+  get modelHash(): string {
+    return Array.from(this.wasmModel.modelHash, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   encode(text: string): number[] {
