@@ -12,6 +12,7 @@ import {
 } from './model';
 import { sampleToken, seedRng } from './sampling';
 import { stateSize, stateSave, stateLoad } from './state';
+import { batchScratchNew, stepBatch } from './batch';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
@@ -99,4 +100,18 @@ export function generate(s: usize, max: i32, out: usize, eos: i32): i32 {
     if (tok == eos) return i + 1;
   }
   return max;
+}
+
+/** A batch's scratch for model m: a session (free it with session_free) whose buffers carry the
+ *  rows of generate_next_batch; it holds no conversation of its own. */
+export function batch_new(m: usize): usize { return batchScratchNew(m); }
+
+/** generate_next for B sessions at once (u32 session pointers at sessions; the tokens to out,
+ *  i32): each draws with its own sampler, then they go through the model together, the weights
+ *  read once per chunk of rows. Bit for bit what generate_next on each in turn gives.
+ *  ERR_EMPTY / ERR_BAD_PARAM (another model, a repeat): detail = the session's index, and
+ *  nothing has changed. */
+export function generate_next_batch(scratch: usize, sessions: usize, B: i32, out: usize): i32 {
+  if (B < 0) return ERR_BAD_PARAM;
+  return stepBatch(changetype<Session>(scratch), sessions, B, out);
 }

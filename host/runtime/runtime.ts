@@ -62,6 +62,8 @@ export interface IteraExports {
   session_state_size(s: number): number;
   session_state_save(s: number, out: number): void;
   session_state_load(s: number, src: number, n: number): number;
+  batch_new(m: number): number;
+  generate_next_batch(scratch: number, sessions: number, n: number, out: number): number;
 }
 
 export { ABI_VERSION } from './abi.js';
@@ -140,6 +142,8 @@ export class WasmModel {
    *  gives it, or else of its configuration and every tensor's type and bytes. */
   readonly modelHash: Uint8Array;
   private freed = false;
+  /** stepBatch's scratch session and its buffer of session pointers and tokens (made on first use). */
+  private batch = { scratch: 0, buf: 0, capacity: 0 };
 
   constructor(
     readonly ex: IteraExports,
@@ -241,8 +245,52 @@ export class WasmModel {
     }
   }
 
+  /** One token for each session (all of this model, each at most once, each with a prompt fed):
+   *  each draws with its own sampler and settings, then all of them go through the model together,
+   *  every weight read once per 8 sessions. Returns the tokens in the sessions' order. The same
+   *  tokens, logits and states as session.next() on each in turn, bit for bit; sessions may join
+   *  and leave between calls. A session past T in the exact window recomputes its window alone. */
+  stepBatch(sessions: readonly WasmSession[]): number[] {
+    if (this.freed) throw new IteraError('model was freed', 'FREED');
+    const seen = new Set<WasmSession>();
+    sessions.forEach((s, i) => {
+      if (!(s instanceof WasmSession) || s.model !== this)
+        throw new IteraError(`session ${i} of the batch belongs to another model`, 'BAD_PARAM');
+      if (s.isFreed) throw new IteraError(`session ${i} of the batch was freed`, 'FREED');
+      if (seen.has(s)) throw new IteraError(`session ${i} of the batch appears twice`, 'BAD_PARAM');
+      if (s.position === 0)
+        throw new IteraError(
+          `session ${i} of the batch has nothing to continue: prefill a prompt first`,
+          'EMPTY_PROMPT',
+        );
+      seen.add(s);
+    });
+    const B = sessions.length;
+    if (B === 0) return [];
+    const ex = this.ex;
+    const b = this.batch;
+    if (b.scratch === 0) b.scratch = ex.batch_new(this.ptr);
+    if (b.capacity < B) {
+      if (b.buf) ex.free(b.buf);
+      b.capacity = Math.max(B, 2 * b.capacity, 16);
+      b.buf = ex.alloc(b.capacity * 8);
+    }
+    new Uint32Array(ex.memory.buffer, b.buf, B).set(sessions.map((s) => s.ptr));
+    const out = b.buf + b.capacity * 4;
+    const rc = ex.generate_next_batch(b.scratch, b.buf, B, out);
+    if (rc !== 0) {
+      throw new IteraError(
+        `runtime error: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (session ${ex.error_detail()} of the batch)`,
+        'RUNTIME',
+      );
+    }
+    return Array.from(new Int32Array(ex.memory.buffer, out, B));
+  }
+
   free(): void {
     if (!this.freed) {
+      if (this.batch.scratch) this.ex.session_free(this.batch.scratch);
+      if (this.batch.buf) this.ex.free(this.batch.buf);
       this.ex.model_free(this.ptr);
       this.freed = true;
     }
