@@ -87,7 +87,25 @@ export const ERR_EMPTY: i32 = -2; // no tokens given where at least one is neede
 export const ERR_BAD_PARAM: i32 = -3; // parameter out of range; detail = which
 export const ERR_BAD_MODEL: i32 = -4; // inconsistent model descriptor; detail = the word index
 export const ERR_BAD_TYPE: i32 = -5; // tensor type not supported by this build; detail = the word index
+export const ERR_BAD_STATE: i32 = -6; // saved state does not fit this session; detail = the offending byte offset, or -1 for its length
 
 // ---- Window behaviour past T positions (session_set_window) -----------------------------------
 export const WINDOW_EXACT: i32 = 0; // the original's: recompute the last T tokens for each new token
 export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, position clamped to T-1
+
+// ---- A session's saved state (session_state_save / session_state_load) ----------------------
+// Bytes, little-endian: the fields below at these offsets, then the conv windows [L, K-1, di] f32
+// (a ring whose oldest slot is ST_RING), the scan states [L, N] f32, the window's tokens [T] i32
+// (the first ST_POS of them; the rest 0) and the last logits [V] f32. session_state_load checks
+// every field that could break the module (ERR_BAD_STATE, detail the offending field's byte offset)
+// before it writes anything. The hosts wrap these bytes in a header and a checksum.
+export const STATE_VERSION: i32 = 1; // bumped whenever this layout changes
+export const SAMPLER_VERSION: i32 = 1; // bumped whenever the same settings and state may draw differently
+export const ST_POS: i32 = 0; // u32 tokens in the window (0 .. T)
+export const ST_MODE: i32 = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
+export const ST_RING: i32 = 8; // u32 the conv windows' oldest slot (0 .. K-2)
+export const ST_TEMPERATURE: i32 = 12; // f32
+export const ST_TOPK: i32 = 16; // i32
+export const ST_TOPP: i32 = 20; // f32
+export const ST_RNG: i32 = 24; // u64 the PRNG's state (never 0)
+export const ST_ARRAYS: i32 = 32; // the arrays start here

@@ -11,6 +11,8 @@ import {
   getDetail, getError,
 } from './model';
 import { sampleToken, seedRng } from './sampling';
+import { stateSize, stateSave, stateLoad } from './state';
+import { batchScratchNew, stepBatch } from './batch';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
@@ -41,6 +43,14 @@ export function session_set_window(s: usize, mode: i32): i32 {
   changetype<Session>(s).mode = mode;
   return OK;
 }
+
+/** Bytes of a saved state of session s (the same for every session of its model). */
+export function session_state_size(s: usize): i32 { return stateSize(changetype<Session>(s).model); }
+/** Writes s's complete state (session_state_size bytes) to out (layout: assembly/abi.ts ST_*). */
+export function session_state_save(s: usize, out: usize): void { stateSave(changetype<Session>(s), out); }
+/** Replaces s's state with n bytes from a save of a session of the same model; ERR_BAD_STATE
+ *  (nothing changed) for a wrong length or a field out of range. */
+export function session_state_load(s: usize, src: usize, n: i32): i32 { return stateLoad(changetype<Session>(s), src, n); }
 
 /** Runs n token ids (i32 at ids). out != 0 receives every position's logits [n, V]. */
 export function prefill(s: usize, ids: usize, n: i32, out: usize): i32 {
@@ -90,4 +100,18 @@ export function generate(s: usize, max: i32, out: usize, eos: i32): i32 {
     if (tok == eos) return i + 1;
   }
   return max;
+}
+
+/** A batch's scratch for model m: a session (free it with session_free) whose buffers carry the
+ *  rows of generate_next_batch; it holds no conversation of its own. */
+export function batch_new(m: usize): usize { return batchScratchNew(m); }
+
+/** generate_next for B sessions at once (u32 session pointers at sessions; the tokens to out,
+ *  i32): each draws with its own sampler, then they go through the model together, the weights
+ *  read once per chunk of rows. Bit for bit what generate_next on each in turn gives.
+ *  ERR_EMPTY / ERR_BAD_PARAM (another model, a repeat): detail = the session's index, and
+ *  nothing has changed. */
+export function generate_next_batch(scratch: usize, sessions: usize, B: i32, out: usize): i32 {
+  if (B < 0) return ERR_BAD_PARAM;
+  return stepBatch(changetype<Session>(scratch), sessions, B, out);
 }

@@ -113,6 +113,7 @@ export class Session {
   probs: usize; // [V] f32 sampler scratch
   idx: usize; // [V] i32 sampler scratch
   qs: QScratch; // quantized activations, CHUNK rows (int16 [stride]; f32 and i32 [stride/32])
+  bout: usize; // [CHUNK, V] logits of a batch's rows: only in a batch's scratch session, else 0
   temperature: f32;
   topk: i32;
   topp: f32;
@@ -481,6 +482,7 @@ export function sessionNew(mp: usize): usize {
 
 export function sessionFree(sp: usize): void {
   const s = changetype<Session>(sp);
+  if (s.bout != 0) heap.free(s.bout);
   heap.free(s.block);
   heap.free(sp);
 }
@@ -504,13 +506,23 @@ function clearState(s: Session, m: Model): void {
 // @ts-ignore: decorator
 @inline function row(buf: usize, stride: i32, i: i32): usize { return buf + (<usize>(i * stride) << 2); }
 
+// A batch's rows: row i is the next token of session BATCH_SESSIONS[i] at position
+// BATCH_POSITIONS[i], with that session's own conv window, ring and scan state.
+export const BATCH_IDS = memory.data(CHUNK << 2, 16);
+export const BATCH_SESSIONS = memory.data(CHUNK << 2, 16);
+export const BATCH_POSITIONS = memory.data(CHUNK << 2, 16);
+// @ts-ignore: decorator
+@inline export function batchSession(i: i32): Session { return changetype<Session>(load<u32>(BATCH_SESSIONS + (<usize>i << 2))); }
+
 /** P (<= CHUNK) tokens from ids (i32) at positions p0 .. p0+P-1, layer by layer (each matrix runs
  *  on all P positions at once), updating the recurrent state. With outAll, every position's V
  *  logits go to out (rows V apart); else, if out != 0, the last position's logits; else none, and
  *  the last layer only carries its recurrent state (conv window and scan): g, y, out_proj and the
  *  MoE/FFN block feed nothing but logits. Every position's arithmetic is the same whatever P is,
- *  so a prompt in chunks and token by token give the same bits. */
-function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAll: bool): void {
+ *  so a prompt in chunks and token by token give the same bits.
+ *  batch: the rows are P sessions' next tokens (BATCH_*) rather than P positions of s; s is then
+ *  only the scratch whose chunk buffers they use, and p0 is unused. */
+export function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAll: bool, batch: bool = false): void {
   const m = s.model;
   const d = m.d, di = m.di, N = m.N, K = m.K, f = m.f, eps = m.eps;
   const rd = rowOf(d), rdi = rowOf(di), r2di = rowOf(2 * di), rtmp = rowOf(max(di, d)), rN = rowOf(N), rf = rowOf(max(m.k, 1) * f);
@@ -520,7 +532,7 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
   for (let i = 0; i < P; i++) {
     const h = row(H, rd, i), e = row(M, rd, i);
     matRow(m.tok_embd, load<i32>(ids + (<usize>i << 2)), h);
-    matRow(m.pos_embd, p0 + i, e);
+    matRow(m.pos_embd, batch ? load<i32>(BATCH_POSITIONS + (<usize>i << 2)) : p0 + i, e);
     add_f32(e, h, d);
   }
 
@@ -535,9 +547,15 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
     matmul(stateOnly ? ly.ssm_in_a : ly.ssm_in, U, rd, XZ, r2di, P, s.qs);
     // c = conv1d.bias + sum_j conv1d.weight[:, 0, j] * a_{t-K+1+j};  s = SiLU(c), position by
     // position through the ring (which advances once per position, for every layer alike)
-    const win = s.conv + (<usize>(l * (K - 1) * di) << 2); // a_{t-K+1} .. a_{t-1}
+    const convAt = <usize>(l * (K - 1) * di) << 2;
+    const win = s.conv + convAt; // a_{t-K+1} .. a_{t-1}
     let ring = s.ring;
     for (let i = 0; i < P; i++) {
+      if (batch) {
+        const bi = batchSession(i);
+        convSilu(bi.conv + convAt, bi.ring, ly.conv_t, ly.conv_b, row(XZ, r2di, i), row(SV, rdi, i), di, K);
+        continue;
+      }
       convSilu(win, ring, ly.conv_t, ly.conv_b, row(XZ, r2di, i), row(SV, rdi, i), di, K);
       if (K > 1 && ++ring == K - 1) ring = 0;
     }
@@ -546,8 +564,9 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
     matmul(ly.ssm_b, SV, rdi, BS, rN, P, s.qs, svq);
     // per position: delta = mean_c softplus(delta_proj . s + bias); z = exp(delta * A) * z +
     // delta * (B . s); y = (C . z + D * s) * SiLU(g)
-    const z = s.z + (<usize>(l * N) << 2);
+    const zAt = <usize>(l * N) << 2;
     for (let i = 0; i < P; i++) {
+      const z = (batch ? batchSession(i).z : s.z) + zAt;
       const delta = softplusMean(row(TMP, rtmp, i), ly.dt_b, di);
       scanStep(z, ly.a_neg, row(BS, rN, i), delta, N);
       if (!stateOnly) gateY(row(Y, rdi, i), ly.c_t, z, N, ly.ssm_d, row(SV, rdi, i), row(XZ, r2di, i) + (<usize>di << 2), di);
@@ -570,7 +589,10 @@ function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize, outAl
     for (let i = 0; i < P; i++) add_f32(row(M, rd, i), row(H, rd, i), d);
   }
   // every layer's a_t took the oldest slot: it is now the newest
-  if (K > 1) s.ring = (s.ring + P) % (K - 1);
+  if (K > 1) {
+    if (batch) for (let i = 0; i < P; i++) { const bi = batchSession(i); bi.ring = (bi.ring + 1) % (K - 1); }
+    else s.ring = (s.ring + P) % (K - 1);
+  }
 
   // logits = lm_head . LayerNorm(h; norm)
   if (outAll) {
@@ -692,3 +714,4 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
   if (outAll != 0) memory.copy(s.logits, outAll + (<usize>(n - 1) * <usize>V << 2), <usize>V << 2);
   return OK;
 }
+

@@ -67,10 +67,23 @@ export const ERR_EMPTY = -2; // no tokens given where at least one is needed
 export const ERR_BAD_PARAM = -3; // parameter out of range; detail = which
 export const ERR_BAD_MODEL = -4; // inconsistent model descriptor; detail = the word index
 export const ERR_BAD_TYPE = -5; // tensor type not supported by this build; detail = the word index
+export const ERR_BAD_STATE = -6; // saved state does not fit this session; detail = the offending byte offset, or -1 for its length
 
 // Window behaviour past T positions (session_set_window)
 export const WINDOW_EXACT = 0; // the original's: recompute the last T tokens for each new token
 export const WINDOW_SLIDE = 1; // approximation: keep the recurrent state, position clamped to T-1
+
+// A session's saved state (session_state_save / session_state_load)
+export const STATE_VERSION = 1; // bumped whenever this layout changes
+export const SAMPLER_VERSION = 1; // bumped whenever the same settings and state may draw differently
+export const ST_POS = 0; // u32 tokens in the window (0 .. T)
+export const ST_MODE = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
+export const ST_RING = 8; // u32 the conv windows' oldest slot (0 .. K-2)
+export const ST_TEMPERATURE = 12; // f32
+export const ST_TOPK = 16; // i32
+export const ST_TOPP = 20; // f32
+export const ST_RNG = 24; // u64 the PRNG's state (never 0)
+export const ST_ARRAYS = 32; // the arrays start here
 
 /** The hosts' message for each error code. */
 export const ERROR_MESSAGES: Readonly<Record<number, string>> = {
@@ -79,4 +92,5 @@ export const ERROR_MESSAGES: Readonly<Record<number, string>> = {
   [-3]: 'parameter out of range',
   [-4]: 'inconsistent model descriptor',
   [-5]: 'tensor type not supported by this build',
+  [-6]: 'saved state does not fit this session',
 };

@@ -6,6 +6,7 @@ import { IteraConfig, IteraError } from './types.js';
 import { readModelFile } from './model-file.js';
 import type { Tokenizer } from './tokenizer/index.js';
 import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
+import { fnv1a64 } from './state.js';
 
 export interface GenerateOptions extends SamplerOptions {
   /** Most tokens to generate (default 64). */
@@ -18,6 +19,10 @@ export interface GenerateOptions extends SamplerOptions {
   /** Past T positions: 'exact' (the original's window recomputation, default) or 'slide'
    *  (an approximation that keeps the recurrent state; much faster past T). */
   window?: 'exact' | 'slide';
+  /** Stops the generation: stream() checks it before every token and ends with an IteraError
+   *  of code 'ABORTED' (its session freed at once, even while the stream waits for its reader);
+   *  generate(), one synchronous call, checks it before it begins and after the prompt. */
+  signal?: AbortSignal;
 }
 
 export interface GeneratedToken {
@@ -86,6 +91,27 @@ export function validateGenerate(o: GenerateOptions, vocabSize: number): void {
   if (o.window !== undefined && o.window !== 'exact' && o.window !== 'slide') {
     throw new IteraError(`window must be 'exact' or 'slide', got '${o.window}'`, 'BAD_PARAM');
   }
+  const signal: unknown = o.signal;
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' ||
+      signal === null ||
+      typeof (signal as AbortSignal).aborted !== 'boolean' ||
+      typeof (signal as AbortSignal).addEventListener !== 'function')
+  ) {
+    throw new IteraError('signal must be an AbortSignal', 'BAD_PARAM');
+  }
+}
+
+/** The error an aborted generation ends with: code 'ABORTED', named like the platform's
+ *  AbortError, with the signal's reason as its cause. */
+export function abortedError(signal: AbortSignal): IteraError {
+  const r: unknown = signal.reason;
+  const why = r instanceof Error ? r.message : typeof r === 'string' ? r : '';
+  const e = new IteraError(`generation aborted${why ? ': ' + why : ''}`, 'ABORTED');
+  e.name = 'AbortError';
+  (e as { cause?: unknown }).cause = r;
+  return e;
 }
 
 /** What a loaded model remembers of its file: everything but the tensor bytes. */
@@ -117,10 +143,12 @@ export class IteraModel {
     const t0 = now();
     const file = readModelFile(modelBytes);
     const ex = await instantiate(wasm);
-    const wasmModel = new WasmModel(ex, file.config, {
-      config: file.config,
-      tensor: (name: string) => file.tensors.get(name) ?? null,
-    });
+    const wasmModel = new WasmModel(
+      ex,
+      file.config,
+      { config: file.config, tensor: (name: string) => file.tensors.get(name) ?? null },
+      fnv1a64(modelBytes),
+    );
     const summary: ModelSummary = {
       name: file.name,
       config: file.config,
@@ -166,6 +194,19 @@ export class IteraModel {
     return this.wasmModel.newSession();
   }
 
+  /** A new session continuing a state saved by session.save() from this model file (in this
+   *  instance or another, on any host with the same build). Throws an IteraError with a STATE_*
+   *  code when the bytes belong to another model file, build or sampler version, or were changed,
+   *  truncated or extended (see WasmSession.restore). */
+  restore(bytes: Uint8Array): WasmSession {
+    return this.wasmModel.restore(bytes);
+  }
+
+  /** FNV-1a 64 of the model file, as saved states carry it (16 hex digits). */
+  get modelHash(): string {
+    return Array.from(this.wasmModel.modelHash, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
   encode(text: string): number[] {
     return this.tokenizer.encode(text);
   }
@@ -203,12 +244,14 @@ export class IteraModel {
   ): { s: WasmSession; promptIds: number[]; prefillMs: number; eos: number } {
     validateGenerate(o, this.config.vocabSize);
     const promptIds = this.promptIds(prompt, o.truncate);
+    if (o.signal?.aborted) throw abortedError(o.signal);
     const s = this.session();
     try {
       s.setWindow(o.window ?? 'exact');
       s.setSampler(o);
       const t0 = now();
       s.prefill(promptIds);
+      if (o.signal?.aborted) throw abortedError(o.signal);
       return { s, promptIds, prefillMs: now() - t0, eos: (o.stopAtEos ?? true) ? this.tokenizer.eos : -1 };
     } catch (e) {
       s.free();
@@ -223,6 +266,11 @@ export class IteraModel {
     now: () => number = () => performance.now(),
   ): AsyncGenerator<GeneratedToken, GenerationResult> {
     const { s, promptIds, prefillMs, eos } = this.begin(prompt, o, now);
+    // an abort frees the session at once, even while this stream waits at a yield for a reader
+    // that may never come back; the loop below then ends with ABORTED before touching it
+    const signal = o.signal;
+    const onAbort = (): void => s.free();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const max = o.maxTokens ?? 64;
       const ids: number[] = [];
@@ -232,6 +280,7 @@ export class IteraModel {
       // which the last token's piece flushes
       const dec = this.tokenizer.streamDecoder();
       for (let i = 0; i < max; i++) {
+        if (signal?.aborted) throw abortedError(signal);
         const a = now();
         const id = s.next();
         const ms = now() - a;
@@ -245,6 +294,7 @@ export class IteraModel {
       }
       return { promptIds, ids, text, prefillMs, decodeMs };
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       s.free();
     }
   }

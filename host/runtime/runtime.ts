@@ -3,6 +3,7 @@
 // module's sessions. Platform-neutral: it only needs a WebAssembly instance's exports.
 
 import { IteraConfig, IteraError } from './types.js';
+import { decodeState, encodeState, fnv1a64 } from './state.js';
 import {
   ABI_VERSION,
   D_ABI,
@@ -58,6 +59,11 @@ export interface IteraExports {
   sample(s: number): number;
   generate_next(s: number): number;
   generate(s: number, max: number, out: number, eos: number): number;
+  session_state_size(s: number): number;
+  session_state_save(s: number, out: number): void;
+  session_state_load(s: number, src: number, n: number): number;
+  batch_new(m: number): number;
+  generate_next_batch(scratch: number, sessions: number, n: number, out: number): number;
 }
 
 export { ABI_VERSION } from './abi.js';
@@ -132,12 +138,18 @@ export function f32Source(config: IteraConfig, get: (name: string) => Float32Arr
 export class WasmModel {
   readonly ptr: number;
   readonly weightBytes: number;
+  /** The model's identity in saved states: FNV-1a 64 (8 bytes) of its model file, as the caller
+   *  gives it, or else of its configuration and every tensor's type and bytes. */
+  readonly modelHash: Uint8Array;
   private freed = false;
+  /** stepBatch's scratch session and its buffer of session pointers and tokens (made on first use). */
+  private batch = { scratch: 0, buf: 0, capacity: 0 };
 
   constructor(
     readonly ex: IteraExports,
     readonly config: IteraConfig,
     src: WeightSource,
+    modelHash?: Uint8Array,
   ) {
     const c = config;
     const names = descriptorTensorNames(c);
@@ -158,6 +170,7 @@ export class WasmModel {
       if (t)
         total += Math.ceil(t.data.byteLength / 16) * 16 + (t.scales ? Math.ceil((t.scales.length * 4) / 16) * 16 : 0);
     }
+    this.modelHash = modelHash?.slice(0, 8) ?? weightsHash(c, names, tensors);
     const block = ex.alloc(Math.max(16, total));
     const descWords = D_LAYERS + SLOT_WORDS * perLayer * c.numLayers;
     const desc = ex.alloc(descWords * 4);
@@ -218,12 +231,84 @@ export class WasmModel {
     return new WasmSession(this);
   }
 
+  /** A new session holding a state saved by WasmSession.save() from a session of this model (in
+   *  this instance or another one of the same build). Refused with an IteraError (codes STATE_*,
+   *  see WasmSession.restore) when the bytes are not such a state. */
+  restore(bytes: Uint8Array): WasmSession {
+    const s = this.newSession();
+    try {
+      s.restore(bytes);
+      return s;
+    } catch (e) {
+      s.free();
+      throw e;
+    }
+  }
+
+  /** One token for each session (all of this model, each at most once, each with a prompt fed):
+   *  each draws with its own sampler and settings, then all of them go through the model together,
+   *  every weight read once per 8 sessions. Returns the tokens in the sessions' order. The same
+   *  tokens, logits and states as session.next() on each in turn, bit for bit; sessions may join
+   *  and leave between calls. A session past T in the exact window recomputes its window alone. */
+  stepBatch(sessions: readonly WasmSession[]): number[] {
+    if (this.freed) throw new IteraError('model was freed', 'FREED');
+    const seen = new Set<WasmSession>();
+    sessions.forEach((s, i) => {
+      if (!(s instanceof WasmSession) || s.model !== this)
+        throw new IteraError(`session ${i} of the batch belongs to another model`, 'BAD_PARAM');
+      if (s.isFreed) throw new IteraError(`session ${i} of the batch was freed`, 'FREED');
+      if (seen.has(s)) throw new IteraError(`session ${i} of the batch appears twice`, 'BAD_PARAM');
+      if (s.position === 0)
+        throw new IteraError(
+          `session ${i} of the batch has nothing to continue: prefill a prompt first`,
+          'EMPTY_PROMPT',
+        );
+      seen.add(s);
+    });
+    const B = sessions.length;
+    if (B === 0) return [];
+    const ex = this.ex;
+    const b = this.batch;
+    if (b.scratch === 0) b.scratch = ex.batch_new(this.ptr);
+    if (b.capacity < B) {
+      if (b.buf) ex.free(b.buf);
+      b.capacity = Math.max(B, 2 * b.capacity, 16);
+      b.buf = ex.alloc(b.capacity * 8);
+    }
+    new Uint32Array(ex.memory.buffer, b.buf, B).set(sessions.map((s) => s.ptr));
+    const out = b.buf + b.capacity * 4;
+    const rc = ex.generate_next_batch(b.scratch, b.buf, B, out);
+    if (rc !== 0) {
+      throw new IteraError(
+        `runtime error: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (session ${ex.error_detail()} of the batch)`,
+        'RUNTIME',
+      );
+    }
+    return Array.from(new Int32Array(ex.memory.buffer, out, B));
+  }
+
   free(): void {
     if (!this.freed) {
+      if (this.batch.scratch) this.ex.session_free(this.batch.scratch);
+      if (this.batch.buf) this.ex.free(this.batch.buf);
       this.ex.model_free(this.ptr);
       this.freed = true;
     }
   }
+}
+
+/** FNV-1a 64 of a model given as tensors rather than a file: its configuration, then each
+ *  tensor's name, type, extras and bytes, in descriptor order. */
+function weightsHash(c: IteraConfig, names: string[], tensors: Array<RawModelTensor | null>): Uint8Array {
+  const enc = new TextEncoder();
+  let h = fnv1a64(enc.encode(JSON.stringify(c)));
+  tensors.forEach((t, i) => {
+    if (t === null) return;
+    const extra = { type: t.type, scales: t.scales ?? null, zeroPoint: t.zeroPoint ?? 0, transposed: !!t.transposed };
+    h = fnv1a64(enc.encode(names[i] + JSON.stringify(extra)), h);
+    h = fnv1a64(t.data, h);
+  });
+  return h;
 }
 
 export interface SamplerOptions {
@@ -360,6 +445,59 @@ export class WasmSession {
     } finally {
       ex.free(out);
     }
+  }
+
+  /** The session's complete state as bytes: the recurrent state of every layer, the position and
+   *  the window's tokens (which the exact window recomputes past T), the last logits, the
+   *  sampler's settings and random state, the window mode; in a header naming the model file, the
+   *  build and the versions, with a checksum. WasmModel.restore() continues it bit for bit. */
+  save(): Uint8Array {
+    if (this.freed) throw new IteraError('session was freed', 'FREED');
+    const ex = this.ex;
+    const n = ex.session_state_size(this.ptr);
+    const p = ex.alloc(n);
+    try {
+      ex.session_state_save(this.ptr, p);
+      return encodeState(
+        { modelHash: this.model.modelHash, simd: ex.has_simd() },
+        new Uint8Array(ex.memory.buffer, p, n),
+      );
+    } finally {
+      ex.free(p);
+    }
+  }
+
+  /** Replaces this session's state with a saved one (see save()). Throws an IteraError, leaving
+   *  the session as it was, when the bytes are not a state of this model and build: codes
+   *  STATE_MAGIC, STATE_VERSION, STATE_LENGTH, STATE_CHECKSUM, STATE_MODEL, STATE_BUILD, STATE_ABI,
+   *  STATE_SAMPLER (host/runtime/state.ts), or STATE_INVALID when the module finds a field out of
+   *  range in a state whose checksum holds (one made by hand). */
+  restore(bytes: Uint8Array): void {
+    if (this.freed) throw new IteraError('session was freed', 'FREED');
+    const ex = this.ex;
+    const body = decodeState(
+      { modelHash: this.model.modelHash, simd: ex.has_simd() },
+      bytes,
+      ex.session_state_size(this.ptr),
+    );
+    const p = ex.alloc(body.length);
+    try {
+      new Uint8Array(ex.memory.buffer, p, body.length).set(body);
+      const rc = ex.session_state_load(this.ptr, p, body.length);
+      if (rc !== 0) {
+        throw new IteraError(
+          `saved state is invalid: ${ERROR_MESSAGES[rc] ?? 'code ' + rc} (byte ${ex.error_detail()} of the session state)`,
+          'STATE_INVALID',
+        );
+      }
+    } finally {
+      ex.free(p);
+    }
+  }
+
+  /** True once free() has run (the session can no longer be used). */
+  get isFreed(): boolean {
+    return this.freed;
   }
 
   free(): void {

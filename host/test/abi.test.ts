@@ -45,5 +45,11 @@ t.test('the layout the hosts see', async (t) => {
   t.equal(abi.GLOBAL_TENSORS[abi.G_OUTPUT], 'output.weight');
   t.equal(abi.LAYER_TENSORS[abi.S_ROUTER], 'ffn_gate_inp.weight');
   t.equal(abi.ERROR_MESSAGES[abi.ERR_BAD_TOKEN], 'token id out of range');
-  t.equal(Object.keys(abi.ERROR_MESSAGES).length, 5, 'every error code has a message');
+  const codes = Object.entries(abi).filter(([k]) => k.startsWith('ERR_'));
+  t.equal(codes.length, 6);
+  t.ok(
+    codes.every(([, v]) => typeof abi.ERROR_MESSAGES[v as number] === 'string'),
+    'every error code has a message',
+  );
+  t.equal(Object.keys(abi.ERROR_MESSAGES).length, codes.length, 'and nothing else has one');
 });
