@@ -29,7 +29,11 @@ export function batchScratchNew(mp: usize): usize {
 function batchRow(t: Session, tok: i32, n: i32): i32 {
   const T = t.model.T;
   let at: i32;
-  if (t.pos < T) {
+  if (changetype<usize>(t.model.pos_embd) == 0) {
+    // position-free: no window, no position (the row's position is not read)
+    at = 0;
+    t.pos++;
+  } else if (t.pos < T) {
     at = t.pos;
     store<i32>(t.hist + (<usize>at << 2), tok);
     t.pos++;

@@ -72,7 +72,7 @@ export class Model {
   block: usize; // weights block owned by the model
   derived: usize; // one block for everything computed at load (Mats, scales, f32 copies, tables)
   tok_embd: Mat; // [V, d]
-  pos_embd: Mat; // [T, d]
+  pos_embd: Mat; // [T, d]; null (0) for a position-free model
   out_norm_w: usize; // [d]
   out_norm_b: usize; // [d]
   output: Mat; // [V, d] (the same Mat as tok_embd when tied)
@@ -308,7 +308,7 @@ export function modelNew(desc: usize): usize {
   // every slot: present (but the optional ones), a known type, quantized only where allowed
   for (let g = 0; g < G_COUNT; g++) {
     const w = D_GLOBALS + SLOT_WORDS * g;
-    if (word(desc, w) == 0 && g != G_OUTPUT) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_MODEL, w); }
+    if (word(desc, w) == 0 && g != G_OUTPUT && g != G_POS_EMBD) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_MODEL, w); }
     const bad = checkType(m, desc, w, true, g, false);
     if (bad != 0) { heap.free(changetype<usize>(m)); return fail(ERR_BAD_TYPE, w + 1); }
   }
@@ -355,7 +355,8 @@ function buildModel(m: Model, desc: usize): void {
   const L = m.L, K = m.K, di = m.di, N = m.N, E = m.E;
   m.tok_embd = matSlot(desc, D_GLOBALS + SLOT_WORDS * G_TOK_EMBD, m.V, m.d);
   m.output = word(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT) == 0 ? m.tok_embd : matSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUTPUT, m.V, m.d);
-  m.pos_embd = matSlot(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD, m.T, m.d);
+  // no position slot: a position-free model (its conv and scan carry order; no limit at T)
+  m.pos_embd = word(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD) == 0 ? changetype<Mat>(0) : matSlot(desc, D_GLOBALS + SLOT_WORDS * G_POS_EMBD, m.T, m.d);
   m.out_norm_w = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_W, m.d);
   m.out_norm_b = vectorSlot(desc, D_GLOBALS + SLOT_WORDS * G_OUT_NORM_B, m.d);
   const layerSize = offsetof<Layer>();
@@ -528,12 +529,15 @@ export function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize
   const rd = rowOf(d), rdi = rowOf(di), r2di = rowOf(2 * di), rtmp = rowOf(max(di, d)), rN = rowOf(N), rf = rowOf(max(m.k, 1) * f);
   const H = s.h, U = s.u, XZ = s.xz, SV = s.sv, TMP = s.tmp, Y = s.y, BS = s.bs, M = s.m, HID = s.hid;
 
-  // h = embedding[x] + position_embedding[p]
+  // h = embedding[x] + position_embedding[p] (a position-free model: embedding[x] alone)
+  const positions = changetype<usize>(m.pos_embd) != 0;
   for (let i = 0; i < P; i++) {
     const h = row(H, rd, i), e = row(M, rd, i);
     matRow(m.tok_embd, load<i32>(ids + (<usize>i << 2)), h);
-    matRow(m.pos_embd, batch ? load<i32>(BATCH_POSITIONS + (<usize>i << 2)) : p0 + i, e);
-    add_f32(e, h, d);
+    if (positions) {
+      matRow(m.pos_embd, batch ? load<i32>(BATCH_POSITIONS + (<usize>i << 2)) : p0 + i, e);
+      add_f32(e, h, d);
+    }
   }
 
   for (let l = 0; l < m.L; l++) {
@@ -669,6 +673,13 @@ function moe(s: Session, ly: Layer, u: usize, out: usize): void {
 export function stepToken(s: Session, tok: i32, out: usize): void {
   const m = s.model;
   const T = m.T;
+  if (changetype<usize>(m.pos_embd) == 0) {
+    // position-free: one step per token at any length (the window's first slot holds the id)
+    store<i32>(s.hist, tok);
+    forwardChunk(s, s.hist, s.pos, 1, out, false);
+    s.pos++;
+    return;
+  }
   if (s.pos < T) {
     const at = s.hist + (<usize>s.pos << 2);
     store<i32>(at, tok);
@@ -699,10 +710,12 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
     if (t < 0 || t >= m.V) { setDetail(i); return ERR_BAD_TOKEN; }
   }
   const V = m.V;
-  // the tokens that fit in the window run in chunks (s.pos never passes T, so fit >= 0)
-  const fit = min(n, m.T - s.pos);
+  // the tokens that fit in the window run in chunks (s.pos never passes T, so fit >= 0); a
+  // position-free model has no window: every token fits
+  const positions = changetype<usize>(m.pos_embd) != 0;
+  const fit = positions ? min(n, m.T - s.pos) : n;
   if (fit > 0) {
-    memory.copy(s.hist + (<usize>s.pos << 2), ids, <usize>fit << 2);
+    if (positions) memory.copy(s.hist + (<usize>s.pos << 2), ids, <usize>fit << 2);
     runPositions(s, ids, s.pos, fit, fit == n ? s.logits : 0, outAll);
     s.pos += fit;
   }

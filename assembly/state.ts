@@ -32,12 +32,18 @@ export function stateSave(s: Session, out: usize): void {
   let p = out + ST_ARRAYS;
   memory.copy(p, s.conv, convBytes(m)); p += convBytes(m);
   memory.copy(p, s.z, scanBytes(m)); p += scanBytes(m);
-  memory.copy(p, s.hist, <usize>s.pos << 2);
-  memory.fill(p + (<usize>s.pos << 2), 0, <usize>(m.T - s.pos) << 2); p += <usize>m.T << 2;
+  // the window's tokens (a position-free model keeps none: it has no window, and pos may pass T)
+  const kept = windowed(m) ? s.pos : 0;
+  memory.copy(p, s.hist, <usize>kept << 2);
+  memory.fill(p + (<usize>kept << 2), 0, <usize>(m.T - kept) << 2); p += <usize>m.T << 2;
   memory.copy(p, s.logits, <usize>m.V << 2);
 }
 
 function bad(detail: i32): i32 { setDetail(detail); return ERR_BAD_STATE; }
+
+/** Whether sessions of m keep a window of tokens (learned positions) or not (position-free). */
+// @ts-ignore: decorator
+@inline function windowed(m: Model): bool { return changetype<usize>(m.pos_embd) != 0; }
 
 /** Replaces the session's state with n bytes at src (from stateSave for a session of the same
  *  model). Every field that could lead the module astray is checked first: on an error nothing
@@ -46,7 +52,8 @@ export function stateLoad(s: Session, src: usize, n: i32): i32 {
   const m = s.model;
   if (n != stateSize(m)) return bad(-1);
   const pos = load<u32>(src + ST_POS);
-  if (pos > <u32>m.T) return bad(ST_POS);
+  if (windowed(m) ? pos > <u32>m.T : pos > <u32>i32.MAX_VALUE) return bad(ST_POS);
+  const kept = windowed(m) ? pos : 0;
   const mode = load<u32>(src + ST_MODE);
   if (mode != <u32>WINDOW_EXACT && mode != <u32>WINDOW_SLIDE) return bad(ST_MODE);
   if (load<u32>(src + ST_RING) >= <u32>max(m.K - 1, 1)) return bad(ST_RING);
@@ -60,7 +67,7 @@ export function stateLoad(s: Session, src: usize, n: i32): i32 {
   const hist = src + ST_ARRAYS + convBytes(m) + scanBytes(m);
   for (let i: u32 = 0; i < <u32>m.T; i++) {
     const t = load<i32>(hist + (<usize>i << 2));
-    if (i < pos ? t < 0 || t >= m.V : t != 0) return bad(<i32>(hist - src) + (<i32>i << 2));
+    if (i < kept ? t < 0 || t >= m.V : t != 0) return bad(<i32>(hist - src) + (<i32>i << 2));
   }
   s.pos = <i32>pos;
   s.mode = <i32>mode;

@@ -183,7 +183,7 @@ export function _start(): void {
     ids = tok.encode(o.prompt);
     if (ids.length == 0) die('empty prompt: it has no tokens; give some text (for example "Once upon a time")');
   }
-  if (ids.length > c.T) {
+  if (c.positions && ids.length > c.T) {
     die('prompt is ' + ids.length.toString() + " tokens, past this model's context of " + c.T.toString() + ' positions: shorten it');
   }
 

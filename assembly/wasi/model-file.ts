@@ -20,6 +20,7 @@ export class Config {
   eps: f32 = 0;
   moe: bool[] = [];
   tied: bool = true;
+  positions: bool = true; // false: a position-free model (itera-lite.position_embedding = false)
 }
 
 const MAX_DIM: u32 = 1 << 24;
@@ -60,6 +61,10 @@ export function readConfig(f: GgufFile): Config {
   c.eps = getF32(f, 'itera-lite.layer_norm_epsilon');
   if (!(c.eps > 0 && c.eps < Infinity)) die('model file configuration: itera-lite.layer_norm_epsilon must be a finite number > 0');
   c.tied = getBool(f, 'itera-lite.tied_embeddings');
+  if (hasKey(f, 'itera-lite.position_embedding')) {
+    if (getBool(f, 'itera-lite.position_embedding')) die('model file configuration: itera-lite.position_embedding is written only when false (no learned positions)');
+    c.positions = false;
+  }
   // keep the largest tensor well inside 2^31 bytes of f32
   const big: u64[] = [<u64>c.V * <u64>c.d, <u64>c.T * <u64>c.d, 2 * <u64>c.di * <u64>c.d, <u64>c.di * <u64>c.di,
     <u64>c.E * <u64>c.f * <u64>c.d, <u64>c.N * <u64>c.di];
@@ -129,7 +134,8 @@ export function buildDescriptor(f: GgufFile, c: Config): usize {
   w(desc, D_BLOCK, 0); // the weights live in the file's bytes, owned here
   const V = c.V, d = c.d, T = c.T, di = c.di, K = c.K, N = c.N, E = c.E, ff = c.f;
   global(f, desc, G_TOK_EMBD, [V, d]);
-  global(f, desc, G_POS_EMBD, [T, d]);
+  if (c.positions) global(f, desc, G_POS_EMBD, [T, d]);
+  else slot(desc, D_GLOBALS, G_POS_EMBD, 0); // position-free: no positions, no limit at T
   global(f, desc, G_OUT_NORM_W, [d]);
   global(f, desc, G_OUT_NORM_B, [d]);
   if (c.tied) slot(desc, D_GLOBALS, G_OUTPUT, 0); // a tied head: address 0, the module uses the embedding

@@ -39,6 +39,10 @@ export function configToMetadata(c: IteraConfig, tied: boolean): GgufKV[] {
     { key: MODEL_KEYS.moeLayers, value: { type: 'array', itemType: 'u32', value: c.moeLayers.slice() } },
     { key: MODEL_KEYS.layerNormEps, value: { type: 'f32', value: c.layerNormEps } },
     { key: MODEL_KEYS.tiedEmbeddings, value: { type: 'bool', value: tied } },
+    // written only for position-free models, so files of the original's kind are unchanged
+    ...(c.positionEmbedding === false
+      ? [{ key: MODEL_KEYS.positionEmbedding, value: { type: 'bool', value: false } } as GgufKV]
+      : []),
   ];
 }
 

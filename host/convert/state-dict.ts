@@ -21,6 +21,9 @@ export interface StateDictOptions {
   topK?: number;
   /** LayerNorm epsilon; not in the checkpoint. Default 1e-5. */
   eps?: number;
+  /** T of a checkpoint without position_embedding.weight (a position-free model): the context
+   *  it was trained with, e.g. from its export's metadata. Required then; ignored otherwise. */
+  maxSeqLength?: number;
 }
 
 /** A tensor of the converted model, f32 values. */
@@ -90,7 +93,18 @@ function need(tensors: ReadonlyMap<string, RawTensor>, name: string, rank: numbe
 export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: StateDictOptions = {}): IteraConfig {
   const sd = unwrap(tensors);
   const [V, d] = need(sd, 'embedding.weight', 2, 'gives V and d') as [number, number];
-  const [T] = need(sd, 'position_embedding.weight', 2, 'gives T') as [number, number];
+  // without learned positions (a position-free model), T is the trained context, told by opts
+  const positionFree = !sd.has('position_embedding.weight');
+  if (positionFree && opts.maxSeqLength === undefined) {
+    throw new IteraError(
+      "checkpoint has no 'position_embedding.weight': a position-free model, whose training context T must be " +
+        "given (itera convert --context T, or the export's __metadata__ config max_seq_length)",
+      'MODEL_MISSING_TENSOR',
+    );
+  }
+  const T = positionFree
+    ? opts.maxSeqLength!
+    : (need(sd, 'position_embedding.weight', 2, 'gives T') as [number, number])[0];
 
   const layerIdx = new Set<number>();
   for (const n of sd.keys()) {
@@ -185,6 +199,7 @@ export function inferConfig(tensors: ReadonlyMap<string, RawTensor>, opts: State
     moeLayers,
     maxSeqLength: T,
     layerNormEps: eps,
+    ...(positionFree ? { positionEmbedding: false } : {}),
   };
   validateConfig(config, 'configuration inferred from the checkpoint');
   return config;

@@ -99,18 +99,25 @@ export function exportOnnx(model: Uint8Array | IteraModelFile, o: ExportOptions 
 
   // embeddings -> h [S, d]
   const embd = g.init(f32Tensor('token_embd', [V, d], w('token_embd.weight')));
-  const posTab = g.constF('position_embd', [c.maxSeqLength, d], w('position_embd.weight'));
+  // a position-free model (no learned positions): the embedding alone; the step graph keeps its
+  // `position` input, unused, so that every step graph has the same interface
+  const positions = c.positionEmbedding !== false;
+  const posTab = positions ? g.constF('position_embd', [c.maxSeqLength, d], w('position_embd.weight')) : '';
   const idsIn = g.input('input_ids', DT.INT64, step ? [1, 1] : [1, 'S']);
   let h: string;
   if (step) {
     const pos = g.input('position', DT.INT64, [1]);
     const id1 = g.op('Reshape', [idsIn, g.constI64('shape1', [1])]);
-    h = g.op('Add', [g.op('Gather', [embd, id1], { axis: 0 }), g.op('Gather', [posTab, pos], { axis: 0 })]);
+    const tok = g.op('Gather', [embd, id1], { axis: 0 });
+    h = positions ? g.op('Add', [tok, g.op('Gather', [posTab, pos], { axis: 0 })]) : tok;
   } else {
     const ids = g.op('Squeeze', [idsIn, ax0]);
-    const S1 = g.op('Shape', [idsIn], { start: 1, end: 2 });
-    const pe = g.op('Slice', [posTab, g.constI64('start0', [0]), S1, ax0]);
-    h = g.op('Add', [g.op('Gather', [embd, ids], { axis: 0 }), pe]);
+    const tok = g.op('Gather', [embd, ids], { axis: 0 });
+    if (positions) {
+      const S1 = g.op('Shape', [idsIn], { start: 1, end: 2 });
+      const pe = g.op('Slice', [posTab, g.constI64('start0', [0]), S1, ax0]);
+      h = g.op('Add', [tok, pe]);
+    } else h = tok;
   }
 
   const moe = new Set(c.moeLayers);

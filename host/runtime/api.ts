@@ -226,7 +226,8 @@ export class IteraModel {
       );
     }
     const T = this.config.maxSeqLength;
-    if (ids.length > T) {
+    // a position-free model has no position limit: any prompt runs one step per token
+    if (ids.length > T && this.config.positionEmbedding !== false) {
       if (truncate === 'left') return ids.slice(ids.length - T);
       throw new IteraError(
         `prompt is ${ids.length} tokens, past this model's context of ${T} positions: shorten it, or keep its last ${T} tokens as the original generator did (--truncate left)`,
@@ -348,6 +349,9 @@ export class IteraModel {
     const T = this.config.maxSeqLength;
     const V = this.config.vocabSize;
     if (opts.stream) return this.scoreStream(input, ids, opts.stream);
+    // a position-free model reads any length at one step per token: one pass, no windows
+    if (this.config.positionEmbedding === false && opts.stride === undefined)
+      return this.scoreStream(input, ids, 'exact');
     const stride = opts.stride ?? Math.max(1, Math.floor(T / 2));
     if (!Number.isInteger(stride) || stride < 1 || stride > T)
       throw new IteraError(`stride must be a whole number from 1 to ${T}, got ${stride}`, 'BAD_PARAM');

@@ -42,6 +42,7 @@ export const MODEL_KEYS = {
   moeLayers: 'itera-lite.moe_layers', // u32[]
   layerNormEps: 'itera-lite.layer_norm_epsilon', // f32
   tiedEmbeddings: 'itera-lite.tied_embeddings', // bool
+  positionEmbedding: 'itera-lite.position_embedding', // bool, only when false (absent: true)
 } as const;
 
 /** ggml types the runtime runs: F32 and F16 for every tensor; Q8_0, Q4_0 and I8 for the matrices
@@ -107,7 +108,8 @@ export function modelTensorSpecs(c: IteraConfig, tied: boolean): TensorSpec[] {
     out.push({ name, shape, dims, sources: [source], sourceShape });
   };
   add('token_embd.weight', [V, d], '[V, d]', 'embedding.weight');
-  add('position_embd.weight', [c.maxSeqLength, d], '[T, d]', 'position_embedding.weight');
+  if (c.positionEmbedding !== false)
+    add('position_embd.weight', [c.maxSeqLength, d], '[T, d]', 'position_embedding.weight');
   const moe = new Set(c.moeLayers);
   for (let i = 0; i < c.numLayers; i++) {
     const b = `blk.${i}.`;
@@ -173,7 +175,8 @@ export const fmtShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
 export function configSummary(c: IteraConfig): string {
   return (
     `V=${c.vocabSize} d=${c.hiddenSize} T=${c.maxSeqLength} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} ` +
-    `di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} moe_layers=[${c.moeLayers.join(',')}]`
+    `di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} moe_layers=[${c.moeLayers.join(',')}]` +
+    (c.positionEmbedding === false ? ' no-positions' : '')
   );
 }
 
@@ -265,6 +268,11 @@ export function configFromMetadata(meta: ReadonlyMap<string, GgufValue>): { conf
     maxSeqLength: u32(MODEL_KEYS.maxSeqLength),
     layerNormEps: shortestF32(metaGet(meta, MODEL_KEYS.layerNormEps, 'f32').value as number),
   };
+  if (meta.has(MODEL_KEYS.positionEmbedding)) {
+    const pe = metaGet(meta, MODEL_KEYS.positionEmbedding, 'bool').value as boolean;
+    if (pe) metaError(`${MODEL_KEYS.positionEmbedding} is written only when false (no learned positions)`);
+    config.positionEmbedding = false;
+  }
   validateConfig(config, 'model file configuration');
   const tied = metaGet(meta, MODEL_KEYS.tiedEmbeddings, 'bool').value as boolean;
   return { config, tied };

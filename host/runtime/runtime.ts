@@ -24,6 +24,7 @@ import {
   ERROR_MESSAGES,
   GLOBAL_TENSORS,
   G_OUTPUT,
+  G_POS_EMBD,
   LAYER_TENSORS,
   SLOT_ADDRESS,
   SLOT_EXTRA,
@@ -159,7 +160,8 @@ export class WasmModel {
       const layer = Math.floor((i - GLOBAL_TENSORS.length) / perLayer);
       if (layerSlot === S_ROUTER && !c.moeLayers.includes(layer)) return null; // a dense layer has no router
       const t = src.tensor(n);
-      if (t === null && i !== G_OUTPUT) throw new IteraError(`model is missing tensor '${n}'`, 'MODEL_MISSING_TENSOR');
+      const optional = i === G_OUTPUT || (i === G_POS_EMBD && c.positionEmbedding === false);
+      if (t === null && !optional) throw new IteraError(`model is missing tensor '${n}'`, 'MODEL_MISSING_TENSOR');
       return t;
     });
     // one block for every weight, each tensor 16-byte aligned; quantized ones are repacked in place

@@ -16,6 +16,10 @@ export interface IteraConfig {
   moeLayers: number[]; // indices of the layers that use MoE, ascending
   maxSeqLength: number; // T
   layerNormEps: number; // eps
+  /** false: no learned position embedding (the conv and the scan carry order), so a session runs
+   *  one step per token at any length and T is only the context it was trained with. Absent or
+   *  true: the original's learned positions, T rows of them. */
+  positionEmbedding?: boolean;
 }
 
 /** Element types a tensor may have on its way in (importers) or in a model file. */

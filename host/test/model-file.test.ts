@@ -643,9 +643,22 @@ t.test('readModelFile validates everything', async (t) => {
     'no architecture',
   );
   for (const key of Object.values(MODEL_KEYS)) {
-    if (key === 'general.architecture' || key === 'general.name') continue;
+    // optional: the name, and the position-free flag (absent: learned positions)
+    if (key === 'general.architecture' || key === 'general.name' || key === MODEL_KEYS.positionEmbedding) continue;
     bad(md(key, undefined), 'MODEL_BAD_METADATA', new RegExp(`${key.replace(/\./g, '\\.')} is missing`), `no ${key}`);
   }
+  bad(
+    md(MODEL_KEYS.positionEmbedding, { type: 'bool', value: true }),
+    'MODEL_BAD_METADATA',
+    /position_embedding is written only when false/,
+    'position_embedding = true',
+  );
+  bad(
+    md(MODEL_KEYS.positionEmbedding, { type: 'u32', value: 0 }),
+    'MODEL_BAD_METADATA',
+    /position_embedding must be a bool, found u32/,
+    'position_embedding as u32',
+  );
   bad(
     md(MODEL_KEYS.vocabSize, { type: 'i32', value: 20 }),
     'MODEL_BAD_METADATA',

@@ -27,6 +27,8 @@ Options:
       --name NAME       general.name in the file (default: the checkpoint's file name)
       --top-k K         experts used per token (not stored in checkpoints; default 2)
       --eps E           LayerNorm epsilon (default 1e-5)
+      --context T       the training context of a position-free checkpoint (no position_embedding.weight;
+                        default: its export's metadata); models with learned positions take T from them
       --quant TYPE      store the large matrices as f32 (default), f16, q8_0 or q4_0 (see itera quantize);
                         a PyTorch dynamic-INT8 checkpoint keeps its own integers (type I8) whatever this says
   -h, --help            this help
@@ -40,6 +42,7 @@ Example:
     name: { type: 'string' },
     'top-k': { type: 'string' },
     eps: { type: 'string' },
+    context: { type: 'string' },
     quant: { type: 'string' },
   },
   positionals: [1, 1],
@@ -61,7 +64,19 @@ Example:
     }
     const tokenizer = tokenizerFromOriginalJson(tokJson);
     const imported = importCheckpoint(readFileSync(ckpt), ckpt);
-    const m = stateDictToModel(imported.tensors, { topK, eps });
+    // a position-free checkpoint has no T of its own: --context, else its export's metadata
+    const metaConfig = (() => {
+      const c = (imported.extra as { config?: unknown }).config;
+      try {
+        return typeof c === 'string' ? (JSON.parse(c) as { max_seq_length?: unknown }) : {};
+      } catch {
+        return {};
+      }
+    })();
+    const context =
+      num(v, 'context', { int: true, min: 1 }) ??
+      (Number.isInteger(metaConfig.max_seq_length) ? (metaConfig.max_seq_length as number) : undefined);
+    const m = stateDictToModel(imported.tensors, { topK, eps, maxSeqLength: context });
     const name = str(v, 'name') ?? basename(ckpt).replace(/\.(pt|pth|bin|safetensors)$/i, '');
     const quant = parseQuant(str(v, 'quant'), 'quant');
     if (quant === 'mixed')
