@@ -93,6 +93,15 @@ export const ERR_BAD_STATE: i32 = -6; // saved state does not fit this session; 
 export const WINDOW_EXACT: i32 = 0; // the original's: recompute the last T tokens for each new token
 export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, position clamped to T-1
 
+// ---- Token samplers (sampler_set_version; docs/runtime.md "Sampling") -------------------------
+// Version 1: the first sampler (f32 probabilities, heap-sorted candidates); kept so that a seed
+// recorded with it still gives its tokens. Version 2: integer weights (SIMD exp, no sorting).
+// Greedy (temperature 0) is the same argmax in every version. SAMPLER_VERSION is bumped whenever
+// the same settings and state may draw differently (saved states record it).
+export const SAMPLER_V1: i32 = 1;
+export const SAMPLER_V2: i32 = 2;
+export const SAMPLER_VERSION: i32 = SAMPLER_V2; // the newest: every session starts with it
+
 // ---- A session's saved state (session_state_save / session_state_load) ----------------------
 // Bytes, little-endian: the fields below at these offsets, then the conv windows [L, K-1, di] f32
 // (a ring whose oldest slot is ST_RING), the scan states [L, N] f32, the window's tokens [T] i32
@@ -100,7 +109,6 @@ export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, 
 // every field that could break the module (ERR_BAD_STATE, detail the offending field's byte offset)
 // before it writes anything. The hosts wrap these bytes in a header and a checksum.
 export const STATE_VERSION: i32 = 1; // bumped whenever this layout changes
-export const SAMPLER_VERSION: i32 = 1; // bumped whenever the same settings and state may draw differently
 export const ST_POS: i32 = 0; // u32 tokens in the window (0 .. T)
 export const ST_MODE: i32 = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
 export const ST_RING: i32 = 8; // u32 the conv windows' oldest slot (0 .. K-2)

@@ -5,7 +5,7 @@
 // descriptor, model_new; then per session: session_new, prefill (one call per prompt),
 // generate_next (one call per token) or generate (one call for a whole generation).
 
-import { ABI_VERSION, OK, ERR_BAD_PARAM, ERR_EMPTY, WINDOW_EXACT, WINDOW_SLIDE } from './abi';
+import { ABI_VERSION, OK, ERR_BAD_PARAM, ERR_EMPTY, WINDOW_EXACT, WINDOW_SLIDE, SAMPLER_V1, SAMPLER_VERSION } from './abi';
 import {
   Session, modelNew, modelFree, sessionNew, sessionFree, sessionReset, prefill as runPrefill, stepToken,
   getDetail, getError,
@@ -68,6 +68,14 @@ export function sampler_set(s: usize, temperature: f32, topk: i32, topp: f32, se
   ss.topk = topk;
   ss.topp = topp;
   seedRng(ss, seedLo, seedHi);
+  return OK;
+}
+
+/** The sampler version the session draws with (abi.ts SAMPLER_*: 1 up to SAMPLER_VERSION, the
+ *  default); it keeps the other sampling parameters and the PRNG state. */
+export function sampler_set_version(s: usize, version: i32): i32 {
+  if (version < SAMPLER_V1 || version > SAMPLER_VERSION) return ERR_BAD_PARAM;
+  changetype<Session>(s).sampler = version;
   return OK;
 }
 

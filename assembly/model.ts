@@ -17,7 +17,7 @@ import {
   G_POS_EMBD, G_OUT_NORM_W, G_OUT_NORM_B, G_OUTPUT, G_COUNT, D_LAYERS, S_SSM_NORM_W, S_SSM_NORM_B,
   S_SSM_IN, S_CONV_W, S_CONV_B, S_A_LOG, S_SSM_B, S_SSM_C, S_SSM_D, S_DT_W, S_DT_B, S_SSM_OUT,
   S_FFN_NORM_W, S_FFN_NORM_B, S_ROUTER, S_UP, S_DOWN, S_COUNT, OK, ERR_BAD_TOKEN, ERR_EMPTY,
-  ERR_BAD_PARAM, ERR_BAD_MODEL, ERR_BAD_TYPE, WINDOW_EXACT, WINDOW_SLIDE,
+  ERR_BAD_PARAM, ERR_BAD_MODEL, ERR_BAD_TYPE, WINDOW_EXACT, WINDOW_SLIDE, SAMPLER_VERSION,
 } from './abi';
 import { Mat, QScratch, QK, T_F32, T_F16, T_Q4_0, T_Q8_0, T_I8, f16ToF32, repackMatrix, matmul, matvec, matRow } from './kernels/quant';
 
@@ -118,6 +118,7 @@ export class Session {
   topk: i32;
   topp: f32;
   rng: u64;
+  sampler: i32; // the sampler's version (abi.ts SAMPLER_*)
 }
 
 // ---- Helpers ----------------------------------------------------------------------------
@@ -478,6 +479,7 @@ export function sessionNew(mp: usize): usize {
   s.topk = 0;
   s.topp = 1;
   s.rng = 0x9E3779B97F4A7C15;
+  s.sampler = SAMPLER_VERSION;
   return changetype<usize>(s);
 }
 

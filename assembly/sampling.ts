@@ -3,8 +3,14 @@
 // Every rule is deterministic: candidates are ranked by logit, highest first, and equal logits
 // by the lower token id; the PRNG is xorshift64* on a 64-bit state seeded through splitmix64.
 // A NaN logit ranks as -Infinity (it can never be drawn unless every logit is NaN).
+//
+// Two samplers (docs/runtime.md, "Sampling"): version 1, the first (f32 probabilities, candidates
+// sorted by a heap), kept for the tokens old seeds gave; version 2, the default, whose weights are
+// integers, so that every sum is exact whatever order the SIMD code adds in: the same tokens in
+// every build, with nothing sorted (host/test/sampler-reference.ts is its plain definition).
 
 import { Session } from './model';
+import { SAMPLER_V1 } from './abi';
 
 // @ts-ignore: decorator
 @inline function logitAt(p: usize, i: i32): f32 {
@@ -34,19 +40,23 @@ export function seedRng(s: Session, lo: u32, hi: u32): void {
   s.rng = x == 0 ? 0x2545F4914F6CDD1D : x;
 }
 
-/** Uniform in [0, 1) with 24 random bits. */
-export function nextUniform(s: Session): f32 {
+/** 24 random bits (xorshift64*'s top bits). */
+export function nextBits24(s: Session): u32 {
   let x = s.rng;
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
   s.rng = x;
-  const r = x * 0x2545F4914F6CDD1D;
-  return <f32>(r >> 40) * (<f32>1.0 / <f32>16777216.0);
+  return <u32>((x * 0x2545F4914F6CDD1D) >> 40);
 }
 
-/** The first index of the largest logit (NaN ranks as -Infinity). */
-export function argmax(lg: usize, n: i32): i32 {
+/** Uniform in [0, 1) with 24 random bits. */
+export function nextUniform(s: Session): f32 {
+  return <f32>nextBits24(s) * (<f32>1.0 / <f32>16777216.0);
+}
+
+/** The largest logit (NaN ranks as -Infinity; -Infinity when every logit is NaN). */
+function maxLogit(lg: usize, n: i32): f32 {
   let i = 0;
   let bv: f32 = -Infinity;
   if (ASC_FEATURE_SIMD) {
@@ -59,6 +69,12 @@ export function argmax(lg: usize, n: i32): i32 {
     const v = logitAt(lg, i);
     if (v > bv) bv = v;
   }
+  return bv;
+}
+
+/** The first index of the largest logit (NaN ranks as -Infinity). */
+export function argmax(lg: usize, n: i32): i32 {
+  const bv = maxLogit(lg, n);
   let j = 0;
   if (ASC_FEATURE_SIMD) {
     // skip four lanes at a time to the first group holding bv
@@ -96,11 +112,16 @@ function sortBestFirst(lg: usize, h: usize, n: i32): void {
   }
 }
 
-/** Draws the next token from s.logits with the session's sampling parameters. */
+/** Draws the next token from s.logits with the session's sampler and its parameters. */
 export function sampleToken(s: Session): i32 {
+  if (s.temperature == 0) return argmax(s.logits, s.model.V);
+  return s.sampler == SAMPLER_V1 ? sampleV1(s) : sampleV2(s);
+}
+
+/** Sampler version 1 (temperature > 0). */
+function sampleV1(s: Session): i32 {
   const V = s.model.V;
   const lg = s.logits;
-  if (s.temperature == 0) return argmax(lg, V);
 
   const idx = s.idx, probs = s.probs;
   const invT: f32 = <f32>1.0 / s.temperature;
@@ -167,4 +188,369 @@ export function sampleToken(s: Session): i32 {
     if (r < acc) return idxAt(idx, i);
   }
   return idxAt(idx, n - 1); // rounding left r at the very top
+}
+
+// ---- Sampler version 2 ------------------------------------------------------------------------
+//
+// With m the largest logit and T the temperature, token i's weight is the integer q[i], about
+// 2^24 * exp((x[i] - m) / T), computed in f32 exactly as weight1 below (2^y by splitting y into
+// a whole n and f in [-1/2, 1/2], and 2^f by its Taylor polynomial of degree 4: relative error
+// under 1e-4), for the tokens top-k keeps (all when it is off); 0 for the others and for NaN
+// logits. The best token weighs 2^24; a token under about 2^-24 of its probability weighs 0 and
+// is never drawn. Top-p keeps every token with q >= tau, tau the largest weight whose tokens hold
+// at least p * (sum of q) of the mass (that product in f64; equal weights are in or out
+// together). The draw: R, 24 random bits; r = floor(R * M / 2^24) with M the kept mass; the
+// token is the first, by id, at which the running sum of kept weights passes r. Sums of integers
+// are exact, so the SIMD build's order of adding gives the scalar build's result.
+
+const LOG2E: f32 = 1.4426950408889634;
+const YMIN: f32 = -30.0; // y is clamped here: 2^-30 * 2^24 truncates to 0 (and -Infinity too)
+const YZERO: f32 = -25.0; // every y below it gives weight 0: four such are skipped
+const MAGIC: f32 = 12582912.0; // 1.5 * 2^23: adding it rounds to a whole number
+const C1: f32 = 0.6931471805599453; // ln 2
+const C2: f32 = 0.2402265069591007; // ln^2 2 / 2
+const C3: f32 = 0.05550410866482158; // ln^3 2 / 6
+const C4: f32 = 0.009618129107628477; // ln^4 2 / 24
+
+/** One token's weight from y = (x - m) * k (k = (1 / T) * log2 e), the same f32 operations as
+ *  each lane of weight4. */
+// @ts-ignore: decorator
+@inline function weight1(y: f32): i32 {
+  if (y != y) return 0;
+  const yc = y < YMIN ? YMIN : y; // f32x4.pmax(y, YMIN)
+  const t = yc + MAGIC;
+  const n = t - MAGIC;
+  const f = yc - n;
+  const p = (((C4 * f + C3) * f + C2) * f + C1) * f + <f32>1.0;
+  // t's bits are those of 1.5 * 2^23 plus n: adding 151 and shifting left by 23 leaves n + 151
+  // in the exponent field, 2^(n + 24)
+  return <i32>(p * reinterpret<f32>((reinterpret<i32>(t) + 151) << 23));
+}
+
+/** weight1 for four lanes (a NaN lane gives 0: truncation of NaN). */
+// @ts-ignore: decorator
+@inline function weight4(y: v128): v128 {
+  const yc = f32x4.pmax(y, f32x4.splat(YMIN));
+  const t = f32x4.add(yc, f32x4.splat(MAGIC));
+  const n = f32x4.sub(t, f32x4.splat(MAGIC));
+  const f = f32x4.sub(yc, n);
+  let p = f32x4.add(f32x4.mul(f32x4.splat(C4), f), f32x4.splat(C3));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C2));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C1));
+  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0));
+  return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, i32x4.splat(151)), 23)));
+}
+
+/** Offers token i to the top-k heap (root: the candidate that ranks last). */
+// @ts-ignore: decorator
+@inline function offer(lg: usize, h: usize, k: i32, i: i32): void {
+  if (before(lg, i, idxAt(h, 0))) {
+    idxSet(h, 0, i);
+    siftDown(lg, h, k, 0);
+  }
+}
+
+/** The k-th best token (0 < k < V): the last one top-k keeps. m is the largest logit (finite). */
+function topkLast(s: Session, k: i32, m: f32): i32 {
+  const lg = s.logits, h = s.idx, V = s.model.V;
+  // a cut c with at least k logits >= c: no logit below it can be among the k best. Counted for
+  // c = m - 1, m - 2, m - 4, m - 8 in one pass, then m - 16 ... m - 128 in another; if none is
+  // found, c = -Infinity and every token is offered
+  let c: f32 = -Infinity;
+  for (let d: f32 = 1; d <= 16; d *= 16) {
+    c = cutFor(lg, V, k, m, d);
+    if (c > -Infinity) break;
+  }
+  // gather the tokens at or above c (n >= k of them) into h; the heap is the first k of them,
+  // and the rest are offered to it
+  let n = 0, i = 0;
+  if (c == -Infinity) {
+    for (; i < V; i++) idxSet(h, i, i);
+    n = V;
+  } else {
+    if (ASC_FEATURE_SIMD) {
+      const cv = f32x4.splat(c);
+      for (; i + 4 <= V; i += 4) {
+        if (v128.any_true(f32x4.ge(v128.load(lg + (<usize>i << 2)), cv))) {
+          for (let j = i; j < i + 4; j++) if (load<f32>(lg + (<usize>j << 2)) >= c) idxSet(h, n++, j);
+        }
+      }
+    }
+    for (; i < V; i++) if (load<f32>(lg + (<usize>i << 2)) >= c) idxSet(h, n++, i);
+  }
+  for (let j = (k >> 1) - 1; j >= 0; j--) siftDown(lg, h, k, j);
+  for (let j = k; j < n; j++) offer(lg, h, k, idxAt(h, j));
+  return idxAt(h, 0);
+}
+
+/** The highest of m - d, m - 2d, m - 4d, m - 8d with at least k logits at or above it (NaN is
+ *  not), or -Infinity. */
+function cutFor(lg: usize, V: i32, k: i32, m: f32, d: f32): f32 {
+  const c0 = m - d, c1 = m - 2 * d, c2 = m - 4 * d, c3 = m - 8 * d;
+  let n0 = 0, n1 = 0, n2 = 0, n3 = 0, i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const v0 = f32x4.splat(c0), v1 = f32x4.splat(c1), v2 = f32x4.splat(c2), v3 = f32x4.splat(c3);
+    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 4 <= V; i += 4) {
+      const x = v128.load(lg + (<usize>i << 2));
+      a0 = i32x4.sub(a0, f32x4.ge(x, v0));
+      a1 = i32x4.sub(a1, f32x4.ge(x, v1));
+      a2 = i32x4.sub(a2, f32x4.ge(x, v2));
+      a3 = i32x4.sub(a3, f32x4.ge(x, v3));
+    }
+    n0 = lanes(a0); n1 = lanes(a1); n2 = lanes(a2); n3 = lanes(a3);
+  }
+  for (; i < V; i++) {
+    const x = load<f32>(lg + (<usize>i << 2));
+    if (x >= c0) n0++;
+    if (x >= c1) n1++;
+    if (x >= c2) n2++;
+    if (x >= c3) n3++;
+  }
+  return n0 >= k ? c0 : n1 >= k ? c1 : n2 >= k ? c2 : n3 >= k ? c3 : -Infinity;
+}
+
+// @ts-ignore: decorator
+@inline function lanes(v: v128): i32 {
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): u64 {
+  return (<u64><u32>i32x4.extract_lane(v, 0) + <u64><u32>i32x4.extract_lane(v, 1)) +
+    (<u64><u32>i32x4.extract_lane(v, 2) + <u64><u32>i32x4.extract_lane(v, 3));
+}
+
+/** Writes every token's weight q (i32, over s.probs) and returns their sum; k = (1 / T) * log2 e.
+ *  Top-k keeps the tokens ranking no later than (kx, kid): x > kx, or x == kx and id <= kid
+ *  (masked false: every token). */
+function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u64 {
+  const lg = s.logits, q = s.probs, V = s.model.V;
+  let total: u64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const mv = f32x4.splat(m), kv = f32x4.splat(k), yz = f32x4.splat(YZERO);
+    const kxv = f32x4.splat(kx), kidv = i32x4.splat(kid), four = i32x4.splat(4);
+    let ids = i32x4(0, 1, 2, 3);
+    let acc = i32x4.splat(0);
+    let n = 0;
+    for (; i + 4 <= V; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(lg + o);
+      const y = f32x4.mul(f32x4.sub(x, mv), kv);
+      let w = i32x4.splat(0);
+      if (!i32x4.all_true(f32x4.lt(y, yz))) {
+        w = weight4(y);
+        if (masked) w = v128.and(w, v128.or(f32x4.gt(x, kxv), v128.and(f32x4.eq(x, kxv), i32x4.le_s(ids, kidv))));
+      }
+      v128.store(q + o, w);
+      acc = i32x4.add(acc, w);
+      ids = i32x4.add(ids, four);
+      // a lane holds at most 64 weights of at most 2^24 + a few ulp: below 2^31
+      if (++n == 64) {
+        total += hsum(acc);
+        acc = i32x4.splat(0);
+        n = 0;
+      }
+    }
+    total += hsum(acc);
+  }
+  for (; i < V; i++) {
+    const x = load<f32>(lg + (<usize>i << 2));
+    const w = !masked || x > kx || (x == kx && i <= kid) ? weight1((x - m) * k) : 0;
+    store<i32>(q + (<usize>i << 2), w);
+    total += <u64>w;
+  }
+  return total;
+}
+
+// The top-p search: a most-significant-digit radix select over the weights' f32 bit patterns
+// (which order as the weights do), four digits, one pass over the tokens each.
+const HIST = memory.data(256 << 3, 16); // u64 mass per bucket
+const KEY_BASE: u32 = 0x3F800000; // the key of weight 1: keys run from it to 2^24's, 0x4B800000
+/** The mass of the tokens top-p keeps, from the last nucleusBound call. */
+let nucleusMass: u64 = 0;
+
+/** tau: the largest weight w such that the tokens with q >= w hold at least target of the mass.
+ *  Tokens with q <= cut are known to be below tau and are not visited. The weights visited are
+ *  gathered into list (i32, V of them at most), which each digit then narrows to the chosen
+ *  bucket. Sets nucleusMass. */
+function nucleusBound(q: usize, V: i32, target: f64, cut: i32, list: usize): i32 {
+  // level 0: every token above the cut (four at a time where none is), by key >> 20
+  memory.fill(HIST, 0, 193 << 3);
+  let n = 0, i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const cv = i32x4.splat(cut);
+    for (; i + 4 <= V; i += 4) {
+      if (v128.any_true(i32x4.gt_s(v128.load(q + (<usize>i << 2)), cv))) {
+        for (let j = i; j < i + 4; j++) n = gather(q, j, cut, list, n);
+      }
+    }
+  }
+  for (; i < V; i++) n = gather(q, i, cut, list, n);
+  let cum: u64 = 0; // the mass of the keys above the current bucket
+  let b = pickBucket(192, target, cum);
+  cum = pickedCum;
+  let prefix: u32 = KEY_BASE + (<u32>b << 20); // the key bits chosen so far: those above hs
+  let hs: u32 = 20;
+  for (let level = 1; level < 4; level++) {
+    const sh: u32 = level == 1 ? 12 : level == 2 ? 4 : 0;
+    const mask: u32 = level == 3 ? 15 : 255;
+    memory.fill(HIST, 0, <usize>(mask + 1) << 3);
+    // keep the weights in the chosen bucket, and count them by the next digit
+    let kept = 0;
+    for (let j = 0; j < n; j++) {
+      const v = load<i32>(list + (<usize>j << 2));
+      const key = reinterpret<u32>(<f32>v);
+      if (key >> hs == prefix >> hs) {
+        store<i32>(list + (<usize>kept << 2), v);
+        kept++;
+        const p = HIST + (<usize>((key >> sh) & mask) << 3);
+        store<u64>(p, load<u64>(p) + <u64>v);
+      }
+    }
+    n = kept;
+    b = pickBucket(<i32>mask, target, cum);
+    cum = pickedCum;
+    prefix |= <u32>b << sh;
+    hs = sh;
+  }
+  nucleusMass = cum + load<u64>(HIST + (<usize>b << 3));
+  return <i32>reinterpret<f32>(prefix);
+}
+
+let pickedCum: u64 = 0;
+
+/** A higher cut for nucleusBound where one is safe: if the tokens with q >= t hold at least target
+ *  of the mass, tau >= t. Tried for t = 2^21, 2^18, 2^15, 2^12 in one pass. */
+function raiseCut(q: usize, V: i32, target: f64, cut: i32): i32 {
+  let s0: u64 = 0, s1: u64 = 0, s2: u64 = 0, s3: u64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const t0 = i32x4.splat((1 << 21) - 1), t1 = i32x4.splat((1 << 18) - 1), t2 = i32x4.splat((1 << 15) - 1), t3 = i32x4.splat((1 << 12) - 1);
+    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+    let n = 0;
+    for (; i + 4 <= V; i += 4) {
+      const v = v128.load(q + (<usize>i << 2));
+      a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, t0)));
+      a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, t1)));
+      a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, t2)));
+      a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, t3)));
+      if (++n == 64) {
+        s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
+        a0 = i32x4.splat(0); a1 = a0; a2 = a0; a3 = a0;
+        n = 0;
+      }
+    }
+    s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
+  }
+  for (; i < V; i++) {
+    const v = load<i32>(q + (<usize>i << 2));
+    if (v >= 1 << 21) s0 += <u64>v;
+    if (v >= 1 << 18) s1 += <u64>v;
+    if (v >= 1 << 15) s2 += <u64>v;
+    if (v >= 1 << 12) s3 += <u64>v;
+  }
+  const c = <f64>s0 >= target ? 1 << 21 : <f64>s1 >= target ? 1 << 18 : <f64>s2 >= target ? 1 << 15 : <f64>s3 >= target ? 1 << 12 : 0;
+  return max(cut, c - 1);
+}
+
+/** The highest bucket (from top down) at which the mass from the top reaches target; sets
+ *  pickedCum to the mass above it. Bucket 0 when none before it does (it must then). */
+function pickBucket(top: i32, target: f64, cum: u64): i32 {
+  let b = top;
+  for (; b > 0; b--) {
+    const hb = load<u64>(HIST + (<usize>b << 3));
+    if (<f64>(cum + hb) >= target) break;
+    cum += hb;
+  }
+  pickedCum = cum;
+  return b;
+}
+
+/** Level 0 of nucleusBound for token i: appends its weight to list if above the cut. */
+// @ts-ignore: decorator
+@inline function gather(q: usize, i: i32, cut: i32, list: usize, n: i32): i32 {
+  const v = load<i32>(q + (<usize>i << 2));
+  if (v > cut) {
+    store<i32>(list + (<usize>n << 2), v);
+    const p = HIST + (<usize>((reinterpret<u32>(<f32>v) - KEY_BASE) >> 20) << 3);
+    store<u64>(p, load<u64>(p) + <u64>v);
+    return n + 1;
+  }
+  return n;
+}
+
+/** The first token with q >= tau at which the running sum of such weights passes r (< their sum). */
+function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
+  let cum: u64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    // whole blocks of 64 tokens while the block's kept mass does not reach r
+    const tv = i32x4.splat(tau - 1);
+    for (; i + 64 <= V; i += 64) {
+      let acc = i32x4.splat(0);
+      for (let j = 0; j < 64; j += 4) {
+        const v = v128.load(q + (<usize>(i + j) << 2));
+        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, tv)));
+      }
+      const bs = hsum(acc);
+      if (cum + bs > r) break;
+      cum += bs;
+    }
+  }
+  for (; i < V; i++) {
+    const v = load<i32>(q + (<usize>i << 2));
+    if (v >= tau) {
+      cum += <u64>v;
+      if (cum > r) return i;
+    }
+  }
+  return V - 1; // not reached: r is below the kept mass
+}
+
+/** Sampler version 2 (temperature > 0). */
+function sampleV2(s: Session): i32 {
+  const V = s.model.V, lg = s.logits, q = s.probs;
+  const k: f32 = (<f32>1.0 / s.temperature) * LOG2E;
+  const m = maxLogit(lg, V);
+  // an infinite largest logit (or every logit NaN), or a temperature so small that k overflows:
+  // the draw is the argmax
+  if (!(m > -Infinity && m < Infinity && k < Infinity)) return argmax(lg, V);
+  let total: u64 = 0;
+  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
+  // with few kept tokens, only their weights are worked out (the rest are zeroed)
+  const sparse = topk > 0 && topk <= V >> 3;
+  if (topk > 0) {
+    const last = topkLast(s, topk, m);
+    if (sparse) {
+      memory.fill(q, 0, <usize>V << 2);
+      for (let j = 0; j < topk; j++) {
+        const id = idxAt(s.idx, j);
+        const w = weight1((logitAt(lg, id) - m) * k);
+        store<i32>(q + (<usize>id << 2), w);
+        idxSet(s.idx, j, w); // the kept weights, for top-p
+        total += <u64>w;
+      }
+    } else {
+      total = weights(s, m, k, true, logitAt(lg, last), last);
+    }
+  } else {
+    total = weights(s, m, k, false, 0, 0);
+  }
+  let tau = 1;
+  let mass = total;
+  if (s.topp < 1) {
+    const target = <f64>s.topp * <f64>total;
+    // tau > (total - target) / V (the tokens below tau hold more than total - target, and there
+    // are at most V of them): one less than its floor is a safe cut for rounding
+    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+    tau = sparse
+      ? nucleusBound(s.idx, topk, target, cut, s.idx)
+      : nucleusBound(q, V, target, raiseCut(q, V, target, cut), s.idx);
+    mass = nucleusMass;
+  }
+  const R = <u64>nextBits24(s);
+  const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
+  return drawIndex(q, V, tau, r);
 }

@@ -73,9 +73,13 @@ export const ERR_BAD_STATE = -6; // saved state does not fit this session; detai
 export const WINDOW_EXACT = 0; // the original's: recompute the last T tokens for each new token
 export const WINDOW_SLIDE = 1; // approximation: keep the recurrent state, position clamped to T-1
 
+// Token samplers (sampler_set_version; docs/runtime.md "Sampling")
+export const SAMPLER_V1 = 1;
+export const SAMPLER_V2 = 2;
+export const SAMPLER_VERSION = 2; // the newest: every session starts with it
+
 // A session's saved state (session_state_save / session_state_load)
 export const STATE_VERSION = 1; // bumped whenever this layout changes
-export const SAMPLER_VERSION = 1; // bumped whenever the same settings and state may draw differently
 export const ST_POS = 0; // u32 tokens in the window (0 .. T)
 export const ST_MODE = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
 export const ST_RING = 8; // u32 the conv windows' oldest slot (0 .. K-2)

@@ -34,6 +34,8 @@ import {
   S_DOWN,
   S_ROUTER,
   S_UP,
+  SAMPLER_V1,
+  SAMPLER_VERSION,
   WINDOW_EXACT,
   WINDOW_SLIDE,
 } from './abi.js';
@@ -57,6 +59,7 @@ export interface IteraExports {
   session_set_window(s: number, mode: number): number;
   prefill(s: number, ids: number, n: number, out: number): number;
   sampler_set(s: number, temperature: number, topk: number, topp: number, seedLo: number, seedHi: number): number;
+  sampler_set_version(s: number, version: number): number;
   sample(s: number): number;
   generate_next(s: number): number;
   generate(s: number, max: number, out: number, eos: number): number;
@@ -322,6 +325,9 @@ export interface SamplerOptions {
   topP?: number;
   /** any integer 0 .. 2^53-1 */
   seed?: number;
+  /** The sampler's version (docs/runtime.md, "Sampling"): 1 .. SAMPLER_VERSION, the default.
+   *  Version 1 gives the tokens seeds gave before version 2 (greedy is the same in every one). */
+  sampler?: number;
 }
 
 /** Checks sampling parameters and says which one is wrong and what is allowed. */
@@ -330,6 +336,7 @@ export function validateSampler(o: SamplerOptions, vocabSize: number): Required<
   const topK = o.topK ?? 0;
   const topP = o.topP ?? 1;
   const seed = o.seed ?? 0;
+  const sampler = o.sampler ?? SAMPLER_VERSION;
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
     throw new IteraError(`temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`, 'BAD_SAMPLER');
   }
@@ -345,7 +352,13 @@ export function validateSampler(o: SamplerOptions, vocabSize: number): Required<
       'BAD_SAMPLER',
     );
   }
-  return { temperature, topK: Math.min(topK, vocabSize), topP, seed };
+  if (!Number.isInteger(sampler) || sampler < SAMPLER_V1 || sampler > SAMPLER_VERSION) {
+    throw new IteraError(
+      `sampler version must be a whole number from ${SAMPLER_V1} to ${SAMPLER_VERSION}, got ${sampler}`,
+      'BAD_SAMPLER',
+    );
+  }
+  return { temperature, topK: Math.min(topK, vocabSize), topP, seed, sampler };
 }
 
 /** One conversation's recurrent state inside the module. */
@@ -422,6 +435,8 @@ export class WasmSession {
       Math.floor(s.seed / 0x100000000),
     );
     if (rc !== 0) throw this.error(rc);
+    const rv = this.ex.sampler_set_version(this.ptr, s.sampler);
+    if (rv !== 0) throw this.error(rv);
   }
 
   /** Samples the next token, feeds it, returns it: one call into the module per token. */

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { IteraModel } from '../runtime/api.js';
 import { BUILDS, wasmBytes, type BuildName } from './helpers.js';
 import { repoRoot } from './shared.js';
+import { SAMPLER_VERSION } from '../runtime/abi.js';
 
 interface Setting {
   name: string;
@@ -58,14 +59,15 @@ const SETTINGS: Setting[] = [
 ];
 
 /** The sampler versions the module runs. */
-const VERSIONS = [1];
+const VERSIONS = Array.from({ length: SAMPLER_VERSION }, (_, i) => i + 1);
 
-function generate(m: IteraModel, r: Row, _sampler: number): number[] {
+function generate(m: IteraModel, r: Row, sampler: number): number[] {
   return m.generate(r.promptIds, {
     temperature: r.temperature,
     topK: r.topK,
     topP: r.topP,
     seed: r.seed,
+    sampler,
     maxTokens: r.maxTokens,
     stopAtEos: false,
   }).ids;
