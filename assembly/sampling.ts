@@ -254,12 +254,22 @@ const C4: f32 = 0.009618129107628477; // ln^4 2 / 24
 function topkLast(s: Session, k: i32, m: f32): i32 {
   const lg = s.logits, h = s.idx, V = s.model.V;
   // a cut c with at least k logits >= c: no logit below it can be among the k best. Counted for
-  // c = m - 1, m - 2, m - 4, m - 8 in one pass, then m - 16 ... m - 128 in another; if none is
-  // found, c = -Infinity and every token is offered
-  let c: f32 = -Infinity;
+  // c = m - 1, m - 2, m - 4, m - 8 in one pass, then m - 16 ... m - 128 in another, then once more
+  // at three points between the cut found and the one above it (fewer tokens for the heap); if
+  // none is found, c = -Infinity and every token is offered
+  let c: f32 = -Infinity, above: f32 = m;
   for (let d: f32 = 1; d <= 16; d *= 16) {
-    c = cutFor(lg, V, k, m, d);
-    if (c > -Infinity) break;
+    c = cutOf(lg, V, k, m - d, m - 2 * d, m - 4 * d, m - 8 * d);
+    if (c > -Infinity) {
+      if (c != m - d) above = c + (c - m) * <f32>-0.5; // the threshold tried just before c
+      break;
+    }
+    above = m - 8 * d;
+  }
+  if (c > -Infinity) {
+    const step = (above - c) * <f32>0.25;
+    const r = cutOf(lg, V, k, above - step, above - 2 * step, above - 3 * step, c);
+    if (r > -Infinity) c = r;
   }
   // gather the tokens at or above c (n >= k of them) into h; the heap is the first k of them,
   // and the rest are offered to it
@@ -283,10 +293,9 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
   return idxAt(h, 0);
 }
 
-/** The highest of m - d, m - 2d, m - 4d, m - 8d with at least k logits at or above it (NaN is
- *  not), or -Infinity. */
-function cutFor(lg: usize, V: i32, k: i32, m: f32, d: f32): f32 {
-  const c0 = m - d, c1 = m - 2 * d, c2 = m - 4 * d, c3 = m - 8 * d;
+/** The first of c0 > c1 > c2 > c3 with at least k logits at or above it (NaN is not), or
+ *  -Infinity. */
+function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f32 {
   let n0 = 0, n1 = 0, n2 = 0, n3 = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
     const v0 = f32x4.splat(c0), v1 = f32x4.splat(c1), v2 = f32x4.splat(c2), v3 = f32x4.splat(c3);
@@ -391,31 +400,43 @@ function nucleusBound(q: usize, V: i32, target: f64, cut: i32, list: usize): i32
   let cum: u64 = 0; // the mass of the keys above the current bucket
   let b = pickBucket(192, target, cum);
   cum = pickedCum;
+  let mass = load<u64>(HIST + (<usize>b << 3)); // the chosen bucket's
   let prefix: u32 = KEY_BASE + (<u32>b << 20); // the key bits chosen so far: those above hs
   let hs: u32 = 20;
   for (let level = 1; level < 4; level++) {
-    const sh: u32 = level == 1 ? 12 : level == 2 ? 4 : 0;
-    const mask: u32 = level == 3 ? 15 : 255;
-    memory.fill(HIST, 0, <usize>(mask + 1) << 3);
-    // keep the weights in the chosen bucket, and count them by the next digit
+    // keep the weights in the chosen bucket; when they are all equal, that weight is tau
     let kept = 0;
+    let lo: i32 = i32.MAX_VALUE, hi: i32 = 0;
     for (let j = 0; j < n; j++) {
       const v = load<i32>(list + (<usize>j << 2));
-      const key = reinterpret<u32>(<f32>v);
-      if (key >> hs == prefix >> hs) {
+      if (reinterpret<u32>(<f32>v) >> hs == prefix >> hs) {
         store<i32>(list + (<usize>kept << 2), v);
         kept++;
-        const p = HIST + (<usize>((key >> sh) & mask) << 3);
-        store<u64>(p, load<u64>(p) + <u64>v);
+        lo = min(lo, v);
+        hi = max(hi, v);
       }
     }
     n = kept;
+    if (lo == hi) {
+      nucleusMass = cum + mass;
+      return lo;
+    }
+    // count them by the next digit
+    const sh: u32 = level == 1 ? 12 : level == 2 ? 4 : 0;
+    const mask: u32 = level == 3 ? 15 : 255;
+    memory.fill(HIST, 0, <usize>(mask + 1) << 3);
+    for (let j = 0; j < n; j++) {
+      const v = load<i32>(list + (<usize>j << 2));
+      const p = HIST + (<usize>((reinterpret<u32>(<f32>v) >> sh) & mask) << 3);
+      store<u64>(p, load<u64>(p) + <u64>v);
+    }
     b = pickBucket(<i32>mask, target, cum);
     cum = pickedCum;
+    mass = load<u64>(HIST + (<usize>b << 3));
     prefix |= <u32>b << sh;
     hs = sh;
   }
-  nucleusMass = cum + load<u64>(HIST + (<usize>b << 3));
+  nucleusMass = cum + mass;
   return <i32>reinterpret<f32>(prefix);
 }
 
