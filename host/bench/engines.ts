@@ -4,6 +4,7 @@
 // Every engine is single-threaded and greedy, and is fed the same token ids.
 
 import type { IteraModel } from '../runtime/api.js';
+import type { SamplerOptions } from '../runtime/runtime.js';
 import { exportOnnx, stateNames } from '../export/itera-onnx.js';
 import type { IteraModelFile } from '../runtime/model-file.js';
 
@@ -55,10 +56,18 @@ export function itera(
   model: IteraModel,
   label = 'Itera-Lite (WebAssembly)',
   loadMs = model.loadMs,
-): BenchEngine & { decodeOneCall(prompt: readonly number[], n: number): number } {
+): BenchEngine & {
+  decodeOneCall(prompt: readonly number[], n: number): number;
+  /** ms to decode n tokens with these sampling settings, exactly as decode() (one call per token,
+   *  the clock read per token) */
+  decodeSampled(prompt: readonly number[], n: number, o: SamplerOptions): number;
+} {
   const s = model.session();
   s.setSampler({ temperature: 0 });
   const V = model.config.vocabSize;
+  // sampled decoding runs in its own session, so that the greedy one keeps its settings
+  const sampled = model.session();
+  const perToken: number[] = [];
   return {
     id: 'itera',
     label,
@@ -89,6 +98,21 @@ export function itera(
       }
       return { ids, perTokenMs, totalMs: last - t0 };
     },
+    decodeSampled(prompt, n, o) {
+      sampled.reset();
+      sampled.setSampler(o);
+      sampled.prefill(prompt);
+      perToken.length = 0;
+      const t0 = performance.now();
+      let last = t0;
+      for (let i = 0; i < n; i++) {
+        sampled.next();
+        const t = performance.now();
+        perToken.push(t - last);
+        last = t;
+      }
+      return last - t0;
+    },
     decodeOneCall(prompt, n) {
       s.reset();
       s.prefill(prompt);
@@ -99,6 +123,7 @@ export function itera(
     wasmMemory: () => ({ value: model.memoryBytes() }),
     async dispose() {
       s.free();
+      sampled.free();
     },
   };
 }

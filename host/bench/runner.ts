@@ -24,8 +24,10 @@ import {
   type EngineResult,
   type ModelResult,
   type Ratio,
+  type SampledDecode,
   type Stat,
 } from './schema.js';
+import { SAMPLER_VERSION } from '../runtime/abi.js';
 
 export type PeerId = 'ort-node' | 'ort-web';
 
@@ -53,6 +55,16 @@ export interface BenchInput {
   onProgress?: (label: string, done: number, total: number) => void;
   onNote?: (line: string) => void;
 }
+
+/** Sampled decoding, measured beside greedy for our engine (docs/bench.md); topK -1 is the
+ *  vocabulary size. Each runs with seed 1 from the same prompt as greedy decode. */
+export const SAMPLED_SETTINGS: readonly { name: string; temperature: number; topK: number; topP: number }[] = [
+  { name: 'temperature 0.8', temperature: 0.8, topK: 0, topP: 1 },
+  { name: 'CLI defaults (0.8, top-k 40, top-p 0.95)', temperature: 0.8, topK: 40, topP: 0.95 },
+  { name: 'top-p 0.95 alone', temperature: 1, topK: 0, topP: 0.95 },
+  { name: 'top-k = V', temperature: 1, topK: -1, topP: 1 },
+  { name: 'temperature 1.5, top-p 0.99', temperature: 1.5, topK: 0, topP: 0.99 },
+];
 
 export function stat(values: readonly number[]): Stat {
   if (values.length === 0) throw new RangeError('no values');
@@ -87,6 +99,10 @@ interface Acc {
   scoreCpu: number[];
   decodeCpu: number[];
   decodeOneCall: number[];
+  /** per SAMPLED_SETTINGS entry: tokens/s, and over greedy decode's of the same round */
+  sampled: number[][];
+  sampledRatio: number[][];
+  sampledRatioCpu: number[][];
   perToken: number[];
   decodedIds: number[];
   cpuUser: number;
@@ -106,6 +122,9 @@ const newAcc = (): Acc => ({
   scoreCpu: [],
   decodeCpu: [],
   decodeOneCall: [],
+  sampled: SAMPLED_SETTINGS.map(() => []),
+  sampledRatio: SAMPLED_SETTINGS.map(() => []),
+  sampledRatioCpu: SAMPLED_SETTINGS.map(() => []),
   perToken: [],
   decodedIds: [],
   cpuUser: 0,
@@ -137,7 +156,14 @@ async function timeCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu:
   return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
+/** Sampler options of SAMPLED_SETTINGS[k] for a vocabulary of V. */
+function samplerOf(k: number, V: number): { temperature: number; topK: number; topP: number; seed: number } {
+  const x = SAMPLED_SETTINGS[k]!;
+  return { temperature: x.temperature, topK: x.topK < 0 ? V : x.topK, topP: x.topP, seed: 1 };
+}
+
 interface Plan {
+  vocabSize: number;
   ctx: number[];
   prompt: number[];
   decodeFrom: number[];
@@ -151,7 +177,7 @@ interface RoundState {
   label: string;
   ours?: ReturnType<typeof itera>;
   acc: Map<string, Acc>;
-  reps: Map<string, { prefill: number; ttft: number; score: number }>;
+  reps: Map<string, { prefill: number; ttft: number; score: number; decode: number }>;
 }
 
 /** Warm-up: every engine once (which also sizes the repetitions per sample). */
@@ -162,15 +188,19 @@ async function warmUp(
   ours?: ReturnType<typeof itera>,
 ): Promise<RoundState> {
   const acc = new Map(engines.map((e) => [e.id, newAcc()]));
-  const reps = new Map<string, { prefill: number; ttft: number; score: number }>();
+  const reps = new Map<string, { prefill: number; ttft: number; score: number; decode: number }>();
   for (const e of engines) {
     const tp = await timeIt(() => e.prefill(plan.ctx));
     const tt = await timeIt(() => e.prefill(plan.prompt));
     const ts = await timeIt(() => e.score(plan.ctx));
-    await e.decode(plan.decodeFrom, Math.min(plan.decodeN, 8));
-    reps.set(e.id, { prefill: repsFor(tp), ttft: repsFor(tt), score: repsFor(ts) });
+    const td = (await e.decode(plan.decodeFrom, plan.decodeN)).totalMs;
+    reps.set(e.id, { prefill: repsFor(tp), ttft: repsFor(tt), score: repsFor(ts), decode: repsFor(td) });
   }
-  if (ours) ours.decodeOneCall(plan.decodeFrom, plan.decodeN);
+  if (ours) {
+    ours.decodeOneCall(plan.decodeFrom, plan.decodeN);
+    for (let k = 0; k < SAMPLED_SETTINGS.length; k++)
+      ours.decodeSampled(plan.decodeFrom, plan.decodeN, samplerOf(k, plan.vocabSize));
+  }
   return { engines, plan, label, ours, acc, reps };
 }
 
@@ -216,8 +246,28 @@ async function oneRound(
     a.decodeCpu.push(plan.decodeN / (Math.max((dc.user + dc.system) / 1000, 1e-3) / 1000));
     a.perToken.push(...d.perTokenMs);
     if (a.decodedIds.length === 0) a.decodedIds = d.ids.slice(0, 32);
-    if (ours && e.id === ours.id)
+    if (ours && e.id === ours.id) {
       a.decodeOneCall.push(plan.decodeN / (ours.decodeOneCall(plan.decodeFrom, plan.decodeN) / 1000));
+      // sampled decoding, each setting right after a greedy run of its own (in a rotating order),
+      // so that the ratio compares neighbours in time on a machine whose speed drifts; each run
+      // repeated to last about as long as the other samples, timed by wall clock and CPU time
+      for (let j = 0; j < SAMPLED_SETTINGS.length; j++) {
+        const k = (r + j) % SAMPLED_SETTINGS.length;
+        const o = samplerOf(k, plan.vocabSize);
+        let c = process.cpuUsage();
+        let gMs = 0;
+        for (let i = 0; i < n.decode; i++) gMs += (await e.decode(plan.decodeFrom, plan.decodeN)).totalMs;
+        const gCpu = process.cpuUsage(c);
+        c = process.cpuUsage();
+        let sMs = 0;
+        for (let i = 0; i < n.decode; i++) sMs += ours.decodeSampled(plan.decodeFrom, plan.decodeN, o);
+        const sCpu = process.cpuUsage(c);
+        const tokens = plan.decodeN * n.decode;
+        a.sampled[k]!.push(tokens / (sMs / 1000));
+        a.sampledRatio[k]!.push(gMs / sMs);
+        a.sampledRatioCpu[k]!.push(Math.max(gCpu.user + gCpu.system, 1) / Math.max(sCpu.user + sCpu.system, 1));
+      }
+    }
     const cpu = process.cpuUsage(cpu0);
     a.cpuUser += cpu.user / 1000;
     a.cpuSystem += cpu.system / 1000;
@@ -286,6 +336,26 @@ function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rss
     ...(a.decodeOneCall.length
       ? { decodeOneCall: { tokens: plan.decodeN, tokensPerSecond: stat(a.decodeOneCall) } }
       : {}),
+    ...(a.sampled[0]!.length
+      ? {
+          sampledDecode: SAMPLED_SETTINGS.map((x, k): SampledDecode => {
+            const o = samplerOf(k, plan.vocabSize);
+            const r = stat(a.sampledRatio[k]!),
+              rc = stat(a.sampledRatioCpu[k]!);
+            return {
+              name: x.name,
+              temperature: o.temperature,
+              topK: o.topK,
+              topP: o.topP,
+              sampler: SAMPLER_VERSION,
+              tokens: plan.decodeN,
+              tokensPerSecond: stat(a.sampled[k]!),
+              ratioToGreedy: { median: r.median, min: r.min, max: r.max, n: r.n },
+              ratioToGreedyCpu: { median: rc.median, min: rc.min, max: rc.max, n: rc.n },
+            };
+          }),
+        }
+      : {}),
     score: a.score.length
       ? { tokens: plan.ctx.length, tokensPerSecond: stat(a.score), tokensPerCpuSecond: stat(a.scoreCpu) }
       : null,
@@ -319,6 +389,9 @@ function mergeAcc(accs: Acc[]): Acc {
     m.scoreCpu.push(...a.scoreCpu);
     m.decodeCpu.push(...a.decodeCpu);
     m.decodeOneCall.push(...a.decodeOneCall);
+    a.sampled.forEach((x, k) => m.sampled[k]!.push(...x));
+    a.sampledRatio.forEach((x, k) => m.sampledRatio[k]!.push(...x));
+    a.sampledRatioCpu.forEach((x, k) => m.sampledRatioCpu[k]!.push(...x));
     m.perToken.push(...a.perToken);
     if (m.decodedIds.length === 0) m.decodedIds = a.decodedIds;
     m.cpuUser += a.cpuUser;
@@ -394,7 +467,13 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
     const P = Math.min(input.promptTokens ?? Math.min(32, c.maxSeqLength), c.maxSeqLength);
     const hi = Math.min(c.vocabSize, Math.max(file.tokenizer.size, 5));
     const ctx = benchTokens(S, Math.min(4, hi - 1), hi);
-    const plan: Plan = { ctx, prompt: ctx.slice(0, P), decodeFrom: ctx.slice(0, 1), decodeN: Math.max(1, S - 1) };
+    const plan: Plan = {
+      vocabSize: c.vocabSize,
+      ctx,
+      prompt: ctx.slice(0, P),
+      decodeFrom: ctx.slice(0, 1),
+      decodeN: Math.max(1, S - 1),
+    };
     const ours = itera(model, 'Itera-Lite (WebAssembly)', coldMs);
     loaded.push({
       m,
@@ -548,7 +627,7 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       };
     else {
       const ctx = benchTokens(window, 4, 184);
-      const plan: Plan = { ctx, prompt: ctx, decodeFrom: ctx, decodeN: 8 };
+      const plan: Plan = { vocabSize: 0, ctx, prompt: ctx, decodeFrom: ctx, decodeN: 8 };
       const st = await warmUp(engines, plan, 'reference');
       await interleavedRounds([st], input);
       const acc = st.acc;

@@ -37,6 +37,9 @@ export interface EngineResult {
   } | null;
   /** ours only: generation in one call into the module */
   decodeOneCall?: { tokens: number; tokensPerSecond: Stat } | null;
+  /** ours only: decode as `decode` with each sampling setting (SAMPLED_SETTINGS), and its
+   *  tokens/s over greedy decode's in the same round */
+  sampledDecode?: SampledDecode[];
   score: { tokens: number; tokensPerSecond: Stat; tokensPerCpuSecond: Stat } | null;
   /** process CPU time over wall time while this engine ran (1 = one core busy) */
   cpu: { utilization: number; userMs: number; systemMs: number; wallMs: number };
@@ -44,6 +47,24 @@ export interface EngineResult {
   energy: { joulesPerToken: Nullable<number> };
   /** the first greedy tokens it decoded (engines on the same model must agree) */
   decodedIds: number[];
+}
+
+export interface SampledDecode {
+  /** e.g. 'temperature 0.8' */
+  name: string;
+  temperature: number;
+  /** 0 = off */
+  topK: number;
+  /** 1 = off */
+  topP: number;
+  /** the sampler version that ran */
+  sampler: number;
+  tokens: number;
+  tokensPerSecond: Stat;
+  /** sampled / greedy tokens per second, paired within each round (wall clock) */
+  ratioToGreedy: Ratio;
+  /** the same ratio on process CPU time: steadier on a shared machine */
+  ratioToGreedyCpu: Ratio;
 }
 
 export interface Ratio {
@@ -146,6 +167,20 @@ const engine: S = obj(
       }),
     ),
     decodeOneCall: orNull(obj({ tokens: int, tokensPerSecond: stat })),
+    sampledDecode: {
+      type: 'array',
+      items: obj({
+        name: str,
+        temperature: num,
+        topK: int,
+        topP: num,
+        sampler: int,
+        tokens: int,
+        tokensPerSecond: stat,
+        ratioToGreedy: ratio,
+        ratioToGreedyCpu: ratio,
+      }),
+    },
     score: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),
     cpu: obj({ utilization: num, userMs: num, systemMs: num, wallMs: num }),
     memory: obj({ wasmBytes: nullable(int), rssDeltaBytes: num }),

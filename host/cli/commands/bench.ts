@@ -35,7 +35,8 @@ ours and the peer round by round over every model, so that a machine busy for a 
 engine and every model alike:
   file size, load + instantiate time (cold, then warm), time to first token, prefill tokens/s
   (a context of T tokens, last logits), decode tokens/s (greedy, one call per token) with
-  per-token latency p50/p95/p99, scoring tokens/s (every position's logits), WebAssembly memory,
+  per-token latency p50/p95/p99, our sampled decode tokens/s beside greedy (temperature 0.8; the
+  CLI's defaults; top-p 0.95 alone; top-k = V; temperature 1.5 with top-p 0.99) as ratios, scoring tokens/s (every position's logits), WebAssembly memory,
   process RSS, CPU utilisation, parameters and FLOPs per token (exact, and the research report's
   formula), energy per token where Linux RAPL is readable, and perplexity on --eval text.
 Every figure is min / median / max over the runs, after a warm-up round. Our speed is printed as
@@ -262,6 +263,13 @@ export function formatBench(doc: BenchDocument): string {
           .map((e) => `${e.label} ${ce.us[e.id]!.toFixed(2)} µs`)
           .join(', ') +
         '\n';
+    }
+    const sd = m.engines[0]!.sampledDecode ?? [];
+    if (sd.length) {
+      s += `sampled  decode tok/s (sampler ${sd[0]!.sampler}, one call per token); over greedy in the same round, by wall clock and by CPU time:\n`;
+      for (const x of sd) {
+        s += `  ${x.name.padEnd(42)} ${rng(x.tokensPerSecond).padEnd(26)} ${ratioStr(x.ratioToGreedy).padEnd(20)} ${ratioStr(x.ratioToGreedyCpu)}\n`;
+      }
     }
     for (const [peer, r] of Object.entries(m.ratios)) {
       const label = m.engines.find((e) => e.id === peer)?.label ?? peer;
