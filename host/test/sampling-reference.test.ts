@@ -157,3 +157,25 @@ t.test('sampler 2 draws in proportion to the weights', async (t) => {
   t.ok(worst < 5, `frequencies within ${worst.toFixed(2)} sigma of the kept weights`);
   m.free();
 });
+
+t.test('the sampler version: 1 and 2 run, anything else is refused (host and module)', async (t) => {
+  const { m, s } = await sessionFor('simd', TINY);
+  for (const sampler of [0, 3, 1.5, NaN])
+    t.throws(() => s.setSampler({ temperature: 1, sampler }), { code: 'BAD_SAMPLER' });
+  t.ok(m.ex.sampler_set_version(s.ptr, 0) < 0 && m.ex.sampler_set_version(s.ptr, 3) < 0, 'the module refuses 0 and 3');
+  const lg = new Float32Array(TINY.vocabSize).map((_, i) => Math.sin(i) * 3);
+  const o = { temperature: 1, topK: 0, topP: 0.9 };
+  const draws = (sampler: number): number[] => {
+    s.setSampler({ ...o, seed: 4, sampler });
+    new Float32Array(m.ex.memory.buffer, m.ex.session_logits(s.ptr), lg.length).set(lg);
+    return Array.from({ length: 50 }, () => m.ex.sample(s.ptr));
+  };
+  const rng = new ReferenceRng(4);
+  t.same(
+    draws(2),
+    Array.from({ length: 50 }, () => referenceSample(lg, o, rng)),
+    'sampler 2 is the reference',
+  );
+  t.notSame(draws(1), draws(2), 'sampler 1 draws differently from the same seed');
+  m.free();
+});
