@@ -4,7 +4,7 @@
 // Every engine is single-threaded and greedy, and is fed the same token ids.
 
 import type { IteraModel } from '../runtime/api.js';
-import type { SamplerOptions } from '../runtime/runtime.js';
+import type { SamplerSettings } from '../runtime/runtime.js';
 import { exportOnnx, stateNames } from '../export/itera-onnx.js';
 import type { IteraModelFile } from '../runtime/model-file.js';
 
@@ -60,7 +60,7 @@ export function itera(
   decodeOneCall(prompt: readonly number[], n: number): number;
   /** ms to decode n tokens with these sampling settings, exactly as decode() (one call per token,
    *  the clock read per token) */
-  decodeSampled(prompt: readonly number[], n: number, o: SamplerOptions): number;
+  decodeSampled(prompt: readonly number[], n: number, o: SamplerSettings): number;
 } {
   const s = model.session();
   s.setSampler({ temperature: 0 });

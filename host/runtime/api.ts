@@ -5,10 +5,10 @@
 import { IteraConfig, IteraError } from './types.js';
 import { readModelFile } from './model-file.js';
 import type { Tokenizer } from './tokenizer/index.js';
-import { instantiate, SamplerOptions, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
+import { instantiate, SamplerSettings, validateSampler, WasmModel, WasmSession, type IteraExports } from './runtime.js';
 import { fnv1a64 } from './state.js';
 
-export interface GenerateOptions extends SamplerOptions {
+export interface GenerateOptions extends SamplerSettings {
   /** Most tokens to generate (default 64). */
   maxTokens?: number;
   /** Stop after the tokenizer's end-of-sequence token (default true). */

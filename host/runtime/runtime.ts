@@ -325,13 +325,17 @@ export interface SamplerOptions {
   topP?: number;
   /** any integer 0 .. 2^53-1 */
   seed?: number;
+}
+
+/** Sampling parameters and the sampler that uses them. */
+export interface SamplerSettings extends SamplerOptions {
   /** The sampler's version (docs/runtime.md, "Sampling"): 1 .. SAMPLER_VERSION, the default.
    *  Version 1 gives the tokens seeds gave before version 2 (greedy is the same in every one). */
   sampler?: number;
 }
 
 /** Checks sampling parameters and says which one is wrong and what is allowed. */
-export function validateSampler(o: SamplerOptions, vocabSize: number): Required<SamplerOptions> {
+export function validateSampler(o: SamplerSettings, vocabSize: number): Required<SamplerSettings> {
   const temperature = o.temperature ?? 0;
   const topK = o.topK ?? 0;
   const topP = o.topP ?? 1;
@@ -424,7 +428,7 @@ export class WasmSession {
     return new Float32Array(this.ex.memory.buffer, this.ex.session_logits(this.ptr), V).slice();
   }
 
-  setSampler(o: SamplerOptions): void {
+  setSampler(o: SamplerSettings): void {
     const s = validateSampler(o, this.model.config.vocabSize);
     const rc = this.ex.sampler_set(
       this.ptr,
