@@ -4,9 +4,10 @@
 // advances every active request by exactly one token (round-robin, one token per request per
 // tick). Ticks run from setImmediate, so sockets and timers are served between them.
 //
-// The decode step goes through a Stepper: today it calls session.next() once per session; a
-// batched step (B states through the batched kernels in one call into the module) replaces it
-// without touching the rest.
+// The decode step goes through a Stepper: the server uses batchedStepper, which advances all the
+// active sessions in one call into the module (B states through the batched kernels, the weights
+// read once per step for all of them; bit for bit what session.next() on each gives, which
+// sequentialStepper does and the tests hold it to).
 
 import type { IteraModel } from '../runtime/api.js';
 import type { SamplerOptions, WasmSession } from '../runtime/runtime.js';
@@ -20,6 +21,13 @@ export interface Stepper {
 export const sequentialStepper: Stepper = {
   step: (sessions) => sessions.map((s) => s.next()),
 };
+
+/** Every session of the tick through one batched step (one alone: its own next()). */
+export function batchedStepper(model: IteraModel): Stepper {
+  return {
+    step: (sessions) => (sessions.length > 1 ? model.wasmModel.stepBatch(sessions) : sessions.map((s) => s.next())),
+  };
+}
 
 export interface TokenEvent {
   id: number;

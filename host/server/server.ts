@@ -10,7 +10,7 @@ import type { WasmSession } from '../runtime/runtime.js';
 import { IteraError } from '../runtime/types.js';
 import { Metrics } from './metrics.js';
 import { ApiError, badParam, describe, readCompletion, readPrompt, type CompletionParams } from './request.js';
-import { Scheduler, type Job, type TokenEvent } from './scheduler.js';
+import { batchedStepper, Scheduler, type Job, type TokenEvent } from './scheduler.js';
 import { StopMatcher } from './stop.js';
 
 export interface ServerOptions {
@@ -150,6 +150,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     o.parallel ?? SERVER_DEFAULTS.parallel,
     o.maxQueue ?? SERVER_DEFAULTS.maxQueue,
     metrics,
+    batchedStepper(model),
   );
   const created = Math.floor(Date.now() / 1000);
   const live = new Set<Live>();
