@@ -109,11 +109,12 @@ export const SAMPLER_VERSION: i32 = SAMPLER_V2; // the newest: every session sta
 // every field that could break the module (ERR_BAD_STATE, detail the offending field's byte offset)
 // before it writes anything. The hosts wrap these bytes in a header and a checksum.
 export const STATE_VERSION: i32 = 1; // bumped whenever this layout changes
-export const ST_POS: i32 = 0; // u32 tokens in the window (0 .. T)
+export const ST_POS: i32 = 0; // u32 the position (0 .. T; past T for a position-free model)
 export const ST_MODE: i32 = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
 export const ST_RING: i32 = 8; // u32 the conv windows' oldest slot (0 .. K-2)
 export const ST_TEMPERATURE: i32 = 12; // f32
 export const ST_TOPK: i32 = 16; // i32
 export const ST_TOPP: i32 = 20; // f32
 export const ST_RNG: i32 = 24; // u64 the PRNG's state (never 0)
-export const ST_ARRAYS: i32 = 32; // the arrays start here
+export const ST_SAMPLER: i32 = 32; // i32 the session's sampler version (SAMPLER_V1 .. SAMPLER_VERSION)
+export const ST_ARRAYS: i32 = 36; // the arrays start here

@@ -4,7 +4,7 @@
 
 import {
   OK, ERR_BAD_STATE, WINDOW_EXACT, WINDOW_SLIDE, ST_POS, ST_MODE, ST_RING, ST_TEMPERATURE, ST_TOPK,
-  ST_TOPP, ST_RNG, ST_ARRAYS,
+  ST_TOPP, ST_RNG, ST_SAMPLER, ST_ARRAYS, SAMPLER_V1, SAMPLER_VERSION,
 } from './abi';
 import { Session, Model, setDetail } from './model';
 
@@ -29,6 +29,7 @@ export function stateSave(s: Session, out: usize): void {
   store<i32>(out + ST_TOPK, s.topk);
   store<f32>(out + ST_TOPP, s.topp);
   store<u64>(out + ST_RNG, s.rng);
+  store<i32>(out + ST_SAMPLER, s.sampler);
   let p = out + ST_ARRAYS;
   memory.copy(p, s.conv, convBytes(m)); p += convBytes(m);
   memory.copy(p, s.z, scanBytes(m)); p += scanBytes(m);
@@ -64,6 +65,8 @@ export function stateLoad(s: Session, src: usize, n: i32): i32 {
   const topp = load<f32>(src + ST_TOPP);
   if (!(topp > 0 && topp <= 1)) return bad(ST_TOPP);
   if (load<u64>(src + ST_RNG) == 0) return bad(ST_RNG); // xorshift would stay at 0
+  const sampler = load<i32>(src + ST_SAMPLER);
+  if (sampler < SAMPLER_V1 || sampler > SAMPLER_VERSION) return bad(ST_SAMPLER);
   const hist = src + ST_ARRAYS + convBytes(m) + scanBytes(m);
   for (let i: u32 = 0; i < <u32>m.T; i++) {
     const t = load<i32>(hist + (<usize>i << 2));
@@ -76,6 +79,7 @@ export function stateLoad(s: Session, src: usize, n: i32): i32 {
   s.topk = load<i32>(src + ST_TOPK);
   s.topp = topp;
   s.rng = load<u64>(src + ST_RNG);
+  s.sampler = sampler;
   let p = src + ST_ARRAYS;
   memory.copy(s.conv, p, convBytes(m)); p += convBytes(m);
   memory.copy(s.z, p, scanBytes(m)); p += scanBytes(m);

@@ -80,14 +80,15 @@ export const SAMPLER_VERSION = 2; // the newest: every session starts with it
 
 // A session's saved state (session_state_save / session_state_load)
 export const STATE_VERSION = 1; // bumped whenever this layout changes
-export const ST_POS = 0; // u32 tokens in the window (0 .. T)
+export const ST_POS = 0; // u32 the position (0 .. T; past T for a position-free model)
 export const ST_MODE = 4; // u32 WINDOW_EXACT or WINDOW_SLIDE
 export const ST_RING = 8; // u32 the conv windows' oldest slot (0 .. K-2)
 export const ST_TEMPERATURE = 12; // f32
 export const ST_TOPK = 16; // i32
 export const ST_TOPP = 20; // f32
 export const ST_RNG = 24; // u64 the PRNG's state (never 0)
-export const ST_ARRAYS = 32; // the arrays start here
+export const ST_SAMPLER = 32; // i32 the session's sampler version (SAMPLER_V1 .. SAMPLER_VERSION)
+export const ST_ARRAYS = 36; // the arrays start here
 
 /** The hosts' message for each error code. */
 export const ERROR_MESSAGES: Readonly<Record<number, string>> = {

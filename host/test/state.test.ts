@@ -7,7 +7,7 @@ import { IteraModel } from '../runtime/api.js';
 import { WasmModel, type WasmSession } from '../runtime/runtime.js';
 import { IteraError, type IteraConfig } from '../runtime/types.js';
 import { crc32, fnv1a64, STATE_HEADER_BYTES } from '../runtime/state.js';
-import { SAMPLER_VERSION, ST_POS, ST_RNG, ST_TOPP } from '../runtime/abi.js';
+import { SAMPLER_VERSION, ST_POS, ST_RNG, ST_SAMPLER, ST_TOPP } from '../runtime/abi.js';
 import { BUILDS, exportsOf, randomWeights, TINY, tinyModelFile, wasmBytes, weightSource } from './helpers.js';
 
 const builds = Object.keys(BUILDS) as Array<keyof typeof BUILDS>;
@@ -66,6 +66,8 @@ for (const build of builds) {
         const samplers = [
           ['greedy', { temperature: 0 }],
           ['sampled', { temperature: 0.9, topK: 20, topP: 0.95, seed: 123456789012 }],
+          // the older sampler: the saved state carries the version, so the copy keeps drawing with it
+          ['sampled with sampler 1', { temperature: 0.9, topK: 20, topP: 0.95, seed: 77, sampler: 1 }],
         ] as const;
         // [prompt length, tokens before the save, tokens after]: within T, across T, past T
         const plans = [
@@ -242,6 +244,8 @@ t.test('a state of another model, build, version, or with a field out of range: 
     ['top-p 0', (v: DataView) => v.setFloat32(H + ST_TOPP, 0, true)],
     ['top-p NaN', (v: DataView) => v.setFloat32(H + ST_TOPP, NaN, true)],
     ['random state 0', (v: DataView) => v.setBigUint64(H + ST_RNG, 0n, true)],
+    ['sampler version 0', (v: DataView) => v.setInt32(H + ST_SAMPLER, 0, true)],
+    ['sampler version past the newest', (v: DataView) => v.setInt32(H + ST_SAMPLER, SAMPLER_VERSION + 1, true)],
     ['window mode 2', (v: DataView) => v.setUint32(H + 4, 2, true)],
     ['conv ring past K-1', (v: DataView) => v.setUint32(H + 8, TINY.ssmConvKernel - 1, true)],
   ] as const) {
