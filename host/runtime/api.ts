@@ -376,6 +376,11 @@ export class IteraModel {
     } finally {
       s.free();
     }
+    return this.scoreResult(input, ids, nll, predicted);
+  }
+
+  /** The figures of a score from its total negative log-likelihood (nats) over `predicted` tokens. */
+  private scoreResult(input: string | readonly number[], ids: number[], nll: number, predicted: number): ScoreResult {
     const characters = typeof input === 'string' ? input.length : this.decode(ids).length;
     const bits = nll / Math.LN2;
     return {
@@ -415,18 +420,7 @@ export class IteraModel {
       s.free();
     }
     const predicted = ids.length - 1;
-    const characters = typeof input === 'string' ? input.length : this.decode(ids).length;
-    const bits = nll / Math.LN2;
-    return {
-      tokens: ids.length,
-      predicted,
-      characters,
-      nll,
-      logLikelihood: -nll,
-      perplexity: Math.exp(nll / predicted),
-      bitsPerToken: bits / predicted,
-      bitsPerCharacter: bits / Math.max(1, characters),
-    };
+    return this.scoreResult(input, ids, nll, predicted);
   }
 
   dispose(): void {
