@@ -8,6 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { IteraModel } from '../runtime/api.js';
+import { readModelFile } from '../runtime/model-file.js';
+import { readGguf, type GgufKV } from '../runtime/gguf.js';
+import { writeGguf, type GgufTensorInput } from '../convert/gguf-write.js';
+import { IteraError } from '../runtime/types.js';
 import { writeModelFile } from '../convert/model-write.js';
 import { WordTokenizer, type Tokenizer } from '../runtime/tokenizer/index.js';
 import { BpeTokenizer, byteChar } from '../runtime/tokenizer/bpe.js';
@@ -323,6 +327,65 @@ t.test('golden greedy prompts and a sampled generation: the same ids as the Node
     t.ok(d <= 1e-5, `${engine} ${c.name}: logits within 1e-5 of the API (max ${d.toExponential(2)})`);
   }
   api.dispose();
+});
+
+t.test('invalid model files: the Node reader and the WASI reader both refuse each one', noWasm, async (t) => {
+  // one shared set: each file is the tiny model with one thing wrong, made through the GGUF
+  // writer so that only that thing is wrong; host/runtime/model-file.ts and
+  // assembly/wasi/model-file.ts must both refuse it (an IteraError; exit 1 with a message)
+  const good = readGguf(tinyModel());
+  const withMeta = (key: string, value: GgufKV['value'] | undefined) =>
+    writeGguf({
+      metadata:
+        value === undefined
+          ? good.metadata.filter((kv) => kv.key !== key)
+          : good.metadata.some((kv) => kv.key === key)
+            ? good.metadata.map((kv) => (kv.key === key ? { key, value } : kv))
+            : [...good.metadata, { key, value }],
+      tensors: good.tensors,
+    });
+  const withTensors = (f: (ts: GgufTensorInput[]) => GgufTensorInput[]) =>
+    writeGguf({ metadata: good.metadata, tensors: f(good.tensors.map((x) => ({ ...x }))) });
+  const cases: [string, Uint8Array][] = [
+    ['another architecture', withMeta('general.architecture', { type: 'string', value: 'llama' })],
+    ['no vocabulary size', withMeta('itera-lite.vocab_size', undefined)],
+    ['the vocabulary size as i32', withMeta('itera-lite.vocab_size', { type: 'i32', value: 50 })],
+    ['no layer count', withMeta('itera-lite.block_count', undefined)],
+    ['a zero hidden size', withMeta('itera-lite.embedding_length', { type: 'u32', value: 0 })],
+    ['no tied flag', withMeta('itera-lite.tied_embeddings', undefined)],
+    ['position_embedding = true', withMeta('itera-lite.position_embedding', { type: 'bool', value: true })],
+    ['an unknown tokenizer kind', withMeta('tokenizer.ggml.model', { type: 'string', value: 'sentencepiece' })],
+    ['no token list', withMeta('tokenizer.ggml.tokens', undefined)],
+    ['a missing tensor', withTensors((ts) => ts.filter((x) => x.name !== 'blk.1.ssm_d'))],
+    [
+      'an extra tensor',
+      withTensors((ts) => [...ts, { name: 'blk.9.extra', type: 0, shape: [4], data: new Uint8Array(16) }]),
+    ],
+    [
+      'a tensor of the wrong shape',
+      withTensors((ts) => ts.map((x) => (x.name === 'blk.0.ssm_d' ? { ...x, shape: [x.data.length / 8, 2] } : x))),
+    ],
+    [
+      'a norm replaced by a Q8_0 block',
+      withTensors((ts) =>
+        ts.map((x) => (x.name === 'output_norm.weight' ? { ...x, type: 8, shape: [32], data: new Uint8Array(34) } : x)),
+      ),
+    ],
+  ];
+  for (const [what, bytes] of cases) {
+    let tsCode = '';
+    try {
+      readModelFile(bytes);
+    } catch (e) {
+      tsCode = e instanceof IteraError ? e.code : `not an IteraError: ${String(e)}`;
+    }
+    t.ok(tsCode !== '' && !tsCode.startsWith('not'), `${what}: the Node reader refuses it (${tsCode})`);
+    const path = join(dir, 'invalid.gguf');
+    writeFileSync(path, bytes);
+    const r = await run('node:wasi', [path, 'w5', '-n', '1']);
+    t.equal(r.code, 1, `${what}: the WASI reader refuses it, exit 1`);
+    t.match(r.stderr, /^itera-wasi: (not a GGUF|model file|GGUF)/, `${what}: ${r.stderr.trim().slice(0, 110)}`);
+  }
 });
 
 t.test('a missing file, a bad argument, a damaged file: a message and a non-zero exit', noWasm, async (t) => {
