@@ -413,38 +413,26 @@ function pairedRatio(ours: number[], peer: number[]): Ratio | null {
   return { median: s.median, min: s.min, max: s.max, n };
 }
 
-export async function runBench(input: BenchInput): Promise<BenchDocument> {
-  const start = performance.now();
-  peakRss = process.memoryUsage().rss;
-  const ortCache = new Map<OrtFlavour, OrtLoaded>();
-  const ort = async (f: OrtFlavour): Promise<OrtLoaded> => {
-    let o = ortCache.get(f);
-    if (!o) {
-      o = await loadOrt(f, input.ortWasmDir);
-      ortCache.set(f, o);
-    }
-    return o;
-  };
-  const models: ModelResult[] = [];
-  let firstLoad = true;
-  // every model loaded first; then one phase per peer (ONNX Runtime native first, before
-  // onnxruntime-web is even loaded: in the same process it slowed native's prefill by 10-35% on
-  // this machine), each phase interleaving ours and that peer round by round over every model
-  interface Loaded {
-    m: BenchInput['models'][number];
-    model: IteraModel;
-    file: ReturnType<typeof readModelFile>;
-    coldMs: number;
-    warm: number[];
-    plan: Plan;
-    ours: ReturnType<typeof itera>;
-    peers: BenchEngine[];
-    oursAcc: Acc[];
-    peerAcc: Map<string, { acc: Acc; phase: number }>;
-    rssBefore: Map<string, number>;
-    skipped: Record<string, string>;
-  }
+/** A model loaded for the bench, with what its phases gather. */
+interface Loaded {
+  m: BenchInput['models'][number];
+  model: IteraModel;
+  file: ReturnType<typeof readModelFile>;
+  coldMs: number;
+  warm: number[];
+  plan: Plan;
+  ours: ReturnType<typeof itera>;
+  peers: BenchEngine[];
+  oursAcc: Acc[];
+  peerAcc: Map<string, { acc: Acc; phase: number }>;
+  rssBefore: Map<string, number>;
+  skipped: Record<string, string>;
+}
+
+/** Every model loaded (cold, then three warm loads timed) with its plan of tokens. */
+async function loadModels(input: BenchInput): Promise<Loaded[]> {
   const loaded: Loaded[] = [];
+  let firstLoad = true;
   for (const m of input.models) {
     // cold: the first load of this model in this process (the first ever also compiles the module)
     const t0 = performance.now();
@@ -490,6 +478,16 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       skipped: {},
     });
   }
+  return loaded;
+}
+
+/** One phase per peer (ONNX Runtime native first), each interleaving ours and that peer round by
+ *  round over every model; the phases' accumulators go into each Loaded. */
+async function runPhases(
+  loaded: Loaded[],
+  input: BenchInput,
+  ort: (f: OrtFlavour) => Promise<OrtLoaded>,
+): Promise<void> {
   const phases: (BenchInput['peers'][number] | null)[] = input.peers.length
     ? [...input.peers].sort((a, b) => (a === 'ort-node' ? -1 : b === 'ort-node' ? 1 : 0))
     : [null];
@@ -530,77 +528,85 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       }
     }
   }
+}
 
-  for (const { m, model, file, coldMs, warm, plan, ours, peers, oursAcc, peerAcc, rssBefore, skipped } of loaded) {
-    const c = file.config;
+/** A model's figures from its phases: engines, ratios paired within each peer's phase, quality. */
+async function modelResult(l: Loaded, input: BenchInput): Promise<ModelResult> {
+  const { m, model, file, coldMs, warm, plan, ours, peers, oursAcc, peerAcc, rssBefore, skipped } = l;
+  const c = file.config;
 
-    let quality: ModelResult['quality'];
-    if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
-    else {
-      const sc = model.score(input.evalText.text);
-      quality = {
-        value: {
-          text: input.evalText.name,
-          tokens: sc.tokens,
-          perplexity: sc.perplexity,
-          bitsPerToken: sc.bitsPerToken,
-        },
-        source: 'model.score (windows of T, stride T/2)',
-      };
-    }
-
-    const results = [
-      engineResult(ours, mergeAcc(oursAcc), plan, input, 0),
-      ...peers.map((e) => engineResult(e, peerAcc.get(e.id)!.acc, plan, input, rssBefore.get(e.id) ?? 0)),
-    ];
-    const oursFirst = oursAcc[0]!;
-    const ratios: ModelResult['ratios'] = {};
-    const sameTokens: Record<string, boolean> = {};
-    for (const e of peers) {
-      const { acc: pa, phase } = peerAcc.get(e.id)!;
-      // paired with our own rounds of the same phase
-      const oa = oursAcc[phase]!;
-      ratios[e.id] = {
-        prefill: pairedRatio(oa.prefill, pa.prefill),
-        decode: pairedRatio(oa.decode, pa.decode),
-        score: pairedRatio(oa.score, pa.score),
-        cpuTime: {
-          prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu),
-          decode: pairedRatio(oa.decodeCpu, pa.decodeCpu),
-          score: pairedRatio(oa.scoreCpu, pa.scoreCpu),
-        },
-      };
-      sameTokens[e.id] =
-        pa.decodedIds.length === oursFirst.decodedIds.length &&
-        pa.decodedIds.every((x, i) => x === oursFirst.decodedIds[i]);
-    }
-    const info = model.info();
-    const tensorTypes: Record<string, number> = {};
-    for (const [, t] of file.tensors) tensorTypes[ggmlTypeName(t.type)] = (tensorTypes[ggmlTypeName(t.type)] ?? 0) + 1;
-    models.push({
-      path: m.path,
-      name: file.name,
-      quant: quantLabel(file),
-      tensorTypes,
-      fileBytes: m.bytes.byteLength,
-      parameters: info.parameters,
-      config: { ...c },
-      flops: {
-        exact: flopsPerToken(c),
-        researchFormula: { value: researchFormulaFlops(c), formula: RESEARCH_FORMULA },
+  let quality: ModelResult['quality'];
+  if ('reason' in input.evalText) quality = { value: null, reason: input.evalText.reason };
+  else {
+    const sc = model.score(input.evalText.text);
+    quality = {
+      value: {
+        text: input.evalText.name,
+        tokens: sc.tokens,
+        perplexity: sc.perplexity,
+        bitsPerToken: sc.bitsPerToken,
       },
-      quality,
-      load: { coldMs, warmMs: stat(warm) },
-      engines: results,
-      ratios,
-      sameTokens,
-      ...(Object.keys(skipped).length ? { skipped } : {}),
-    });
-    await ours.dispose();
-    model.dispose();
+      source: 'model.score (windows of T, stride T/2)',
+    };
   }
 
-  // the original's own export: a speed reference on a model of the same size class
+  const results = [
+    engineResult(ours, mergeAcc(oursAcc), plan, input, 0),
+    ...peers.map((e) => engineResult(e, peerAcc.get(e.id)!.acc, plan, input, rssBefore.get(e.id) ?? 0)),
+  ];
+  const oursFirst = oursAcc[0]!;
+  const ratios: ModelResult['ratios'] = {};
+  const sameTokens: Record<string, boolean> = {};
+  for (const e of peers) {
+    const { acc: pa, phase } = peerAcc.get(e.id)!;
+    // paired with our own rounds of the same phase
+    const oa = oursAcc[phase]!;
+    ratios[e.id] = {
+      prefill: pairedRatio(oa.prefill, pa.prefill),
+      decode: pairedRatio(oa.decode, pa.decode),
+      score: pairedRatio(oa.score, pa.score),
+      cpuTime: {
+        prefill: pairedRatio(oa.prefillCpu, pa.prefillCpu),
+        decode: pairedRatio(oa.decodeCpu, pa.decodeCpu),
+        score: pairedRatio(oa.scoreCpu, pa.scoreCpu),
+      },
+    };
+    sameTokens[e.id] =
+      pa.decodedIds.length === oursFirst.decodedIds.length &&
+      pa.decodedIds.every((x, i) => x === oursFirst.decodedIds[i]);
+  }
+  const info = model.info();
+  const tensorTypes: Record<string, number> = {};
+  for (const [, t] of file.tensors) tensorTypes[ggmlTypeName(t.type)] = (tensorTypes[ggmlTypeName(t.type)] ?? 0) + 1;
+  const result: ModelResult = {
+    path: m.path,
+    name: file.name,
+    quant: quantLabel(file),
+    tensorTypes,
+    fileBytes: m.bytes.byteLength,
+    parameters: info.parameters,
+    config: { ...c },
+    flops: {
+      exact: flopsPerToken(c),
+      researchFormula: { value: researchFormulaFlops(c), formula: RESEARCH_FORMULA },
+    },
+    quality,
+    load: { coldMs, warmMs: stat(warm) },
+    engines: results,
+    ratios,
+    sameTokens,
+    ...(Object.keys(skipped).length ? { skipped } : {}),
+  };
+  await ours.dispose();
+  model.dispose();
+  return result;
+}
+
+/** The original's own export: a speed reference on a model of the same size class. */
+async function referenceResult(
+  input: BenchInput,
+  ort: (f: OrtFlavour) => Promise<OrtLoaded>,
+): Promise<BenchDocument['reference']> {
   let reference: BenchDocument['reference'];
   if ('reason' in input.reference) reference = { value: null, reason: input.reference.reason };
   else {
@@ -639,6 +645,29 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       for (const e of engines) await e.dispose();
     }
   }
+  return reference;
+}
+
+export async function runBench(input: BenchInput): Promise<BenchDocument> {
+  const start = performance.now();
+  peakRss = process.memoryUsage().rss;
+  const ortCache = new Map<OrtFlavour, OrtLoaded>();
+  const ort = async (f: OrtFlavour): Promise<OrtLoaded> => {
+    let o = ortCache.get(f);
+    if (!o) {
+      o = await loadOrt(f, input.ortWasmDir);
+      ortCache.set(f, o);
+    }
+    return o;
+  };
+  // every model loaded first; then one phase per peer (ONNX Runtime native first, before
+  // onnxruntime-web is even loaded: in the same process it slowed native's prefill by 10-35% on
+  // this machine), each phase interleaving ours and that peer round by round over every model
+  const loaded = await loadModels(input);
+  await runPhases(loaded, input, ort);
+  const models: ModelResult[] = [];
+  for (const l of loaded) models.push(await modelResult(l, input));
+  const reference = await referenceResult(input, ort);
 
   return {
     schema: BENCH_SCHEMA_ID,
