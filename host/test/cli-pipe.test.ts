@@ -6,39 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { main } from '../cli/itera.js';
-import { closest, editDistance, type Io } from '../cli/command.js';
+import { closest, editDistance } from '../cli/command.js';
 import { defaultModelPath } from '../node/index.js';
 import { repoRoot } from './shared.js';
-
-function capture(input?: string): { io: Io; out: () => string; err: () => string; writes: () => number } {
-  let o = '',
-    e = '',
-    n = 0;
-  const w = (f: (s: string) => void) =>
-    ({
-      write: (s: string) => {
-        f(String(s));
-        return true;
-      },
-    }) as unknown as NodeJS.WritableStream;
-  return {
-    io: {
-      out: w((s) => {
-        o += s;
-        n++;
-      }),
-      err: w((s) => {
-        e += s;
-      }),
-      in: input === undefined ? undefined : Readable.from([Buffer.from(input)]),
-    },
-    out: () => o,
-    err: () => e,
-    writes: () => n,
-  };
-}
+import { captureIo } from './helpers.js';
 
 const noModel = defaultModelPath() === null ? 'the default model is not in models/' : false;
 
@@ -55,15 +27,15 @@ t.test('did you mean: commands and options', async (t) => {
     [['bench', '--quants', 'Q8_0'], /Did you mean '--quant'\?/],
   ];
   for (const [argv, re] of cases) {
-    const c = capture();
+    const c = captureIo();
     t.equal(await main(argv, c.io), 2, `${argv.join(' ')}: exit 2`);
     t.match(c.err(), re, `${argv.join(' ')}: suggests`);
   }
-  const far = capture();
+  const far = captureIo();
   t.equal(await main(['frobnicate'], far.io), 2);
   t.notMatch(far.err(), /Did you mean/, 'nothing close: no guess, the command list instead');
   t.match(far.err(), /Commands:/);
-  const farOpt = capture();
+  const farOpt = captureIo();
   t.equal(await main(['run', '--bogus'], farOpt.io), 2);
   t.notMatch(farOpt.err(), /Did you mean/, 'an option nothing like ours: no guess');
 
@@ -82,7 +54,7 @@ t.test('a missing positional argument is named', async (t) => {
     [['report', '-o', '/tmp/x'], /missing argument RESULTS\.json/],
   ];
   for (const [argv, re] of cases) {
-    const c = capture();
+    const c = captureIo();
     t.equal(await main(argv, c.io), 2, `${argv.join(' ')}: exit 2`);
     t.match(c.err(), re, `${argv.join(' ')}: names it`);
   }
@@ -90,7 +62,7 @@ t.test('a missing positional argument is named', async (t) => {
 
 t.test('the prompt from stdin (-p -, --file -) or a file (--file F)', { skip: noModel }, async (t) => {
   const base = ['run', '-t', '0', '-n', '4', '--json'];
-  const direct = capture();
+  const direct = captureIo();
   t.equal(await main([...base, '-p', 'The jury said'], direct.io), 0);
   const want = JSON.parse(direct.out()) as { prompt: string; generated_ids: number[] };
 
@@ -98,7 +70,7 @@ t.test('the prompt from stdin (-p -, --file -) or a file (--file F)', { skip: no
     ['-p', '-'],
     ['--file', '-'],
   ]) {
-    const c = capture('The jury said\n');
+    const c = captureIo('The jury said\n');
     t.equal(await main([...base, ...args], c.io), 0, `${args.join(' ')}: exit 0\n${c.err()}`);
     const got = JSON.parse(c.out()) as { prompt: string; generated_ids: number[] };
     t.equal(got.prompt, 'The jury said', `${args.join(' ')}: the prompt is stdin without its final newline`);
@@ -109,7 +81,7 @@ t.test('the prompt from stdin (-p -, --file -) or a file (--file F)', { skip: no
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const f = join(dir, 'prompt.txt');
   writeFileSync(f, 'The jury said\r\n');
-  const c = capture();
+  const c = captureIo();
   t.equal(await main([...base, '--file', f], c.io), 0);
   t.equal(
     (JSON.parse(c.out()) as { prompt: string }).prompt,
@@ -117,16 +89,16 @@ t.test('the prompt from stdin (-p -, --file -) or a file (--file F)', { skip: no
     '--file F: the file without its final newline',
   );
 
-  const both = capture();
+  const both = captureIo();
   t.equal(await main([...base, '-p', 'x', '--file', f], both.io), 2);
   t.match(both.err(), /--prompt TEXT or --file FILE, not both/);
-  const missing = capture();
+  const missing = captureIo();
   t.equal(await main([...base, '--file', join(dir, 'nope.txt')], missing.io), 1);
   t.match(missing.err(), /prompt file not found: .*nope\.txt/);
 });
 
 t.test('a closed output stops the generation (in process)', { skip: noModel }, async (t) => {
-  const c = capture();
+  const c = captureIo();
   let closedAfter = 3;
   c.io.closed = () => c.writes() >= closedAfter;
   const code = await main(['run', '-p', 'The jury said', '-n', '100000', '--no-eos', '-t', '0'], c.io);
@@ -158,10 +130,10 @@ t.test('itera run | head -c 10: quiet, status 0, stops early', { skip: noModel |
 });
 
 t.test('itera info shows each tensor with its type and shape', { skip: noModel }, async (t) => {
-  const c = capture();
+  const c = captureIo();
   t.equal(await main(['info'], c.io), 0);
   t.match(c.out(), /\n {2}token_embd\.weight +Q8_0 +\[2000, 64\]\n/, 'text: name, type, shape');
-  const j = capture();
+  const j = captureIo();
   t.equal(await main(['info', '--json'], j.io), 0);
   const info = JSON.parse(j.out()) as { tensors: Record<string, { type: string; shape: number[] }> };
   t.same(info.tensors['token_embd.weight'], { type: 'Q8_0', shape: [2000, 64] }, 'JSON: tensors with type and shape');

@@ -2,48 +2,21 @@
 // runtime errors exit 1 with a sentence, never a stack trace.
 import t from 'tap';
 import { commands, main } from '../cli/itera.js';
-
-function capture(): {
-  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream };
-  out: () => string;
-  err: () => string;
-} {
-  let o = '',
-    e = '';
-  const w = (f: (s: string) => void) =>
-    ({
-      write: (s: string) => {
-        f(String(s));
-        return true;
-      },
-    }) as unknown as NodeJS.WritableStream;
-  return {
-    io: {
-      out: w((s) => {
-        o += s;
-      }),
-      err: w((s) => {
-        e += s;
-      }),
-    },
-    out: () => o,
-    err: () => e,
-  };
-}
+import { captureIo } from './helpers.js';
 
 t.test('every command has --help, listed in the top-level help', async (t) => {
-  const top = capture();
+  const top = captureIo();
   t.equal(await main(['--help'], top.io), 0);
   for (const c of commands) {
     t.match(top.out(), new RegExp(`\\n  ${c.name} `), `${c.name} is listed`);
-    const h = capture();
+    const h = captureIo();
     t.equal(await main([c.name, '--help'], h.io), 0, `${c.name} --help exits 0`);
     t.match(h.out(), /Usage: itera /, `${c.name} --help shows a usage line`);
   }
 });
 
 t.test('usage mistakes exit 2 and say what to do; runtime errors exit 1 with a sentence', async (t) => {
-  const u = capture();
+  const u = captureIo();
   t.equal(await main(['frobnicate'], u.io), 2);
   t.match(u.err(), /unknown command 'frobnicate'/);
   const cases: [string[], number, RegExp][] = [
@@ -58,7 +31,7 @@ t.test('usage mistakes exit 2 and say what to do; runtime errors exit 1 with a s
     [['logits', '--ids', '1,x', '-o', '/tmp/o.f32'], 2, /'x' is not a token id/],
   ];
   for (const [argv, code, re] of cases) {
-    const c = capture();
+    const c = captureIo();
     t.equal(await main(argv, c.io), code, `${argv.join(' ')}: exit ${code}`);
     t.match(c.err(), re, `${argv.join(' ')}: says why`);
     t.notMatch(c.err(), /\n\s+at /, `${argv.join(' ')}: no stack trace`);

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IteraModel } from '../runtime/api.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
-import { BUILDS, maxAbsDiff, wasmBytes, type BuildName } from './helpers.js';
+import { BUILDS, maxAbsDiff, wasmBytes, type BuildName, readF32File } from './helpers.js';
 import { convertReference } from './reference-model.js';
 
 interface GoldenRef {
@@ -25,8 +25,7 @@ function golden(): GoldenRef {
 }
 
 function goldLogits(file: string): Float32Array {
-  const b = readFileSync(requireShared('reference/golden/micro', file));
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  return readF32File(requireShared('reference/golden/micro', file));
 }
 
 t.test('golden logits and greedy generations, both builds', needShared(GOLD), async (t) => {
@@ -112,8 +111,7 @@ t.test(
       ];
       const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
       t.equal(r.status, 0, `itera logits${step ? ' --step' : ''} exits 0 (${r.stderr.trim()})`);
-      const b = readFileSync(out);
-      const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      const got = readF32File(out);
       const d = maxAbsDiff(got, goldLogits(c.logits_file));
       t.ok(d <= BOUND, `itera logits${step ? ' --step' : ''}: ${c.name} within ${BOUND} (max ${d.toExponential(2)})`);
     }

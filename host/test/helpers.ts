@@ -1,6 +1,8 @@
 // Shared by the runtime tests: the module builds, instantiated from build/.
 
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import type { Io } from '../cli/command.js';
 import { join } from 'node:path';
 import { instantiate, type IteraExports } from '../runtime/runtime.js';
 import { repoRoot } from './shared.js';
@@ -12,6 +14,12 @@ export const TEST_BUILDS = { simd: 'itera.test.wasm', scalar: 'itera-scalar.test
 
 export function wasmBytes(build: BuildName): Uint8Array {
   return readFileSync(join(repoRoot(), 'build', BUILDS[build]));
+}
+
+/** A file of little-endian float32 values (logits written by the CLI, PyTorch or a module). */
+export function readF32File(path: string): Float32Array {
+  const b = readFileSync(path);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 export async function exportsOf(build: BuildName): Promise<IteraExports> {
@@ -229,4 +237,34 @@ export function bytesOf(...parts: Array<number[] | string | Uint8Array>): Uint8A
     o += a.length;
   }
   return out;
+}
+
+/** The CLI's io, recording what it writes (and how many writes to out); `input` becomes its
+ *  standard input. */
+export function captureIo(input?: string): { io: Io; out: () => string; err: () => string; writes: () => number } {
+  let o = '',
+    e = '',
+    n = 0;
+  const w = (f: (s: string) => void) =>
+    ({
+      write: (s: string) => {
+        f(String(s));
+        return true;
+      },
+    }) as unknown as NodeJS.WritableStream;
+  return {
+    io: {
+      out: w((s) => {
+        o += s;
+        n++;
+      }),
+      err: w((s) => {
+        e += s;
+      }),
+      in: input === undefined ? undefined : Readable.from([Buffer.from(input)]),
+    },
+    out: () => o,
+    err: () => e,
+    writes: () => n,
+  };
 }

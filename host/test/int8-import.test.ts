@@ -15,7 +15,7 @@ import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { IteraModel } from '../runtime/api.js';
 import { GgmlType } from '../runtime/gguf.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
-import { wasmBytes } from './helpers.js';
+import { wasmBytes, readF32File } from './helpers.js';
 import { REF_CKPT, REF_TOKENIZER } from './reference-model.js';
 
 const PY = '/usr/bin/python3';
@@ -47,10 +47,7 @@ t.test(
       { encoding: 'utf8' },
     );
     t.equal(r.status, 0, `int8_reference.py ran (${r.stderr.trim().split('\n').pop()})`);
-    const f32 = (name: string) => {
-      const b = readFileSync(join(dir, name));
-      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    };
+    const f32 = (name: string) => readF32File(join(dir, name));
     const oracle = f32('dequantized.f32');
     const torchInt8 = f32('int8_torch.f32');
 

@@ -13,7 +13,7 @@ import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
 import { IteraModel } from '../runtime/api.js';
 import { repoRoot } from './shared.js';
 import { main } from '../cli/itera.js';
-import { maxAbsDiff, wasmBytes } from './helpers.js';
+import { maxAbsDiff, wasmBytes, readF32File } from './helpers.js';
 
 const PY = '/usr/bin/python3';
 const hasTorch = spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
@@ -120,8 +120,7 @@ function torchLogits(t: Test, dir: string, run: string, ids: number[]): Float32A
     { encoding: 'utf8' },
   );
   t.equal(r.status, 0, `PyTorch logits (${r.stderr.trim().split('\n').pop()})`);
-  const b = readFileSync(out);
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  return readF32File(out);
 }
 
 t.test('train a few steps, export, convert, run: the runtime matches PyTorch within 1e-4', opt, async (t) => {

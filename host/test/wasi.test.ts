@@ -18,7 +18,7 @@ import { BpeTokenizer, byteChar } from '../runtime/tokenizer/bpe.js';
 import { trainBpe } from '../tokenize/bpe-train.js';
 import { loadModel } from '../node/index.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
-import { maxAbsDiff, randomWeights, tensorShapes, tinyModelFile, TINY, wasmBytes } from './helpers.js';
+import { maxAbsDiff, randomWeights, tensorShapes, tinyModelFile, TINY, wasmBytes, readF32File } from './helpers.js';
 import { convertReference } from './reference-model.js';
 
 const WASM = join(repoRoot(), 'build', 'itera-wasi.wasm');
@@ -211,8 +211,7 @@ t.test('tiny model: greedy and fixed-seed sampled ids and logits equal the Node 
     const lf = join(dir, 'tiny.logits');
     const r = await run(engine, [path, '--prompt-ids', want.join(','), '--logits', lf, '-n', '1']);
     t.equal(r.code, 0, `${engine} --logits exit 0`);
-    const b = readFileSync(lf);
-    const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    const got = readF32File(lf);
     const d = maxAbsDiff(got, api.logits(want));
     t.ok(d <= 1e-5, `${engine}: prompt logits within 1e-5 of the API (max ${d.toExponential(2)})`);
     t.match(
@@ -264,8 +263,7 @@ t.test('stored types: F16, Q8_0 and Q4_0 files give the Node API ids and logits'
       const lf = join(dir, `tiny-${type}.logits`);
       const rl = await run(engine, [path, '--prompt-ids', want.join(','), '--logits', lf, '-n', '1']);
       t.equal(rl.code, 0, `${engine} ${what}: --logits exit 0`);
-      const b = readFileSync(lf);
-      const got = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      const got = readF32File(lf);
       t.equal(maxAbsDiff(got, api.logits(want)), 0, `${engine} ${what}: the API's logits, bit for bit`);
     }
     api.dispose();
@@ -319,11 +317,7 @@ t.test('golden greedy prompts and a sampled generation: the same ids as the Node
     const lf = join(dir, 'micro.logits');
     const rl = await run(engine, [path, '--prompt-ids', c.input_ids.join(','), '--logits', lf, '-n', '1']);
     t.equal(rl.code, 0, `${engine} --logits exit 0`);
-    const b = readFileSync(lf);
-    const d = maxAbsDiff(
-      new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)),
-      api.logits(c.input_ids),
-    );
+    const d = maxAbsDiff(readF32File(lf), api.logits(c.input_ids));
     t.ok(d <= 1e-5, `${engine} ${c.name}: logits within 1e-5 of the API (max ${d.toExponential(2)})`);
   }
   api.dispose();
