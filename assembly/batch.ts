@@ -7,7 +7,7 @@
 import { OK, ERR_EMPTY, ERR_BAD_PARAM, WINDOW_SLIDE } from './abi';
 import {
   Session, CHUNK, BATCH_IDS, BATCH_SESSIONS, BATCH_POSITIONS, batchSession, forwardChunk, sessionNew,
-  stepToken, setDetail,
+  stepToken, setDetail, hasPositions,
 } from './model';
 import { sampleToken } from './sampling';
 
@@ -29,7 +29,7 @@ export function batchScratchNew(mp: usize): usize {
 function batchRow(t: Session, tok: i32, n: i32): i32 {
   const T = t.model.T;
   let at: i32;
-  if (changetype<usize>(t.model.pos_embd) == 0) {
+  if (!hasPositions(t.model)) {
     // position-free: no window, no position (the row's position is not read)
     at = 0;
     t.pos++;

@@ -135,6 +135,11 @@ function alloc16(bytes: usize): usize {
   return p;
 }
 
+/** Whether m has learned positions (and so a window of T tokens past which the exact mode
+ *  recomputes); false for a position-free model, which has no position slot. */
+// @ts-ignore: decorator
+@inline export function hasPositions(m: Model): bool { return changetype<usize>(m.pos_embd) != 0; }
+
 // ---- Model ------------------------------------------------------------------------------
 
 /** Builds a Model from a descriptor; returns 0 (with the offending word in the detail) if it is
@@ -532,7 +537,7 @@ export function forwardChunk(s: Session, ids: usize, p0: i32, P: i32, out: usize
   const H = s.h, U = s.u, XZ = s.xz, SV = s.sv, TMP = s.tmp, Y = s.y, BS = s.bs, M = s.m, HID = s.hid;
 
   // h = embedding[x] + position_embedding[p] (a position-free model: embedding[x] alone)
-  const positions = changetype<usize>(m.pos_embd) != 0;
+  const positions = hasPositions(m);
   for (let i = 0; i < P; i++) {
     const h = row(H, rd, i), e = row(M, rd, i);
     matRow(m.tok_embd, load<i32>(ids + (<usize>i << 2)), h);
@@ -675,7 +680,7 @@ function moe(s: Session, ly: Layer, u: usize, out: usize): void {
 export function stepToken(s: Session, tok: i32, out: usize): void {
   const m = s.model;
   const T = m.T;
-  if (changetype<usize>(m.pos_embd) == 0) {
+  if (!hasPositions(m)) {
     // position-free: one step per token at any length (the window's first slot holds the id)
     store<i32>(s.hist, tok);
     forwardChunk(s, s.hist, s.pos, 1, out, false);
@@ -714,7 +719,7 @@ export function prefill(s: Session, ids: usize, n: i32, outAll: usize): i32 {
   const V = m.V;
   // the tokens that fit in the window run in chunks (s.pos never passes T, so fit >= 0); a
   // position-free model has no window: every token fits
-  const positions = changetype<usize>(m.pos_embd) != 0;
+  const positions = hasPositions(m);
   const fit = positions ? min(n, m.T - s.pos) : n;
   if (fit > 0) {
     if (positions) memory.copy(s.hist + (<usize>s.pos << 2), ids, <usize>fit << 2);

@@ -6,7 +6,7 @@ import {
   OK, ERR_BAD_STATE, WINDOW_EXACT, WINDOW_SLIDE, ST_POS, ST_MODE, ST_RING, ST_TEMPERATURE, ST_TOPK,
   ST_TOPP, ST_RNG, ST_SAMPLER, ST_ARRAYS, SAMPLER_V1, SAMPLER_VERSION,
 } from './abi';
-import { Session, Model, setDetail } from './model';
+import { Session, Model, hasPositions, setDetail } from './model';
 
 // @ts-ignore: decorator
 @inline function convBytes(m: Model): usize { return <usize>(m.L * (m.K - 1) * m.di) << 2; }
@@ -34,17 +34,13 @@ export function stateSave(s: Session, out: usize): void {
   memory.copy(p, s.conv, convBytes(m)); p += convBytes(m);
   memory.copy(p, s.z, scanBytes(m)); p += scanBytes(m);
   // the window's tokens (a position-free model keeps none: it has no window, and pos may pass T)
-  const kept = windowed(m) ? s.pos : 0;
+  const kept = hasPositions(m) ? s.pos : 0;
   memory.copy(p, s.hist, <usize>kept << 2);
   memory.fill(p + (<usize>kept << 2), 0, <usize>(m.T - kept) << 2); p += <usize>m.T << 2;
   memory.copy(p, s.logits, <usize>m.V << 2);
 }
 
 function bad(detail: i32): i32 { setDetail(detail); return ERR_BAD_STATE; }
-
-/** Whether sessions of m keep a window of tokens (learned positions) or not (position-free). */
-// @ts-ignore: decorator
-@inline function windowed(m: Model): bool { return changetype<usize>(m.pos_embd) != 0; }
 
 /** Replaces the session's state with n bytes at src (from stateSave for a session of the same
  *  model). Every field that could lead the module astray is checked first: on an error nothing
@@ -53,8 +49,8 @@ export function stateLoad(s: Session, src: usize, n: i32): i32 {
   const m = s.model;
   if (n != stateSize(m)) return bad(-1);
   const pos = load<u32>(src + ST_POS);
-  if (windowed(m) ? pos > <u32>m.T : pos > <u32>i32.MAX_VALUE) return bad(ST_POS);
-  const kept = windowed(m) ? pos : 0;
+  if (hasPositions(m) ? pos > <u32>m.T : pos > <u32>i32.MAX_VALUE) return bad(ST_POS);
+  const kept = hasPositions(m) ? pos : 0;
   const mode = load<u32>(src + ST_MODE);
   if (mode != <u32>WINDOW_EXACT && mode != <u32>WINDOW_SLIDE) return bad(ST_MODE);
   if (load<u32>(src + ST_RING) >= <u32>max(m.K - 1, 1)) return bad(ST_RING);
