@@ -1,8 +1,13 @@
-// The default held-out text of the quality commands: the Brown Corpus test split (see docs/data.md).
-import { loadBrown } from '../../data/brown.js';
+// The Brown Corpus splits as one text each (documents joined by a blank line; see docs/data.md):
+// the test split is the default held-out text of the quality commands.
+import { loadBrown, type Split } from '../../data/brown.js';
 
-export function heldOutText(): string {
-  return loadBrown({ split: 'test' })
+export function brownText(split: Split): string {
+  return loadBrown({ split })
     .map((d) => d.text)
     .join('\n\n');
+}
+
+export function heldOutText(): string {
+  return brownText('test');
 }

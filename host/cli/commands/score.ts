@@ -5,8 +5,7 @@ import { modelHelp, modelOptions, openModel } from './model-option.js';
 import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 import { compressorBaselines, formatBaselines } from '../../bench/compressors.js';
-import { heldOutText } from './held-out.js';
-import { loadBrown } from '../../data/brown.js';
+import { brownText, heldOutText } from './held-out.js';
 
 export const score: Command = {
   name: 'score',
@@ -78,9 +77,7 @@ ${modelHelp}
           trainArg === undefined
             ? undefined
             : trainArg === 'brown'
-              ? loadBrown({ split: 'train' })
-                  .map((d) => d.text)
-                  .join('\n\n')
+              ? brownText('train')
               : readFileSync(trainArg, 'utf8');
         baselines = compressorBaselines(text, train, undefined, (name) => io.err.write(`baselines: ${name}...\n`));
       }
