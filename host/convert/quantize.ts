@@ -35,28 +35,91 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
   return out;
 }
 
-/** Q4_0 blocks: d = m / -8 where m is the value of largest magnitude (so it maps to nibble 0,
- *  i.e. -8), n = clamp(round(x / d) + 8, 0, 15). */
+/** Q4_0 blocks the plain way: d = m / -8 where m is the value of largest magnitude (so it maps to
+ *  nibble 0, i.e. -8), n = clamp(round(x / d) + 8, 0, 15). The reference for `quantizeQ4_0`. */
+export function quantizeQ4_0MaxAbs(x: Float32Array): Uint8Array {
+  return quantizeQ4_0Blocks(x, false);
+}
+
+/** Q4_0 blocks with the scale chosen per block to minimise the squared error, in the same format
+ *  (any Q4_0 reader decodes them): the plain scale m / -8 is one candidate, so no block is worse
+ *  than `quantizeQ4_0MaxAbs`'s. See `q4BlockScale`. */
 export function quantizeQ4_0(x: Float32Array): Uint8Array {
+  return quantizeQ4_0Blocks(x, true);
+}
+
+function quantizeQ4_0Blocks(x: Float32Array, search: boolean): Uint8Array {
   if (x.length % QK !== 0)
     throw new IteraError(`Q4_0 needs a multiple of ${QK} values, got ${x.length}`, 'QUANT_BAD_LENGTH');
   const nb = x.length / QK;
   const out = new Uint8Array(nb * 18);
   const dv = new DataView(out.buffer);
   for (let b = 0; b < nb; b++) {
-    let m = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = x[b * QK + j];
-      if (Math.abs(v) > Math.abs(m)) m = v;
-    }
-    const d16 = f32ToF16(m / -8);
-    const d = f16ToF32(d16);
+    const block = x.subarray(b * QK, (b + 1) * QK);
+    const d16 = search ? q4BlockScale(block) : f32ToF16(signedMax(block) / -8);
+    const d = f16ToF32(d16); // quantize against the scale as stored
     dv.setUint16(b * 18, d16, true);
-    const id = d !== 0 ? 1 / d : 0;
-    const n = (j: number) => Math.max(0, Math.min(15, Math.round(x[b * QK + j] * id) + 8));
+    const n = (j: number) => q4Nibble(block[j]!, d);
     for (let j = 0; j < 16; j++) out[b * 18 + 2 + j] = n(j) | (n(j + 16) << 4);
   }
   return out;
+}
+
+function signedMax(block: Float32Array): number {
+  let m = 0;
+  for (let j = 0; j < block.length; j++) if (Math.abs(block[j]!) > Math.abs(m)) m = block[j]!;
+  return m;
+}
+
+function q4Nibble(v: number, d: number): number {
+  return d !== 0 ? Math.max(0, Math.min(15, Math.round(v / d) + 8)) : 8;
+}
+
+/** Squared error of a block stored with scale d (already f16-rounded). */
+function q4Error(block: Float32Array, d: number): number {
+  let e = 0;
+  for (let j = 0; j < block.length; j++) {
+    const r = block[j]! - d * (q4Nibble(block[j]!, d) - 8);
+    e += r * r;
+  }
+  return e;
+}
+
+/** The f16 scale of least squared error among: m / t for t in -8 .. -6 and 6 .. 7.5 in steps of
+ *  1/8 (m the signed largest value; a positive t puts m at the top nibble instead of the bottom),
+ *  each followed by one least-squares refit d = sum(x q) / sum(q q) for the nibbles it chose.
+ *  Deterministic: the first candidate of least error wins, the plain m / -8 being the first. */
+export function q4BlockScale(block: Float32Array): number {
+  const m = signedMax(block);
+  let best = f32ToF16(m / -8);
+  if (m === 0) return best;
+  let bestErr = q4Error(block, f16ToF32(best));
+  const consider = (d16: number) => {
+    const d = f16ToF32(d16);
+    if (!Number.isFinite(d) || d === 0) return;
+    const e = q4Error(block, d);
+    if (e < bestErr) {
+      bestErr = e;
+      best = d16;
+    }
+  };
+  const ts: number[] = [];
+  for (let t = -8; t <= -6; t += 0.125) ts.push(t);
+  for (let t = 6; t <= 7.5; t += 0.125) ts.push(t);
+  for (const t of ts) {
+    const d16 = f32ToF16(m / t);
+    consider(d16);
+    const d = f16ToF32(d16);
+    let xq = 0,
+      qq = 0;
+    for (let j = 0; j < block.length; j++) {
+      const q = q4Nibble(block[j]!, d) - 8;
+      xq += block[j]! * q;
+      qq += q * q;
+    }
+    if (qq > 0) consider(f32ToF16(xq / qq));
+  }
+  return best;
 }
 
 /** What a matrix whose rows are not whole blocks is stored as when the model is quantized: ssm_c

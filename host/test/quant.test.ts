@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { dequantizeQ4_0, dequantizeQ8_0, checkBlockScales, QK } from '../runtime/quant.js';
-import { quantizeQ4_0, quantizeQ8_0 } from '../convert/quantize.js';
+import { q4BlockScale, quantizeQ4_0, quantizeQ4_0MaxAbs, quantizeQ8_0 } from '../convert/quantize.js';
 import { f16ToF32, f32ToF16 } from '../runtime/f16.js';
 import { GgmlType, readGguf } from '../runtime/gguf.js';
 import { writeGguf } from '../convert/gguf-write.js';
@@ -35,7 +35,7 @@ t.test('Q8_0 block layout: f16 scale then 32 int8, hand-computed', async (t) => 
 t.test('Q4_0 block layout: f16 scale, byte j = value j (low nibble) | value j+16 (high nibble)', async (t) => {
   const x = new Float32Array(32);
   for (let i = 0; i < 32; i++) x[i] = i - 8; // -8 .. 23: the largest magnitude is +23
-  const b = quantizeQ4_0(x);
+  const b = quantizeQ4_0MaxAbs(x);
   t.equal(b.length, 18, 'one block is 18 bytes');
   const d = f16ToF32(f32ToF16(23 / -8));
   t.equal(new DataView(b.buffer).getUint16(0, true), f32ToF16(23 / -8), 'scale = (signed max) / -8');
@@ -49,6 +49,45 @@ t.test('Q4_0 block layout: f16 scale, byte j = value j (low nibble) | value j+16
   const v = dequantizeQ4_0(hand, 32);
   t.same(Array.from(v.subarray(0, 4)), [-4, -3.5, -3, -2.5], 'low nibbles are values 0..15: 0.5 * (n - 8)');
   t.same(Array.from(v.subarray(16, 18)), [3.5, 3], 'high nibbles are values 16..31');
+});
+
+t.test('Q4_0 scale search: never worse than the plain scale, and better on the whole', async (t) => {
+  const rnd = lcg(29);
+  const nb = 2000;
+  const x = new Float32Array(QK * nb);
+  // rows of different shapes: uniform, heavy-tailed (a few large values), and constant blocks
+  for (let i = 0; i < x.length; i++) {
+    const u = rnd();
+    const kind = Math.floor(i / QK) % 3;
+    x[i] = kind === 0 ? u : kind === 1 ? u ** 5 * 8 : 0.25;
+  }
+  const plain = dequantizeQ4_0(quantizeQ4_0MaxAbs(x), x.length);
+  const searched = dequantizeQ4_0(quantizeQ4_0(x), x.length);
+  let worse = 0,
+    better = 0,
+    ePlain = 0,
+    eSearch = 0;
+  for (let b = 0; b < nb; b++) {
+    let ep = 0,
+      es = 0;
+    for (let j = 0; j < QK; j++) {
+      const i = b * QK + j;
+      ep += (plain[i]! - x[i]!) ** 2;
+      es += (searched[i]! - x[i]!) ** 2;
+    }
+    if (es > ep) worse++;
+    if (es < ep) better++;
+    ePlain += ep;
+    eSearch += es;
+  }
+  t.equal(worse, 0, 'no block has a larger squared error than with d = m / -8');
+  t.ok(better > nb / 3, `most non-constant blocks improve (${better} of ${nb})`);
+  t.ok(eSearch < ePlain * 0.9, `total squared error ${(eSearch / ePlain).toFixed(3)}x the plain one's`);
+  const zeros = new Float32Array(QK);
+  t.equal(f16ToF32(q4BlockScale(zeros)), 0, 'an all-zero block keeps scale 0');
+  t.same(quantizeQ4_0(zeros), quantizeQ4_0MaxAbs(zeros), 'and is stored as the plain quantizer stores it');
+  const again = quantizeQ4_0(x);
+  t.same(again, quantizeQ4_0(x), 'deterministic');
 });
 
 t.test('round trip error bounds (stated per type, like ggml)', async (t) => {
