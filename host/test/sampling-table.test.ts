@@ -41,7 +41,11 @@ interface Table {
 }
 
 const FIXTURE = join(repoRoot(), 'host/test/fixtures/sampling-table.json');
-const MODELS = ['models/student-q8_0.gguf', 'models/teacher-q4_0.gguf'];
+// the models the table was recorded on, kept as fixtures (fixtures/models/README.md)
+const MODELS = [
+  'host/test/fixtures/models/learned-pos-student-q8_0.gguf',
+  'host/test/fixtures/models/learned-pos-teacher-q4_0.gguf',
+];
 const PROMPTS = ['The jury said', 'She looked at him and'];
 const SEEDS = [1, 2, 424242];
 const MAX_TOKENS = 120;
