@@ -40,12 +40,17 @@ export function modelTensorsF32(fileBytes: Uint8Array): {
   return { file, tensors };
 }
 
-function fixedChoice(tensors: ModelTensor[], type: QuantType): TensorChoice[] {
+/** How the small tensors (norms, biases, A_log, D, conv taps) are stored beside quantized
+ *  matrices: F32 by default; F16 halves them, for files where every byte counts. */
+export type SmallType = 'F32' | 'F16';
+
+function fixedChoice(tensors: ModelTensor[], type: QuantType, small: SmallType = 'F32'): TensorChoice[] {
   return tensors.map((t) => {
     const row = t.shape[t.shape.length - 1];
     if (type === 'F16' || type === 'F32') return { name: t.name, type };
     const q = isQuantizable(t.name) && row % QK === 0;
-    return { name: t.name, type: q ? type : quantFallback(t.name, t.shape) };
+    const other = quantFallback(t.name, t.shape);
+    return { name: t.name, type: q ? type : other === 'F32' ? small : other };
   });
 }
 
@@ -113,11 +118,14 @@ export async function quantizeModel(
     load?: (bytes: Uint8Array) => Promise<IteraModel>;
     calibration?: number[];
     onProgress?: (done: number, total: number) => void;
+    /** the small tensors' type beside Q8_0 / Q4_0 / mixed matrices (default F32) */
+    small?: SmallType;
   } = {},
 ): Promise<QuantizeResult> {
   const { file, tensors } = modelTensorsF32(fileBytes);
+  const small = opts.small ?? 'F32';
   if (type !== 'mixed') {
-    const choices = fixedChoice(tensors, type);
+    const choices = fixedChoice(tensors, type, small);
     return { bytes: write(file, tensors, choices), choices, notes: [] };
   }
   if (!opts.load || !opts.calibration)
@@ -127,7 +135,7 @@ export async function quantizeModel(
   const ids = opts.calibration.slice(0, file.config.maxSeqLength);
   const ref = refModel.logits(ids);
   refModel.dispose();
-  const q4 = fixedChoice(tensors, 'Q4_0');
+  const q4 = fixedChoice(tensors, 'Q4_0', small);
   const candidates = q4.filter((c) => c.type === 'Q4_0').map((c) => c.name);
   const sens = new Map<string, number>();
   let done = 0;

@@ -410,28 +410,61 @@ t.test(
   },
 );
 
+/** A random model whose rows are whole blocks, so that every matrix (and ssm_c, transposed) is
+ *  quantized, written as F32 or in `type`. */
+function blockModel(seed: number, type?: 'Q8_0' | 'Q4_0'): Uint8Array {
+  const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
+  const sh = tensorShapes(C);
+  const w = randomWeights(C, seed);
+  const tok = tokenizerFromOriginalJson({
+    token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 },
+    id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' },
+    vocab_size: 5,
+    level: 'char',
+  });
+  return writeModelFile({
+    config: C,
+    tensors: [...w].map(([name, data]) => ({ name, shape: sh.get(name)!, data })),
+    tokenizer: tok,
+    name: 'blocks',
+    ...(type ? { type } : {}),
+  });
+}
+
+t.test('--small f16: norms, biases, A_log, D and conv taps stored as F16 beside Q4_0 matrices', async (t) => {
+  const f32 = blockModel(5);
+  const plain = await quantizeModel(f32, 'Q4_0');
+  const half = await quantizeModel(f32, 'Q4_0', { small: 'F16' });
+  const types = (b: Uint8Array) => new Map(readGguf(b).tensors.map((x) => [x.name, x.type]));
+  const tp = types(plain.bytes),
+    th = types(half.bytes);
+  let halved = 0;
+  for (const [name, type] of tp) {
+    if (type === GgmlType.F32) {
+      t.equal(th.get(name), GgmlType.F16, `${name}: F32 -> F16`);
+      halved++;
+    } else t.equal(th.get(name), type, `${name}: unchanged`);
+  }
+  t.ok(halved > 10, `${halved} small tensors halved`);
+  t.ok(half.bytes.byteLength < plain.bytes.byteLength, `${half.bytes.byteLength} < ${plain.bytes.byteLength} bytes`);
+  const ids = [4, 1, 2, 3, 0, 4, 4, 1];
+  for (const build of ['simd', 'scalar'] as const) {
+    const a = await IteraModel.fromBytes(plain.bytes, wasmBytes(build));
+    const b = await IteraModel.fromBytes(half.bytes, wasmBytes(build));
+    const d = maxAbsDiff(a.logits(ids), b.logits(ids));
+    t.ok(d < 0.05, `${build}: max |dlogit| ${d.toExponential(2)} against F32 small tensors (f16 rounding only)`);
+    t.ok(d > 0, `${build}: the F16 values are really used`);
+    a.dispose();
+    b.dispose();
+  }
+});
+
 t.test(
   'corrupt quantized files (Q8_0, Q4_0, ssm_c_t): refused with an IteraError, or loaded and run without a trap',
   async (t) => {
-    // a model whose rows are whole blocks, so that every matrix (and ssm_c, transposed) is quantized
-    const C = { ...TINY, hiddenSize: 32, ssmInnerSize: 64, expertSize: 32 };
-    const sh = tensorShapes(C);
-    const w = randomWeights(C, 9);
-    const tok = tokenizerFromOriginalJson({
-      token2id: { '<PAD>': 0, '<UNK>': 1, '<BOS>': 2, '<EOS>': 3, a: 4 },
-      id2token: { 0: '<PAD>', 1: '<UNK>', 2: '<BOS>', 3: '<EOS>', 4: 'a' },
-      vocab_size: 5,
-      level: 'char',
-    });
     const rnd = lcg(21);
     for (const type of ['Q8_0', 'Q4_0'] as const) {
-      const good = writeModelFile({
-        config: C,
-        tensors: [...w].map(([name, data]) => ({ name, shape: sh.get(name)!, data })),
-        tokenizer: tok,
-        name: 'fuzz',
-        type,
-      });
+      const good = blockModel(9, type);
       t.ok(
         readGguf(good).tensors.some((x) => x.name === 'blk.1.ssm_c_t'),
         `${type}: the file has ssm_c_t`,
@@ -458,7 +491,7 @@ t.test(
         }
         try {
           const lg = m.logits([4, 1, 2, 3, 0, 4, 4, 1]);
-          if (lg.length !== 8 * C.vocabSize) bad.push(`flip at ${pos}: ${lg.length} logits`);
+          if (lg.length !== 8 * TINY.vocabSize) bad.push(`flip at ${pos}: ${lg.length} logits`);
           ran++;
         } catch (e) {
           if (!(e instanceof IteraError)) bad.push(`flip at ${pos}: ran into ${String(e)}`);

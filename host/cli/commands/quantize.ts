@@ -44,9 +44,10 @@ export const quantize: Command = {
 
 Writes a copy of a model with its tensors in another type, in GGUF's own block formats
 (Q8_0: 32 int8 + an f16 scale per block; Q4_0: 32 4-bit values + an f16 scale), so other GGUF
-tools read the file. Policy: the large matrices (embedding/output head, SSM in/out and delta
-projections, expert and FFN matrices) take the type; norms, biases, A_log, D, the conv taps, the
-position embedding, B, C and the router stay F32 (tiny, and the most sensitive). f16 stores every
+tools read the file. Policy: the large matrices (embedding/output head, position embedding, SSM
+in/out and delta projections, B, the router, expert and FFN matrices) take the type; C is stored
+transposed as Q8_0 (its rows are shorter than a block); norms, biases, A_log, D and the conv taps
+stay F32 (tiny, and they set the scan's dynamics), or F16 with --small f16. f16 stores every
 tensor as F16. mixed quantizes each large matrix alone to Q4_0, measures how far the model's
 output distribution moves (mean KL divergence over 128 calibration tokens the model generates
 itself), and keeps the matrices above the mean at Q8_0, the rest at Q4_0.
@@ -54,9 +55,16 @@ itself), and keeps the matrices above the mean at Q8_0, the rest at Q4_0.
 Options:
       --type T         f32, f16, q8_0, q4_0 or mixed (required)
   -o, --output FILE    the model file to write (required)
+      --small T        the small tensors' type beside quantized matrices: f32 (default) or f16
+                       (halves them: what a file of at most 100 KB needs)
       --build B        WebAssembly build used by mixed: auto, simd, scalar
   -h, --help           this help`,
-  options: { type: { type: 'string' }, output: { type: 'string', short: 'o' }, build: { type: 'string' } },
+  options: {
+    type: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    small: { type: 'string' },
+    build: { type: 'string' },
+  },
   positionals: [1, 1],
   args: ['IN.gguf (the model file to re-type)'],
   async run(v, [input], io) {
@@ -64,6 +72,8 @@ Options:
     if (type === undefined) throw new UsageError('--type is required');
     const out = str(v, 'output');
     if (out === undefined) throw new UsageError('--output FILE is required');
+    const smallArg = (str(v, 'small') ?? 'f32').toLowerCase();
+    if (smallArg !== 'f32' && smallArg !== 'f16') throw new UsageError(`--small must be f32 or f16, got '${smallArg}'`);
     if (!existsSync(input)) throw new IteraError(`model file not found: ${input}`, 'NO_FILE');
     const bytes = readFileSync(input);
     const before = storedTypes(bytes);
@@ -77,6 +87,7 @@ Options:
     const r = await quantizeModel(bytes, type, {
       load: (b) => loadModel(b, { build }),
       calibration: type === 'mixed' ? await calibrationTokens(bytes, build) : undefined,
+      small: smallArg === 'f16' ? 'F16' : 'F32',
       onProgress: (d, n) => {
         (bar as unknown as { total: number }).total = n;
         bar.update(d);
