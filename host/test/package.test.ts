@@ -306,8 +306,8 @@ export function web(): (t: TokenEvent) => string {
     );
   }
 
-  // --- Vite and webpack apps that import itera-lite/web from the tarball, built by the real
-  // bundlers with no configuration for us, run in Chromium
+  // --- Vite, webpack and esbuild apps that import itera-lite/web from the tarball, built by the
+  // real bundlers (Vite and webpack with no configuration for us), run in Chromium and WebKit
   const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf');
   const model = await loadModel(modelPath);
   const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
