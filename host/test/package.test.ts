@@ -432,6 +432,18 @@ try {
   t.equal(withEngine.length, 1, `the engine ships in one file (${withEngine.join(', ')})`);
   t.ok(js.length >= 2 && !withEngine.some((f) => /(^|\/)(main|index)[-.]/.test(f)), 'the worker is its own file');
 
+  // after the checks, a classic script first in the built page keeps uncaught errors, for WebKit
+  // (WebDriver has no pageerror event); a file, since the server's CSP refuses inline scripts
+  writeFileSync(
+    join(out, 'page-errors.js'),
+    "window.pageErrors = [];\naddEventListener('error', (e) => pageErrors.push(String(e.message)));\naddEventListener('unhandledrejection', (e) => pageErrors.push(String(e.reason)));\n",
+  );
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  if (!t.match(html, /<meta charset="utf-8">/i, 'the built page has its charset line')) return;
+  writeFileSync(
+    join(out, 'index.html'),
+    html.replace(/(<meta charset="utf-8">)/i, '$1\n<script src="./page-errors.js"></script>'),
+  );
   const server = await startDemoServer({ port: 0, mounts: { '/app/': out } });
   try {
     await t.test('in Chromium', (t) => runInChromium(t, `${server.url}/app/index.html`, want));
@@ -495,6 +507,7 @@ async function runInWebKit(t: Test, url: string, want: number[]): Promise<void> 
     const done = await webkit.wd.waitFor('window.iteraResult !== undefined', 60_000);
     if (!t.ok(done, 'the app reported a result within 60 s')) return;
     checkResult(t, await webkit.wd.run<AppResult>('return window.iteraResult;'), want, 'WebKit');
+    t.same(await webkit.wd.run<string[]>('return window.pageErrors;'), [], 'no page errors');
   } finally {
     await webkit.close();
   }
