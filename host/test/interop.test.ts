@@ -7,7 +7,7 @@
 // logits against ours and PyTorch's in onnx-export.test.ts and position-free.test.ts.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf, GGMLQuantizationType, GGUFValueType } from '@huggingface/gguf';
@@ -48,9 +48,14 @@ const plain = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : A
  *  (the `itera-lite.position_embedding` key, no position tensor) stored as F16, and one with a
  *  word tokenizer. */
 function modelFiles(): string[] {
-  const files = readdirSync(join(root, 'models'))
-    .filter((f) => f.endsWith('.gguf'))
-    .map((f) => join(root, 'models', f));
+  // the shipped models, and the test fixtures kept as files where there are any
+  const files = [join(root, 'models'), join(root, 'host', 'test', 'fixtures', 'models')]
+    .filter((dir) => existsSync(dir))
+    .flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.gguf'))
+        .map((f) => join(dir, f)),
+    );
   const shapes = tensorShapes(TINY);
   const words = ['<PAD>', '<UNK>', '<BOS>', '<EOS>'];
   for (let i = words.length; i < TINY.vocabSize; i++) words.push(`w${i}`);
