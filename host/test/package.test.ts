@@ -19,11 +19,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { repoRoot } from './shared.js';
 import { loadModel } from '../node/index.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
+import { engineOption } from './tier-common.js';
+import { missingWebKit, startWebKit } from './webkit-driver.js';
 
 const root = repoRoot();
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -304,8 +306,8 @@ export function web(): (t: TokenEvent) => string {
     );
   }
 
-  // --- Vite and webpack apps that import itera-lite/web from the tarball, built by the real
-  // bundlers with no configuration for us, run in Chromium
+  // --- Vite, webpack and esbuild apps that import itera-lite/web from the tarball, built by the
+  // real bundlers (Vite and webpack with no configuration for us), run in Chromium and WebKit
   const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf');
   const model = await loadModel(modelPath);
   const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
@@ -330,16 +332,51 @@ export function web(): (t: TokenEvent) => string {
       model: 'dist/model.gguf',
     }),
   );
+  // esbuild leaves `new URL(..., import.meta.url)` as it is (no option makes it emit the files):
+  // the worker is a second entry point (the app sits in a subfolder of the project, hence ../),
+  // --splitting puts the code both entries share in one chunk, and the two module builds are
+  // copied beside the output, as docs/mobile.md says
+  await t.test('an esbuild app', (t) =>
+    bundlerApp(t, app, want, {
+      dir: 'esbuild-app',
+      deps: [`esbuild@${pkg.devDependencies.esbuild}`],
+      html: ['dist/index.html', '<script type="module" src="./main.js"></script>'],
+      build: [
+        'esbuild',
+        'main.js',
+        '../node_modules/itera-lite/dist/web/worker.js',
+        '--bundle',
+        '--format=esm',
+        '--splitting',
+        '--minify',
+        '--entry-names=[name]',
+        '--outdir=dist',
+        '--log-level=warning',
+      ],
+      copy: ['dist/web/itera.wasm', 'dist/web/itera-scalar.wasm'],
+      out: 'dist',
+      model: 'dist/model.gguf',
+    }),
+  );
 });
 
-/** Builds the docs/mobile.md recipe with a bundler in a folder of the consumer project, checks
- *  what it emitted (each module build once, the worker its own file, the engine in the worker
- *  only, no two files alike) and runs it in Chromium: the same greedy ids as Node. */
+/** Builds the docs/mobile.md recipe with a bundler in a folder of the consumer project (`copy`:
+ *  files of the installed package the recipe copies into the output), checks what it emitted
+ *  (each module build once, the worker its own file, the engine in one file and not the page's,
+ *  no two files alike) and runs it in Chromium and WebKit: the same greedy ids as Node. */
 async function bundlerApp(
   t: Test,
   app: string,
   want: number[],
-  o: { dir: string; deps: string[]; html: [string, string]; build: string[]; out: string; model: string },
+  o: {
+    dir: string;
+    deps: string[];
+    html: [string, string];
+    build: string[];
+    copy?: string[];
+    out: string;
+    model: string;
+  },
 ): Promise<void> {
   const add = sh('npm', ['install', ...o.deps, '--no-audit', '--no-fund', '--loglevel=error'], app, 300_000);
   if (!ran(t, add, `npm install ${o.deps.join(' ')}`)) return;
@@ -376,8 +413,9 @@ try {
   const built = sh('npx', o.build, dir, 300_000);
   if (!ran(t, built, o.build.join(' '))) return;
   if (o.html[0].startsWith(o.out + '/')) page();
-
   const out = join(dir, o.out);
+  for (const f of o.copy ?? []) copyFileSync(join(app, 'node_modules', 'itera-lite', f), join(out, basename(f)));
+
   const files = listFiles(out).filter((f) => /\.(js|wasm)$/.test(f));
   t.comment(`${o.build[0]} emitted: ${files.join(', ')}`);
   const bytes = (f: string): Buffer => readFileSync(join(out, f));
@@ -394,13 +432,49 @@ try {
   t.equal(withEngine.length, 1, `the engine ships in one file (${withEngine.join(', ')})`);
   t.ok(js.length >= 2 && !withEngine.some((f) => /(^|\/)(main|index)[-.]/.test(f)), 'the worker is its own file');
 
+  // after the checks, a classic script first in the built page keeps uncaught errors, for WebKit
+  // (WebDriver has no pageerror event); a file, since the server's CSP refuses inline scripts
+  writeFileSync(
+    join(out, 'page-errors.js'),
+    "window.pageErrors = [];\naddEventListener('error', (e) => pageErrors.push(String(e.message)));\naddEventListener('unhandledrejection', (e) => pageErrors.push(String(e.reason)));\n",
+  );
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  if (!t.match(html, /<meta charset="utf-8">/i, 'the built page has its charset line')) return;
+  writeFileSync(
+    join(out, 'index.html'),
+    html.replace(/(<meta charset="utf-8">)/i, '$1\n<script src="./page-errors.js"></script>'),
+  );
+  const server = await startDemoServer({ port: 0, mounts: { '/app/': out } });
+  try {
+    await t.test('in Chromium', (t) => runInChromium(t, `${server.url}/app/index.html`, want));
+    await t.test('in WebKit', engineOption(missingWebKit()), (t) =>
+      runInWebKit(t, `${server.url}/app/index.html`, want),
+    );
+  } finally {
+    await server.close();
+  }
+}
+
+interface AppResult {
+  ok: boolean;
+  ids?: number[];
+  text?: string;
+  build?: string;
+  error?: string;
+}
+
+function checkResult(t: Test, got: AppResult, want: number[], browser: string): void {
+  t.ok(got.ok, `the app ran in ${browser} (${got.error ?? got.build ?? ''})`);
+  t.same(got.ids, want, `the same token ids as Node (${JSON.stringify(got.text)})`);
+}
+
+async function runInChromium(t: Test, url: string, want: number[]): Promise<void> {
   const chromiumPath = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
   if (!existsSync(chromiumPath)) {
     if (process.env.CI) t.fail(`Chromium is not installed (${chromiumPath})`);
     else t.comment(`SKIP running the app: Chromium is not installed (${chromiumPath})`);
     return;
   }
-  const server = await startDemoServer({ port: 0, mounts: { '/app/': out } });
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'itera-app-chromium-'));
   const ctx = await chromium.launchPersistentContext(profile, {
@@ -412,24 +486,30 @@ try {
     const p = await ctx.newPage();
     const errors: string[] = [];
     p.on('pageerror', (e) => errors.push(e.message));
-    await p.goto(`${server.url}/app/index.html`);
+    await p.goto(url);
     await p.waitForFunction(() => (window as unknown as { iteraResult?: unknown }).iteraResult !== undefined, null, {
       timeout: 60_000,
     });
-    const got = (await p.evaluate(() => (window as unknown as { iteraResult: unknown }).iteraResult)) as {
-      ok: boolean;
-      ids?: number[];
-      text?: string;
-      build?: string;
-      error?: string;
-    };
-    t.ok(got.ok, `the app ran in Chromium (${got.error ?? got.build ?? ''})`);
-    t.same(got.ids, want, `the same token ids as Node (${JSON.stringify(got.text)})`);
+    const got = (await p.evaluate(() => (window as unknown as { iteraResult: unknown }).iteraResult)) as AppResult;
+    checkResult(t, got, want, 'Chromium');
     t.same(errors, [], 'no page errors');
   } finally {
     await ctx.close();
-    await server.close();
     rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** WebKitGTK's MiniBrowser (the engine of iOS's WKWebView), as the WebKit tier drives it. */
+async function runInWebKit(t: Test, url: string, want: number[]): Promise<void> {
+  const webkit = await startWebKit();
+  try {
+    await webkit.wd.go(url);
+    const done = await webkit.wd.waitFor('window.iteraResult !== undefined', 60_000);
+    if (!t.ok(done, 'the app reported a result within 60 s')) return;
+    checkResult(t, await webkit.wd.run<AppResult>('return window.iteraResult;'), want, 'WebKit');
+    t.same(await webkit.wd.run<string[]>('return window.pageErrors;'), [], 'no page errors');
+  } finally {
+    await webkit.close();
   }
 }
 

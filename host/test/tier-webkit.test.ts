@@ -4,23 +4,15 @@
 // Both must give the same token ids as Node x86 and logits within 1e-5.
 import t from 'tap';
 import type { SimdPeak } from '../runtime/probe/throughput.js';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './shared.js';
 import { assertMatchesX86, engineOption, prepareInputs, screenshotDir, type Results } from './tier-common.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
+import { missingWebKit, startWebKit, which, type WebDriver } from './webkit-driver.js';
 
-const MINIBROWSER = process.env.ITERA_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
-const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const missingBrowser = !which('WebKitWebDriver')
-  ? 'WebKitWebDriver is not installed'
-  : !which('Xvfb')
-    ? 'Xvfb is not installed'
-    : !existsSync(MINIBROWSER)
-      ? `MiniBrowser is not installed (${MINIBROWSER})`
-      : null;
+const missingBrowser = missingWebKit();
 const missingJsc = which('jsc') ? null : 'the JavaScriptCore shell jsc is not installed';
 
 t.test(
@@ -50,131 +42,28 @@ t.test(
   },
 );
 
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-}
-
-/** Xvfb on a display it picks itself (-displayfd). */
-async function startXvfb(): Promise<{ proc: ChildProcess; display: string }> {
-  const proc = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], {
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-  });
-  const display = await new Promise<string>((ok, fail) => {
-    let buf = '';
-    const timer = setTimeout(() => fail(new Error('Xvfb did not report a display in 10 s')), 10000);
-    (proc.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) {
-        clearTimeout(timer);
-        ok(':' + buf.trim());
-      }
-    });
-    proc.once('exit', (c) => fail(new Error(`Xvfb exited (${c})`)));
-  });
-  return { proc, display };
-}
-
-/** A W3C WebDriver session over plain fetch. */
-class WebDriver {
-  constructor(
-    readonly base: string,
-    readonly id: string,
-  ) {}
-  static async open(base: string): Promise<WebDriver> {
-    const caps = {
-      capabilities: {
-        alwaysMatch: {
-          browserName: 'MiniBrowser',
-          'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
-        },
-      },
-    };
-    const r = await fetch(`${base}/session`, {
-      method: 'POST',
-      body: JSON.stringify(caps),
-      headers: { 'content-type': 'application/json' },
-    });
-    const j = (await r.json()) as { value: { sessionId: string; message?: string } };
-    if (!j.value?.sessionId) throw new Error(`WebDriver session failed: ${JSON.stringify(j).slice(0, 300)}`);
-    return new WebDriver(base, j.value.sessionId);
-  }
-  async cmd<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await fetch(`${this.base}/session/${this.id}${path}`, {
-      method,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headers: { 'content-type': 'application/json' },
-    });
-    const j = (await r.json()) as { value: T & { error?: string; message?: string } };
-    if (!r.ok) throw new Error(`WebDriver ${path}: ${j.value?.error ?? r.status} ${j.value?.message ?? ''}`);
-    return j.value;
-  }
-  go(url: string): Promise<unknown> {
-    return this.cmd('POST', '/url', { url });
-  }
-  run<T>(script: string, ...args: unknown[]): Promise<T> {
-    return this.cmd<T>('POST', '/execute/sync', { script, args });
-  }
-  runAsync<T>(script: string, ...args: unknown[]): Promise<T> {
-    return this.cmd<T>('POST', '/execute/async', { script, args });
-  }
-  async waitFor(expr: string, ms: number): Promise<boolean> {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await this.run<boolean>(`return !!(${expr});`)) return true;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return false;
-  }
-  close(): Promise<unknown> {
-    return fetch(`${this.base}/session/${this.id}`, { method: 'DELETE' }).catch(() => null);
-  }
-}
-
 t.test(
   'WebKit MiniBrowser (iOS WKWebView engine) via WebDriver under Xvfb',
   engineOption(missingBrowser),
   async (t) => {
     const t0 = performance.now();
     const inp = prepareInputs();
-    const x = await startXvfb();
-    const port = await freePort();
-    const driver = spawn('WebKitWebDriver', [`--port=${port}`], {
-      env: { ...process.env, DISPLAY: x.display },
-      stdio: 'ignore',
-    });
     const server = await startDemoServer({ mounts: { '/inputs/': inp.dir } });
-    let wd: WebDriver | null = null;
+    let webkit: Awaited<ReturnType<typeof startWebKit>> | null = null;
     t.teardown(async () => {
-      await wd?.close();
-      driver.kill();
-      x.proc.kill();
+      await webkit?.close();
       await server.close();
     });
-    const base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      try {
-        if ((await fetch(`${base}/status`)).ok) break;
-      } catch {
-        /* not up yet */
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    wd = await WebDriver.open(base);
-    await wd.cmd('POST', '/window/rect', { width: 1000, height: 900 }).catch(() => null);
+    webkit = await startWebKit();
+    const wd: WebDriver = webkit.wd;
     const launchMs = performance.now() - t0;
 
     await t.test('conformance cases in the Web Worker equal Node x86', async (t) => {
-      await wd!.go(`${server.url}/device-tests/browser/conformance.html`);
-      t.ok(await wd!.waitFor('window.conformanceReady', 20000), 'the conformance page is ready');
+      await wd.go(`${server.url}/device-tests/browser/conformance.html`);
+      t.ok(await wd.waitFor('window.conformanceReady', 20000), 'the conformance page is ready');
       for (const build of ['auto', 'scalar']) {
         const a = performance.now();
-        const got = await wd!.runAsync<
+        const got = await wd.runAsync<
           Results & {
             diagnostics: { build: string; simd: boolean; worker: boolean; simdPeak: SimdPeak };
             error?: string;
@@ -203,11 +92,11 @@ t.test(
 
     await t.test('demo page: streamed text and stats (screenshot)', async (t) => {
       const model = '/inputs/' + (inp.models.micro ?? inp.models.tiny);
-      await wd!.go(
+      await wd.go(
         `${server.url}/device-tests/browser/index.html?model=${encodeURIComponent(model)}&autorun=1&max=40&temperature=0.8&seed=7`,
       );
-      t.ok(await wd!.waitFor("document.body.dataset.state === 'done'", 60000), 'the generation finished');
-      const text = await wd!.run<{ out: string; stats: string; diag: string }>(
+      t.ok(await wd.waitFor("document.body.dataset.state === 'done'", 60000), 'the generation finished');
+      const text = await wd.run<{ out: string; stats: string; diag: string }>(
         "return { out: document.getElementById('output').textContent, stats: document.getElementById('stats').textContent, diag: document.getElementById('diag').textContent };",
       );
       t.ok(
@@ -218,13 +107,13 @@ t.test(
       t.match(text.stats, /module memory[\d.]+ (KiB|MiB)/, 'memory shown');
       t.match(text.diag, /runs ina Web Worker/, 'diagnostics: in a Web Worker');
       // let WebKit paint the finished page before the capture (it may still show an older frame)
-      await wd!.runAsync(
+      await wd.runAsync(
         'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 300)));',
       );
-      let png = await wd!.cmd<string>('GET', '/screenshot');
+      let png = await wd.cmd<string>('GET', '/screenshot');
       for (let i = 0; i < 5 && Buffer.from(png, 'base64').length < 60000; i++) {
         await new Promise((r) => setTimeout(r, 500));
-        png = await wd!.cmd<string>('GET', '/screenshot');
+        png = await wd.cmd<string>('GET', '/screenshot');
       }
       const dir = screenshotDir();
       writeFileSync(join(dir, 'demo-webkit.png'), Buffer.from(png, 'base64'));
@@ -241,12 +130,12 @@ t.test(
         ['bad URL', '/inputs/no-such-model.gguf', /cannot fetch the model from .*no-such-model\.gguf: HTTP 404/],
         ['truncated bytes', '/inputs/corrupt.gguf', /model file truncated/],
       ] as [string, string, RegExp][]) {
-        await wd!.go(`${server.url}/device-tests/browser/index.html?model=${encodeURIComponent(url)}&autorun=1`);
+        await wd.go(`${server.url}/device-tests/browser/index.html?model=${encodeURIComponent(url)}&autorun=1`);
         t.ok(
-          await wd!.waitFor("document.body.dataset.state === 'error'", 30000),
+          await wd.waitFor("document.body.dataset.state === 'error'", 30000),
           `${what}: the page went to its error state`,
         );
-        const shown = await wd!.run<string>(
+        const shown = await wd.run<string>(
           "return document.getElementById('error').hidden ? '' : document.getElementById('error').textContent;",
         );
         t.match(shown, msg, `${what}: the page shows "${shown.slice(0, 110)}"`);
