@@ -302,7 +302,8 @@ export const train: Command = {
         );
       }
 
-      // 5. files
+      // 5. files (a Ctrl-C from here on stops too; --resume then finds the run finished)
+      if (stop.get()) return interrupted(io, out, 'after training');
       const st = join(runDir, 'model.safetensors');
       const imported = importCheckpoint(readFileSync(st), st);
       const m = stateDictToModel(imported.tensors, { topK: size.topK, maxSeqLength: seqLen });
@@ -319,6 +320,7 @@ export const train: Command = {
       const testText = sp.test!.documents > 0 ? readFileSync(join(corpusDir, 'test.txt'), 'utf8') : '';
       const rows: ScoreRow[] = [];
       for (const q of QUANTS) {
+        if (stop.get()) return interrupted(io, out, 'after training');
         const model = await loadModel(files[q]!);
         try {
           const row: ScoreRow = {
