@@ -7,7 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Command, Io } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
 import { loadModel, packageRoot } from '../../node/index.js';
-import { CORPUS_HELP, loadCorpus, trainingTexts } from '../../data/corpus.js';
+import { loadCorpus, trainingTexts } from '../../data/corpus.js';
 import { trainBpe } from '../../tokenize/bpe-train.js';
 import { readTokenizerFile } from '../../tokenize/files.js';
 import { importCheckpoint } from '../../convert/import/index.js';
@@ -22,8 +22,8 @@ import { findPython, parseTrainLine, pythonCandidates, runTrainer, trainScript }
 import { checkTextSource, etaSeconds, SIZES, sizeFlags } from '../../train/plan.js';
 
 const sizeList = Object.entries(SIZES)
-  .map(([n, s]) => `${n} (d=${s.d} L=${s.layers}, ${s.note})`)
-  .join(', ');
+  .map(([n, s]) => `${' '.repeat(25)}${n.padEnd(7)} d=${s.d} L=${s.layers} E=${s.experts} f=${s.expertSize}: ${s.note}`)
+  .join('\n');
 
 const help = `Usage: itera train --text FILE|DIR|brown -o OUT/ [--vocab N] [--size S] [--epochs E | --steps N]
                    [--time-budget D] [--seed S] [--distill-from MODEL] [--resume] [--baselines]
@@ -47,11 +47,14 @@ Needs: a clone of the repository (the npm package leaves out scripts/train) and 
 PyTorch and NumPy (Debian/Ubuntu: sudo apt install python3-torch python3-numpy).
 
 Options:
-      --text SRC         ${CORPUS_HELP}
+      --text SRC         the text: a UTF-8 file (documents separated by blank lines), a directory of
+                         .txt files (one document each), or brown (the Brown Corpus; also
+                         brown-train, brown-validation, brown-test, tinystories: as itera data)
   -o, --out DIR          where everything goes (required)
       --vocab N          BPE vocabulary size, specials and 256 bytes included (default 2000; at
                          least 260; a small text may give fewer)
-      --size S           ${sizeList} (default small)
+      --size S           the model's size (default small), all position-free:
+${sizeList}
       --epochs E         passes over the training tokens (default 3)
       --steps N          instead of --epochs: optimizer steps
       --time-budget D    stop training after this long in all (90m, 2h, 1h30m, 600s); alone it also
@@ -430,7 +433,7 @@ function card(
   if (baselines) {
     lines.push(
       '',
-      'Compressors on the same held-out text, given the training text (bits per character):',
+      'Compressors on the same held-out text, alone and given the training text (bits per character):',
       '',
       '| compressor | alone | given the training text | command |',
       '| --- | ---: | ---: | --- |',
