@@ -2,7 +2,7 @@
 //   assembly <- runtime <- {node, web} <- cli; convert and the tools sit beside the CLI.
 // host/test/layers.test.ts runs this configuration on a deliberately wrong tree, which it must reject.
 /** @type {import('dependency-cruiser').IConfiguration} */
-const TOOLS = '^host/(cli|bench|diag|report|export|data|tokenize|quant|server)/';
+const TOOLS = '^host/(cli|bench|diag|report|export|data|tokenize|quant|server|train)/';
 module.exports = {
   forbidden: [
     {

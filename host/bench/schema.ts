@@ -74,6 +74,41 @@ export interface Ratio {
   n: number;
 }
 
+/** \`itera bench --length\`: quality and speed past the training context T (host/bench/length.ts) */
+export interface PositionRange {
+  /** token positions [from, to) in each document (position 0 is the document's first token) */
+  from: number;
+  to: number;
+  tokens: number;
+  characters: number;
+  bitsPerCharacter: number;
+}
+
+export interface LengthResult {
+  context: number;
+  positionEmbedding: boolean;
+  quality: {
+    text: string;
+    /** documents with at least 4T tokens (the others are skipped) */
+    documents: number;
+    near: PositionRange;
+    far: PositionRange;
+    /** far - near, bits per character */
+    difference: number;
+    goal: string;
+    met: boolean;
+  } | null;
+  speed: {
+    tokens: number;
+    early: { from: number; to: number; tokensPerSecond: Stat };
+    late: { from: number; to: number; tokensPerSecond: Stat };
+    /** late / early within each run */
+    ratio: Stat;
+    goal: string;
+    met: boolean;
+  };
+}
+
 export interface ModelResult {
   path: string;
   name: string;
@@ -88,6 +123,8 @@ export interface ModelResult {
     researchFormula: { value: number; formula: string };
   };
   quality: Nullable<{ text: string; tokens: number; perplexity: number; bitsPerToken: number }>;
+  /** with --length only */
+  length?: LengthResult;
   load: { coldMs: number; warmMs: Stat };
   engines: EngineResult[];
   /** ours / peer, paired within each round: >1 means ours is faster */
@@ -149,6 +186,7 @@ const nullable = (value: S): S => ({
 const orNull = (s: S): S => ({ oneOf: [{ type: 'null' }, s] });
 const reported = (value: S): S => nullable(value);
 const ratio: S = obj({ median: num, min: num, max: num, n: int });
+const positionRange: S = obj({ from: int, to: int, tokens: int, characters: int, bitsPerCharacter: num });
 
 const engine: S = obj(
   {
@@ -297,6 +335,29 @@ export const BENCH_JSON_SCHEMA: S = {
             researchFormula: obj({ value: num, formula: str }),
           }),
           quality: nullable(obj({ text: str, tokens: int, perplexity: num, bitsPerToken: num })),
+          length: obj({
+            context: int,
+            positionEmbedding: { type: 'boolean' },
+            quality: orNull(
+              obj({
+                text: str,
+                documents: int,
+                near: positionRange,
+                far: positionRange,
+                difference: num,
+                goal: str,
+                met: { type: 'boolean' },
+              }),
+            ),
+            speed: obj({
+              tokens: int,
+              early: obj({ from: int, to: int, tokensPerSecond: stat }),
+              late: obj({ from: int, to: int, tokensPerSecond: stat }),
+              ratio: stat,
+              goal: str,
+              met: { type: 'boolean' },
+            }),
+          }),
           load: obj({ coldMs: num, warmMs: stat }),
           engines: { type: 'array', items: engine, minItems: 1 },
           ratios: {

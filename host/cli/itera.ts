@@ -19,6 +19,7 @@ import { quantize } from './commands/quantize.js';
 import { serveDemo } from './commands/serve-demo.js';
 import { serve } from './commands/serve.js';
 import { tokenizer } from './commands/tokenizer.js';
+import { train } from './commands/train.js';
 import { packageRoot } from '../node/index.js';
 
 export const commands: Command[] = [
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   compare,
   data,
   tokenizer,
+  train,
   pruneVocab,
   serve,
   serveDemo,

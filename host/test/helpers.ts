@@ -207,7 +207,9 @@ export function tinyModelFile(c: IteraConfig = TINY, seed = 1, type?: 'F32' | 'F
   const id2token = Object.fromEntries(Object.entries(token2id).map(([k, v]) => [String(v), k]));
   const tokenizer = tokenizerFromOriginalJson({ token2id, id2token, vocab_size: 4 + chars.length, level: 'char' });
   const shapes = tensorShapes(c);
-  const tensors = [...randomWeights(c, seed)].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  const tensors = [...randomWeights(c, seed)]
+    .filter(([name]) => c.positionEmbedding !== false || name !== 'position_embd.weight')
+    .map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
   return writeModelFile({ config: c, tensors, tokenizer, name: 'tiny', type });
 }
 

@@ -1,7 +1,9 @@
 import type { Command, Values } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
 import { buildFrom, modelPathFrom } from './model-option.js';
-import { packageRoot, wasmPath } from '../../node/index.js';
+import { loadModel, packageRoot, wasmPath } from '../../node/index.js';
+import { loadBrown } from '../../data/brown.js';
+import { measureLength } from '../../bench/length.js';
 import { collectDiagnostics } from '../../diag/node.js';
 import { prefillCeiling } from '../../bench/ceiling.js';
 import { runBench, type PeerId } from '../../bench/runner.js';
@@ -58,12 +60,19 @@ Options:
       --eval FILE      a text to measure perplexity on (quality beside speed)
       --json FILE      write the JSON document to FILE ('-' prints it instead of the table)
       --build B        our WebAssembly build: auto (default), simd, scalar
+      --length         also past the context T (issue 15): bits per character over token positions
+                       [T, 4T) against [T/2, T) of held-out Brown test documents, each read from its
+                       start (goal: at most +0.01), and the tokens/s of tokens 9,901-10,000 of one
+                       greedy generation against tokens 1-100 (goal: at least 90%), --runs times
+      --length-docs N  documents for --length (default 20; those with at least 4T tokens, in order)
+      --length-tokens N  tokens generated for --length's speed (default 10000)
       --print-schema   print the JSON Schema of the document and exit
   -h, --help           this help
 
 Examples:
   itera bench --model micro.gguf --json results/micro.json
-  itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)`,
+  itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)
+  itera bench --model models/student-q8_0.gguf --length --runs 3 --peers none`,
   options: {
     model: { type: 'string', short: 'm', multiple: true },
     quant: { type: 'string' },
@@ -77,6 +86,9 @@ Examples:
     json: { type: 'string' },
     build: { type: 'string' },
     'print-schema': { type: 'boolean' },
+    length: { type: 'boolean' },
+    'length-docs': { type: 'string' },
+    'length-tokens': { type: 'string' },
   },
   async run(v, _p, io) {
     if (v['print-schema']) {
@@ -88,6 +100,10 @@ Examples:
     const contextTokens = num(v, 'context', { int: true, min: 2 }) ?? null;
     const promptTokens = num(v, 'prompt', { int: true, min: 1 }) ?? null;
     const peers = parsePeers(str(v, 'peers') ?? 'all');
+    const lengthDocs = num(v, 'length-docs', { int: true, min: 1 }) ?? 20;
+    const lengthTokens = num(v, 'length-tokens', { int: true, min: 200 }) ?? 10_000;
+    if (!v.length && (v['length-docs'] !== undefined || v['length-tokens'] !== undefined))
+      throw new UsageError('--length-docs and --length-tokens go with --length');
     const paths = modelPaths(v);
     const quants = (str(v, 'quant') ?? '')
       .split(',')
@@ -144,6 +160,22 @@ Examples:
       onNote: (line) => notes.push(line),
     });
     bar.done();
+    if (v.length) {
+      const docs = loadBrown({ split: 'test' }).map((d) => d.text);
+      for (let i = 0; i < models.length; i++) {
+        const m = await loadModel(models[i]!.bytes, { build: buildFrom(v) });
+        try {
+          doc.models[i]!.length = await measureLength(m, docs, 'Brown test split (held out)', {
+            runs,
+            maxDocuments: lengthDocs,
+            tokens: lengthTokens,
+            onProgress: (label) => io.err.write(`${models[i]!.path}: ${label}\n`),
+          });
+        } finally {
+          m.dispose();
+        }
+      }
+    }
     const errors = validateBenchDocument(doc);
     if (errors.length)
       throw new IteraError(
@@ -279,6 +311,7 @@ export function formatBench(doc: BenchDocument): string {
         `  per CPU second: prefill ${ratioStr(r.cpuTime.prefill)}, decode ${ratioStr(r.cpuTime.decode)}, score ${ratioStr(r.cpuTime.score)}\n`;
     }
     for (const [peer, why] of Object.entries(m.skipped ?? {})) s += `${peer} skipped: ${why}\n`;
+    if (m.length) s += formatLength(m.length);
   }
   if ('engines' in doc.reference) {
     s += `\nreference  ${doc.reference.path}: ${doc.reference.note}\n\n`;
@@ -288,4 +321,20 @@ export function formatBench(doc: BenchDocument): string {
   }
   s += `\nprocess  peak RSS ${fmtBytes(doc.process.peakRssBytes)}, ${doc.process.wallSeconds.toFixed(1)} s\n`;
   return s;
+}
+
+function formatLength(l: NonNullable<BenchDocument['models'][number]['length']>): string {
+  const T = l.context;
+  const q = l.quality;
+  const sp = l.speed;
+  const mark = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  return (
+    `length   T=${T}, ${l.positionEmbedding ? 'learned positions (exact mode past T)' : 'position-free'}\n` +
+    (q
+      ? `  quality: ${q.far.bitsPerCharacter.toFixed(4)} bits/char over [${q.far.from}, ${q.far.to}) vs ${q.near.bitsPerCharacter.toFixed(4)} over [${q.near.from}, ${q.near.to}) ` +
+        `(${q.difference >= 0 ? '+' : ''}${q.difference.toFixed(4)}; ${q.documents} documents of ${q.text}); goal ${mark(q.met)}\n`
+      : `  quality: no document has ${4 * T} tokens\n`) +
+    `  speed: tokens ${sp.late.from}-${sp.late.to} at ${rng(sp.late.tokensPerSecond)} tok/s vs tokens ${sp.early.from}-${sp.early.to} at ` +
+    `${rng(sp.early.tokensPerSecond)}: ${(sp.ratio.median * 100).toFixed(1)}% (${(sp.ratio.min * 100).toFixed(0)}-${(sp.ratio.max * 100).toFixed(0)}%); goal ${mark(sp.met)}\n`
+  );
 }
