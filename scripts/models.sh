@@ -1,55 +1,56 @@
 #!/usr/bin/env bash
-# Rebuilds the default models in models/ from scratch (npm run models): tokenizer, corpus,
-# teacher, distilled student, undistilled student, conversion, quantization, held-out scores,
-# model cards. Deterministic for a given machine (seeded data order and initialisation).
+# Rebuilds the shipped models in models/ from scratch (npm run models): tokenizers, corpora, the
+# teacher, the distilled default student, the <= 100 KB model and the undistilled student kept for
+# comparison (the runs listed in scripts/train-long.sh, which this script runs in the foreground),
+# then conversion, quantization, held-out scores and the model cards.
 #
 #   bash scripts/models.sh [WORKDIR]        (default WORKDIR: .models-work, ignored by git)
 #
-# Knobs (environment): TEACHER_STEPS, STUDENT_STEPS, BATCH, VOCAB, THREADS, PY.
+# Every run resumes from its last checkpoint, so an interrupted rebuild continues where it stopped
+# (run the same command again). Deterministic for a given machine: seeded data order and
+# initialisation, one thread per run. Knobs (environment): THREADS, PY, and TRAINED=1 to skip the
+# training stage when the runs are already done (e.g. by `scripts/train-long.sh start`, whose
+# folder is then WORKDIR: bash scripts/models.sh /work/.itera-train).
+# Time here (2 shared cores, one thread): about 4.5 hours, most of it the teacher (1.8 h) and the
+# students (about 55 min each); see models/README.md for the last rebuild's figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-W=${1:-.models-work}
+W=$(realpath -m "${1:-.models-work}")
 PY=${PY:-/usr/bin/python3}
-VOCAB=${VOCAB:-2000}
-TEACHER_STEPS=${TEACHER_STEPS:-700}
-STUDENT_STEPS=${STUDENT_STEPS:-700}
-BATCH=${BATCH:-16}
-THREADS=${THREADS:-1}
 ITERA="node bin/itera.js"
 mkdir -p "$W" models
 start=$(date +%s)
-say() { printf '\n== [%4ds] %s\n' $(( $(date +%s) - start )) "$*"; }
+say() { printf '\n== [%5ds] %s\n' $(( $(date +%s) - start )) "$*"; }
 
 "$PY" -c 'import torch' 2>/dev/null || { echo "scripts/models.sh: $PY cannot import torch: apt-get install -y --no-install-recommends python3-torch" >&2; exit 1; }
 [ -f dist/host/cli/itera.js ] || npm run build
 
-say "tokenizer: byte-level BPE, $VOCAB tokens, trained on the Brown Corpus training split"
-$ITERA tokenizer train --kind bpe --vocab "$VOCAB" -o "$W/tokenizer.json"
-
-say "corpus: Brown train / validation / test, tokenized"
-$ITERA data prepare --tokenizer "$W/tokenizer.json" --corpus brown -o "$W/corpus"
-
-common=(--data "$W/corpus" --batch-size "$BATCH" --threads "$THREADS" --log-every 100 --eval-every 200 --eval-tokens 32768)
-
-say "teacher (~1.1M parameters), $TEACHER_STEPS steps"
-"$PY" scripts/train/train.py "${common[@]}" --out "$W/teacher" --preset teacher --steps "$TEACHER_STEPS" --seed 1
-
-say "students (~0.29M parameters), $STUDENT_STEPS steps each: distilled (T=2, alpha=0.5) and alone, in parallel"
-"$PY" scripts/train/train.py "${common[@]}" --out "$W/student" --preset micro --steps "$STUDENT_STEPS" --seed 2 \
-  --teacher "$W/teacher/model.safetensors" --kd-temperature 2.0 --kd-alpha 0.5 > "$W/student.log" 2>&1 &
-kd=$!
-"$PY" scripts/train/train.py "${common[@]}" --out "$W/student-nokd" --preset micro --steps "$STUDENT_STEPS" --seed 2 > "$W/student-nokd.log" 2>&1 &
-nokd=$!
-wait $kd || { cat "$W/student.log"; exit 1; }
-wait $nokd || { cat "$W/student-nokd.log"; exit 1; }
-tail -n 3 "$W/student.log" "$W/student-nokd.log"
+if [ -n "${TRAINED:-}" ]; then
+  say "training: skipped (TRAINED is set); using the runs in $W"
+elif [ -e "$W/queue.lock" ] && ! flock -n "$W/queue.lock" true; then
+  echo "scripts/models.sh: a training queue already runs in $W (scripts/train-long.sh start?); wait for it or stop it" >&2; exit 1
+else
+  say "training: tokenizers, corpora and every run of scripts/train-long.sh, in $W"
+  # exits non-zero when a run fails or is interrupted; running this script again resumes it
+  ITERA_TRAIN_DIR="$W" PY="$PY" bash scripts/train-long.sh queue
+fi
 
 say "convert and quantize"
-for m in teacher student student-nokd; do
-  $ITERA convert "$W/$m/model.safetensors" --tokenizer "$W/tokenizer.json" --name "itera-lite-brown-$m" -o "$W/$m-f32.gguf" > "$W/$m-convert.txt"
-  for q in q8_0 q4_0; do $ITERA quantize "$W/$m-f32.gguf" --type $q -o "$W/$m-$q.gguf" > "$W/$m-$q.txt"; done
+# shipped name <- training run
+declare -A RUN=([teacher]=teacher-d192 [student]=student-d96 [tiny]=tiny-v512 [student-nokd]=student-d96-nokd)
+for m in teacher student tiny student-nokd; do
+  r=${RUN[$m]}
+  if [ ! -f "$W/$r/model.safetensors" ]; then
+    [ "$m" = student-nokd ] && { echo "student-nokd: $W/$r has no model yet; the cards leave it out"; continue; }
+    echo "scripts/models.sh: $W/$r/model.safetensors is missing" >&2; exit 1
+  fi
+  $ITERA convert "$W/$r/model.safetensors" --tokenizer "$W/$r/tokenizer.json" --name "itera-lite-brown-$m" -o "$W/$m-f32.gguf" > "$W/$m-convert.txt"
+  $ITERA quantize "$W/$m-f32.gguf" --type q8_0 -o "$W/$m-q8_0.gguf" > "$W/$m-q8_0.txt"
+  # the tiny model's budget is 100 KB: its norms, biases and taps go to F16 beside the Q4_0 matrices
+  small=f32; [ "$m" = tiny ] && small=f16
+  $ITERA quantize "$W/$m-f32.gguf" --type q4_0 --small $small -o "$W/$m-q4_0.gguf" > "$W/$m-q4_0.txt"
 done
-for m in teacher student; do for q in f32 q8_0 q4_0; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; done
+for m in teacher student tiny; do for q in f32 q8_0 q4_0; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; done
 
 say "held-out scores and samples"
 node scripts/model-cards.mjs "$W"

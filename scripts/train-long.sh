@@ -37,6 +37,10 @@ RUNS=(
   "tiny-v512 --data $D/brown-512 --no-pos-embedding --d 64 --layers 2 --state 8 --expand 2 --experts 4
    --expert-size 32 --top-k 2 --moe-layers 1 --seq-len 128 --epochs 8 --batch-size 32 --lr 3e-3
    --warmup 100 --patience 4 --seed 3"
+  # the default student trained alone, for the cards' measure of what distillation gives
+  "student-d96-nokd --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
+   --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
+   --seed 2"
 )
 COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
         --ckpt-every 200 --ckpt-minutes 5 --resume)

@@ -42,9 +42,9 @@ export function wasmPath(build: Build = 'auto'): string {
   return p;
 }
 
-/** The default model: the distilled student in Q8_0 (models/student.md says why), or null while
+/** The default model: the distilled student in Q4_0, at most 400 KB (models/student.md), or null while
  *  models/ does not have it. */
-export const DEFAULT_MODEL = 'student-q8_0.gguf';
+export const DEFAULT_MODEL = 'student-q4_0.gguf';
 
 export function defaultModelPath(): string | null {
   const p = join(packageRoot(), 'models', DEFAULT_MODEL);

@@ -80,7 +80,7 @@ const ALLOWED: RegExp[] = [
   /^LICENSE$/,
   /^bin\/itera\.js$/,
   /^build\/itera(-scalar|-wasi)?\.wasm$/,
-  /^models\/student-q8_0\.gguf$/,
+  /^models\/student-q4_0\.gguf$/,
   /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.module\.js|worker\.js|itera-[A-Z0-9]+\.js|itera\.wasm|itera-scalar\.wasm)$/,
   /^dist\/host\/(?!test\/)[\w/-]+\.(js|d\.ts)$/,
 ];
@@ -92,7 +92,7 @@ const REQUIRED = [
   'bin/itera.js',
   'build/itera.wasm',
   'build/itera-scalar.wasm',
-  'models/student-q8_0.gguf',
+  'models/student-q4_0.gguf',
   'dist/host/node/index.js',
   'dist/host/node/index.d.ts',
   'dist/host/cli/itera.js',
