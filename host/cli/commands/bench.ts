@@ -16,6 +16,7 @@ import {
   type Stat,
 } from '../../bench/schema.js';
 import { Progress } from '../progress.js';
+import { benchServer, serverBenchHelp, serverBenchOptions } from './bench-server.js';
 import { IteraError } from '../../runtime/types.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -61,9 +62,12 @@ Options:
       --print-schema   print the JSON Schema of the document and exit
   -h, --help           this help
 
+${serverBenchHelp}
+
 Examples:
   itera bench --model micro.gguf --json results/micro.json
-  itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)`,
+  itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)
+  itera bench --server --json reports/server/bench-server.json --svg reports/server`,
   options: {
     model: { type: 'string', short: 'm', multiple: true },
     quant: { type: 'string' },
@@ -77,8 +81,10 @@ Examples:
     json: { type: 'string' },
     build: { type: 'string' },
     'print-schema': { type: 'boolean' },
+    ...serverBenchOptions,
   },
   async run(v, _p, io) {
+    if (v.server || v['print-server-schema']) return benchServer(v, io, version());
     if (v['print-schema']) {
       io.out.write(JSON.stringify(BENCH_JSON_SCHEMA, null, 2) + '\n');
       return 0;
