@@ -21,6 +21,13 @@ export class Histogram {
     for (let i = 0; i < this.bounds.length; i++) if (v <= this.bounds[i]) this.counts[i]++;
   }
 
+  /** Adds another histogram's observations (same bounds): a worker's, for /metrics. */
+  add(o: HistogramCounts): void {
+    this.sum += o.sum;
+    this.count += o.count;
+    for (let i = 0; i < this.counts.length; i++) this.counts[i] += o.counts[i] ?? 0;
+  }
+
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     this.bounds.forEach((b, i) => lines.push(`${this.name}_bucket{le="${b}"} ${this.counts[i]}`));
@@ -28,6 +35,22 @@ export class Histogram {
     lines.push(`${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
     return lines.join('\n');
   }
+}
+
+export interface HistogramCounts {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** What a worker thread's scheduler reports for /metrics (plain data, posted between threads). */
+export interface SchedulerFigures {
+  promptTokens: number;
+  generatedTokens: number;
+  queueDepth: number;
+  busySlots: number;
+  perToken: HistogramCounts;
+  batch: HistogramCounts;
 }
 
 const LATENCY_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -55,6 +78,37 @@ export class Metrics {
     'Requests advanced by one token in one scheduler step.',
     [1, 2, 4, 8, 12, 16, 24, 32, 64],
   );
+
+  figures(): SchedulerFigures {
+    const h = (x: Histogram): HistogramCounts => ({ counts: [...x.counts], sum: x.sum, count: x.count });
+    return {
+      promptTokens: this.promptTokens,
+      generatedTokens: this.generatedTokens,
+      queueDepth: this.queueDepth,
+      busySlots: this.busySlots,
+      perToken: h(this.perToken),
+      batch: h(this.batch),
+    };
+  }
+
+  /** These figures (the HTTP layer's requests and times to first token) with the schedulers'
+   *  figures of every worker thread added: one set of metrics for the whole server. */
+  withWorkers(workers: readonly SchedulerFigures[], waiting: number): Metrics {
+    const m = new Metrics();
+    for (const [k, v] of this.requests) m.requests.set(k, v);
+    m.slots = this.slots;
+    m.ttft.add(this.ttft);
+    m.queueDepth = waiting;
+    for (const w of workers) {
+      m.promptTokens += w.promptTokens;
+      m.generatedTokens += w.generatedTokens;
+      m.queueDepth += w.queueDepth;
+      m.busySlots += w.busySlots;
+      m.perToken.add(w.perToken);
+      m.batch.add(w.batch);
+    }
+    return m;
+  }
 
   countRequest(route: string, status: number): void {
     const key = `route="${route}",status="${status}"`;

@@ -5,16 +5,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Build } from '../node/index.js';
 import type { IteraModel } from '../runtime/api.js';
-import type { WasmSession } from '../runtime/runtime.js';
 import { IteraError } from '../runtime/types.js';
+import { LocalEngine, type Engine, type EngineJob, type SessionRef } from './engine.js';
 import { Metrics } from './metrics.js';
+import { WorkerPool } from './pool.js';
 import { ApiError, badParam, describe, readCompletion, readPrompt, type CompletionParams } from './request.js';
-import { batchedStepper, Scheduler, type Job, type TokenEvent } from './scheduler.js';
-import { StopMatcher } from './stop.js';
+import type { TokenEvent } from './scheduler.js';
+import { CompletionText } from './stop.js';
 
 export interface ServerOptions {
-  model: IteraModel;
+  /** The model: it tokenizes, and without `workers` it also generates, in this thread. A promise
+   *  lets the workers load theirs while it loads. */
+  model: IteraModel | Promise<IteraModel>;
+  /** Worker threads, each with its own instance of the model file (the same file as `model`),
+   *  each running `parallel` slots; without it one scheduler runs in this thread. */
+  workers?: { count: number; model: string | Uint8Array; build?: Build };
   /** The id /v1/models lists (the model file's name without .gguf). */
   modelId?: string;
   host?: string;
@@ -63,8 +70,10 @@ export interface IteraServer {
   server: Server;
   url: string;
   port: number;
+  /** The HTTP layer's metrics (requests by status; in this thread's engine, everything). */
   metrics: Metrics;
-  scheduler: Scheduler;
+  /** Where completions run: a scheduler in this thread, or the pool of worker threads. */
+  engine: Engine;
   /** Stops accepting, answers /health with 503, lets requests finish for up to deadlineMs, then
    *  cuts the rest (an error event or a 503) and closes every connection. */
   drain(deadlineMs?: number): Promise<void>;
@@ -92,18 +101,10 @@ interface Live {
   cut(reason: string): void;
 }
 
-/** The runtime's state bytes (issue 13's runtime half), used once they exist. */
-interface Saveable {
-  save(): Uint8Array;
-}
-interface Restorable {
-  restore(bytes: Uint8Array): WasmSession;
-}
-
-/** A kept session: its state lives in the module between requests. */
+/** A kept session: its state lives in the module (of one worker) between requests. */
 interface Kept {
   id: string;
-  session: WasmSession;
+  session: SessionRef;
   busy: boolean;
   lastUsed: number;
 }
@@ -127,7 +128,6 @@ const ROUTES = new Set([
 ]);
 
 export async function startServer(o: ServerOptions): Promise<IteraServer> {
-  const model = o.model;
   const host = o.host ?? SERVER_DEFAULTS.host;
   const keys = (o.apiKeys ?? []).filter((k) => k !== '').map(sha256);
   if (!isLoopback(host) && keys.length === 0 && !o.insecure) {
@@ -145,13 +145,18 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   const flushMs = o.flushMs ?? 20;
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const metrics = new Metrics();
-  const scheduler = new Scheduler(
-    model,
-    o.parallel ?? SERVER_DEFAULTS.parallel,
-    o.maxQueue ?? SERVER_DEFAULTS.maxQueue,
-    metrics,
-    batchedStepper(model),
-  );
+  const parallel = o.parallel ?? SERVER_DEFAULTS.parallel;
+  const maxQueue = o.maxQueue ?? SERVER_DEFAULTS.maxQueue;
+  // the workers load their instances while this thread loads its own (when given a promise)
+  const pool = o.workers ? WorkerPool.start({ ...o.workers, parallel, maxQueue, metrics }) : null;
+  let model: IteraModel;
+  try {
+    model = await o.model;
+  } catch (e) {
+    await pool?.then((p) => p.close()).catch(() => {});
+    throw e;
+  }
+  const engine: Engine = pool ? await pool : new LocalEngine(model, parallel, maxQueue, metrics);
   const created = Math.floor(Date.now() / 1000);
   const live = new Set<Live>();
   const sessions = new Map<string, Kept>();
@@ -159,7 +164,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   const idleMs = (o.sessionIdle ?? SERVER_DEFAULTS.sessionIdle) * 1000;
   const endSession = (k: Kept) => {
     sessions.delete(k.id);
-    k.session.free();
+    engine.freeSession(k.session);
   };
   const sweeper = setInterval(
     () => {
@@ -311,12 +316,10 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       total_tokens: promptIds.length + n,
     });
     const echo = p.echo ? (typeof p.prompt === 'string' ? p.prompt : model.decode(promptIds)) : '';
-    const dec = tok.streamDecoder();
-    const stop = new StopMatcher(p.stop);
-    const wordSpace = tok.kind === 'itera-word';
+    const ct = new CompletionText(tok, p.stop);
+    const stop = ct.stop;
     // every token made so far: its id, where its text starts in the generated text, its logprobs
     const made: { id: number; start: number; piece: string; lp?: number; top?: [number, number][] }[] = [];
-    let produced = 0; // characters of generated text before any cut
     let sentTokens = 0; // tokens whose logprobs went out (streaming)
     let text = '';
     let done = false;
@@ -384,7 +387,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     const fail = (err: ApiError) => {
       if (done) return;
       finish();
-      scheduler.cancel(job);
+      engine.cancel(job);
       if (p.stream && res.headersSent) {
         writeEvent(err.body());
         res.end();
@@ -392,8 +395,9 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     };
     const entry: Live = { cut: (why) => fail(new ApiError(503, why, 'server_error', null, 'draining')) };
 
-    const job: Job = {
+    const job: EngineJob = {
       promptIds,
+      stop: p.stop,
       session: kept?.session,
       sampler: { temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed ?? randomInt(2 ** 47) },
       maxTokens: p.maxTokens,
@@ -401,11 +405,8 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       logprobs: p.logprobs,
       onToken(ev: TokenEvent) {
         if (made.length === 0) rl.ttftMs = Math.round((performance.now() - t0) * 1000) / 1000;
-        let piece = dec.push(ev.id) + (ev.last ? dec.end() : '');
-        if (wordSpace && produced === 0 && piece !== '' && !/^\s/.test(piece)) piece = ' ' + piece;
-        made.push({ id: ev.id, start: produced, piece, lp: ev.logprob, top: ev.top });
-        produced += piece.length;
-        const f = stop.push(piece);
+        const { piece, start, feed: f } = ct.push(ev.id, ev.last);
+        made.push({ id: ev.id, start, piece, lp: ev.logprob, top: ev.top });
         text += f.text;
         hitStop = f.stopped;
         if (p.stream) {
@@ -464,10 +465,10 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       },
     };
 
-    if (!scheduler.submit(job)) {
+    if (!engine.submit(job)) {
       throw new ApiError(
         429,
-        `the server is busy: ${scheduler.busy} requests generating and ${scheduler.queued} waiting (--max-queue); retry shortly`,
+        `the server is busy: ${engine.busy} requests generating and ${engine.queued} waiting (--max-queue); retry shortly`,
         'rate_limit_error',
         null,
         'queue_full',
@@ -480,7 +481,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     res.on('close', () => {
       if (!done) {
         finish();
-        scheduler.cancel(job);
+        engine.cancel(job);
       }
     });
     timer = setTimeout(
@@ -570,7 +571,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     switch (path) {
       case '/metrics': {
         want('GET');
-        const text = metrics.render();
+        const text = await engine.renderMetrics(metrics);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
         res.end(text);
         return;
@@ -628,15 +629,6 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       }
       if (sm[2] === '/state') {
         want('GET');
-        const save = (k.session as Partial<Saveable>).save;
-        if (typeof save !== 'function')
-          throw new ApiError(
-            501,
-            "saving a session's state is not available yet: the runtime has no session.save()",
-            'not_implemented',
-            null,
-            'not_implemented',
-          );
         if (k.busy)
           throw new ApiError(
             409,
@@ -645,7 +637,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
             null,
             'session_busy',
           );
-        const bytes = save.call(k.session);
+        const bytes = await engine.saveSession(k.session);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
         res.end(bytes);
         return;
@@ -684,8 +676,11 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     const promptIds =
       prompt === undefined ? [] : promptIdsOf({ prompt, truncate: body.truncate === 'left' } as CompletionParams);
     if (sessions.size >= maxSessions) throw tooManySessions();
-    const session = model.session();
-    session.setWindow('exact');
+    const session = await engine.openSession();
+    if (sessions.size >= maxSessions) {
+      engine.freeSession(session);
+      throw tooManySessions();
+    }
     const k: Kept = { id: randomBytes(16).toString('hex'), session, busy: false, lastUsed: Date.now() };
     sessions.set(k.id, k);
     rl.promptTokens = promptIds.length;
@@ -693,8 +688,9 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     // the prompt takes its turn in the scheduler like any other
     k.busy = true;
     await new Promise<void>((ok) => {
-      const job: Job = {
+      const job: EngineJob = {
         promptIds,
+        stop: [],
         session,
         sampler: { temperature: 0, topK: 0, topP: 1, seed: 0 },
         maxTokens: 0,
@@ -713,7 +709,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
           ok();
         },
       };
-      if (!scheduler.submit(job)) {
+      if (!engine.submit(job)) {
         endSession(k);
         sendError(
           res,
@@ -726,7 +722,7 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
       }
       res.on('close', () => {
         if (k.busy) {
-          scheduler.cancel(job);
+          engine.cancel(job);
           endSession(k);
           ok();
         }
@@ -735,21 +731,12 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   }
 
   async function restoreSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const restore = (model as unknown as Partial<Restorable>).restore;
-    if (typeof restore !== 'function')
-      throw new ApiError(
-        501,
-        'restoring a saved session is not available yet: the runtime has no model.restore()',
-        'not_implemented',
-        null,
-        'not_implemented',
-      );
     const bytes = await readBody(req);
     if (draining) throw new ApiError(503, 'the server is shutting down', 'server_error', null, 'draining');
     if (sessions.size >= maxSessions) throw tooManySessions();
-    let session: WasmSession;
+    let session: SessionRef;
     try {
-      session = restore.call(model, bytes);
+      session = await engine.restoreSession(bytes);
     } catch (e) {
       // a state from another model, build or sampler, or a changed byte: the runtime says which
       throw new ApiError(
@@ -759,6 +746,10 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         null,
         'bad_state',
       );
+    }
+    if (sessions.size >= maxSessions) {
+      engine.freeSession(session);
+      throw tooManySessions();
     }
     const k: Kept = { id: randomBytes(16).toString('hex'), session, busy: false, lastUsed: Date.now() };
     sessions.set(k.id, k);
@@ -838,9 +829,12 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   });
 
   await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
+    server.once('error', (e) => {
+      clearInterval(sweeper);
+      void engine.close().finally(() => fail(e));
+    });
     server.listen(o.port ?? SERVER_DEFAULTS.port, host, () => {
-      server.off('error', fail);
+      server.removeAllListeners('error');
       ok();
     });
   });
@@ -852,12 +846,12 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     closed ??= new Promise<void>((ok) => {
       clearInterval(sweeper);
       for (const l of [...live]) l.cut('the server is closing');
-      scheduler.clear();
+      engine.clear();
       for (const k of [...sessions.values()]) {
         k.busy = false;
         endSession(k);
       }
-      server.close(() => ok());
+      server.close(() => void engine.close().then(ok, ok));
       server.closeAllConnections();
     });
     return closed;
@@ -868,12 +862,12 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     url: `http://${shown}:${port}`,
     port,
     metrics,
-    scheduler,
+    engine,
     async drain(deadlineMs = SERVER_DEFAULTS.drain * 1000) {
       // new requests get 503 (and /health says so) while the ones in flight finish
       draining = true;
       let t: NodeJS.Timeout | undefined;
-      await Promise.race([scheduler.whenIdle(), new Promise<void>((ok) => (t = setTimeout(ok, deadlineMs)))]);
+      await Promise.race([engine.whenIdle(), new Promise<void>((ok) => (t = setTimeout(ok, deadlineMs)))]);
       clearTimeout(t);
       for (const l of [...live]) l.cut('the server is shutting down: this request was cut at the drain deadline');
       // let the last writes leave before the sockets close

@@ -64,3 +64,37 @@ export class StopMatcher {
     return { text, stopped };
   }
 }
+
+/** Decodes a completion's tokens into the pieces of text a client sees and runs the stop strings
+ *  over them. The server's request handler and a worker thread both run one over the same tokens,
+ *  so a worker ends a kept session's generation at exactly the token the handler stops at. */
+export class CompletionText {
+  private readonly dec: { push(id: number): string; end(): string };
+  private readonly matcher: StopMatcher;
+  private readonly wordSpace: boolean;
+  /** Characters of generated text so far (before any cut). */
+  produced = 0;
+
+  constructor(
+    tok: { kind: string; streamDecoder(): { push(id: number): string; end(): string } },
+    stops: readonly string[],
+  ) {
+    this.dec = tok.streamDecoder();
+    this.matcher = new StopMatcher(stops);
+    this.wordSpace = tok.kind === 'itera-word';
+  }
+
+  get stop(): StopMatcher {
+    return this.matcher;
+  }
+
+  /** The token's piece of text (where it starts in the generated text) and what may go out. */
+  push(id: number, last: boolean): { piece: string; start: number; feed: StopFeed } {
+    let piece = this.dec.push(id) + (last ? this.dec.end() : '');
+    // a word-level vocabulary's first piece starts a word: it gets the space a later one would
+    if (this.wordSpace && this.produced === 0 && piece !== '' && !/^\s/.test(piece)) piece = ' ' + piece;
+    const start = this.produced;
+    this.produced += piece.length;
+    return { piece, start, feed: this.matcher.push(piece) };
+  }
+}

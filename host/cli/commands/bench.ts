@@ -18,6 +18,7 @@ import {
   type Stat,
 } from '../../bench/schema.js';
 import { Progress } from '../progress.js';
+import { benchServer, serverBenchHelp, serverBenchOptions } from './bench-server.js';
 import { IteraError } from '../../runtime/types.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -69,10 +70,13 @@ Options:
       --print-schema   print the JSON Schema of the document and exit
   -h, --help           this help
 
+${serverBenchHelp}
+
 Examples:
   itera bench --model micro.gguf --json results/micro.json
   itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)
-  itera bench --model models/student-q8_0.gguf --length --runs 3 --peers none`,
+  itera bench --model models/student-q4_0.gguf --length --runs 3 --peers none
+  itera bench --server --json reports/server/bench-server.json --svg reports/server`,
   options: {
     model: { type: 'string', short: 'm', multiple: true },
     quant: { type: 'string' },
@@ -89,8 +93,10 @@ Examples:
     length: { type: 'boolean' },
     'length-docs': { type: 'string' },
     'length-tokens': { type: 'string' },
+    ...serverBenchOptions,
   },
   async run(v, _p, io) {
+    if (v.server || v['print-server-schema']) return benchServer(v, io, version());
     if (v['print-schema']) {
       io.out.write(JSON.stringify(BENCH_JSON_SCHEMA, null, 2) + '\n');
       return 0;

@@ -2,13 +2,15 @@
 // security defaults as options. SIGTERM and SIGINT drain it.
 
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
 import { num, str, UsageError } from '../command.js';
-import { modelHelp, modelOptions, modelPathFrom, openModel } from './model-option.js';
+import { buildFrom, modelHelp, modelOptions, modelPathFrom, openModel } from './model-option.js';
 import { SERVER_DEFAULTS, startServer } from '../../server/server.js';
 
 const D = SERVER_DEFAULTS;
+const CORES = availableParallelism();
 
 export const serve: Command = {
   name: 'serve',
@@ -39,7 +41,9 @@ ${modelHelp}
       --cors ORIGINS      comma-separated origins allowed to call it from a browser, or '*'
                           (default: none)
       --insecure          allow a non-loopback --host without an API key
-      --workers N         worker threads: only 1 is implemented so far (default 1; more is refused)
+      --workers N         worker threads, each with its own instance of the model and P slots
+                          (default: the number of cores, here ${CORES}); 1 runs everything in the
+                          main thread; a kept session stays on the worker that made it
   -h, --help              this help
 
 Examples:
@@ -63,9 +67,7 @@ Examples:
     workers: { type: 'string' },
   },
   async run(v, _p, io) {
-    const workers = num(v, 'workers', { int: true, min: 1 }) ?? 1;
-    if (workers !== 1)
-      throw new UsageError(`--workers ${workers}: worker threads are not implemented yet, only --workers 1`);
+    const workers = num(v, 'workers', { int: true, min: 1, max: 256 }) ?? CORES;
     const keyFile = str(v, 'api-key-file');
     let apiKeys: string[] = [];
     if (keyFile !== undefined) {
@@ -101,18 +103,20 @@ Examples:
       insecure: v.insecure === true,
     };
     const t0 = performance.now();
-    const model = await openModel(v);
+    const loading = openModel(v);
     const s = await startServer({
       ...opts,
-      model,
+      model: loading,
+      ...(workers > 1 ? { workers: { count: workers, model: modelPath, build: buildFrom(v) } } : {}),
       modelId: basename(modelPath).replace(/\.gguf$/i, ''),
       log: (line) => io.err.write(line + '\n'),
-    }).catch((e: unknown) => {
-      model.dispose();
+    }).catch(async (e: unknown) => {
+      (await loading.catch(() => null))?.dispose();
       throw e;
     });
+    const model = await loading;
     io.out.write(
-      `itera serve: listening on ${s.url} (model ${basename(modelPath)}, ${opts.parallel} slots, ready in ${Math.round(performance.now() - t0)} ms)\n`,
+      `itera serve: listening on ${s.url} (model ${basename(modelPath)}, ${workers > 1 ? `${workers} workers x ` : ''}${opts.parallel} slots, ready in ${Math.round(performance.now() - t0)} ms)\n`,
     );
     await new Promise<void>((done) => {
       const stop = (sig: string): void => {
