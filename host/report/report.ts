@@ -92,12 +92,15 @@ function relaxedSection(all: Entry[]): string {
     `## Relaxed-SIMD build vs SIMD build (same run)
 
 ` +
-    `Our relaxed build (fused multiply-adds, opt-in: docs/runtime.md) against our default SIMD build, interleaved round by round in one phase of the same process; ratios relaxed / SIMD, paired per round. Goal (issue 17): prefill and decode at least 1.2x for F32 and Q4_0 models; Q8_0 as measured.\n\n` +
-    `| model | prefill | decode | score | same greedy tokens | prefill >= 1.2x | decode >= 1.2x |\n|---|---:|---:|---:|---|---|---|\n`;
-  const met = (r: Ratio | null | undefined): string => (r ? (r.median >= 1.2 ? 'met' : '**missed**') : 'n/a');
+    `Our relaxed build (fused multiply-adds, opt-in: docs/runtime.md) against our default SIMD build, interleaved round by round in one phase of the same process; ratios relaxed / SIMD, paired per round. Goal (issue 17): prefill and decode at least 1.2x for F32 and Q4_0 models; Q8_0 as measured. On a loaded machine the wall-clock ratios spread widely; the CPU-time ratios (each engine's process CPU time per token) are steadier. A goal is met when both medians reach it.\n\n` +
+    `| model | prefill | decode | score | per CPU second: prefill | decode | same greedy tokens | prefill >= 1.2x | decode >= 1.2x |\n|---|---:|---:|---:|---:|---:|---|---|---|\n`;
+  // met only when both the wall-clock and the CPU-time medians reach the goal: on a loaded
+  // machine one alone can be far off
+  const met = (r: Ratio | null | undefined, cpu: Ratio | null | undefined): string =>
+    r ? (r.median >= 1.2 && (!cpu || cpu.median >= 1.2) ? 'met' : '**missed**') : 'n/a';
   for (const e of rows) {
     const r = e.m.ratios['itera-simd']!;
-    s += `| ${cell(e.label)} | ${r2(r.prefill)} | ${r2(r.decode)} | ${r2(r.score)} | ${e.m.sameTokens['itera-simd'] ? 'yes' : 'no'} | ${met(r.prefill)} | ${met(r.decode)} |\n`;
+    s += `| ${cell(e.label)} | ${r2(r.prefill)} | ${r2(r.decode)} | ${r2(r.score)} | ${r2(r.cpuTime?.prefill)} | ${r2(r.cpuTime?.decode)} | ${e.m.sameTokens['itera-simd'] ? 'yes' : 'no'} | ${met(r.prefill, r.cpuTime?.prefill)} | ${met(r.decode, r.cpuTime?.decode)} |\n`;
   }
   return s + '\n';
 }
