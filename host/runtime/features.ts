@@ -87,7 +87,8 @@ export async function relaxedVerdict(bytes: Uint8Array<ArrayBuffer>): Promise<Re
       fused: null,
     };
   try {
-    const instance = new WebAssembly.Instance(await WebAssembly.compile(bytes), {});
+    // asynchronous both ways: a browser's main thread refuses to compile large modules synchronously
+    const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), {});
     return relaxedVerdictOf(instance.exports as SelftestExports);
   } catch (e) {
     return { ok: false, reason: `the relaxed build did not instantiate: ${(e as Error).message}`, fused: null };
