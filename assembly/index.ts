@@ -13,10 +13,18 @@ import {
 import { sampleToken, seedRng } from './sampling';
 import { stateSize, stateSave, stateLoad } from './state';
 import { batchScratchNew, stepBatch } from './batch';
+import { selftest, fusedMadd } from './selftest';
 
 export function abi_version(): i32 { return ABI_VERSION; }
 /** 1 if this build uses SIMD kernels, 0 for the scalar fallback build. */
 export function has_simd(): i32 { return ASC_FEATURE_SIMD ? 1 : 0; }
+/** 1 if this is the relaxed-SIMD build (fused multiply-adds where the engine has them). */
+export function has_relaxed(): i32 { return ASC_FEATURE_RELAXED_SIMD ? 1 : 0; }
+/** The relaxed build's self-test (assembly/selftest.ts): 0 when the kernels give the known
+ *  results on this engine, else a bit mask of the failed checks (SELFTEST_*). */
+export function relaxed_selftest(): i32 { return selftest(false); }
+/** 1 when this engine's multiply-add in the kernels is fused, 0 when not, -1 when wrong. */
+export function fused_madd(): i32 { return fusedMadd(); }
 
 // ---- memory
 export function alloc(bytes: usize): usize { return heap.alloc(bytes); }

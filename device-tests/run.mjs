@@ -7,7 +7,10 @@
 //   node device-tests/run.mjs --compare x86.json  also require the same ids and logits within 1e-5
 //                                                 as those results (from Node on x86)
 //   node device-tests/run.mjs --write-inputs DIR  write the models and cases for other engines
-//   options: --inputs DIR (use written inputs), --build simd|scalar, --shared DIR (../shared)
+//   options: --inputs DIR (use written inputs), --build simd|scalar|relaxed, --shared DIR (../shared)
+//   (relaxed: the opt-in relaxed-SIMD build, run only where this engine validates it and its
+//   self-test passes, else one failing check saying why; its results compare with the relaxed
+//   build's on another host, not with the SIMD build's)
 //
 // Models: a tiny synthetic one always; the micro reference model (converted from ../shared's
 // checkpoint, or --reference-model FILE) when ../shared is there.
@@ -39,7 +42,12 @@ const { stateDictToModel } = await import(dist('convert/state-dict.js'));
 const { WordTokenizer, tokenizerFromOriginalJson } = await import(dist('runtime/tokenizer/index.js'));
 
 const build = opt('--build') ?? 'simd';
-const wasmFile = join(root, 'build', build === 'scalar' ? 'itera-scalar.wasm' : 'itera.wasm');
+const FILES = { simd: 'itera.wasm', scalar: 'itera-scalar.wasm', relaxed: 'itera-relaxed.wasm' };
+if (!(build in FILES)) {
+  console.error(`run.mjs: --build must be simd, scalar or relaxed, got '${build}'`);
+  process.exit(2);
+}
+const wasmFile = join(root, 'build', FILES[build]);
 const shared = resolve(opt('--shared') ?? process.env.ITERA_SHARED_DIR ?? join(root, '..', 'shared'));
 const GOLD = join(shared, 'reference', 'golden', 'micro');
 
@@ -138,6 +146,15 @@ if (out) {
 }
 
 const wasm = readFileSync(wasmFile);
+if (build === 'relaxed') {
+  const { relaxedVerdict } = await import(dist('runtime/features.js'));
+  const v = await relaxedVerdict(new Uint8Array(wasm));
+  if (!v.ok) {
+    console.log(`TAP version 13\nnot ok 1 - the relaxed build runs on this engine: ${v.reason}\n1..1`);
+    process.exit(1);
+  }
+  console.log(`# relaxed build: ${v.reason}`);
+}
 const label = `node ${process.version} ${platform()}-${arch()} ${build}`;
 const engine = {
   label,

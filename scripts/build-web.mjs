@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Builds the browser / WebView bundle from host/web (esbuild, one ES module each):
-//   dist/web/itera.js          the runtime; fetches itera.wasm / itera-scalar.wasm beside itself
-//   dist/web/itera.inline.js   the same with both module builds inlined as base64 (one file, for
+//   dist/web/itera.js          the runtime; fetches itera.wasm / itera-scalar.wasm (and, for
+//                              build: 'relaxed', itera-relaxed.wasm) beside itself
+//   dist/web/itera.inline.js   the same with the three module builds inlined as base64 (one file, for
 //                              apps that load from local assets)
 //   dist/web/itera.module.js  the build for bundlers (`itera-lite/web`): the page side; it starts
 //                              worker.js with a literal new Worker(new URL('./worker.js',
 //                              import.meta.url), { type: 'module' }); code both use is in one
 //                              shared chunk (itera-HASH.js), so nothing ships twice
-//   dist/web/itera.wasm, itera-scalar.wasm, sizes.json (bytes and gzipped bytes of each)
+//   dist/web/itera.wasm, itera-scalar.wasm, itera-relaxed.wasm, sizes.json (bytes and gzipped bytes of each)
 // In itera.js and itera.inline.js the page creates its worker from the bundle's own URL, so each
 // of those variants is one JS file.
 import { build } from 'esbuild';
@@ -21,7 +22,11 @@ const out = join(root, 'dist', 'web');
 mkdirSync(out, { recursive: true });
 // the shared chunks of earlier builds (their names carry a hash)
 for (const f of readdirSync(out)) if (/^itera-[A-Z0-9]+\.js$/.test(f)) rmSync(join(out, f));
-const wasm = { simd: join(root, 'build', 'itera.wasm'), scalar: join(root, 'build', 'itera-scalar.wasm') };
+const wasm = {
+  simd: join(root, 'build', 'itera.wasm'),
+  scalar: join(root, 'build', 'itera-scalar.wasm'),
+  relaxed: join(root, 'build', 'itera-relaxed.wasm'),
+};
 for (const p of Object.values(wasm)) {
   if (!existsSync(p)) {
     console.error(`build-web: ${p} is missing: run 'npm run build:wasm' first`);
@@ -48,7 +53,7 @@ const inline = {
     b.onLoad({ filter: /.*/, namespace: 'itera-inline-wasm' }, () => ({
       loader: 'js',
       contents: `
-const B64 = { simd: ${JSON.stringify(readFileSync(wasm.simd).toString('base64'))}, scalar: ${JSON.stringify(readFileSync(wasm.scalar).toString('base64'))} };
+const B64 = { simd: ${JSON.stringify(readFileSync(wasm.simd).toString('base64'))}, scalar: ${JSON.stringify(readFileSync(wasm.scalar).toString('base64'))}, relaxed: ${JSON.stringify(readFileSync(wasm.relaxed).toString('base64'))} };
 export const INLINED = true;
 export function wasmUrl(build) { return 'inline:' + build; }
 function decode(s) {
@@ -95,6 +100,7 @@ await build({
 await build({ ...common, outfile: join(out, 'itera.inline.js'), plugins: [inline] });
 copyFileSync(wasm.simd, join(out, 'itera.wasm'));
 copyFileSync(wasm.scalar, join(out, 'itera-scalar.wasm'));
+copyFileSync(wasm.relaxed, join(out, 'itera-relaxed.wasm'));
 
 const size = (f) => {
   const b = readFileSync(join(out, f));
@@ -104,6 +110,7 @@ const sizes = {
   'itera.js': size('itera.js'),
   'itera.wasm': size('itera.wasm'),
   'itera-scalar.wasm': size('itera-scalar.wasm'),
+  'itera-relaxed.wasm': size('itera-relaxed.wasm'),
   'itera.inline.js': size('itera.inline.js'),
 };
 sizes.total_js_plus_simd_wasm = {

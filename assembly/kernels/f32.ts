@@ -8,8 +8,19 @@
 // fallback build (for engines without SIMD, e.g. JavaScriptCore without its JIT) runs the
 // reference. Tests compare the two through the exported test hooks in index.ts.
 //
-// Baseline SIMD only: f32x4 mul then add (no fused or relaxed ops), so every engine
-// computes the same bits.
+// The default build uses baseline SIMD only: f32x4 mul then add (no fused or relaxed ops), so
+// every engine computes the same bits. The opt-in relaxed build (asconfig target `relaxed`)
+// turns each multiply-add of the SIMD kernels into f32x4.relaxed_madd through `madd` below: one
+// instruction, fused (one rounding) where the engine's CPU has FMA, else mul then add, so its
+// bits may differ between hosts (docs/runtime.md).
+
+/** a * b + c in four lanes: f32x4.relaxed_madd in the relaxed build, else mul then add (the same
+ *  bits as `f32x4.add(c, f32x4.mul(a, b))`: IEEE addition is commutative). */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
 
 /** y[r] = sum_c W[r][c] * x[c], summed left to right. The reference for every f32 matvec. */
 export function matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void {
@@ -47,10 +58,10 @@ export function matvec_f32_simd(W: usize, x: usize, y: usize, rows: i32, cols: i
     for (let c = 0; c < c4; c += 4) {
       const o = <usize>c << 2;
       const xa = v128.load(x + o);
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(w0 + o), xa));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(w1 + o), xa));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(w2 + o), xa));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(w3 + o), xa));
+      a0 = madd(v128.load(w0 + o), xa, a0);
+      a1 = madd(v128.load(w1 + o), xa, a1);
+      a2 = madd(v128.load(w2 + o), xa, a2);
+      a3 = madd(v128.load(w3 + o), xa, a3);
     }
     let out = hsum4(a0, a1, a2, a3);
     if (c4 < cols) {
@@ -72,7 +83,7 @@ export function matvec_f32_simd(W: usize, x: usize, y: usize, rows: i32, cols: i
     let a = f32x4.splat(0);
     for (let c = 0; c < c4; c += 4) {
       const o = <usize>c << 2;
-      a = f32x4.add(a, f32x4.mul(v128.load(wr + o), v128.load(x + o)));
+      a = madd(v128.load(wr + o), v128.load(x + o), a);
     }
     let s = f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
     for (let c = c4; c < cols; c++) {
@@ -108,17 +119,17 @@ export function matvec2_f32_simd(W: usize, x0: usize, x1: usize, y0: usize, y1: 
       const o = <usize>c << 2;
       const xa = v128.load(x0 + o), xb = v128.load(x1 + o);
       let w = v128.load(w0 + o);
-      a0 = f32x4.add(a0, f32x4.mul(w, xa));
-      b0 = f32x4.add(b0, f32x4.mul(w, xb));
+      a0 = madd(w, xa, a0);
+      b0 = madd(w, xb, b0);
       w = v128.load(w1 + o);
-      a1 = f32x4.add(a1, f32x4.mul(w, xa));
-      b1 = f32x4.add(b1, f32x4.mul(w, xb));
+      a1 = madd(w, xa, a1);
+      b1 = madd(w, xb, b1);
       w = v128.load(w2 + o);
-      a2 = f32x4.add(a2, f32x4.mul(w, xa));
-      b2 = f32x4.add(b2, f32x4.mul(w, xb));
+      a2 = madd(w, xa, a2);
+      b2 = madd(w, xb, b2);
       w = v128.load(w3 + o);
-      a3 = f32x4.add(a3, f32x4.mul(w, xa));
-      b3 = f32x4.add(b3, f32x4.mul(w, xb));
+      a3 = madd(w, xa, a3);
+      b3 = madd(w, xb, b3);
     }
     v128.store(y0 + (<usize>r << 2), hsum4(a0, a1, a2, a3));
     v128.store(y1 + (<usize>r << 2), hsum4(b0, b1, b2, b3));
@@ -147,7 +158,7 @@ export function axpy_f32(a: f32, x: usize, y: usize, n: i32): void {
     const av = f32x4.splat(a);
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(av, v128.load(x + o))));
+      v128.store(y + o, madd(av, v128.load(x + o), v128.load(y + o)));
     }
   }
   for (; i < n; i++) {

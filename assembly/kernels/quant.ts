@@ -30,7 +30,7 @@
 // and summation round, by the same operations in the same order in the SIMD kernels and in their
 // plain scalar references (`*_ref`), which therefore give the same bits.
 
-import { matvec_f32, matvec2_f32_simd } from './f32';
+import { madd, matvec_f32, matvec2_f32_simd } from './f32';
 
 export const T_F32: i32 = 0;
 export const T_F16: i32 = 1;
@@ -326,8 +326,8 @@ const MASKS = memory.data<u16>([0xff, 15]);
 /** y += (a - xs) * (scales * xd), four rows' block sums in the lanes of a. */
 // @ts-ignore: decorator
 @inline function addBlock(y: usize, a: v128, xs: usize, xd: usize, scales: v128): void {
-  const v = f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a, v128.load32_splat(xs))), f32x4.mul(scales, v128.load32_splat(xd)));
-  v128.store(y, f32x4.add(v128.load(y), v));
+  const sum = f32x4.convert_i32x4_s(i32x4.sub(a, v128.load32_splat(xs)));
+  v128.store(y, madd(sum, f32x4.mul(scales, v128.load32_splat(xd)), v128.load(y)));
 }
 
 /** Y[p] = W X[p] for P quantized positions (sc), Y rows ystride floats apart. Block by block over

@@ -7,6 +7,7 @@
 // ulp of the scalar ones (kernels/math.ts), so the SIMD build equals the reference within that.
 
 import { exp4, silu, silu4 } from './math';
+import { madd } from './f32';
 
 // @ts-ignore: decorator
 @inline function fat(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
@@ -25,10 +26,10 @@ export function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usi
     for (; c + 4 <= di; c += 4) {
       const o = <usize>c << 2;
       let acc = f32x4.add(v128.load(bias + o), f32x4.mul(v128.load(taps + o), v128.load(w0 + o)));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t1 + o), v128.load(w1 + o)));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t2 + o), v128.load(w2 + o)));
+      acc = madd(v128.load(t1 + o), v128.load(w1 + o), acc);
+      acc = madd(v128.load(t2 + o), v128.load(w2 + o), acc);
       const at = v128.load(a + o);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(t3 + o), at));
+      acc = madd(v128.load(t3 + o), at, acc);
       v128.store(sv + o, silu4(acc));
       v128.store(w0 + o, at);
     }
@@ -39,11 +40,11 @@ export function convSilu(win: usize, ring: i32, taps: usize, bias: usize, a: usi
       let acc = v128.load(bias + o);
       let r = ring;
       for (let j = 0; j < K - 1; j++) {
-        acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>j * slot + o), v128.load(win + <usize>r * slot + o)));
+        acc = madd(v128.load(taps + <usize>j * slot + o), v128.load(win + <usize>r * slot + o), acc);
         if (++r == K - 1) r = 0;
       }
       const at = v128.load(a + o);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>(K - 1) * slot + o), at));
+      acc = madd(v128.load(taps + <usize>(K - 1) * slot + o), at, acc);
       v128.store(sv + o, silu4(acc));
       if (K > 1) v128.store(win + <usize>ring * slot + o, at);
     }
@@ -105,13 +106,13 @@ export function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize,
     for (; c + 4 <= n; c += 4) {
       const p = Ct + (<usize>c << 2);
       let acc = f32x4.mul(v128.load(p), z0);
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + row), z1));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 2 * row), z2));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 3 * row), z3));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 4 * row), z4));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 5 * row), z5));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 6 * row), z6));
-      acc = f32x4.add(acc, f32x4.mul(v128.load(p + 7 * row), z7));
+      acc = madd(v128.load(p + row), z1, acc);
+      acc = madd(v128.load(p + 2 * row), z2, acc);
+      acc = madd(v128.load(p + 3 * row), z3, acc);
+      acc = madd(v128.load(p + 4 * row), z4, acc);
+      acc = madd(v128.load(p + 5 * row), z5, acc);
+      acc = madd(v128.load(p + 6 * row), z6, acc);
+      acc = madd(v128.load(p + 7 * row), z7, acc);
       const o = <usize>c << 2;
       const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
       v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
@@ -121,7 +122,7 @@ export function gateY(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: usize,
     for (; c + 4 <= n; c += 4) {
       const o = <usize>c << 2;
       let acc = f32x4.mul(v128.load(Ct + o), v128.load32_splat(z));
-      for (let k = 1; k < N; k++) acc = f32x4.add(acc, f32x4.mul(v128.load(Ct + <usize>k * row + o), v128.load32_splat(z + (<usize>k << 2))));
+      for (let k = 1; k < N; k++) acc = madd(v128.load(Ct + <usize>k * row + o), v128.load32_splat(z + (<usize>k << 2)), acc);
       const yc = f32x4.add(acc, f32x4.mul(v128.load(D + o), v128.load(s + o)));
       v128.store(y + o, f32x4.mul(yc, silu4(v128.load(g + o))));
     }

@@ -52,10 +52,13 @@ export function argmax(a: ArrayLike<number>, from = 0, n = a.length - from): num
 // ---------------------------------------------------------------------------------------------
 // Ours
 
+const BUILD_NAMES = { simd: 'SIMD', scalar: 'scalar', relaxed: 'relaxed-SIMD' } as const;
+
 export function itera(
   model: IteraModel,
   label = 'Itera-Lite (WebAssembly)',
   loadMs = model.loadMs,
+  id = 'itera',
 ): BenchEngine & {
   decodeOneCall(prompt: readonly number[], n: number): number;
   /** ms to decode n tokens with these sampling settings, exactly as decode() (one call per token,
@@ -69,9 +72,9 @@ export function itera(
   const sampled = model.session();
   const perToken: number[] = [];
   return {
-    id: 'itera',
+    id,
     label,
-    runtime: `itera-lite WebAssembly module (${model.info().simd ? 'SIMD' : 'scalar'} build), 1 thread`,
+    runtime: `itera-lite WebAssembly module (${BUILD_NAMES[model.info().build]} build), 1 thread`,
     loadMs,
     can: { prefill: true, decode: true, score: true },
     async prefill(ids) {

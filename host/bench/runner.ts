@@ -29,12 +29,17 @@ import {
 } from './schema.js';
 import { SAMPLER_VERSION } from '../runtime/abi.js';
 
-export type PeerId = 'ort-node' | 'ort-web';
+/** ONNX Runtime native and WASM, and our own SIMD build (the baseline of the relaxed build). */
+export type PeerId = 'ort-node' | 'ort-web' | 'itera-simd';
 
 export interface BenchInput {
   models: { path: string; bytes: Uint8Array }[];
   /** our module's bytes */
   wasm: Uint8Array;
+  /** the SIMD build's bytes, for the 'itera-simd' peer */
+  simdWasm?: Uint8Array;
+  /** which build `wasm` is, and what was asked for (the document's settings.build) */
+  build?: NonNullable<BenchDocument['settings']['build']>;
   runs: number;
   /** if set, rounds repeat until this many seconds have passed per model (at least one) */
   durationS: number | null;
@@ -499,7 +504,20 @@ async function runPhases(
     const states: RoundState[] = [];
     for (const l of loaded) {
       const engines: BenchEngine[] = [l.ours];
-      if (p) {
+      if (p === 'itera-simd') {
+        if (!input.simdWasm) throw new Error("the 'itera-simd' peer needs the SIMD build's bytes (simdWasm)");
+        const t0 = performance.now();
+        const peerModel = await IteraModel.fromBytes(l.m.bytes, input.simdWasm, () => performance.now());
+        const e = itera(peerModel, 'Itera-Lite (WebAssembly, SIMD build)', performance.now() - t0, 'itera-simd');
+        const dispose = e.dispose.bind(e);
+        e.dispose = async () => {
+          await dispose();
+          peerModel.dispose();
+        };
+        l.rssBefore.set(e.id, 0);
+        engines.push(e);
+        l.peers.push(e);
+      } else if (p) {
         const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
         try {
           const r0 = process.memoryUsage().rss;
@@ -614,6 +632,7 @@ async function referenceResult(
     const skipped: string[] = [];
     const window = 128;
     for (const p of input.peers) {
+      if (p === 'itera-simd') continue;
       const flavour: OrtFlavour = p === 'ort-node' ? 'node' : 'web';
       try {
         engines.push(await ortReference(await ort(flavour), flavour, input.reference.bytes, window));
@@ -681,6 +700,7 @@ export async function runBench(input: BenchInput): Promise<BenchDocument> {
       promptTokens: input.promptTokens,
       threads: 1,
       peers: input.peers,
+      ...(input.build ? { build: input.build } : {}),
     },
     diag: input.diag,
     models,

@@ -156,6 +156,10 @@ export interface BenchDocument {
     promptTokens: number | null;
     threads: 1;
     peers: string[];
+    /** Our module build: the one asked for (--build), the one that ran, why they differ (the
+     *  relaxed build refused on this engine), and whether its multiply-adds fused. Absent in
+     *  runs before the relaxed build existed (they ran the SIMD build). */
+    build?: { asked: string; ran: 'simd' | 'scalar' | 'relaxed'; note: string | null; fusedMadd: boolean | null };
   };
   diag: Diagnostics;
   models: ModelResult[];
@@ -302,15 +306,24 @@ export const BENCH_JSON_SCHEMA: S = {
     schema: { const: BENCH_SCHEMA_ID },
     createdAt: str,
     tool: obj({ name: str, version: str, command: { type: 'array', items: str } }),
-    settings: obj({
-      runs: int,
-      warmupRuns: int,
-      durationS: orNull(num),
-      contextTokens: orNull(int),
-      promptTokens: orNull(int),
-      threads: { const: 1 },
-      peers: { type: 'array', items: str },
-    }),
+    settings: obj(
+      {
+        runs: int,
+        warmupRuns: int,
+        durationS: orNull(num),
+        contextTokens: orNull(int),
+        promptTokens: orNull(int),
+        threads: { const: 1 },
+        peers: { type: 'array', items: str },
+        build: obj({
+          asked: str,
+          ran: { enum: ['simd', 'scalar', 'relaxed'] },
+          note: orNull(str),
+          fusedMadd: orNull({ type: 'boolean' }),
+        }),
+      },
+      ['runs', 'warmupRuns', 'durationS', 'contextTokens', 'promptTokens', 'threads', 'peers'],
+    ),
     diag: diagSchema,
     models: {
       type: 'array',

@@ -33,7 +33,7 @@ export type Setting = (typeof SERVER_BENCH_SETTINGS)[number];
 export interface ServerBenchInput extends ServerBenchSettings {
   model: IteraModel;
   modelPath: string;
-  build: 'auto' | 'simd' | 'scalar';
+  build: 'auto' | 'simd' | 'scalar' | 'relaxed';
   /** argv that starts `itera` (node and bin/itera.js). */
   itera: string[];
   overload: { clients: number; maxQueue: number; parallel: number; workers: number };

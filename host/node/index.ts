@@ -1,5 +1,6 @@
-// The Node shim: finds the module build, picks SIMD or the scalar fallback, reads model files
-// from disk. Everything else is host/runtime.
+// The Node shim: finds the module build, picks SIMD or the scalar fallback (or, when asked for
+// and this engine passes its checks, the relaxed-SIMD build), reads model files from disk.
+// Everything else is host/runtime.
 
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,18 +29,49 @@ export function packageRoot(): string {
   }
 }
 
-export { engineHasSimd } from '../runtime/features.js';
-import { engineHasSimd } from '../runtime/features.js';
+export { engineHasSimd, relaxedVerdict } from '../runtime/features.js';
+import { engineHasSimd, relaxedVerdict } from '../runtime/features.js';
 
-export type Build = 'simd' | 'scalar' | 'auto';
+export type Build = 'simd' | 'scalar' | 'relaxed' | 'auto';
 
-/** Path of the module build to use. */
+const FILES = { simd: 'itera.wasm', scalar: 'itera-scalar.wasm', relaxed: 'itera-relaxed.wasm' };
+
+/** Path of a module build's file; 'auto' is SIMD where the engine has it, else scalar. 'relaxed'
+ *  names the file only: resolveBuild decides whether it may run here. */
 export function wasmPath(build: Build = 'auto'): string {
-  const simd = build === 'simd' || (build === 'auto' && engineHasSimd());
-  const p = join(packageRoot(), 'build', simd ? 'itera.wasm' : 'itera-scalar.wasm');
+  const b = build === 'auto' ? (engineHasSimd() ? 'simd' : 'scalar') : build;
+  const p = join(packageRoot(), 'build', FILES[b]);
   if (!existsSync(p))
     throw new IteraError(`the WebAssembly module is not built (${p} is missing): run 'npm run build'`, 'NO_WASM');
   return p;
+}
+
+export interface ResolvedBuild {
+  build: 'simd' | 'scalar' | 'relaxed';
+  bytes: Uint8Array;
+  /** Why another build than the one asked for runs (the relaxed build refused here), else null. */
+  note: string | null;
+  /** For the relaxed build: whether its multiply-adds fuse on this engine (else null). */
+  fused: boolean | null;
+}
+
+/** The module to run for a build choice. 'relaxed' runs only where this engine validates it and
+ *  its self-test passes; otherwise the SIMD build (or scalar), with `note` saying why. */
+export async function resolveBuild(build: Build = 'auto'): Promise<ResolvedBuild> {
+  if (build === 'relaxed') {
+    const bytes = readFileSync(wasmPath('relaxed'));
+    const v = await relaxedVerdict(bytes);
+    if (v.ok) return { build: 'relaxed', bytes, note: null, fused: v.fused };
+    const fallback = engineHasSimd() ? 'simd' : 'scalar';
+    return {
+      build: fallback,
+      bytes: readFileSync(wasmPath(fallback)),
+      note: `relaxed-SIMD build not used: ${v.reason}; running the ${fallback === 'simd' ? 'SIMD' : 'scalar'} build`,
+      fused: null,
+    };
+  }
+  const b = build === 'auto' ? (engineHasSimd() ? 'simd' : 'scalar') : build;
+  return { build: b, bytes: readFileSync(wasmPath(b)), note: null, fused: null };
 }
 
 /** The default model: the distilled student in Q4_0, at most 400 KB (models/student.md), or null while
@@ -53,6 +85,8 @@ export function defaultModelPath(): string | null {
 
 export interface NodeLoadOptions {
   build?: Build;
+  /** Told why the relaxed build was refused, when it was asked for (default: console.warn). */
+  onWarning?: (message: string) => void;
 }
 
 /** Loads a model from a path or bytes. */
@@ -65,8 +99,11 @@ export async function loadModel(model: string | Uint8Array, opts: NodeLoadOption
   } else {
     bytes = model;
   }
-  const wasm = readFileSync(wasmPath(opts.build));
-  return CoreModel.fromBytes(bytes, wasm, () => performance.now());
+  const r = await resolveBuild(opts.build);
+  if (r.note !== null) (opts.onWarning ?? ((m: string) => console.warn(`itera: warning: ${m}`)))(r.note);
+  const m = await CoreModel.fromBytes(bytes, r.bytes, () => performance.now());
+  m.buildNote = r.note;
+  return m;
 }
 
 /** The runtime API on Node: IteraModel.load(path | bytes). */

@@ -67,6 +67,11 @@ export interface ModelInfo {
   weightBytes: number;
   tensorTypes: Record<string, number>;
   simd: boolean;
+  /** The module build that runs this model: 'simd' (the default, the same bits on every host),
+   *  'scalar', or 'relaxed' (fused multiply-adds where the CPU has them; docs/runtime.md). */
+  build: 'simd' | 'scalar' | 'relaxed';
+  /** Why this build runs, when another was asked for (the relaxed build refused here), else null. */
+  buildNote: string | null;
   tokenizer: string;
 }
 
@@ -134,6 +139,9 @@ export class IteraModel {
     readonly loadMs: number,
   ) {}
 
+  /** Set by a host that loaded another build than the one asked for: why (see ModelInfo). */
+  buildNote: string | null = null;
+
   /** Reads a model file (validating all of it) into a fresh instance of the module. */
   static async fromBytes(
     modelBytes: Uint8Array,
@@ -181,6 +189,8 @@ export class IteraModel {
       weightBytes: this.wasmModel.weightBytes,
       tensorTypes,
       simd: this.ex.has_simd() === 1,
+      build: this.ex.has_relaxed() === 1 ? 'relaxed' : this.ex.has_simd() === 1 ? 'simd' : 'scalar',
+      buildNote: this.buildNote,
       tokenizer: this.tokenizer.kind,
     };
   }

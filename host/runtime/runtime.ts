@@ -45,6 +45,10 @@ export interface IteraExports {
   memory: WebAssembly.Memory;
   abi_version(): number;
   has_simd(): number;
+  /** 1 in the relaxed-SIMD build (assembly/index.ts). */
+  has_relaxed(): number;
+  relaxed_selftest(): number;
+  fused_madd(): number;
   alloc(bytes: number): number;
   free(ptr: number): void;
   last_error(): number;
@@ -83,6 +87,11 @@ export function descriptorTensorNames(c: IteraConfig): string[] {
     });
   }
   return names;
+}
+
+/** Which build an instance is: the code a saved state records (host/runtime/state.ts). */
+export function buildCode(ex: IteraExports): number {
+  return ex.has_relaxed() === 1 ? 2 : ex.has_simd();
 }
 
 export function instantiateSync(module: WebAssembly.Module): IteraExports {
@@ -480,7 +489,7 @@ export class WasmSession {
     try {
       ex.session_state_save(this.ptr, p);
       return encodeState(
-        { modelHash: this.model.modelHash, simd: ex.has_simd() },
+        { modelHash: this.model.modelHash, simd: buildCode(ex) },
         new Uint8Array(ex.memory.buffer, p, n),
       );
     } finally {
@@ -497,7 +506,7 @@ export class WasmSession {
     if (this.freed) throw new IteraError('session was freed', 'FREED');
     const ex = this.ex;
     const body = decodeState(
-      { modelHash: this.model.modelHash, simd: ex.has_simd() },
+      { modelHash: this.model.modelHash, simd: buildCode(ex) },
       bytes,
       ex.session_state_size(this.ptr),
     );

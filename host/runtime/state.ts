@@ -9,7 +9,7 @@
 //   8  u32              bytes of the module's state that follow the header
 //  12  u32              ABI version of the module that saved it
 //  16  u32              sampler version (SAMPLER_VERSION)
-//  20  u32              build: 1 SIMD, 0 scalar (their kernels may round differently)
+//  20  u32              build: 1 SIMD, 0 scalar, 2 relaxed SIMD (their kernels may round differently)
 //  24  8 bytes          FNV-1a 64 of the model file's bytes
 //  32  ...              the module's state
 //  end u32              CRC-32 (IEEE) of every byte before it
@@ -25,7 +25,7 @@ export const STATE_CHECKSUM_BYTES = 4;
 export interface StateOwner {
   /** FNV-1a 64 of the model file (8 bytes), or of the weights when there is no file. */
   modelHash: Uint8Array;
-  /** 1 for the SIMD build, 0 for the scalar one. */
+  /** 1 for the SIMD build, 0 for the scalar one, 2 for the relaxed-SIMD one. */
   simd: number;
 }
 
@@ -99,7 +99,7 @@ export function encodeState(owner: StateOwner, body: Uint8Array): Uint8Array {
  *  the module's state bytes (a view into `bytes`). Throws an IteraError whose code names the first
  *  thing wrong: STATE_MAGIC (not a saved state), STATE_VERSION (another format), STATE_LENGTH
  *  (truncated or extended), STATE_CHECKSUM (a byte changed), STATE_MODEL (another model file),
- *  STATE_BUILD (the other build: SIMD or scalar), STATE_ABI (another module version),
+ *  STATE_BUILD (another build: SIMD, scalar or relaxed SIMD), STATE_ABI (another module version),
  *  STATE_SAMPLER (another sampler version). */
 export function decodeState(owner: StateOwner, bytes: Uint8Array, expectedBody: number): Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new IteraError('a saved state must be a Uint8Array', 'STATE_MAGIC');
@@ -142,7 +142,8 @@ export function decodeState(owner: StateOwner, bytes: Uint8Array, expectedBody: 
   }
   const build = v.getUint32(20, true);
   if (build !== owner.simd) {
-    const name = (b: number): string => (b === 1 ? 'SIMD' : b === 0 ? 'scalar' : `unknown (${b})`);
+    const name = (b: number): string =>
+      b === 1 ? 'SIMD' : b === 0 ? 'scalar' : b === 2 ? 'relaxed-SIMD' : `unknown (${b})`;
     throw new IteraError(
       `saved state comes from the ${name(build)} build of the module, this is the ${name(owner.simd)} build: their kernels may round differently, so it cannot continue bit for bit here`,
       'STATE_BUILD',

@@ -11,6 +11,7 @@ import { IteraModel } from '../runtime/api.js';
 import { needShared, requireShared, repoRoot } from './shared.js';
 import { BUILDS, maxAbsDiff, wasmBytes, type BuildName, readF32File } from './helpers.js';
 import { convertReference } from './reference-model.js';
+import { relaxedVerdict } from '../runtime/features.js';
 
 interface GoldenRef {
   logits_cases: { name: string; input_ids: number[]; logits_file: string; shape: [number, number] }[];
@@ -60,6 +61,35 @@ t.test('golden logits and greedy generations, both builds', needShared(GOLD), as
     t.ok(d <= 1e-5, `${c.name}: scalar build within 1e-5 of the SIMD build (max ${d.toExponential(2)})`);
   });
 });
+
+// The relaxed-SIMD build (opt-in; docs/runtime.md): the same bound to PyTorch, prefill and step
+// by step, and the golden greedy generations. It runs where the engine validates it and its
+// self-test passes (Node 22 and 24: the Node-version tiers run this file there); elsewhere the
+// test says why it is skipped.
+const relaxedBytes = new Uint8Array(readFileSync(join(repoRoot(), 'build', 'itera-relaxed.wasm')));
+const relaxed = await relaxedVerdict(relaxedBytes);
+t.test(
+  `the relaxed build on Node ${process.versions.node}: golden logits and greedy generations`,
+  relaxed.ok ? needShared(GOLD) : { skip: `the relaxed build does not run here: ${relaxed.reason}` },
+  async (t) => {
+    const ref = golden();
+    const model = await IteraModel.fromBytes(convertReference(), relaxedBytes);
+    t.equal(model.info().build, 'relaxed');
+    t.comment(relaxed.reason);
+    for (const c of ref.logits_cases) {
+      const want = goldLogits(c.logits_file);
+      const dp = maxAbsDiff(model.logits(c.input_ids), want);
+      const ds = maxAbsDiff(model.logits(c.input_ids, { step: true }), want);
+      t.ok(dp <= BOUND, `relaxed ${c.name}: prefill within ${BOUND} of PyTorch (max ${dp.toExponential(2)})`);
+      t.ok(ds <= BOUND, `relaxed ${c.name}: step-by-step within ${BOUND} of PyTorch (max ${ds.toExponential(2)})`);
+    }
+    for (const g of ref.greedy_generation.cases) {
+      const r = model.generate(g.prompt, { temperature: 0, maxTokens: g.greedy_ids.length, stopAtEos: false });
+      t.same(r.ids, g.greedy_ids, `relaxed greedy "${g.prompt}": exactly the golden ids`);
+    }
+    model.dispose();
+  },
+);
 
 t.test(
   'CLI: itera run --temperature 0 --json gives the golden ids; itera logits writes the golden format',

@@ -79,9 +79,9 @@ const ALLOWED: RegExp[] = [
   /^README\.md$/,
   /^LICENSE$/,
   /^bin\/itera\.js$/,
-  /^build\/itera(-scalar|-wasi)?\.wasm$/,
+  /^build\/itera(-scalar|-relaxed|-wasi)?\.wasm$/,
   /^models\/student-q4_0\.gguf$/,
-  /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.module\.js|worker\.js|itera-[A-Z0-9]+\.js|itera\.wasm|itera-scalar\.wasm)$/,
+  /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.module\.js|worker\.js|itera-[A-Z0-9]+\.js|itera\.wasm|itera-scalar\.wasm|itera-relaxed\.wasm)$/,
   /^dist\/host\/(?!test\/)[\w/-]+\.(js|d\.ts)$/,
 ];
 /** What it must hold. */

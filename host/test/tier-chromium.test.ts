@@ -8,7 +8,14 @@ import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { repoRoot } from './shared.js';
-import { assertMatchesX86, engineOption, prepareInputs, screenshotDir, type Results } from './tier-common.js';
+import {
+  assertMatchesX86,
+  conformance,
+  engineOption,
+  prepareInputs,
+  screenshotDir,
+  type Results,
+} from './tier-common.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
 
 const CHROMIUM = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
@@ -74,6 +81,27 @@ t.test('Chromium (Android WebView engine)', engineOption(missing), async (t) => 
         `Chromium ${d.build}: ${Object.keys(got.results).length} cases in ${(performance.now() - a).toFixed(0)} ms`,
       );
     }
+    await page.close();
+  });
+
+  await t.test("build: 'relaxed' in the Web Worker: Chromium runs the relaxed build, golden ids", async (t) => {
+    const page = await ctx.newPage();
+    await page.goto(`${server.url}/device-tests/browser/conformance.html`);
+    await page.waitForFunction(() => (window as unknown as { conformanceReady?: boolean }).conformanceReady === true);
+    const got = await page.evaluate(async () =>
+      (window as unknown as { runConformance(i: string, b: string): Promise<Results> }).runConformance(
+        '/inputs/',
+        'relaxed',
+      ),
+    );
+    const d = (got as Results & { diagnostics: { build: string } }).diagnostics;
+    t.equal(d.build, 'relaxed', 'current Chromium validates relaxed SIMD and passes the self-test');
+    // its own promise (docs/runtime.md): the golden ids (every case ran, each greedy case gave the
+    // golden ids), not the SIMD build's bits
+    const c = await conformance();
+    const checks = c.checkResults(inp.cases, got, null);
+    t.ok(checks.length > 0, `${checks.length} checks`);
+    for (const k of checks) t.ok(k.ok, `Chromium relaxed: ${k.name}`);
     await page.close();
   });
 

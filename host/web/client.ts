@@ -23,10 +23,12 @@ export interface StartOptions {
   /** The script the worker runs (default: this bundle itself in dist/web/itera.js, worker.js
    *  beside it in dist/web/itera.module.js). */
   workerUrl?: string | URL;
-  /** 'auto' (feature detection, default), or force 'simd' / 'scalar'. */
+  /** 'auto' (feature detection, default), or force 'simd' / 'scalar'; or 'relaxed', the opt-in
+   *  relaxed-SIMD build, used only where the engine validates it and its self-test passes (else
+   *  the SIMD build, with LoadInfo.buildNote and a console warning saying why). */
   build?: BuildChoice;
   /** Where the module builds are, if not beside the bundle (URLs or bytes). */
-  wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer };
+  wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer; relaxed?: string | ArrayBuffer };
 }
 
 export interface LoadOptions {

@@ -3,15 +3,17 @@
 
 import { IteraModel } from '../runtime/api.js';
 import { IteraError } from '../runtime/types.js';
-import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent } from './protocol.js';
+import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent, WebBuild } from './protocol.js';
 import { measureSimdPeak, type SimdPeak } from '../runtime/probe/throughput.js';
 import type { GenerateOptions } from '../runtime/api.js';
 
 export { engineHasSimd } from '../runtime/features.js';
 import { engineHasSimd } from '../runtime/features.js';
 
-export function pickBuild(choice: BuildChoice): 'simd' | 'scalar' {
-  if (choice === 'simd' || choice === 'scalar') return choice;
+/** The build to try first: the one forced, or SIMD where the engine has it. 'relaxed' still has
+ *  to pass relaxedVerdict (the worker checks it) before it runs. */
+export function pickBuild(choice: BuildChoice): WebBuild {
+  if (choice === 'simd' || choice === 'scalar' || choice === 'relaxed') return choice;
   return engineHasSimd() ? 'simd' : 'scalar';
 }
 
@@ -93,7 +95,7 @@ export async function sourceBytes(
 export class Engine {
   private constructor(
     readonly model: IteraModel,
-    readonly build: 'simd' | 'scalar',
+    readonly build: WebBuild,
     readonly info: LoadInfo,
   ) {}
 
@@ -101,7 +103,8 @@ export class Engine {
   static async load(
     modelBytes: Uint8Array,
     wasm: Uint8Array | WebAssembly.Module,
-    build: 'simd' | 'scalar',
+    build: WebBuild,
+    buildNote: string | null = null,
   ): Promise<Engine> {
     const model = await IteraModel.fromBytes(modelBytes, wasm as BufferSource | WebAssembly.Module, () =>
       performance.now(),
@@ -110,6 +113,7 @@ export class Engine {
     return new Engine(model, build, {
       name: i.name,
       build,
+      buildNote,
       fileBytes: i.fileBytes,
       parameters: i.parameters,
       tokenizer: i.tokenizer,

@@ -9,7 +9,9 @@ import type { GenerateOptions } from '../runtime/api.js';
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
 
 /** Which module build to run: picked by feature detection ('auto'), or forced. */
-export type BuildChoice = 'auto' | 'simd' | 'scalar';
+export type BuildChoice = 'auto' | 'simd' | 'scalar' | 'relaxed';
+/** A module build: SIMD (the default), scalar, or the opt-in relaxed-SIMD build. */
+export type WebBuild = 'simd' | 'scalar' | 'relaxed';
 
 export type Request =
   | {
@@ -17,7 +19,7 @@ export type Request =
       type: 'load';
       source: string | ArrayBuffer | Blob;
       build: BuildChoice;
-      wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer };
+      wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer; relaxed?: string | ArrayBuffer };
     }
   | { id: number; type: 'generate'; prompt: string | number[]; options: GenerateOptions }
   | { id: number; type: 'logits'; ids: number[] }
@@ -27,7 +29,9 @@ export type Request =
 
 export interface LoadInfo {
   name: string;
-  build: 'simd' | 'scalar';
+  build: WebBuild;
+  /** Why another build than the one asked for runs (the relaxed build refused here), else null. */
+  buildNote: string | null;
   fileBytes: number;
   parameters: number;
   tokenizer: string;
@@ -60,7 +64,7 @@ export interface Diagnostics {
   /** This engine validates a WebAssembly SIMD module. */
   simd: boolean;
   /** The build a model was (or would be) loaded with. */
-  build: 'simd' | 'scalar';
+  build: WebBuild;
   /** Running inside a dedicated Web Worker. */
   worker: boolean;
   userAgent: string | null;

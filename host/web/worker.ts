@@ -3,7 +3,8 @@
 // worker's console and answered as an 'error' with the message (the page shows it).
 
 import { IteraError } from '../runtime/types.js';
-import { diagnostics, Engine, pickBuild, sourceBytes } from './engine.js';
+import { diagnostics, Engine, engineHasSimd, pickBuild, sourceBytes } from './engine.js';
+import { relaxedVerdict } from '../runtime/features.js';
 import { wasmBytes } from './wasm-source.js';
 import type { BuildChoice, Reply, Request } from './protocol.js';
 
@@ -24,13 +25,27 @@ export function installWorker(scope: Scope = globalThis as unknown as Scope): vo
         engine?.dispose();
         engine = null;
         choice = req.build;
-        const build = pickBuild(req.build);
-        const [wasm, bytes] = await Promise.all([
-          wasmBytes(build, req.wasm?.[build]),
+        let build = pickBuild(req.build);
+        let [wasm, bytes] = await Promise.all([
+          wasmBytes(build, req.wasm?.[build]).catch((e: unknown) => {
+            if (build !== 'relaxed') throw e;
+            return new Uint8Array(0); // refused below, with the reason
+          }),
           sourceBytes(req.source, (loaded, total) => post({ id: req.id, type: 'progress', loaded, total })),
         ]);
+        let note: string | null = null;
+        if (build === 'relaxed') {
+          const v = await relaxedVerdict(wasm as Uint8Array<ArrayBuffer>);
+          if (!v.ok) {
+            const fallback = engineHasSimd() ? 'simd' : 'scalar';
+            note = `relaxed-SIMD build not used: ${wasm.length ? v.reason : 'its module could not be fetched'}; running the ${fallback === 'simd' ? 'SIMD' : 'scalar'} build`;
+            console.warn(`itera: warning: ${note}`);
+            build = fallback;
+            wasm = await wasmBytes(build, req.wasm?.[build]);
+          }
+        }
         try {
-          engine = await Engine.load(bytes, wasm, build);
+          engine = await Engine.load(bytes, wasm, build, note);
         } catch (e) {
           // an engine may validate SIMD yet not compile it (JavaScriptCore with its JIT off, as in
           // iOS Lockdown Mode): fall back to the scalar build when the choice was automatic

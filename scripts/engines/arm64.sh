@@ -7,6 +7,8 @@
 #       pi4    the official linux-arm64 Node of the host's version, QEMU_CPU=cortex-a72
 #       pi5    the same Node, QEMU_CPU=cortex-a76
 #       deb18  Debian bookworm's own arm64 nodejs (18.x, what `apt install nodejs` gives on a Pi), cortex-a72
+#       pi4-nodeN, pi5-nodeN   the pinned official arm64 Node N of scripts/engines/node-versions.txt
+#              (fetched by scripts/engines/node.sh fetch arm64), as a Pi 4 / Pi 5
 #
 # The cache (ITERA_ENGINE_CACHE, default ~/.cache/itera-engines) lives outside git and outside
 # node_modules (which `npm ci` wipes), so reruns are fast. The arm64 C libraries come from Debian
@@ -64,10 +66,15 @@ engine_node() {
   case "$1" in
     pi4|pi5) echo "$NODEDIR/bin/node" ;;
     deb18) echo "$SYSROOT/usr/bin/node" ;;
-    *) echo "arm64: unknown engine '$1' (pi4, pi5, deb18)" >&2; exit 2 ;;
+    pi4-node*|pi5-node*)
+      local ver
+      ver="$(awk -v m="${1#*-node}" '$1 == m && $2 ~ /^[0-9]+\.[0-9]+\.[0-9]+$/ { print $2 }' "$(dirname "$0")/node-versions.txt")"
+      [ -n "$ver" ] || { echo "arm64: Node ${1#*-node} is not pinned in node-versions.txt" >&2; exit 2; }
+      echo "$CACHE/arm64/node-$ver/bin/node" ;;
+    *) echo "arm64: unknown engine '$1' (pi4, pi5, deb18, pi4-nodeN, pi5-nodeN)" >&2; exit 2 ;;
   esac
 }
-engine_cpu() { case "$1" in pi5) echo cortex-a76 ;; *) echo cortex-a72 ;; esac; }
+engine_cpu() { case "$1" in pi5*) echo cortex-a76 ;; *) echo cortex-a72 ;; esac; }
 
 cmd="${1:-}"; shift || true
 case "$cmd" in
@@ -81,5 +88,5 @@ case "$cmd" in
     bin="$(engine_node "$eng")"
     # a plain node, as on a Pi: no loaders a test runner may have put in NODE_OPTIONS
     exec env -u NODE_OPTIONS QEMU_LD_PREFIX="$SYSROOT" QEMU_CPU="$(engine_cpu "$eng")" qemu-aarch64-static "$bin" "$@" ;;
-  *) echo "usage: $0 fetch | path | check | run pi4|pi5|deb18 ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | path | check | run pi4|pi5|deb18|pi4-nodeN|pi5-nodeN ARGS..." >&2; exit 2 ;;
 esac

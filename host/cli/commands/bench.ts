@@ -1,7 +1,7 @@
 import type { Command, Values } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
 import { buildFrom, modelPathFrom } from './model-option.js';
-import { loadModel, packageRoot, wasmPath } from '../../node/index.js';
+import { loadModel, packageRoot, resolveBuild, wasmPath } from '../../node/index.js';
 import { loadBrown } from '../../data/brown.js';
 import { measureLength } from '../../bench/length.js';
 import { collectDiagnostics } from '../../diag/node.js';
@@ -54,13 +54,15 @@ Options:
       --quant TYPES    also bench each model re-stored as these types (comma-separated, e.g. F16,Q8_0)
   -r, --runs R         measured rounds (default 5)
       --duration S     instead of a count, repeat rounds for S seconds per model (at least one)
-      --peers LIST     all (default), none, or a list of ort-node, ort-web
+      --peers LIST     all (default: ort-node, ort-web, and itera-simd with --build relaxed),
+                       none, or a list of ort-node, ort-web, itera-simd
       --reference FILE the original's ONNX export (default ../shared/reference/onnx/...; 'none' to skip)
       --context N      tokens of the prefill/score context (default: the model's T)
       --prompt N       tokens of the time-to-first-token prompt (default 32)
       --eval FILE      a text to measure perplexity on (quality beside speed)
       --json FILE      write the JSON document to FILE ('-' prints it instead of the table)
-      --build B        our WebAssembly build: auto (default), simd, scalar
+      --build B        our WebAssembly build: auto (default), simd, scalar, relaxed (then the
+                       SIMD build runs beside it as the peer itera-simd, for same-run ratios)
       --length         also past the context T (issue 15): bits per character over token positions
                        [T, 4T) against [T/2, T) of held-out Brown test documents, each read from its
                        start (goal: at most +0.01), and the tokens/s of tokens 9,901-10,000 of one
@@ -105,7 +107,8 @@ Examples:
     const durationS = num(v, 'duration', { min: 0.1, max: 86400 }) ?? null;
     const contextTokens = num(v, 'context', { int: true, min: 2 }) ?? null;
     const promptTokens = num(v, 'prompt', { int: true, min: 1 }) ?? null;
-    const peers = parsePeers(str(v, 'peers') ?? 'all');
+    const asked = buildFrom(v);
+    const peers = parsePeers(str(v, 'peers') ?? 'all', asked === 'relaxed');
     const lengthDocs = num(v, 'length-docs', { int: true, min: 1 }) ?? 20;
     const lengthTokens = num(v, 'length-tokens', { int: true, min: 200 }) ?? 10_000;
     if (!v.length && (v['length-docs'] !== undefined || v['length-tokens'] !== undefined))
@@ -141,12 +144,16 @@ Examples:
       ? { name: basename(evalPath), text: readFileSync(resolve(evalPath), 'utf8') }
       : { reason: 'no --eval text given' };
 
+    const rb = await resolveBuild(asked);
+    if (rb.note !== null) io.err.write(`itera bench: warning: ${rb.note}\n`);
     const diag = await collectDiagnostics();
     const bar = new Progress('bench', 1, io.err as NodeJS.WriteStream);
     const notes: string[] = [];
     const doc = await runBench({
       models,
-      wasm: readFileSync(wasmPath(buildFrom(v))),
+      wasm: rb.bytes,
+      simdWasm: peers.includes('itera-simd') ? readFileSync(wasmPath('simd')) : undefined,
+      build: { asked, ran: rb.build, note: rb.note, fusedMadd: rb.fused },
       runs,
       durationS,
       peers,
@@ -211,16 +218,16 @@ function modelPaths(v: Values): string[] {
   return [modelPathFrom({})];
 }
 
-function parsePeers(s: string): PeerId[] {
-  if (s === 'all') return ['ort-node', 'ort-web'];
+function parsePeers(s: string, relaxed: boolean): PeerId[] {
+  if (s === 'all') return relaxed ? ['ort-node', 'ort-web', 'itera-simd'] : ['ort-node', 'ort-web'];
   if (s === 'none') return [];
   const out: PeerId[] = [];
   for (const p of s
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean)) {
-    if (p !== 'ort-node' && p !== 'ort-web')
-      throw new UsageError(`--peers: unknown peer '${p}' (all, none, ort-node, ort-web)`);
+    if (p !== 'ort-node' && p !== 'ort-web' && p !== 'itera-simd')
+      throw new UsageError(`--peers: unknown peer '${p}' (all, none, ort-node, ort-web, itera-simd)`);
     out.push(p);
   }
   return out;

@@ -22,7 +22,7 @@ Options:
   -m, --model FILE     a model file (give two or more; the first is the reference)
       --text FILE      the text to compare on (default: the held-out Brown Corpus test split)
       --max-tokens N   use at most N tokens of the text (default 4096)
-      --build B        WebAssembly build: auto, simd, scalar
+      --build B        WebAssembly build: auto, simd, scalar, relaxed
       --json           print the result as JSON
   -h, --help           this help`,
   options: {

@@ -1,12 +1,14 @@
 import type { Command } from '../command.js';
 import { fmtBytes } from '../command.js';
 import { collectDiagnostics, reportedFields } from '../../diag/node.js';
+import { resolveBuild } from '../../node/index.js';
+import { buildFrom } from './model-option.js';
 import type { Diagnostics } from '../../diag/schema.js';
 
 export const diag: Command = {
   name: 'diag',
   summary: 'hardware and runtime diagnostics: CPU, memory, OS, device, temperature, WebAssembly features',
-  help: `Usage: itera diag [--json]
+  help: `Usage: itera diag [--build B] [--json]
 
 Reports what this machine and JavaScript engine are: CPU model, cores and frequencies, memory, OS,
 device model (a Raspberry Pi's board name and revision), CPU temperature and throttling, the
@@ -16,16 +18,22 @@ validated, instantiated and run), and the engine's SIMD ceiling on this CPU: mul
 second on one thread of f32x4.mul + f32x4.add (what FP32 matrix kernels are made of) and of
 i32x4.dot_i16x8_s + i32x4.add (the quantized ones), from timed probe loops (about half a second).
 A field the platform does not report is shown as unknown with
-the reason (in JSON: {"value": null, "reason": "..."}), never guessed.
+the reason (in JSON: {"value": null, "reason": "..."}), never guessed. Last, the module build that
+runs here for --build B (default auto): for relaxed, whether this engine validates it and its
+self-test passes, whether its multiply-adds fuse, or why the SIMD build runs instead.
 
 Options:
+      --build B        the build to check: auto (default), simd, scalar, relaxed
       --json           print the diagnostics as JSON (docs/bench-schema.md describes it)
   -h, --help           this help`,
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, build: { type: 'string' } },
   async run(v, _p, io) {
     const d = await collectDiagnostics();
-    if (v.json) io.out.write(JSON.stringify(d, null, 2) + '\n');
-    else io.out.write(formatDiagnostics(d));
+    const asked = buildFrom(v);
+    const r = await resolveBuild(asked);
+    const build = { asked, ran: r.build, note: r.note, fusedMadd: r.fused };
+    if (v.json) io.out.write(JSON.stringify({ ...d, build }, null, 2) + '\n');
+    else io.out.write(formatDiagnostics(d) + formatBuild(build));
     return 0;
   },
 };
@@ -86,4 +94,23 @@ export function formatDiagnostics(d: Diagnostics): string {
     rows.map(([k, val]) => `${k.padEnd(w)}  ${val}`).join('\n') +
     `\n${''.padEnd(w)}  (${unknownCount} field${unknownCount === 1 ? '' : 's'} not reported by this platform; --json has every source and reason)\n`
   );
+}
+
+const BUILD_NAMES = { simd: 'SIMD', scalar: 'scalar', relaxed: 'relaxed-SIMD' } as const;
+
+/** The line saying which module build runs here for the one asked for, and why. */
+export function formatBuild(b: {
+  asked: string;
+  ran: 'simd' | 'scalar' | 'relaxed';
+  note: string | null;
+  fusedMadd: boolean | null;
+}): string {
+  const why =
+    b.note ??
+    (b.ran === 'relaxed'
+      ? `self-test passed; multiply-adds ${b.fusedMadd ? 'fused (one rounding)' : 'unfused'}`
+      : b.ran === 'simd'
+        ? 'the same bits on every host'
+        : 'this engine has no WebAssembly SIMD');
+  return `module build: ${BUILD_NAMES[b.ran]} (asked: ${b.asked}; ${why})\n`;
 }

@@ -11,7 +11,9 @@ export const modelOptions: Options = {
 };
 
 export const modelHelp = `  -m, --model FILE     model file (.gguf); default: the shipped default model in models/
-      --build B        WebAssembly build: auto (default: SIMD if the engine has it), simd, scalar`;
+      --build B        WebAssembly build: auto (default: SIMD if the engine has it), simd, scalar,
+                       relaxed (opt-in, faster where it runs; tokens may differ across hosts:
+                       docs/runtime.md; falls back to simd with a warning where refused)`;
 
 export function modelPathFrom(v: Values): string {
   const m = str(v, 'model');
@@ -29,8 +31,8 @@ export function modelPathFrom(v: Values): string {
 
 export function buildFrom(v: Values): Build {
   const b = str(v, 'build') ?? 'auto';
-  if (b !== 'auto' && b !== 'simd' && b !== 'scalar')
-    throw new UsageError(`--build must be auto, simd or scalar, got '${b}'`);
+  if (b !== 'auto' && b !== 'simd' && b !== 'scalar' && b !== 'relaxed')
+    throw new UsageError(`--build must be auto, simd, scalar or relaxed, got '${b}'`);
   return b;
 }
 

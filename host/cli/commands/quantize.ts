@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { fmtBytes, str, UsageError } from '../command.js';
 import { buildFrom } from './model-option.js';
-import { loadModel } from '../../node/index.js';
+import { loadModel, type Build } from '../../node/index.js';
 import { isFloatType, quantizeModel, storedTypes, type QuantChoice } from '../../quant/quantize.js';
 import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
@@ -19,7 +19,7 @@ export function parseQuant(x: string | undefined, option: string): QuantChoice |
 
 /** Fixed calibration tokens for mixed quantization: the model's own greedy continuation of its
  *  first few token ids, so no corpus is needed. */
-export async function calibrationTokens(bytes: Uint8Array, build: 'auto' | 'simd' | 'scalar'): Promise<number[]> {
+export async function calibrationTokens(bytes: Uint8Array, build: Build): Promise<number[]> {
   const m = await loadModel(bytes, { build });
   try {
     const seed = [m.tokenizer.bos < m.config.vocabSize ? 4 : 0, 5, 6, 7].map((x) =>

