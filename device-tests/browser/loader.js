@@ -13,6 +13,7 @@ const failure = (e) => ({
 const steps = {
   /** Loads a model: its info, every progress report and every warning. */
   async load({ url, ...opts }) {
+    if (opts.sha256 === null) delete opts.sha256; // JSON has no undefined
     const progress = [];
     const warnings = [];
     try {

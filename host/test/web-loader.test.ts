@@ -143,6 +143,22 @@ async function scenario(
     t.equal((await load()).info?.source, 'network', 'the right hash downloads it again');
   });
 
+  await t.test(`${label}: options a user can get wrong are refused, saying what is expected`, async (t) => {
+    const bad: [object, RegExp][] = [
+      [{ sha256: 'abc' }, /sha256 must be the file's SHA-256 as 64 hex digits/],
+      [{ sha256: null, cache: true }, /cache: true needs sha256/],
+      [{ memoryBudget: -1 }, /memoryBudget must be a positive number of bytes, got -1/],
+    ];
+    for (const [opts, msg] of bad) {
+      const r = await load(opts);
+      t.equal(r.error?.code, 'BAD_PARAM', `${JSON.stringify(opts)}: BAD_PARAM`);
+      t.match(r.error?.message ?? '', msg, `${JSON.stringify(opts)}: "${r.error?.message}"`);
+    }
+    const r = await load({ sha256: null });
+    t.equal(r.info?.source, 'network', 'without sha256: downloaded');
+    t.equal(r.info?.stored, false, 'without sha256: not stored');
+  });
+
   await t.test(`${label}: the memory budget refuses a model before its memory is taken`, async (t) => {
     const need = memoryNeed(bytes);
     const a = await load({ memoryBudget: Math.floor(bytes.length * 1.5) });
