@@ -6,9 +6,12 @@
 // network copy is an error, the memory budget refuses a model before its memory is taken (and
 // admits one that fits), an abort ends a load or a generation and leaves the worker working, and
 // (Chromium) a storage quota too small is a warning while the model still runs. The ids generated
-// are Node's for the same model. Also, in Node: the budget's figure against the module's memory.
+// are Node's for the same model. Also, in Node: the budget's figure against the module's memory,
+// and a download of unknown length stopped at the budget.
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -18,6 +21,7 @@ import { missingWebKit, startWebKit } from './webkit-driver.js';
 import { startDemoServer } from '../cli/commands/serve-demo.js';
 import { IteraModel } from '../runtime/api.js';
 import { memoryNeed, roughLoadBytes } from '../web/budget.js';
+import { fetchModel } from '../web/store.js';
 
 const CHROMIUM = process.env.ITERA_CHROMIUM ?? '/usr/bin/chromium';
 const missingChromium = existsSync(CHROMIUM) ? null : `Chromium is not installed (${CHROMIUM})`;
@@ -59,6 +63,47 @@ t.test('memory budget: the figure from the header against the module memory writ
     );
     m.dispose();
   }
+});
+
+t.test('loader in Node: a body of unknown length, and no Cache API', async (t) => {
+  const bytes = readFileSync(MODEL);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  // chunked: no Content-Length, so the size is known only as the bytes come
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    for (let i = 0; i < bytes.length; i += 65536) res.write(bytes.subarray(i, i + 65536));
+    res.end();
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  t.teardown(() => new Promise<void>((ok) => server.close(() => ok())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.gguf`;
+  const progress: (number | null)[] = [];
+  const warnings: string[] = [];
+  const o = {
+    sha256,
+    cache: true,
+    onProgress: (_loaded: number, total: number | null) => progress.push(total),
+    onWarning: (w: { code: string }) => warnings.push(w.code),
+  };
+  await t.rejects(
+    fetchModel(url, { ...o, memoryBudget: bytes.length }),
+    { code: 'MEMORY_BUDGET', message: /a file of more than \d+ bytes/ },
+    'over the budget: stopped while the bytes came',
+  );
+  t.ok(
+    progress.length < Math.ceil(bytes.length / 65536) + 1,
+    `it stopped before the end (${progress.length} progress reports)`,
+  );
+  t.ok(
+    progress.every((p) => p === null),
+    'the total is reported as unknown',
+  );
+  warnings.length = 0;
+  const got = await fetchModel(url, o);
+  t.equal(got.bytes.length, bytes.length, 'without a budget: all the bytes');
+  t.equal(got.sha256, sha256, 'and their hash');
+  t.same(warnings, ['STORAGE_UNAVAILABLE'], 'no Cache API here (Node): a warning, not an error');
+  t.equal(got.stored, false, 'not stored');
 });
 
 interface LoadResult {

@@ -96,9 +96,16 @@ export async function readBody(
       if (done) break;
       parts.push(value);
       loaded += value.length;
-      // a body of unknown length: stop as soon as what has come is over the budget
-      if (total === null)
-        checkBudget(roughLoadBytes(loaded), o.memoryBudget, `more than ${loaded} bytes of file, twice`);
+      // a body of unknown length, or longer than its Content-Length said (a compressed transfer
+      // counts the compressed bytes): stop as soon as what has come is over the budget
+      if (total === null || loaded > total) {
+        checkBudget(
+          roughLoadBytes(loaded),
+          o.memoryBudget,
+          `a file of more than ${loaded} bytes, held by the worker and copied into the module`,
+        );
+        total = null;
+      }
       o.onProgress?.(loaded, total, source);
     }
   } catch (e) {
