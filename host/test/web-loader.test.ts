@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { repoRoot } from './shared.js';
@@ -199,6 +199,8 @@ async function scenario(
       t.equal(r.error?.code, 'BAD_PARAM', `${JSON.stringify(opts)}: BAD_PARAM`);
       t.match(r.error?.message ?? '', msg, `${JSON.stringify(opts)}: "${r.error?.message}"`);
     }
+    const cut = await load({ url: '/loader/truncated.gguf', sha256: null, memoryBudget: 1e9 });
+    t.match(cut.error?.message ?? '', /model file truncated/, `a damaged file with a budget: "${cut.error?.message}"`);
     const r = await load({ sha256: null });
     t.equal(r.info?.source, 'network', 'without sha256: downloaded');
     t.equal(r.info?.stored, false, 'without sha256: not stored');
@@ -282,6 +284,8 @@ async function scenario(
 function serveDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'itera-loader-'));
   copyFileSync(MODEL, join(dir, 'model.gguf'));
+  const bytes = readFileSync(MODEL);
+  writeFileSync(join(dir, 'truncated.gguf'), bytes.subarray(0, bytes.length >> 1));
   return dir;
 }
 

@@ -54,19 +54,12 @@ export function installWorker(scope: Scope = globalThis as unknown as Scope): vo
         ]);
         // the file is read; the module's memory is not taken yet: the exact figure from its header
         // (a file whose header does not read is refused by Engine.load, with the full reason)
-        let need: MemoryNeed | null = null;
-        if (memoryBudget !== undefined) {
-          try {
-            need = memoryNeed(got.bytes);
-          } catch {
-            need = null;
-          }
-        }
-        if (need)
+        const fit = memoryBudget === undefined ? null : headerNeed(got.bytes);
+        if (fit)
           checkBudget(
-            need.total,
+            fit.total,
             memoryBudget,
-            `file ${need.fileBytes} + weights ${need.weightBytes} + buffers ${need.bufferBytes} bytes`,
+            `file ${fit.fileBytes} + weights ${fit.weightBytes} + buffers ${fit.bufferBytes} bytes`,
           );
         if (signal.aborted) throw abortError('loading the model', signal);
         const from = { source: got.source, stored: got.stored, sha256: got.sha256, warnings };
@@ -138,6 +131,16 @@ export function installWorker(scope: Scope = globalThis as unknown as Scope): vo
         post({ id: req.id, type: 'error', message, code: typeof err?.code === 'string' ? err.code : 'ERROR' });
       });
   });
+}
+
+/** What loading the file takes, or null when its header does not read (Engine.load then refuses
+ *  it with the full reason). */
+function headerNeed(bytes: Uint8Array): MemoryNeed | null {
+  try {
+    return memoryNeed(bytes);
+  } catch {
+    return null;
+  }
 }
 
 function need(e: Engine | null): Engine {
