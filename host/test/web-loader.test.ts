@@ -204,6 +204,13 @@ async function scenario(
     const r = await load({ sha256: null });
     t.equal(r.info?.source, 'network', 'without sha256: downloaded');
     t.equal(r.info?.stored, false, 'without sha256: not stored');
+    const kept = await load({ cache: false });
+    t.ok(
+      kept.info?.source === 'network' && kept.info.stored === false && kept.info.sha256 === sha256,
+      'cache: false with sha256: downloaded, checked, not stored',
+    );
+    const other = createHash('sha256').update('x').digest('hex');
+    t.equal((await load({ cache: false, sha256: other })).error?.code, 'HASH_MISMATCH', 'and a wrong hash is refused');
   });
 
   await t.test(`${label}: the memory budget refuses a model before its memory is taken`, async (t) => {
