@@ -71,9 +71,9 @@ async function load(source, label) {
   $('progress-bar').style.width = '0';
   try {
     const info = await itera.load(source, {
-      onProgress: (loaded, total) => {
+      onProgress: (loaded, total, source) => {
         $('progress-bar').style.width = total ? `${Math.round((100 * loaded) / total)}%` : '50%';
-        $('status').textContent = `Loading ${label}: ${kib(loaded)}${total ? ' of ' + kib(total) : ''}`;
+        $('status').textContent = `Loading ${label} (${source}): ${kib(loaded)}${total ? ' of ' + kib(total) : ''}`;
       },
     });
     $('progress-bar').style.width = '100%';

@@ -2,13 +2,13 @@
 // with progress, loading a model into the module. Uses host/runtime only; no Node APIs, no DOM.
 
 import { IteraModel } from '../runtime/api.js';
-import { IteraError } from '../runtime/types.js';
 import type { BuildChoice, Diagnostics, GenerationStats, LoadInfo, TokenEvent, WebBuild } from './protocol.js';
 import { measureSimdPeak, type SimdPeak } from '../runtime/probe/throughput.js';
 import type { GenerateOptions } from '../runtime/api.js';
 
 export { engineHasSimd } from '../runtime/features.js';
 import { engineHasSimd } from '../runtime/features.js';
+import { fetchResponse, localModel, readBody } from './store.js';
 
 /** The build to try first: the one forced, or SIMD where the engine has it. 'relaxed' still has
  *  to pass relaxedVerdict (the worker checks it) before it runs. */
@@ -21,17 +21,7 @@ export type Progress = (loaded: number, total: number | null) => void;
 
 /** A URL's bytes, reporting progress as they arrive. A failure names the URL and the reason. */
 export async function fetchBytes(url: string, onProgress?: Progress, what = 'model'): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new IteraError(`cannot fetch the ${what} from ${url}: ${(e as Error)?.message ?? String(e)}`, 'FETCH_FAILED');
-  }
-  if (!res.ok)
-    throw new IteraError(
-      `cannot fetch the ${what} from ${url}: HTTP ${res.status} ${res.statusText}`.trim(),
-      'FETCH_FAILED',
-    );
+  const res = await fetchResponse(url, undefined, what);
   const len = Number(res.headers.get('content-length'));
   const total = Number.isFinite(len) && len > 0 ? len : null;
   if (!res.body || typeof res.body.getReader !== 'function') {
@@ -39,56 +29,36 @@ export async function fetchBytes(url: string, onProgress?: Progress, what = 'mod
     onProgress?.(b.length, total ?? b.length);
     return b;
   }
-  return readStream(res.body, total, onProgress);
+  return readBody(res.body, total, 'network', { onProgress, what });
 }
 
-async function readStream(
-  body: ReadableStream<Uint8Array>,
-  total: number | null,
-  onProgress?: Progress,
-): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const parts: Uint8Array[] = [];
-  let loaded = 0;
-  onProgress?.(0, total);
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    loaded += value.length;
-    onProgress?.(loaded, total);
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** Bytes of a model source: a URL, an ArrayBuffer, or a File/Blob (read as a stream). */
+/** Bytes of a model source: a URL, an ArrayBuffer, a Uint8Array or a File/Blob (read as a stream). */
 export async function sourceBytes(
   source: string | ArrayBuffer | Uint8Array | Blob,
   onProgress?: Progress,
 ): Promise<Uint8Array> {
   if (typeof source === 'string') return fetchBytes(source, onProgress);
-  if (source instanceof ArrayBuffer) {
-    onProgress?.(source.byteLength, source.byteLength);
-    return new Uint8Array(source);
-  }
   if (source instanceof Uint8Array) {
     onProgress?.(source.length, source.length);
     return source;
   }
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    if (typeof source.stream === 'function')
-      return readStream(source.stream() as ReadableStream<Uint8Array>, source.size, onProgress);
-    const b = new Uint8Array(await source.arrayBuffer());
-    onProgress?.(b.length, b.length);
-    return b;
-  }
-  throw new IteraError('a model source must be a URL, an ArrayBuffer, a Uint8Array or a File/Blob', 'BAD_SOURCE');
+  return (await localModel(source, { cache: false, onProgress })).bytes;
+}
+
+/** How long a generation with a signal runs before it lets other messages in. */
+const YIELD_MS = 8;
+
+/** Resolves in a task of its own (a message to itself: unlike setTimeout, never clamped to 4 ms). */
+function nextTask(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(0);
+  });
 }
 
 /** One loaded model and what it reports. */
@@ -105,6 +75,12 @@ export class Engine {
     wasm: Uint8Array | WebAssembly.Module,
     build: WebBuild,
     buildNote: string | null = null,
+    from: Pick<LoadInfo, 'source' | 'stored' | 'sha256' | 'warnings'> = {
+      source: 'memory',
+      stored: false,
+      sha256: null,
+      warnings: [],
+    },
   ): Promise<Engine> {
     const model = await IteraModel.fromBytes(modelBytes, wasm as BufferSource | WebAssembly.Module, () =>
       performance.now(),
@@ -121,10 +97,13 @@ export class Engine {
       contextLength: i.config.maxSeqLength,
       loadMs: model.loadMs,
       memoryBytes: model.memoryBytes(),
+      ...from,
     });
   }
 
-  /** Streams tokens to onToken (one call into the module per token), then the statistics. */
+  /** Streams tokens to onToken (one call into the module per token), then the statistics. With
+   *  o.signal, it lets the event loop run every few milliseconds (so an abort message reaches
+   *  the worker mid-generation) and ends with an ABORTED error once the signal fires. */
   async generate(
     prompt: string | readonly number[],
     o: GenerateOptions,
@@ -132,7 +111,12 @@ export class Engine {
   ): Promise<GenerationStats> {
     const it = this.model.stream(prompt, o, () => performance.now());
     const tokenMs: number[] = [];
+    let lastYield = performance.now();
     for (;;) {
+      if (o.signal && performance.now() - lastYield > YIELD_MS) {
+        await nextTask();
+        lastYield = performance.now();
+      }
       const step = await it.next();
       if (step.done) {
         const r = step.value;

@@ -6,5 +6,16 @@ export { IteraWeb, IteraWebError } from './client.js';
 export type { StartOptions, LoadOptions } from './client.js';
 export { Engine, engineHasSimd, pickBuild, fetchBytes, sourceBytes, diagnostics } from './engine.js';
 export { wasmBytes, wasmUrl, INLINED } from './wasm-source.js';
-export type { Diagnostics, GenerationStats, LoadInfo, ModelSource, TokenEvent, BuildChoice } from './protocol.js';
+export type {
+  Diagnostics,
+  GenerationStats,
+  LoadInfo,
+  LoadSource,
+  ModelSource,
+  StorageWarning,
+  TokenEvent,
+  BuildChoice,
+} from './protocol.js';
+export { CACHE_NAME, sha256Hex } from './store.js';
+export { memoryNeed } from './budget.js';
 export { IteraError } from '../runtime/types.js';

@@ -8,6 +8,18 @@ import type { GenerateOptions } from '../runtime/api.js';
 /** Where a model comes from: a URL (fetched in the worker), bytes, or a File/Blob. */
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Blob;
 
+/** Where a load's bytes came from: persistent storage, the network, or the app (bytes, File). */
+export type LoadSource = 'cache' | 'network' | 'memory';
+
+/** Something the load could not do that did not stop it (the model still runs from memory). */
+export interface StorageWarning {
+  /** STORAGE_QUOTA: storage is full; STORAGE_FAILED: another write failure; STORAGE_UNAVAILABLE:
+   *  no Cache API here; CACHE_REJECTED: a stored copy failed its SHA-256 check or could not be
+   *  read (fetched again). */
+  code: 'STORAGE_QUOTA' | 'STORAGE_FAILED' | 'STORAGE_UNAVAILABLE' | 'CACHE_REJECTED';
+  message: string;
+}
+
 /** Which module build to run: picked by feature detection ('auto'), or forced. */
 export type BuildChoice = 'auto' | 'simd' | 'scalar' | 'relaxed';
 /** A module build: SIMD (the default), scalar, or the opt-in relaxed-SIMD build. */
@@ -20,8 +32,14 @@ export type Request =
       source: string | ArrayBuffer | Blob;
       build: BuildChoice;
       wasm?: { simd?: string | ArrayBuffer; scalar?: string | ArrayBuffer; relaxed?: string | ArrayBuffer };
+      sha256?: string;
+      cache: boolean;
+      memoryBudget?: number;
     }
-  | { id: number; type: 'generate'; prompt: string | number[]; options: GenerateOptions }
+  | { id: number; type: 'generate'; prompt: string | number[]; options: Omit<GenerateOptions, 'signal'> }
+  /** Stops request `target` (a load or a generation) if it has not ended; answered by nothing:
+   *  the target ends with an 'error' of code ABORTED. */
+  | { id: number; type: 'abort'; target: number; reason: string }
   | { id: number; type: 'logits'; ids: number[] }
   | { id: number; type: 'encode'; text: string }
   | { id: number; type: 'diagnostics' }
@@ -40,6 +58,14 @@ export interface LoadInfo {
   loadMs: number;
   /** Bytes of the module's linear memory after loading. */
   memoryBytes: number;
+  /** Where the bytes came from. */
+  source: LoadSource;
+  /** The model is in persistent storage (the Cache API) now. */
+  stored: boolean;
+  /** The file's SHA-256 (hex) when it was computed: a sha256 was given, or the file was cached. */
+  sha256: string | null;
+  /** What the load could not do that did not stop it (also given to onWarning as it happens). */
+  warnings: StorageWarning[];
 }
 
 export interface TokenEvent {
@@ -83,7 +109,8 @@ export interface Diagnostics {
 }
 
 export type Reply =
-  | { id: number; type: 'progress'; loaded: number; total: number | null }
+  | { id: number; type: 'progress'; loaded: number; total: number | null; source: LoadSource }
+  | { id: number; type: 'warning'; warning: StorageWarning }
   | { id: number; type: 'token'; token: TokenEvent }
   | { id: number; type: 'result'; value: unknown }
   | { id: number; type: 'error'; message: string; code: string };
