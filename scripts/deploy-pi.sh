@@ -153,7 +153,7 @@ rollback() {
   echo 'deploy-pi: install failed: rolling back' >&2
   systemctl stop itera.service 2>/dev/null || true
   if [ \$had = 1 ]; then cp -p \$r/itera \$b; else rm -f \$b; fi
-  if [ -e \$r/unit ]; then cp -p \$r/unit \$u; else systemctl disable itera.service 2>/dev/null || true; rm -f \$u; fi
+  if [ -e \$r/unit ]; then cp -p \$r/unit \$u; else systemctl disable itera.service 2>/dev/null || true; rm -f \$u; userdel itera 2>/dev/null || true; fi
   rm -rf /etc/itera /usr/local/share/itera
   [ -d \$r/etc ] && cp -a \$r/etc /etc/itera
   [ -d \$r/share ] && cp -a \$r/share /usr/local/share/itera

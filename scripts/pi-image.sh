@@ -189,7 +189,7 @@ second_stage() {
   local t1=$SECONDS
   : > "$RUN/console.log"
   qemu_args "$IMG.part" "itera_init=/itera-stage2" "" 2048
-  timeout 1500 "${QEMU[@]}" || true
+  timeout "${ITERA_PI_STAGE2_TIMEOUT:-3600}" "${QEMU[@]}" || true
   grep -q "itera-stage2: OK" "$RUN/console.log" || { tail -40 "$RUN/console.log" >&2; die "the second stage failed (console: $RUN/console.log)"; }
   log "second stage done in $((SECONDS - t1)) s"
   mv "$IMG.part" "$IMG"
