@@ -134,7 +134,8 @@ if [ "$tests" = 1 ]; then
   cp -r dist/host/runtime dist/host/convert "$inputs/dist/host/"
   mkdir -p "$inputs/build"; cp build/itera.wasm build/itera-scalar.wasm "$inputs/build/"
   cp -r device-tests "$inputs/"
-  files+=(-C "$inputs" build dist device-tests)
+  echo '{ "type": "module" }' > "$inputs/package.json"   # dist/host is ES modules
+  files+=(-C "$inputs" build dist device-tests package.json)
 fi
 echo "deploy-pi: copying $(du -shL "$exe" | cut -f1) executable and the model"
 tar -cz "${files[@]}" | rssh "tar -xz -C '$stage'"
