@@ -18,6 +18,7 @@ import { pruneVocab } from './commands/prune-vocab.js';
 import { quantize } from './commands/quantize.js';
 import { serveDemo } from './commands/serve-demo.js';
 import { serve } from './commands/serve.js';
+import { service } from './commands/service.js';
 import { tokenizer } from './commands/tokenizer.js';
 import { train } from './commands/train.js';
 import { packageRoot } from '../node/index.js';
@@ -39,6 +40,7 @@ export const commands: Command[] = [
   train,
   pruneVocab,
   serve,
+  service,
   serveDemo,
 ];
 
