@@ -44,7 +44,13 @@ const out = join(root, 'dist', 'pkg');
 const cache = process.env.ITERA_SEA_CACHE ?? join(homedir(), '.cache', 'itera-sea');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // what the executables and the tarball carry besides the JavaScript
-const ASSETS = ['build/itera.wasm', 'build/itera-scalar.wasm', 'build/itera-wasi.wasm', 'models/student-q8_0.gguf'];
+const ASSETS = [
+  'build/itera.wasm',
+  'build/itera-scalar.wasm',
+  'build/itera-relaxed.wasm',
+  'build/itera-wasi.wasm',
+  'models/student-q4_0.gguf',
+];
 // optional peers of `itera bench` and `itera diag`: native or npm-only, so not in the bundle;
 // the code that imports them already copes with their absence
 const ABSENT = ['onnxruntime-node', 'onnxruntime-web', 'systeminformation'];

@@ -4,6 +4,8 @@
 // job to the worker that holds its state, which no other worker ever sees). Token events come back
 // once per scheduler step, all of a step's jobs in one message.
 
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Build } from '../node/index.js';
 import { IteraError } from '../runtime/types.js';
@@ -103,6 +105,19 @@ export interface PoolOptions extends WorkerInit {
   metrics: Metrics;
 }
 
+/** The worker threads' script, beside this file. */
+const WORKER_SCRIPT = new URL('./worker.js', import.meta.url);
+
+/** Whether worker threads can start here: the single executable (npm run package) bundles the
+ *  server into one file and has no worker script yet, so it serves from one thread. */
+export function workerThreadsAvailable(): boolean {
+  try {
+    return WORKER_SCRIPT.protocol === 'file:' && existsSync(fileURLToPath(WORKER_SCRIPT));
+  } catch {
+    return false;
+  }
+}
+
 export class WorkerPool implements Engine {
   private readonly threads: Thread[] = [];
   private waiting: Pending[] = [];
@@ -132,7 +147,7 @@ export class WorkerPool implements Engine {
   private spawn(index: number): Promise<void> {
     const init: WorkerInit = { model: this.o.model, build: this.o.build, parallel: this.o.parallel };
     // no inherited loaders or hooks (a test runner's, say): a worker needs only the model
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, execArgv: [] });
+    const worker = new Worker(WORKER_SCRIPT, { workerData: init, execArgv: [] });
     const th: Thread = { index, worker, alive: true, busy: 0, sessions: new Map(), replies: new Map() };
     this.threads[index] = th;
     return new Promise<void>((ready, failed) => {

@@ -25,7 +25,13 @@ function mtime(f: string): number {
 
 /** Builds dist/pkg once per test run unless it is newer than everything it holds. */
 function ensurePackage(): string | null {
-  const inputs = ['dist/host/cli/itera.js', 'build/itera.wasm', 'build/itera-scalar.wasm', 'models/student-q8_0.gguf'];
+  const inputs = [
+    'dist/host/cli/itera.js',
+    'build/itera.wasm',
+    'build/itera-scalar.wasm',
+    'build/itera-relaxed.wasm',
+    'models/student-q4_0.gguf',
+  ];
   const newest = Math.max(...inputs.map((f) => mtime(join(root, f))), mtime(join(root, 'scripts', 'package.mjs')));
   const outs = ['itera-linux-x64', 'itera-linux-arm64', `itera-lite-${version}.tar.gz`].map((f) => join(pkgDir, f));
   if (outs.every((f) => mtime(f) > newest)) return null;

@@ -8,6 +8,7 @@ import type { Command } from '../command.js';
 import { num, str, UsageError } from '../command.js';
 import { buildFrom, modelHelp, modelOptions, modelPathFrom, openModel } from './model-option.js';
 import { SERVER_DEFAULTS, startServer } from '../../server/server.js';
+import { workerThreadsAvailable } from '../../server/pool.js';
 
 const D = SERVER_DEFAULTS;
 const CORES = availableParallelism();
@@ -43,7 +44,8 @@ ${modelHelp}
       --insecure          allow a non-loopback --host without an API key
       --workers N         worker threads, each with its own instance of the model and P slots
                           (default: the number of cores, here ${CORES}); 1 runs everything in the
-                          main thread; a kept session stays on the worker that made it
+                          main thread (the single executable's only choice so far); a kept
+                          session stays on the worker that made it
   -h, --help              this help
 
 Examples:
@@ -67,7 +69,12 @@ Examples:
     workers: { type: 'string' },
   },
   async run(v, _p, io) {
-    const workers = num(v, 'workers', { int: true, min: 1, max: 256 }) ?? CORES;
+    const asked = num(v, 'workers', { int: true, min: 1, max: 256 });
+    if (asked !== undefined && asked > 1 && !workerThreadsAvailable())
+      throw new UsageError(
+        `--workers ${asked}: this build of itera (the single executable) has no worker threads yet; use --workers 1, or the npm package / tarball for more`,
+      );
+    const workers = asked ?? (workerThreadsAvailable() ? CORES : 1);
     const keyFile = str(v, 'api-key-file');
     let apiKeys: string[] = [];
     if (keyFile !== undefined) {
