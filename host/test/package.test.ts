@@ -308,7 +308,7 @@ export function web(): (t: TokenEvent) => string {
 
   // --- Vite, webpack and esbuild apps that import itera-lite/web from the tarball, built by the
   // real bundlers (Vite and webpack with no configuration for us), run in Chromium and WebKit
-  const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf');
+  const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q4_0.gguf');
   const model = await loadModel(modelPath);
   const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
   model.dispose();
@@ -409,7 +409,7 @@ try {
     );
   if (!o.html[0].startsWith(o.out + '/')) page();
   mkdirSync(dirname(join(dir, o.model)), { recursive: true });
-  copyFileSync(join(app, 'node_modules', 'itera-lite', 'models', 'student-q8_0.gguf'), join(dir, o.model));
+  copyFileSync(join(app, 'node_modules', 'itera-lite', 'models', 'student-q4_0.gguf'), join(dir, o.model));
   const built = sh('npx', o.build, dir, 300_000);
   if (!ran(t, built, o.build.join(' '))) return;
   if (o.html[0].startsWith(o.out + '/')) page();

@@ -566,7 +566,7 @@ t.test('itera-bpe: a vocabulary without some byte tokens (<UNK>) and hand-made m
 
 const STUDENT = join(repoRoot(), 'models', 'student-q8_0.gguf');
 t.test(
-  'itera-bpe: the default model models/student-q8_0.gguf, the same ids and text as the Node API',
+  'itera-bpe: the shipped student models/student-q8_0.gguf, the same ids and text as the Node API',
   existsSync(STUDENT) && wasmThere ? {} : { skip: `${STUDENT} or ${WASM} is missing` },
   async (t) => {
     const api = await loadModel(STUDENT);
