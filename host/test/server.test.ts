@@ -12,7 +12,9 @@ import { startServer, type IteraServer, type ServerOptions } from '../server/ser
 import { repoRoot } from './shared.js';
 import { events, longStream, post, postState, until, type Reply } from './server-helpers.js';
 
-const model = await loadModel(join(repoRoot(), 'models', 'student-q8_0.gguf'));
+// the earlier student (learned positions): its greedy text and its slow steps past T are what the
+// stop-string and timeout cases below were written against (fixtures/models/README.md)
+const model = await loadModel(join(repoRoot(), 'host/test/fixtures/models/learned-pos-student-q8_0.gguf'));
 t.teardown(() => model.dispose());
 
 const PROMPT = 'The jury said';

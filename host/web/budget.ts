@@ -6,7 +6,7 @@
 // weights, copied out of the file; one session's buffers; the module's own data and stack).
 
 import { IteraError, type IteraConfig } from '../runtime/types.js';
-import { readGguf, metadataMap } from '../runtime/gguf.js';
+import { GgmlType, readGguf, metadataMap } from '../runtime/gguf.js';
 import { configFromMetadata } from '../runtime/model-file.js';
 
 /** The module's own memory before any model: its initial pages, data and stack, rounded up. */
@@ -68,7 +68,15 @@ export function memoryNeed(bytes: Uint8Array): MemoryNeed {
   const { config } = configFromMetadata(metadataMap(file.metadata));
   let weightBytes = 0;
   // each tensor's bytes, its I8 scales (one per expert at most) and its matrix record in the model
-  for (const t of file.tensors) weightBytes += Math.ceil(t.data.byteLength / 16) * 16 + 16 * config.numExperts + 64;
+  for (const t of file.tensors) {
+    weightBytes += Math.ceil(t.data.byteLength / 16) * 16 + 16 * config.numExperts + 64;
+    // what the module derives at load (assembly/model.ts matSlot): an f32 scale per block of a
+    // quantized matrix, an f32 copy of an F16 tensor
+    if (t.type === GgmlType.Q8_0) weightBytes += (t.data.byteLength / 34) * 4;
+    else if (t.type === GgmlType.Q4_0) weightBytes += (t.data.byteLength / 18) * 4;
+    else if (t.type === GgmlType.I8) weightBytes += Math.ceil(t.data.byteLength / 32) * 4;
+    else if (t.type === GgmlType.F16) weightBytes += t.data.byteLength * 2;
+  }
   const bufferBytes = sessionBytes(config) + MODULE_BASE_BYTES;
   return { fileBytes: bytes.byteLength, weightBytes, bufferBytes, total: bytes.byteLength + weightBytes + bufferBytes };
 }
