@@ -75,14 +75,21 @@ function q4Nibble(v: number, d: number): number {
   return d !== 0 ? Math.max(0, Math.min(15, Math.round(v / d) + 8)) : 8;
 }
 
-/** Squared error of a block stored with scale d (already f16-rounded). */
-function q4Error(block: Float32Array, d: number): number {
-  let e = 0;
+/** A block stored with scale d (already f16-rounded): its squared error, and the sums a least-
+ *  squares refit of d for the same nibbles needs (sum x q, sum q q, q = nibble - 8). */
+function q4Fit(block: Float32Array, d: number): { err: number; xq: number; qq: number } {
+  let err = 0,
+    xq = 0,
+    qq = 0;
   for (let j = 0; j < block.length; j++) {
-    const r = block[j]! - d * (q4Nibble(block[j]!, d) - 8);
-    e += r * r;
+    const x = block[j]!;
+    const q = q4Nibble(x, d) - 8;
+    const r = x - d * q;
+    err += r * r;
+    xq += x * q;
+    qq += q * q;
   }
-  return e;
+  return { err, xq, qq };
 }
 
 /** The f16 scale of least squared error among: m / t for t in -8 .. -6 and 6 .. 7.5 in steps of
@@ -93,31 +100,23 @@ export function q4BlockScale(block: Float32Array): number {
   const m = signedMax(block);
   let best = f32ToF16(m / -8);
   if (m === 0) return best;
-  let bestErr = q4Error(block, f16ToF32(best));
+  let bestErr = q4Fit(block, f16ToF32(best)).err;
+  /** Scores a candidate; returns its fit (null when the scale is unusable). */
   const consider = (d16: number) => {
     const d = f16ToF32(d16);
-    if (!Number.isFinite(d) || d === 0) return;
-    const e = q4Error(block, d);
-    if (e < bestErr) {
-      bestErr = e;
+    if (!Number.isFinite(d) || d === 0) return null;
+    const fit = q4Fit(block, d);
+    if (fit.err < bestErr) {
+      bestErr = fit.err;
       best = d16;
     }
+    return fit;
   };
-  const ts: number[] = [];
-  for (let t = -8; t <= -6; t += 0.125) ts.push(t);
-  for (let t = 6; t <= 7.5; t += 0.125) ts.push(t);
-  for (const t of ts) {
-    const d16 = f32ToF16(m / t);
-    consider(d16);
-    const d = f16ToF32(d16);
-    let xq = 0,
-      qq = 0;
-    for (let j = 0; j < block.length; j++) {
-      const q = q4Nibble(block[j]!, d) - 8;
-      xq += block[j]! * q;
-      qq += q * q;
-    }
-    if (qq > 0) consider(f32ToF16(xq / qq));
+  for (let i = 0; i < 30; i++) {
+    // t = -8 .. -6 (17 values), then 6 .. 7.5 (13 values), in steps of 1/8
+    const t = i <= 16 ? -8 + i / 8 : 6 + (i - 17) / 8;
+    const fit = consider(f32ToF16(m / t));
+    if (fit && fit.qq > 0) consider(f32ToF16(fit.xq / fit.qq));
   }
   return best;
 }

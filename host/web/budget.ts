@@ -6,7 +6,7 @@
 // weights, copied out of the file; one session's buffers; the module's own data and stack).
 
 import { IteraError, type IteraConfig } from '../runtime/types.js';
-import { GgmlType, readGguf, metadataMap } from '../runtime/gguf.js';
+import { GGML_TYPES, GgmlType, readGguf, metadataMap } from '../runtime/gguf.js';
 import { configFromMetadata } from '../runtime/model-file.js';
 
 /** The module's own memory before any model: its initial pages, data and stack, rounded up. */
@@ -72,8 +72,8 @@ export function memoryNeed(bytes: Uint8Array): MemoryNeed {
     weightBytes += Math.ceil(t.data.byteLength / 16) * 16 + 16 * config.numExperts + 64;
     // what the module derives at load (assembly/model.ts matSlot): an f32 scale per block of a
     // quantized matrix, an f32 copy of an F16 tensor
-    if (t.type === GgmlType.Q8_0) weightBytes += (t.data.byteLength / 34) * 4;
-    else if (t.type === GgmlType.Q4_0) weightBytes += (t.data.byteLength / 18) * 4;
+    if (t.type === GgmlType.Q8_0 || t.type === GgmlType.Q4_0)
+      weightBytes += (t.data.byteLength / GGML_TYPES.get(t.type)!.typeSize) * 4;
     else if (t.type === GgmlType.I8) weightBytes += Math.ceil(t.data.byteLength / 32) * 4;
     else if (t.type === GgmlType.F16) weightBytes += t.data.byteLength * 2;
   }

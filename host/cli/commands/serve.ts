@@ -70,11 +70,12 @@ Examples:
   },
   async run(v, _p, io) {
     const asked = num(v, 'workers', { int: true, min: 1, max: 256 });
-    if (asked !== undefined && asked > 1 && !workerThreadsAvailable())
+    const threads = workerThreadsAvailable();
+    if (asked !== undefined && asked > 1 && !threads)
       throw new UsageError(
         `--workers ${asked}: this build of itera (the single executable) has no worker threads yet; use --workers 1, or the npm package / tarball for more`,
       );
-    const workers = asked ?? (workerThreadsAvailable() ? CORES : 1);
+    const workers = asked ?? (threads ? CORES : 1);
     const keyFile = str(v, 'api-key-file');
     let apiKeys: string[] = [];
     if (keyFile !== undefined) {
