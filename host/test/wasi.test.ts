@@ -49,58 +49,31 @@ function utf8(b: Uint8Array): string {
 /** Runs the module with args (paths absolute, inside `dir`); files written under dir are real. */
 async function run(engine: Engine, args: string[]): Promise<Run> {
   const t0 = performance.now();
-  if (engine === 'node:wasi') {
-    // In a child process, one run each: Node 20's experimental WASI and @wasmer/wasi in the same
-    // process crash it now and then (SIGSEGV, seen in about one run of the suite in three).
-    const r = spawnSync(
-      process.execPath,
-      ['--no-warnings', join(repoRoot(), 'scripts', 'engines', 'wasi-run.mjs'), 'node', '--wasm', WASM, '--', ...args],
-      { cwd: dir, maxBuffer: 64 << 20 },
-    );
-    if (r.error) throw r.error;
-    if (r.signal) throw new Error(`node:wasi run died of ${r.signal}`);
-    return {
-      code: r.status ?? -1,
-      stdout: utf8(r.stdout),
-      stderr: r.stderr.toString('utf8'),
-      ms: performance.now() - t0,
-    };
-  }
-  const w = await import('@wasmer/wasi');
-  await w.init();
-  const fs = new w.MemFS();
-  let p = '';
-  for (const part of dir.split('/').filter(Boolean)) {
-    p += '/' + part;
-    try {
-      fs.createDir(p);
-    } catch {
-      /* exists */
-    }
-  }
-  const outputs: string[] = [];
-  args.forEach((a, i) => {
-    if (!a.startsWith(dir + '/')) return;
-    if (args[i - 1] === '--logits') {
-      outputs.push(a);
-      return;
-    }
-    if (!existsSync(a)) return;
-    const f = fs.open(a, { read: true, write: true, create: true });
-    f.write(readFileSync(a));
-    f.flush();
-  });
-  const wasi = new w.WASI({ args: ['itera-wasi', ...args], env: {}, fs, preopens: { [dir]: dir } });
-  const inst = wasi.instantiate(wasiModule(), {});
-  const code = wasi.start(inst);
-  for (const o of outputs) {
-    try {
-      writeFileSync(o, fs.open(o, { read: true }).read());
-    } catch {
-      /* not written */
-    }
-  }
-  return { code, stdout: utf8(wasi.getStdoutBuffer()), stderr: wasi.getStderrString(), ms: performance.now() - t0 };
+  // In a child process, one run each (scripts/engines/wasi-run.mjs), for both runtimes: Node 20's
+  // experimental WASI and @wasmer/wasi in the same process crashed it now and then (SIGSEGV), and
+  // @wasmer/wasi kept in-process across the suite's runs threw "memory access out of bounds" in
+  // about half the suite's runs
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--no-warnings',
+      join(repoRoot(), 'scripts', 'engines', 'wasi-run.mjs'),
+      engine === 'node:wasi' ? 'node' : 'wasmer',
+      '--wasm',
+      WASM,
+      '--',
+      ...args,
+    ],
+    { cwd: dir, maxBuffer: 64 << 20 },
+  );
+  if (r.error) throw r.error;
+  if (r.signal) throw new Error(`${engine} run died of ${r.signal}`);
+  return {
+    code: r.status ?? -1,
+    stdout: utf8(r.stdout),
+    stderr: r.stderr.toString('utf8'),
+    ms: performance.now() - t0,
+  };
 }
 
 function idsOf(r: Run): { prompt: number[]; generated: number[] } {
