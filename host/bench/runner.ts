@@ -563,6 +563,8 @@ async function modelResult(l: Loaded, input: BenchInput): Promise<ModelResult> {
         tokens: sc.tokens,
         perplexity: sc.perplexity,
         bitsPerToken: sc.bitsPerToken,
+        characters: sc.characters,
+        bitsPerCharacter: sc.bitsPerCharacter,
       },
       source: 'model.score (windows of T, stride T/2)',
     };

@@ -4,6 +4,7 @@
 
 import type { Diagnostics } from '../diag/schema.js';
 import type { FlopsCount } from './flops.js';
+import type { Baseline } from './compressors.js';
 
 export const BENCH_SCHEMA_ID = 'itera-bench/1';
 
@@ -109,6 +110,15 @@ export interface LengthResult {
   };
 }
 
+export interface BenchBaselines {
+  text: string;
+  characters: number;
+  bytes: number;
+  /** the training text the compressors were given, or null (then givenTraining is null) */
+  training: string | null;
+  rows: Baseline[];
+}
+
 export interface ModelResult {
   path: string;
   name: string;
@@ -122,7 +132,15 @@ export interface ModelResult {
     exact: FlopsCount;
     researchFormula: { value: number; formula: string };
   };
-  quality: Nullable<{ text: string; tokens: number; perplexity: number; bitsPerToken: number }>;
+  /** characters and bitsPerCharacter: absent in runs before `--baselines` existed */
+  quality: Nullable<{
+    text: string;
+    tokens: number;
+    perplexity: number;
+    bitsPerToken: number;
+    characters?: number;
+    bitsPerCharacter?: number;
+  }>;
   /** with --length only */
   length?: LengthResult;
   load: { coldMs: number; warmMs: Stat };
@@ -164,6 +182,9 @@ export interface BenchDocument {
   diag: Diagnostics;
   models: ModelResult[];
   reference: { path: string; note: string; engines: EngineResult[] } | Nullable<never>;
+  /** With --baselines: the --eval text under classic compressors, run for real (compressors.ts),
+   *  alone and given the training text, in the units of the models' quality figures. */
+  baselines?: BenchBaselines;
   process: { peakRssBytes: number; wallSeconds: number };
 }
 
@@ -190,6 +211,11 @@ const nullable = (value: S): S => ({
 const orNull = (s: S): S => ({ oneOf: [{ type: 'null' }, s] });
 const reported = (value: S): S => nullable(value);
 const ratio: S = obj({ median: num, min: num, max: num, n: int });
+const figures: S = obj({ bytes: int, bitsPerCharacter: num, bitsPerByte: num });
+const baselineRow: S = obj(
+  { name: str, command: str, alone: orNull(figures), givenTraining: orNull(figures), error: str },
+  ['name', 'command', 'alone', 'givenTraining'],
+);
 const positionRange: S = obj({ from: int, to: int, tokens: int, characters: int, bitsPerCharacter: num });
 
 const engine: S = obj(
@@ -302,114 +328,129 @@ export const BENCH_JSON_SCHEMA: S = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://itera-lite.invalid/schemas/itera-bench-1.json',
   title: 'itera bench results (itera-bench/1)',
-  ...obj({
-    schema: { const: BENCH_SCHEMA_ID },
-    createdAt: str,
-    tool: obj({ name: str, version: str, command: { type: 'array', items: str } }),
-    settings: obj(
-      {
-        runs: int,
-        warmupRuns: int,
-        durationS: orNull(num),
-        contextTokens: orNull(int),
-        promptTokens: orNull(int),
-        threads: { const: 1 },
-        peers: { type: 'array', items: str },
-        build: obj({
-          asked: str,
-          ran: { enum: ['simd', 'scalar', 'relaxed'] },
-          note: orNull(str),
-          fusedMadd: orNull({ type: 'boolean' }),
-        }),
-      },
-      ['runs', 'warmupRuns', 'durationS', 'contextTokens', 'promptTokens', 'threads', 'peers'],
-    ),
-    diag: diagSchema,
-    models: {
-      type: 'array',
-      items: obj(
+  ...obj(
+    {
+      schema: { const: BENCH_SCHEMA_ID },
+      createdAt: str,
+      tool: obj({ name: str, version: str, command: { type: 'array', items: str } }),
+      settings: obj(
         {
-          path: str,
-          name: str,
-          quant: str,
-          tensorTypes: { type: 'object', additionalProperties: int },
-          fileBytes: int,
-          parameters: int,
-          config: { type: 'object' },
-          flops: obj({
-            exact: obj({
-              total: int,
-              macFlops: int,
-              elementwise: int,
-              withoutLmHead: int,
-              breakdown: obj(Object.fromEntries(flopsBreakdownKeys.map((k) => [k, int]))),
-              convention: str,
-            }),
-            researchFormula: obj({ value: num, formula: str }),
+          runs: int,
+          warmupRuns: int,
+          durationS: orNull(num),
+          contextTokens: orNull(int),
+          promptTokens: orNull(int),
+          threads: { const: 1 },
+          peers: { type: 'array', items: str },
+          build: obj({
+            asked: str,
+            ran: { enum: ['simd', 'scalar', 'relaxed'] },
+            note: orNull(str),
+            fusedMadd: orNull({ type: 'boolean' }),
           }),
-          quality: nullable(obj({ text: str, tokens: int, perplexity: num, bitsPerToken: num })),
-          length: obj({
-            context: int,
-            positionEmbedding: { type: 'boolean' },
-            quality: orNull(
-              obj({
-                text: str,
-                documents: int,
-                near: positionRange,
-                far: positionRange,
-                difference: num,
+        },
+        ['runs', 'warmupRuns', 'durationS', 'contextTokens', 'promptTokens', 'threads', 'peers'],
+      ),
+      diag: diagSchema,
+      models: {
+        type: 'array',
+        items: obj(
+          {
+            path: str,
+            name: str,
+            quant: str,
+            tensorTypes: { type: 'object', additionalProperties: int },
+            fileBytes: int,
+            parameters: int,
+            config: { type: 'object' },
+            flops: obj({
+              exact: obj({
+                total: int,
+                macFlops: int,
+                elementwise: int,
+                withoutLmHead: int,
+                breakdown: obj(Object.fromEntries(flopsBreakdownKeys.map((k) => [k, int]))),
+                convention: str,
+              }),
+              researchFormula: obj({ value: num, formula: str }),
+            }),
+            quality: nullable(
+              obj(
+                { text: str, tokens: int, perplexity: num, bitsPerToken: num, characters: int, bitsPerCharacter: num },
+                ['text', 'tokens', 'perplexity', 'bitsPerToken'],
+              ),
+            ),
+            length: obj({
+              context: int,
+              positionEmbedding: { type: 'boolean' },
+              quality: orNull(
+                obj({
+                  text: str,
+                  documents: int,
+                  near: positionRange,
+                  far: positionRange,
+                  difference: num,
+                  goal: str,
+                  met: { type: 'boolean' },
+                }),
+              ),
+              speed: obj({
+                tokens: int,
+                early: obj({ from: int, to: int, tokensPerSecond: stat }),
+                late: obj({ from: int, to: int, tokensPerSecond: stat }),
+                ratio: stat,
                 goal: str,
                 met: { type: 'boolean' },
               }),
-            ),
-            speed: obj({
-              tokens: int,
-              early: obj({ from: int, to: int, tokensPerSecond: stat }),
-              late: obj({ from: int, to: int, tokensPerSecond: stat }),
-              ratio: stat,
-              goal: str,
-              met: { type: 'boolean' },
             }),
-          }),
-          load: obj({ coldMs: num, warmMs: stat }),
-          engines: { type: 'array', items: engine, minItems: 1 },
-          ratios: {
-            type: 'object',
-            additionalProperties: obj({
-              prefill: orNull(ratio),
-              decode: orNull(ratio),
-              score: orNull(ratio),
-              cpuTime: obj({ prefill: orNull(ratio), decode: orNull(ratio), score: orNull(ratio) }),
-            }),
+            load: obj({ coldMs: num, warmMs: stat }),
+            engines: { type: 'array', items: engine, minItems: 1 },
+            ratios: {
+              type: 'object',
+              additionalProperties: obj({
+                prefill: orNull(ratio),
+                decode: orNull(ratio),
+                score: orNull(ratio),
+                cpuTime: obj({ prefill: orNull(ratio), decode: orNull(ratio), score: orNull(ratio) }),
+              }),
+            },
+            sameTokens: { type: 'object', additionalProperties: { type: 'boolean' } },
+            skipped: { type: 'object', additionalProperties: str },
           },
-          sameTokens: { type: 'object', additionalProperties: { type: 'boolean' } },
-          skipped: { type: 'object', additionalProperties: str },
-        },
-        [
-          'path',
-          'name',
-          'quant',
-          'tensorTypes',
-          'fileBytes',
-          'parameters',
-          'config',
-          'flops',
-          'quality',
-          'load',
-          'engines',
-          'ratios',
-          'sameTokens',
+          [
+            'path',
+            'name',
+            'quant',
+            'tensorTypes',
+            'fileBytes',
+            'parameters',
+            'config',
+            'flops',
+            'quality',
+            'load',
+            'engines',
+            'ratios',
+            'sameTokens',
+          ],
+        ),
+      },
+      reference: {
+        oneOf: [
+          obj({ path: str, note: str, engines: { type: 'array', items: engine } }),
+          obj({ value: { type: 'null' }, reason: { type: 'string', minLength: 1 } }, ['value', 'reason']),
         ],
-      ),
+      },
+      baselines: obj({
+        text: str,
+        characters: int,
+        bytes: int,
+        training: orNull(str),
+        rows: { type: 'array', items: baselineRow },
+      }),
+      process: obj({ peakRssBytes: int, wallSeconds: num }),
     },
-    reference: {
-      oneOf: [
-        obj({ path: str, note: str, engines: { type: 'array', items: engine } }),
-        obj({ value: { type: 'null' }, reason: { type: 'string', minLength: 1 } }, ['value', 'reason']),
-      ],
-    },
-    process: obj({ peakRssBytes: int, wallSeconds: num }),
-  }),
+    ['schema', 'createdAt', 'tool', 'settings', 'diag', 'models', 'reference', 'process'],
+  ),
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -387,6 +387,57 @@ function compressionChart(all: Entry[]): string {
   });
 }
 
+/** Quality beside classic compressors: each run made with --baselines gives its --eval text's
+ *  bits per character under the models and under xz, zstd, bzip2 and PPMd (lower is better). */
+function baselinesSection(all: Entry[], img: (name: string, alt: string) => string, charts: ReportFile[]): string {
+  const runs = [...new Set(all.map((e) => e.doc))].filter((d) => d.baselines);
+  if (runs.length === 0) return '';
+  let md =
+    `## Quality beside classic compressors
+
+` +
+    `Bits per character of the same text (lower is better): the models' from their probabilities (every model's tokenizer gives the text back exactly, checked before the run), ` +
+    `the compressors' from the real programs' output sizes. "Given the training text": the compressor's output for training text + this text, minus its output for the training text alone, which is what a model that learned from that text is compared with.\n\n`;
+  const f = (x: { bitsPerCharacter?: number } | null | undefined): string => x?.bitsPerCharacter?.toFixed(4) ?? '-';
+  runs.forEach((doc, k) => {
+    const b = doc.baselines!;
+    const models = all.filter((e) => e.doc === doc);
+    md += `${b.text}, ${int(b.characters)} characters${b.training ? `; training text: ${b.training}` : ''}.\n\n| | bits/char alone | bits/char given the training text | command |\n|---|---:|---:|---|\n`;
+    for (const e of models) md += `| ${cell(e.label)} | - | **${f(e.m.quality.value)}** | the model |\n`;
+    for (const r of b.rows)
+      md += `| ${r.name} | ${f(r.alone)} | ${f(r.givenTraining)} | ${r.error ? `not run: ${cell(r.error)}` : `\`${r.command}\``} |\n`;
+    const given = b.rows.some((r) => r.givenTraining);
+    const bars: Bar[] = [
+      ...models
+        .filter((e) => e.m.quality.value?.bitsPerCharacter !== undefined)
+        .map((e, i) => ({
+          label: e.label,
+          value: e.m.quality.value!.bitsPerCharacter!,
+          color: PALETTE[i % PALETTE.length],
+        })),
+      ...b.rows
+        .filter((r) => (given ? r.givenTraining : r.alone))
+        .map((r) => ({
+          label: `${r.name}${given ? ', given the training text' : ''}`,
+          value: (given ? r.givenTraining : r.alone)!.bitsPerCharacter,
+          color: '#a0aec0',
+        })),
+    ].map((x) => ({ ...x, note: x.value.toFixed(3) }));
+    const name = runs.length > 1 ? `baselines-${k + 1}.svg` : 'baselines.svg';
+    charts.push({
+      name,
+      content: barChart({
+        title: 'Bits per character: models and classic compressors',
+        subtitle: `${b.text}, lower is better; compressors in grey${given ? `, each given the training text (${b.training})` : ''}`,
+        unit: ' bits/char',
+        panels: [{ title: 'bits per character', bars }],
+      }),
+    });
+    md += `\n${img(name, 'bits per character beside compressors')}\n\n`;
+  });
+  return md;
+}
+
 export function goalLines(e: Entry): string[] {
   return GOALS.map((g) => {
     const r = e.m.ratios[g.peer]?.[g.metric];
@@ -465,6 +516,8 @@ export function buildReport(
     charts.push({ name: 'tradeoff.svg', content: tr });
     md += `${img('tradeoff.svg', 'speed vs quality')}\n\n`;
   } else md += `No run measured quality (bench with \`--eval FILE\`).\n\n`;
+
+  md += baselinesSection(all, img, charts);
 
   charts.push({ name: 'compression.svg', content: compressionChart(all) });
   md +=

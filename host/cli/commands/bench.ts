@@ -18,6 +18,8 @@ import {
   type Stat,
 } from '../../bench/schema.js';
 import { Progress } from '../progress.js';
+import { compressorBaselines, formatBaselines } from '../../bench/compressors.js';
+import { baselineTrainingText, checkRoundTrip, qualityText } from './held-out.js';
 import { benchServer, serverBenchHelp, serverBenchOptions } from './bench-server.js';
 import { IteraError } from '../../runtime/types.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -59,7 +61,13 @@ Options:
       --reference FILE the original's ONNX export (default ../shared/reference/onnx/...; 'none' to skip)
       --context N      tokens of the prefill/score context (default: the model's T)
       --prompt N       tokens of the time-to-first-token prompt (default 32)
-      --eval FILE      a text to measure perplexity on (quality beside speed)
+      --eval FILE      a text to measure perplexity and bits per character on (quality beside
+                       speed); brown-test: the held-out Brown test split
+      --baselines      also the --eval text under xz -9e, zstd -19, bzip2 -9 and PPMd (7z
+                       -m0=PPMd:mem=1g:o=8), run for real, in bits per character beside the models'
+                       (itera report shows them); every model's tokenizer must give the text back
+      --train FILE     with --baselines: the training text the compressors are also given (brown:
+                       the Brown training split, as our models were trained)
       --json FILE      write the JSON document to FILE ('-' prints it instead of the table)
       --build B        our WebAssembly build: auto (default), simd, scalar, relaxed (then the
                        SIMD build runs beside it as the peer itera-simd, for same-run ratios)
@@ -89,6 +97,8 @@ Examples:
     context: { type: 'string' },
     prompt: { type: 'string' },
     eval: { type: 'string' },
+    baselines: { type: 'boolean' },
+    train: { type: 'string' },
     json: { type: 'string' },
     build: { type: 'string' },
     'print-schema': { type: 'boolean' },
@@ -140,9 +150,23 @@ Examples:
               }
             : { reason: `the original's ONNX export is not at ${refPath}` };
     const evalPath = str(v, 'eval');
-    const evalText = evalPath
-      ? { name: basename(evalPath), text: readFileSync(resolve(evalPath), 'utf8') }
-      : { reason: 'no --eval text given' };
+    const evalName = evalPath === 'brown-test' ? 'Brown test split (held out)' : basename(evalPath ?? '');
+    const evalBody = evalPath === undefined ? undefined : qualityText(evalPath, '--eval');
+    const evalText = evalBody === undefined ? { reason: 'no --eval text given' } : { name: evalName, text: evalBody };
+    const trainArg = str(v, 'train');
+    if (v.baselines && evalBody === undefined) throw new UsageError('--baselines needs --eval TEXT');
+    if (trainArg !== undefined && !v.baselines) throw new UsageError('--train is for --baselines');
+    const trainText = v.baselines ? baselineTrainingText(trainArg) : undefined;
+    if (v.baselines && evalBody !== undefined)
+      for (const m of models) {
+        // refused before the long run, not after it
+        const lm = await loadModel(m.bytes, { build: 'simd' });
+        try {
+          checkRoundTrip(lm.decode(lm.encode(evalBody)), evalBody, m.path);
+        } finally {
+          lm.dispose();
+        }
+      }
 
     const rb = await resolveBuild(asked);
     if (rb.note !== null) io.err.write(`itera bench: warning: ${rb.note}\n`);
@@ -188,6 +212,16 @@ Examples:
           m.dispose();
         }
       }
+    }
+    if (v.baselines && evalBody !== undefined) {
+      const text = evalBody;
+      doc.baselines = {
+        text: evalName,
+        characters: text.length,
+        bytes: Buffer.byteLength(text, 'utf8'),
+        training: trainArg === undefined ? null : trainArg === 'brown' ? 'Brown training split' : basename(trainArg),
+        rows: compressorBaselines(text, trainText, undefined, (name) => io.err.write(`baselines: ${name}...\n`)),
+      };
     }
     const errors = validateBenchDocument(doc);
     if (errors.length)
@@ -331,6 +365,12 @@ export function formatBench(doc: BenchDocument): string {
     s += table(HEADER, engineRows(doc.reference.engines));
   } else {
     s += `\nreference  none: ${doc.reference.reason}\n`;
+  }
+  if (doc.baselines) {
+    s += `\n${doc.baselines.text}, ${fmtInt(doc.baselines.characters)} characters; the models: ${doc.models
+      .map((m) => `${m.path} ${m.quality.value?.bitsPerCharacter?.toFixed(4) ?? '?'}`)
+      .join(', ')} bits/char\n`;
+    s += formatBaselines(doc.baselines.rows);
   }
   s += `\nprocess  peak RSS ${fmtBytes(doc.process.peakRssBytes)}, ${doc.process.wallSeconds.toFixed(1)} s\n`;
   return s;

@@ -1,11 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 import { fmtInt, num, str, UsageError } from '../command.js';
 import { modelHelp, modelOptions, openModel } from './model-option.js';
-import { IteraError } from '../../runtime/types.js';
 import { Progress } from '../progress.js';
 import { compressorBaselines, formatBaselines } from '../../bench/compressors.js';
-import { brownText, heldOutText } from './held-out.js';
+import { baselineTrainingText, checkRoundTrip, qualityText } from './held-out.js';
 
 export const score: Command = {
   name: 'score',
@@ -44,12 +42,11 @@ ${modelHelp}
     const file = str(v, 'text');
     if (file === undefined)
       throw new UsageError('--text FILE is required (or brown-test: the held-out Brown test split)');
-    if (file !== 'brown-test' && !existsSync(file)) throw new IteraError(`text file not found: ${file}`, 'NO_FILE');
-    const text = file === 'brown-test' ? heldOutText() : readFileSync(file, 'utf8');
+    const text = qualityText(file, '--text');
     const trainArg = str(v, 'train');
     if (trainArg !== undefined && !v.baselines) throw new UsageError('--train is for --baselines');
-    if (trainArg !== undefined && trainArg !== 'brown' && !existsSync(trainArg))
-      throw new IteraError(`training text not found: ${trainArg}`, 'NO_FILE');
+    // read before any scoring, so that a missing training text fails at once
+    const train = v.baselines ? baselineTrainingText(trainArg) : undefined;
     const model = await openModel(v);
     try {
       const stride = num(v, 'stride', { int: true, min: 1, max: model.config.maxSeqLength });
@@ -65,20 +62,7 @@ ${modelHelp}
       const res = { ...r, characters: text.length, bitsPerCharacter: r.nll / Math.LN2 / Math.max(1, text.length), ms };
       let baselines;
       if (v.baselines) {
-        if (model.decode(ids) !== text) {
-          throw new IteraError(
-            "--baselines: this model's tokenizer does not give the text back exactly (decode(encode(text)) differs), " +
-              "so its bits per character and a compressor's would not measure the same text; use a model with a " +
-              'byte-level tokenizer (itera-bpe)',
-            'BASELINE_UNFAIR',
-          );
-        }
-        const train =
-          trainArg === undefined
-            ? undefined
-            : trainArg === 'brown'
-              ? brownText('train')
-              : readFileSync(trainArg, 'utf8');
+        checkRoundTrip(model.decode(ids), text, 'this model');
         baselines = compressorBaselines(text, train, undefined, (name) => io.err.write(`baselines: ${name}...\n`));
       }
       if (v.json) {
