@@ -3,7 +3,13 @@
 import t from 'tap';
 import { collectDiagnostics, decodeThrottled, parseCpuinfo, reportedFields, type DiagEnv } from '../diag/node.js';
 import { EMPTY_MODULE, PROBES, probe, probeWasmFeatures } from '../runtime/probe/probes.js';
-import { instantiatePeak, measureSimdPeak, peakModule, type PeakKind } from '../runtime/probe/throughput.js';
+import {
+  instantiatePeak,
+  measurePeak,
+  measureSimdPeak,
+  peakModule,
+  type PeakKind,
+} from '../runtime/probe/throughput.js';
 import { validateAgainst, BENCH_JSON_SCHEMA } from '../bench/schema.js';
 
 const diagSchema = (BENCH_JSON_SCHEMA.properties as Record<string, Record<string, unknown>>).diag!;
@@ -173,5 +179,22 @@ t.test('SIMD peak probes compute what they time', async (t) => {
     t.match(noSimd.i16DotAdd.reason!, /no WebAssembly SIMD/);
     const d = await collectDiagnostics(bareEnv());
     t.equal(d.simdPeak!.f32MulAdd.value, null, 'an engine without WebAssembly: unknown');
+  });
+  t.test('a coarse clock and a sizing call slowed by other work still give a figure', async (t) => {
+    // a 1 ms clock (as WebKit's) over a probe that takes 1 ns an iteration, whose sizing call
+    // took 40 ms because the machine was busy: the calls sized from it are too short to see
+    let clock = 0;
+    let calls = 0;
+    const probe = {
+      run: (n: number) => {
+        calls++;
+        clock += calls === 4 ? 40 : n * 1e-6; // the fourth sizing call (n = 64,000) is the slow one
+        return 0;
+      },
+      memory: new WebAssembly.Memory({ initial: 1 }),
+    };
+    const g = measurePeak(probe, 'i16', () => Math.floor(clock), 15, 12);
+    t.ok(g > 0, `a figure (${g.toFixed(1)} G/s), not 0`);
+    t.ok(calls <= 4 + 48, 'a bounded number of calls');
   });
 });
