@@ -12,27 +12,18 @@ import { join } from 'node:path';
 import { main } from '../cli/itera.js';
 import { captureIo } from './helpers.js';
 import { repoRoot } from './shared.js';
-import { loadBrown } from '../data/brown.js';
+import { PY, skipWithoutTorch, torchOk, writeSmallText } from './train-helpers.js';
 import { findPython, parseTrainLine, trainScript } from '../train/python.js';
 import { checkUtf8Text } from '../train/plan.js';
 
 const root = repoRoot();
-const PY = '/usr/bin/python3';
-const torchOk = spawnSync(PY, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
-const skip = torchOk || process.env.CI ? false : `needs PyTorch for ${PY} (apt install python3-torch python3-numpy)`;
+const skip = skipWithoutTorch;
 
 const dir = mkdtempSync(join(tmpdir(), 'itera-train-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-// about 12 KB of real text in 20 documents (the first 600 characters of 20 Brown training files)
-const textFile = join(dir, 'text.txt');
-writeFileSync(
-  textFile,
-  loadBrown({ split: 'train' })
-    .slice(0, 20)
-    .map((d) => d.text.slice(0, 600))
-    .join('\n\n') + '\n',
-);
+// about 12 KB of real text in 20 documents
+const textFile = writeSmallText(join(dir, 'text.txt'));
 
 t.test('--help, and the checks made before training', async (t) => {
   const h = captureIo();

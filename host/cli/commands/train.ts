@@ -20,15 +20,19 @@ import { prepareCorpus } from './data.js';
 import { Progress } from '../progress.js';
 import { findPython, parseTrainLine, pythonCandidates, runTrainer, trainScript } from '../../train/python.js';
 import { checkTextSource, etaSeconds, SIZES, sizeFlags } from '../../train/plan.js';
+import { parseCandidates, sweepTable, vocabSweep, VOCAB_LADDER, type Sweep } from './train-vocab.js';
 
 const sizeList = Object.entries(SIZES)
   .map(([n, s]) => `${' '.repeat(25)}${n.padEnd(7)} d=${s.d} L=${s.layers} E=${s.experts} f=${s.expertSize}: ${s.note}`)
   .join('\n');
 
-const help = `Usage: itera train --text FILE|DIR|brown -o OUT/ [--vocab N] [--size S] [--epochs E | --steps N]
+const help = `Usage: itera train --text FILE|DIR|brown -o OUT/ [--vocab N|auto] [--size S] [--epochs E | --steps N]
                    [--time-budget D] [--seed S] [--distill-from MODEL] [--resume] [--baselines]
 
 Trains a model on your text and writes files the runtime loads, in one command:
+  0. with --vocab auto: each candidate size (--vocab-candidates) gets its own tokenizer and a
+                 short run (--sweep-epochs) of the same model and seed; the size whose run gives
+                 the validation text the fewest bits per character is used    OUT/vocab-sweep.json
   1. tokenizer   byte-level BPE of --vocab tokens, learned on the training split  OUT/tokenizer.json
   2. corpus      the text split by documents (every 10th test, the 5th of every 10 validation;
                  fewer than 10 documents all train) and tokenized                 OUT/corpus/
@@ -51,8 +55,12 @@ Options:
                          .txt files (one document each), or brown (the Brown Corpus; also
                          brown-train, brown-validation, brown-test, tinystories: as itera data)
   -o, --out DIR          where everything goes (required)
-      --vocab N          BPE vocabulary size, specials and 256 bytes included (default 2000; at
-                         least 260; a small text may give fewer)
+      --vocab N|auto     BPE vocabulary size, specials and 256 bytes included (default 2000; at
+                         least 260; a small text may give fewer); auto: chosen on the validation
+                         split by a sweep (step 0; the test split is never looked at)
+      --vocab-candidates LIST  the sizes --vocab auto tries (default ${VOCAB_LADDER.join(',')}; a size
+                         the text cannot reach ends the sweep)
+      --sweep-epochs E   each candidate's training, in passes over its training tokens (default 0.5)
       --size S           the model's size (default small), all position-free:
 ${sizeList}
       --epochs E         passes over the training tokens (default 3)
@@ -130,6 +138,8 @@ export const train: Command = {
     text: { type: 'string' },
     out: { type: 'string', short: 'o' },
     vocab: { type: 'string' },
+    'vocab-candidates': { type: 'string' },
+    'sweep-epochs': { type: 'string' },
     size: { type: 'string' },
     epochs: { type: 'string' },
     steps: { type: 'string' },
@@ -154,7 +164,12 @@ export const train: Command = {
     const outArg = str(v, 'out');
     if (outArg === undefined) throw new UsageError('--out DIR is required (where the model files go)');
     const out = resolve(outArg);
-    const vocab = num(v, 'vocab', { int: true, min: 260 }) ?? 2000;
+    const auto = v.vocab === 'auto';
+    let vocab = auto ? 0 : (num(v, 'vocab', { int: true, min: 260 }) ?? 2000);
+    if (!auto && (v['vocab-candidates'] !== undefined || v['sweep-epochs'] !== undefined))
+      throw new UsageError('--vocab-candidates and --sweep-epochs go with --vocab auto');
+    const candidates = parseCandidates(str(v, 'vocab-candidates'));
+    const sweepEpochs = num(v, 'sweep-epochs', { min: 0.01, max: 100 }) ?? 0.5;
     const sizeName = str(v, 'size') ?? 'small';
     const size = SIZES[sizeName];
     if (!size) throw new UsageError(`--size must be one of ${Object.keys(SIZES).join(', ')}, got '${sizeName}'`);
@@ -191,9 +206,10 @@ export const train: Command = {
 
     const runDir = join(out, 'run');
     const ckpt = join(runDir, 'checkpoint.pt');
-    if (existsSync(ckpt) && !resume)
+    const sweepDir = join(out, 'vocab-sweep');
+    if ((existsSync(ckpt) || existsSync(sweepDir)) && !resume)
       throw new IteraError(
-        `${out} holds a run already (${ckpt}): add --resume to continue it, or choose another --out`,
+        `${out} holds a run already (${existsSync(ckpt) ? ckpt : sweepDir}): add --resume to continue it, or choose another --out`,
         'RUN_EXISTS',
       );
     mkdirSync(out, { recursive: true });
@@ -204,6 +220,54 @@ export const train: Command = {
       const tokPath = join(out, 'tokenizer.json');
       const corpusDir = join(out, 'corpus');
       const corpus = loadCorpus(textArg, packageRoot());
+      // the model's shape and training flags, shared by the sweep's runs and the final one
+      const common = [
+        ...sizeFlags(size),
+        '--seq-len',
+        String(seqLen),
+        '--batch-size',
+        String(batch),
+        '--seed',
+        String(seed),
+        '--threads',
+        String(threads),
+        '--eval-every',
+        String(evalEvery),
+        '--patience',
+        String(patience),
+        '--log-every',
+        String(logEvery),
+        '--ckpt-every',
+        '200',
+        '--ckpt-minutes',
+        '5',
+        ...(lr !== undefined ? ['--lr', String(lr)] : []),
+      ];
+      let sweep: Sweep | undefined;
+      if (auto) {
+        const r = await vocabSweep({
+          corpus,
+          out,
+          candidates,
+          epochs: sweepEpochs,
+          python: py.python,
+          script,
+          trainFlags: common,
+          topK: size.topK,
+          seqLen,
+          say,
+          onLine: (line, stream) => {
+            const l = parseTrainLine(line);
+            if (l.kind === 'step' && l.total && l.step % (logEvery * 10) === 0)
+              say(`  step ${l.step}/${l.total}, time left ${l.eta}`);
+            else if (stream === 'err' && l.kind === 'other' && line.trim() !== '') io.err.write(`  ${line}\n`);
+          },
+        });
+        if (r === 'interrupted') return interrupted(io, out, 'during the vocabulary sweep');
+        sweep = r;
+        vocab = r.chosen;
+        say(`vocabulary: ${vocab} chosen on the validation split (${join(out, 'vocab-sweep.json')})`);
+      }
       if (!(resume && existsSync(tokPath))) {
         const bar = new Progress('tokenizer merges', vocab - 260);
         const r = trainBpe(trainingTexts(corpus), vocab, (d) => bar.update(d));
@@ -242,28 +306,9 @@ export const train: Command = {
         corpusDir,
         '--out',
         runDir,
-        ...sizeFlags(size),
-        '--seq-len',
-        String(seqLen),
-        '--batch-size',
-        String(batch),
+        ...common,
         ...schedule,
-        '--seed',
-        String(seed),
-        '--threads',
-        String(threads),
-        '--eval-every',
-        String(evalEvery),
-        '--patience',
-        String(patience),
-        '--log-every',
-        String(logEvery),
-        '--ckpt-every',
-        '200',
-        '--ckpt-minutes',
-        '5',
         '--resume',
-        ...(lr !== undefined ? ['--lr', String(lr)] : []),
         ...(teacher !== undefined
           ? ['--teacher', resolve(teacher), '--kd-temperature', '2.0', '--kd-alpha', '0.5']
           : []),
@@ -361,10 +406,11 @@ export const train: Command = {
         heldOut: { characters: testText.length, documents: sp.test!.documents },
         results: rows,
         baselines: baselines ?? null,
+        vocabSweep: sweep ?? null,
         training: summary,
       };
       writeFileSync(join(out, 'scores.json'), JSON.stringify(scores, null, 2) + '\n');
-      writeFileSync(join(out, 'README.md'), card(scores, size.topK, baselines));
+      writeFileSync(join(out, 'README.md'), card(scores, size.topK, baselines, sweep));
       const secs = (performance.now() - t0) / 1000;
       io.out.write(
         rows
@@ -411,6 +457,7 @@ function card(
   },
   topK: number,
   baselines?: Baseline[],
+  sweep?: Sweep,
 ): string {
   const t = s.training;
   const fmt = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -443,5 +490,6 @@ function card(
       ),
     );
   }
+  if (sweep) lines.push('', ...sweepTable(sweep));
   return lines.join('\n') + '\n';
 }
