@@ -35,16 +35,8 @@ const brown = loadCorpus('brown', '.');
 const test = joinDocuments(documentsOf(brown, 'test'));
 const PROMPTS = ['The jury said', 'In the morning, the', 'She looked at him and'];
 const quants = ['f32', 'q8_0', 'q4_0'];
-// the shipped models and the comparison: shipped name, the training run (scripts/train-long.sh) it
-// comes from, that run's corpus folder in WORKDIR, and the type whose samples the card shows
-const MODELS = [
-  { name: 'teacher', run: 'teacher-d192', corpus: 'brown-2000', shown: 'q8_0' },
-  { name: 'student', run: 'student-d96', corpus: 'brown-2000', shown: 'q4_0' },
-  { name: 'tiny', run: 'tiny-v512', corpus: 'brown-512', shown: 'q4_0' },
-  // trained alone, for the measure of what distillation gives; not shipped, and optional: it is the
-  // last run of the queue
-  { name: 'student-nokd', run: 'student-d96-nokd', corpus: 'brown-2000', shown: 'q4_0', optional: true },
-];
+// the shipped models and the comparison, with the runs they come from (scripts/model-runs.json)
+const MODELS = JSON.parse(readFileSync('scripts/model-runs.json', 'utf8')).models;
 const DEFAULT = { model: 'student', type: 'q4_0' };
 const committed = fromScores ? JSON.parse(readFileSync('models/scores.json', 'utf8')) : null;
 const results = fromScores ? committed.results : { config: {} };

@@ -36,21 +36,19 @@ else
 fi
 
 say "convert and quantize"
-# shipped name <- training run
-declare -A RUN=([teacher]=teacher-d192 [student]=student-d96 [tiny]=tiny-v512 [student-nokd]=student-d96-nokd)
-for m in teacher student tiny student-nokd; do
-  r=${RUN[$m]}
+# shipped name <- training run, from scripts/model-runs.json (model-cards.mjs reads the same list)
+runs=$(node -e 'for (const m of require("./scripts/model-runs.json").models)
+  console.log([m.name, m.run, m.small, m.shipped ? 1 : 0, m.optional ? 1 : 0].join(" "))')
+while read -r m r small shipped optional; do
   if [ ! -f "$W/$r/model.safetensors" ]; then
-    [ "$m" = student-nokd ] && { echo "student-nokd: $W/$r has no model yet; the cards leave it out"; continue; }
+    [ "$optional" = 1 ] && { echo "$m: $W/$r has no model yet; the cards leave it out"; continue; }
     echo "scripts/models.sh: $W/$r/model.safetensors is missing" >&2; exit 1
   fi
   $ITERA convert "$W/$r/model.safetensors" --tokenizer "$W/$r/tokenizer.json" --name "itera-lite-brown-$m" -o "$W/$m-f32.gguf" > "$W/$m-convert.txt"
   $ITERA quantize "$W/$m-f32.gguf" --type q8_0 -o "$W/$m-q8_0.gguf" > "$W/$m-q8_0.txt"
-  # the tiny model's budget is 100 KB: its norms, biases and taps go to F16 beside the Q4_0 matrices
-  small=f32; [ "$m" = tiny ] && small=f16
-  $ITERA quantize "$W/$m-f32.gguf" --type q4_0 --small $small -o "$W/$m-q4_0.gguf" > "$W/$m-q4_0.txt"
-done
-for m in teacher student tiny; do for q in f32 q8_0 q4_0; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; done
+  $ITERA quantize "$W/$m-f32.gguf" --type q4_0 --small "$small" -o "$W/$m-q4_0.gguf" > "$W/$m-q4_0.txt"
+  if [ "$shipped" = 1 ]; then for q in f32 q8_0 q4_0; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; fi
+done <<< "$runs"
 
 say "held-out scores and samples"
 node scripts/model-cards.mjs "$W"
