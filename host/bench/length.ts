@@ -47,6 +47,12 @@ export function lengthQuality(
     .filter((ids) => ids.length >= 4 * T)
     .slice(0, maxDocuments);
   if (long.length === 0) return null;
+  // The control: the far positions again, each half-window [k, k + T/2) read from a fresh start
+  // T/2 tokens before it, so that every token has T/2 to T tokens of context, as in the near
+  // range. far - control is what reading past T does to the model; control - near is how much
+  // harder the later text is, whatever the model.
+  const half = Math.floor(T / 2);
+  let controlNll = 0;
   long.forEach((all, i) => {
     const ids = all.slice(0, 4 * T);
     const nll = positionNll(model, ids);
@@ -55,6 +61,10 @@ export function lengthQuality(
       for (let p = r.from; p < r.to; p++) r.nll += nll[p]!;
       r.tokens += r.to - r.from;
       r.chars += charsTo(r.to) - charsTo(r.from);
+    }
+    for (let k = T; k < 4 * T; k += half) {
+      const seg = positionNll(model, ids.slice(k - half, Math.min(4 * T, k + half)));
+      for (let p = half; p < seg.length; p++) controlNll += seg[p]!;
     }
     onProgress?.(i + 1, long.length);
   });
@@ -66,12 +76,18 @@ export function lengthQuality(
     bitsPerCharacter: r.nll / Math.LN2 / Math.max(1, r.chars),
   }));
   const difference = far!.bitsPerCharacter - near!.bitsPerCharacter;
+  const control = controlNll / Math.LN2 / Math.max(1, far!.characters);
   return {
     text: textName,
     documents: long.length,
     near: near!,
     far: far!,
     difference,
+    farShortContext: {
+      bitsPerCharacter: control,
+      lengthEffect: far!.bitsPerCharacter - control,
+      textEffect: control - near!.bitsPerCharacter,
+    },
     goal: LENGTH_GOALS.quality,
     met: difference <= 0.01,
   };

@@ -96,6 +96,11 @@ export interface LengthResult {
     far: PositionRange;
     /** far - near, bits per character */
     difference: number;
+    /** The control (absent before it existed): the far positions read with near's context
+     *  lengths (each half-window from T/2 tokens before it). lengthEffect = far - control: what
+     *  reading past T costs the model; textEffect = control - near: how much harder the later
+     *  text is. difference = lengthEffect + textEffect. */
+    farShortContext?: { bitsPerCharacter: number; lengthEffect: number; textEffect: number };
     goal: string;
     met: boolean;
   } | null;
@@ -384,15 +389,19 @@ export const BENCH_JSON_SCHEMA: S = {
               context: int,
               positionEmbedding: { type: 'boolean' },
               quality: orNull(
-                obj({
-                  text: str,
-                  documents: int,
-                  near: positionRange,
-                  far: positionRange,
-                  difference: num,
-                  goal: str,
-                  met: { type: 'boolean' },
-                }),
+                obj(
+                  {
+                    text: str,
+                    documents: int,
+                    near: positionRange,
+                    far: positionRange,
+                    difference: num,
+                    farShortContext: obj({ bitsPerCharacter: num, lengthEffect: num, textEffect: num }),
+                    goal: str,
+                    met: { type: 'boolean' },
+                  },
+                  ['text', 'documents', 'near', 'far', 'difference', 'goal', 'met'],
+                ),
               ),
               speed: obj({
                 tokens: int,

@@ -60,6 +60,19 @@ for (const [label, config] of [
       t.ok(Math.abs(q.near.bitsPerCharacter - near / Math.LN2 / T) < 1e-9, 'near range by hand');
       t.ok(Math.abs(q.far.bitsPerCharacter - far / Math.LN2 / (6 * T)) < 1e-9, 'far range by hand');
       t.equal(q.met, q.difference <= 0.01);
+      // the control by hand: each far half-window read from T/2 tokens before it
+      let control = 0;
+      for (const d of [docs[0]!, docs[2]!]) {
+        const ids4 = m.encode(d).slice(0, 4 * T);
+        for (let k = T; k < 4 * T; k += T / 2) {
+          const c = positionNll(m, ids4.slice(k - T / 2, k + T / 2));
+          for (let p = T / 2; p < T; p++) control += c[p]!;
+        }
+      }
+      const fc = q.farShortContext!;
+      t.ok(Math.abs(fc.bitsPerCharacter - control / Math.LN2 / (6 * T)) < 1e-9, 'the control by hand');
+      t.ok(Math.abs(fc.lengthEffect + fc.textEffect - q.difference) < 1e-12, 'the two effects add up');
+      t.not(fc.bitsPerCharacter, q.far.bitsPerCharacter, 'the control reads other contexts');
       t.equal(lengthQuality(m, [doc(1, 10)], 'short'), null, 'no document long enough: null');
 
       const s = await lengthSpeed(m, 2, 300);

@@ -376,6 +376,8 @@ export function formatBench(doc: BenchDocument): string {
   return s;
 }
 
+const sign = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
+
 function formatLength(l: NonNullable<BenchDocument['models'][number]['length']>): string {
   const T = l.context;
   const q = l.quality;
@@ -385,7 +387,11 @@ function formatLength(l: NonNullable<BenchDocument['models'][number]['length']>)
     `length   T=${T}, ${l.positionEmbedding ? 'learned positions (exact mode past T)' : 'position-free'}\n` +
     (q
       ? `  quality: ${q.far.bitsPerCharacter.toFixed(4)} bits/char over [${q.far.from}, ${q.far.to}) vs ${q.near.bitsPerCharacter.toFixed(4)} over [${q.near.from}, ${q.near.to}) ` +
-        `(${q.difference >= 0 ? '+' : ''}${q.difference.toFixed(4)}; ${q.documents} documents of ${q.text}); goal ${mark(q.met)}\n`
+        `(${sign(q.difference)}; ${q.documents} documents of ${q.text}); goal ${mark(q.met)}\n` +
+        (q.farShortContext
+          ? `  control: the far positions read with the near range's context lengths: ${q.farShortContext.bitsPerCharacter.toFixed(4)} bits/char; ` +
+            `reading past T ${sign(q.farShortContext.lengthEffect)}, the later text itself ${sign(q.farShortContext.textEffect)}\n`
+          : '')
       : `  quality: no document has ${4 * T} tokens\n`) +
     `  speed: tokens ${sp.late.from}-${sp.late.to} at ${rng(sp.late.tokensPerSecond)} tok/s vs tokens ${sp.early.from}-${sp.early.to} at ` +
     `${rng(sp.early.tokensPerSecond)}: ${(sp.ratio.median * 100).toFixed(1)}% (${(sp.ratio.min * 100).toFixed(0)}-${(sp.ratio.max * 100).toFixed(0)}%); goal ${mark(sp.met)}\n`
