@@ -291,11 +291,13 @@ async function httpPhase(i: ServerBenchInput, single: Map<string, number>): Prom
   const V = i.model.config.vocabSize;
   const out: HttpResult[] = [];
   for (const workers of i.workers) {
+    // the slots in all split over the workers: --parallel 32 with one, 16 each with two
+    const parallel = Math.ceil(i.parallel / workers);
     const srv = await startServe(i, [
       '--workers',
       String(workers),
       '--parallel',
-      String(i.parallel),
+      String(parallel),
       '--max-queue',
       String(i.clients * 2),
     ]);
@@ -338,7 +340,7 @@ async function httpPhase(i: ServerBenchInput, single: Map<string, number>): Prom
         const p99 = ttfts.length ? percentile(ttfts, 99) : NaN;
         const r: HttpResult = {
           workers,
-          parallel: i.parallel,
+          parallel,
           clients: i.clients,
           setting: s.name,
           requests: i.requests,

@@ -21,7 +21,8 @@ overload: --overload-clients at once against --max-queue 64, with the server's r
       --server            run the server benchmark instead of the model benchmark
       --requests N        requests per (workers, setting) over HTTP (default 10000)
       --clients C         concurrent streaming clients (default 32)
-      --parallel P        slots per worker for the HTTP phase (default 16)
+      --parallel P        slots in all for the HTTP phase, split over the workers (default:
+                          --clients, so that no client waits for a slot)
       --batch B           sequences at once in the in-process phase (default 16)
       --rounds R          rounds of the in-process phase (default 3)
       --overload-clients N  clients at once in the overload phase (default 256)
@@ -48,6 +49,7 @@ export async function benchServer(given: Values, io: Io, version: string): Promi
     return 0;
   }
   const cores = availableParallelism();
+  const clients = num(v, 'clients', { int: true, min: 1, max: 1024 }) ?? 32;
   const model = await openModel(v);
   const say = (l: string) => io.err.write(l + '\n');
   try {
@@ -59,9 +61,9 @@ export async function benchServer(given: Values, io: Io, version: string): Promi
       maxTokens: 64,
       rounds: num(v, 'rounds', { int: true, min: 1, max: 100 }) ?? 3,
       batch: num(v, 'batch', { int: true, min: 1, max: 256 }) ?? 16,
-      clients: num(v, 'clients', { int: true, min: 1, max: 1024 }) ?? 32,
+      clients,
       requests: num(v, 'requests', { int: true, min: 1 }) ?? 10_000,
-      parallel: num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? 16,
+      parallel: num(v, 'parallel', { int: true, min: 1, max: 1024 }) ?? clients,
       workers: cores > 1 ? [1, cores] : [1],
       overload: {
         clients: num(v, 'overload-clients', { int: true, min: 1, max: 4096 }) ?? 256,
