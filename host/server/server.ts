@@ -357,8 +357,9 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     let outText = echo;
     let lastWrite = -Infinity;
     let flushTimer: NodeJS.Timeout | undefined;
+    const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
     const writeEvent = (data: unknown) => {
-      if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
+      if (!res.destroyed && !res.writableEnded) res.write(sse(data));
     };
     const flush = () => {
       if (flushTimer) clearTimeout(flushTimer);
@@ -433,7 +434,8 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         const extra = p.returnTokenIds ? { prompt_token_ids: promptIds, token_ids: made.map((t) => t.id) } : {};
         if (p.stream) {
           outText += tail;
-          writeEvent({
+          // the last events and [DONE] in one write (one system call: a short stream makes few)
+          let last = sse({
             ...base,
             choices: [
               {
@@ -446,8 +448,8 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
             ],
             usage: usage(generated),
           });
-          if (p.includeUsageChunk) writeEvent({ ...base, choices: [], usage: usage(generated) });
-          res.end('data: [DONE]\n\n');
+          if (p.includeUsageChunk) last += sse({ ...base, choices: [], usage: usage(generated) });
+          res.end(last + 'data: [DONE]\n\n');
         } else {
           send(res, 200, {
             ...base,
