@@ -5,12 +5,11 @@
 // its worker; /metrics adds up the workers; draining finishes the streams in flight; a worker thread
 // that crashes ends its requests with an error and loses its sessions, and a new thread takes its
 // place (or, once threads stop too often, /health says the server is unhealthy).
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { join } from 'node:path';
 import { loadModel } from '../node/index.js';
-import type { WorkerPool } from '../server/pool.js';
+import type { ToWorker, WorkerPool } from '../server/pool.js';
 import { startServer, type IteraServer, type ServerOptions } from '../server/server.js';
-import type { ToWorker } from '../server/pool.js';
 import { repoRoot } from './shared.js';
 import { events, LONG_STREAM_TOKENS, longStream, post, postState, until } from './server-helpers.js';
 
@@ -127,15 +126,21 @@ t.test('a session saved on one worker and restored on the other continues exactl
   });
 });
 
+/** Two long streams on a server of two workers with one slot each: one on each worker. */
+async function streamOnEach(t: Tap, s: IteraServer, pool: WorkerPool) {
+  const a = await longStream(s.url);
+  const b = await longStream(s.url);
+  t.same(
+    pool.loads().map((l) => l.busy),
+    [1, 1],
+    'one stream on each worker',
+  );
+  return [a, b];
+}
+
 t.test('a client that hangs up frees its slot in its worker', async (t) => {
   await withServer({ parallel: 1, maxTokens: LONG_STREAM_TOKENS }, async (s, pool) => {
-    const a = await longStream(s.url);
-    const b = await longStream(s.url);
-    t.same(
-      pool.loads().map((l) => l.busy),
-      [1, 1],
-      'one stream on each worker',
-    );
+    const [a, b] = await streamOnEach(t, s, pool);
     a.abort();
     t.ok(await until(() => s.engine.busy === 1), 'its slot is free');
     const c = await longStream(s.url);
@@ -190,13 +195,7 @@ t.test(
           [1, 1],
           'a kept session on each worker',
         );
-        const a = await longStream(s.url);
-        const b = await longStream(s.url);
-        t.same(
-          pool.loads().map((l) => l.busy),
-          [1, 1],
-          'one stream on each worker',
-        );
+        const [a, b] = await streamOnEach(t, s, pool);
         const old = pool.workerThread(0);
         crash(pool, 0);
         const ended = await Promise.race([a.rest, b.rest]);
