@@ -15,7 +15,8 @@ export interface ServerBenchSettings {
   rounds: number;
   /** sequences at once in the in-process batch */
   batch: number;
-  /** HTTP: concurrent streaming clients, requests per (workers, setting), slots per worker */
+  /** HTTP: concurrent streaming clients, requests per (workers, setting), and slots in all, split
+   *  evenly over the workers (each HttpResult's `parallel` is its slots per worker) */
   clients: number;
   requests: number;
   parallel: number;

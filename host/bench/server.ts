@@ -36,7 +36,9 @@ export interface ServerBenchInput extends ServerBenchSettings {
   build: 'auto' | 'simd' | 'scalar' | 'relaxed';
   /** argv that starts `itera` (node and bin/itera.js). */
   itera: string[];
-  overload: { clients: number; maxQueue: number; parallel: number; workers: number };
+  /** settleSeconds: how long the overload phase waits at most for resident memory to come back
+   *  (default 60) */
+  overload: { clients: number; maxQueue: number; parallel: number; workers: number; settleSeconds?: number };
   command: string[];
   version: string;
   note?: (line: string) => void;
@@ -291,11 +293,13 @@ async function httpPhase(i: ServerBenchInput, single: Map<string, number>): Prom
   const V = i.model.config.vocabSize;
   const out: HttpResult[] = [];
   for (const workers of i.workers) {
+    // the slots in all split over the workers: --parallel 32 with one, 16 each with two
+    const parallel = Math.ceil(i.parallel / workers);
     const srv = await startServe(i, [
       '--workers',
       String(workers),
       '--parallel',
-      String(i.parallel),
+      String(parallel),
       '--max-queue',
       String(i.clients * 2),
     ]);
@@ -338,7 +342,7 @@ async function httpPhase(i: ServerBenchInput, single: Map<string, number>): Prom
         const p99 = ttfts.length ? percentile(ttfts, 99) : NaN;
         const r: HttpResult = {
           workers,
-          parallel: i.parallel,
+          parallel,
           clients: i.clients,
           setting: s.name,
           requests: i.requests,
@@ -399,9 +403,15 @@ async function overload(i: ServerBenchInput): Promise<OverloadResult> {
     const secs = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     agent.destroy();
-    // memory returns once the server's collector has run: a few idle seconds
-    await new Promise((r) => setTimeout(r, 5000));
-    const after = rssOf(pid);
+    // memory returns once the server's collectors have run and given pages back, which V8 does
+    // after some idle seconds (5 s was too soon: 116 MB then, 109 MB at 10 s, 86 MB at 40 s, from
+    // 99 MB idle): read it each second until it is within 10% of idle, for settleSeconds at most
+    let after = rssOf(pid);
+    let waited = 0;
+    for (; waited < (o.settleSeconds ?? 60) && !(idle && after && after <= idle * 1.1); waited++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      after = rssOf(pid);
+    }
     const completed = outcomes.filter((x) => x.ok).length;
     const rejected = outcomes.filter((x) => x.status === 429).length;
     const hung = outcomes.filter((x) => x.hung).length;
@@ -427,7 +437,7 @@ async function overload(i: ServerBenchInput): Promise<OverloadResult> {
       },
     };
     i.note?.(
-      `overload ${o.clients} clients vs --max-queue ${o.maxQueue} (${o.workers} workers x ${o.parallel}): ${completed} completed, ${rejected} got 429, ${other} other, ${hung} hung; RSS idle ${((idle ?? 0) / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB, after ${((after ?? 0) / 1e6).toFixed(1)} MB`,
+      `overload ${o.clients} clients vs --max-queue ${o.maxQueue} (${o.workers} workers x ${o.parallel}): ${completed} completed, ${rejected} got 429, ${other} other, ${hung} hung; RSS idle ${((idle ?? 0) / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB, after ${((after ?? 0) / 1e6).toFixed(1)} MB (${waited} s after the burst)`,
     );
     return r;
   } finally {

@@ -11,6 +11,8 @@ import { batchedStepper, Scheduler, type Job } from './scheduler.js';
 export interface SessionRef {
   /** Tokens the session has seen. */
   readonly position: number;
+  /** Its state is gone (the worker thread holding it stopped). */
+  readonly lost?: boolean;
 }
 
 /** A job as the HTTP layer gives it: the session is a reference, and the stop strings travel with
@@ -26,6 +28,8 @@ export interface Engine {
   readonly busy: number;
   readonly queued: number;
   readonly idle: boolean;
+  /** Able to serve (false when every worker thread has stopped for good): /health's answer. */
+  readonly healthy: boolean;
   /** Queues a job; false when the queue is full (the caller answers 429). */
   submit(job: EngineJob): boolean;
   /** Removes a job wherever it is; no callback follows. */
@@ -75,6 +79,9 @@ export class LocalEngine implements Engine {
   }
   get idle(): boolean {
     return this.scheduler.idle;
+  }
+  get healthy(): boolean {
+    return true;
   }
 
   submit(job: EngineJob): boolean {

@@ -75,10 +75,15 @@ function fromWire(e: WireError): Error {
 
 class PoolSession implements SessionRef {
   constructor(
-    readonly worker: number,
+    /** The thread holding its state: that thread itself, not its index, so that a replacement
+     *  thread (which numbers its own sessions from 1) is never asked for a lost one's handle. */
+    readonly thread: Thread,
     readonly handle: number,
     public position: number,
   ) {}
+  get lost(): boolean {
+    return !this.thread.alive;
+  }
 }
 
 interface Thread {
@@ -103,6 +108,21 @@ export interface PoolOptions extends WorkerInit {
   maxQueue: number;
   /** The HTTP layer's metrics: the time to first token is measured here, from acceptance. */
   metrics: Metrics;
+  /** Told when a worker thread stops and when its replacement is ready or fails (default: none). */
+  log?: (line: string) => void;
+  /** Replacements allowed per minute for each worker (default RESTARTS_PER_MINUTE). */
+  restartsPerMinute?: number;
+}
+
+/** Replacements of stopped worker threads allowed per minute, for each worker: past that, a
+ *  thread that stops stays stopped (a model or machine that kills every thread is not retried in
+ *  a loop), and with none left the server reports itself unhealthy. */
+export const RESTARTS_PER_MINUTE = 3;
+
+/** Ends a job with an error after the current call: pump() runs inside submit(), whose caller has
+ *  not finished setting the job up yet. */
+function later(job: EngineJob, e: Error): void {
+  queueMicrotask(() => job.onError(e));
 }
 
 /** The worker threads' script, beside this file. */
@@ -125,6 +145,13 @@ export class WorkerPool implements Engine {
   private readonly byJob = new Map<EngineJob, Pending>();
   private nextId = 1;
   private idleWaiters: (() => void)[] = [];
+  private closing = false;
+  /** Every first thread has loaded the model (before that, one that stops fails the start). */
+  private launched = false;
+  /** Worker threads being started in place of stopped ones. */
+  private starting = 0;
+  /** When each replacement was started (the last minute's). */
+  private restarts: number[] = [];
   readonly slots: number;
 
   private constructor(private readonly o: PoolOptions) {
@@ -141,6 +168,7 @@ export class WorkerPool implements Engine {
       await pool.close();
       throw e;
     }
+    pool.launched = true;
     return pool;
   }
 
@@ -183,7 +211,9 @@ export class WorkerPool implements Engine {
     });
   }
 
-  /** A worker that died: its jobs end with an error, its sessions are gone. */
+  /** A worker that died: its jobs end with an error, its sessions are gone, and a new thread takes
+   *  its place (unless the server is closing, or threads have stopped too often: see
+   *  RESTARTS_PER_MINUTE). */
   private lost(th: Thread, why: Error): void {
     for (const p of [...this.running.values()]) {
       if (p.thread !== th) continue;
@@ -193,8 +223,48 @@ export class WorkerPool implements Engine {
     for (const r of th.replies.values()) r.fail(why);
     th.replies.clear();
     th.busy = 0;
+    th.sessions.clear();
+    if (this.launched && !this.closing) {
+      this.o.log?.(`itera serve: worker thread ${th.index} stopped: ${why.message}`);
+      this.replace(th.index);
+    }
     this.pump();
     this.checkIdle();
+  }
+
+  private replace(index: number): void {
+    const now = performance.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    if (this.restarts.length >= (this.o.restartsPerMinute ?? RESTARTS_PER_MINUTE) * this.o.count) {
+      this.o.log?.(`itera serve: worker thread ${index} is not replaced: too many stopped in the last minute`);
+      return;
+    }
+    this.restarts.push(now);
+    this.starting++;
+    this.spawn(index).then(
+      () => {
+        this.starting--;
+        this.o.log?.(`itera serve: worker thread ${index} replaced`);
+        this.pump();
+      },
+      (e: Error) => {
+        this.starting--;
+        this.o.log?.(`itera serve: worker thread ${index} could not be replaced: ${e.message}`);
+        this.pump();
+        this.checkIdle();
+      },
+    );
+  }
+
+  /** At least one worker thread is running or starting: false once every one has stopped for good
+   *  (/health then answers 503). */
+  get healthy(): boolean {
+    return this.starting > 0 || this.threads.some((t) => t.alive);
+  }
+
+  /** The node Worker of thread i (tests end one to check what follows). */
+  workerThread(i: number): Worker {
+    return this.threads[i].worker;
   }
 
   /** Each worker's generating jobs and kept sessions (for tests and the bench). */
@@ -253,18 +323,25 @@ export class WorkerPool implements Engine {
     return new Promise((ok) => this.idleWaiters.push(ok));
   }
 
-  /** Sends waiting jobs to workers with a free slot, in arrival order. */
+  /** Sends waiting jobs to workers with a free slot, in arrival order; with no worker left, ends
+   *  them with an error. */
   private pump(): void {
+    if (!this.healthy && !this.closing) {
+      for (const p of this.waiting.splice(0)) {
+        this.byJob.delete(p.job);
+        later(p.job, new Error('no worker thread is running: they stopped, and too often to be replaced'));
+      }
+    }
     for (let i = 0; i < this.waiting.length;) {
       const p = this.waiting[i];
       const ref = p.job.session as PoolSession | undefined;
       let th: Thread | undefined;
       if (ref) {
-        const home = this.threads[ref.worker];
-        if (!home?.alive) {
+        const home = ref.thread;
+        if (!home.alive) {
           this.waiting.splice(i, 1);
           this.byJob.delete(p.job);
-          p.job.onError(new Error('the worker thread holding this session stopped: the session is gone'));
+          later(p.job, new Error('the worker thread holding this session stopped: the session is gone'));
           continue;
         }
         if (home.busy < this.o.parallel) th = home;
@@ -367,7 +444,7 @@ export class WorkerPool implements Engine {
   async openSession(): Promise<SessionRef> {
     const th = this.home();
     const handle = await this.call<number>(th, { t: 'open', rid: this.nextId++ });
-    const ref = new PoolSession(th.index, handle, 0);
+    const ref = new PoolSession(th, handle, 0);
     th.sessions.set(handle, ref);
     return ref;
   }
@@ -380,22 +457,20 @@ export class WorkerPool implements Engine {
       { t: 'restore', rid: this.nextId++, bytes: copy },
       [copy.buffer as ArrayBuffer],
     );
-    const ref = new PoolSession(th.index, r.handle, r.position);
+    const ref = new PoolSession(th, r.handle, r.position);
     th.sessions.set(r.handle, ref);
     return ref;
   }
 
   saveSession(s: SessionRef): Promise<Uint8Array> {
     const ref = s as PoolSession;
-    return this.call<Uint8Array>(this.threads[ref.worker], { t: 'save', rid: this.nextId++, session: ref.handle });
+    return this.call<Uint8Array>(ref.thread, { t: 'save', rid: this.nextId++, session: ref.handle });
   }
 
   freeSession(s: SessionRef): void {
-    const ref = s as PoolSession;
-    const th = this.threads[ref.worker];
-    if (!th) return;
-    th.sessions.delete(ref.handle);
-    if (th.alive) th.worker.postMessage({ t: 'free', session: ref.handle } satisfies ToWorker);
+    const th = (s as PoolSession).thread;
+    th.sessions.delete((s as PoolSession).handle);
+    if (th.alive) th.worker.postMessage({ t: 'free', session: (s as PoolSession).handle } satisfies ToWorker);
   }
 
   async renderMetrics(http: Metrics): Promise<string> {
@@ -413,6 +488,7 @@ export class WorkerPool implements Engine {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.clear();
     const ths = this.threads.filter((t) => t.alive);
     for (const t of ths) t.alive = false;

@@ -1,6 +1,7 @@
 // The scheduler: one model instance, up to `parallel` requests generating at once, the rest
-// waiting in a bounded queue. Each tick prefills at most one waiting prompt (prompts take turns
-// with decoding, so a long prompt delays the others by one prefill, not by all of them), then
+// waiting in a bounded queue. Each tick prefills waiting prompts into free slots, in arrival
+// order, up to PREFILL_BUDGET prompt tokens (at least one prompt: prompts take turns with decoding,
+// so a burst of new prompts delays the others by about one decode step, not by all of them), then
 // advances every active request by exactly one token (round-robin, one token per request per
 // tick). Ticks run from setImmediate, so sockets and timers are served between them.
 //
@@ -28,6 +29,11 @@ export function batchedStepper(model: IteraModel): Stepper {
     step: (sessions) => (sessions.length > 1 ? model.wasmModel.stepBatch(sessions) : sessions.map((s) => s.next())),
   };
 }
+
+/** Prompt tokens a scheduler step feeds at most before its decode step (a longer prompt still goes
+ *  in one step, alone): about the cost of a decode step of 16 requests, so a burst of new requests
+ *  starts within a step or two while the ones decoding wait at most that long for their next token. */
+export const PREFILL_BUDGET = 64;
 
 export interface TokenEvent {
   id: number;
@@ -139,9 +145,15 @@ export class Scheduler {
     });
   }
 
-  /** One prefill (if a slot is free and a prompt waits), then one token for every active job. */
+  /** Waiting prompts into free slots, up to PREFILL_BUDGET prompt tokens (always at least one
+   *  prompt, in arrival order), then one token for every active job. */
   tick(): void {
-    if (this.waiting.length > 0 && this.active.length < this.parallel) this.admit(this.waiting.shift()!);
+    let budget = PREFILL_BUDGET;
+    while (this.waiting.length > 0 && this.active.length < this.parallel && budget > 0) {
+      const w = this.waiting.shift()!;
+      budget -= Math.max(1, w.job.promptIds.length);
+      this.admit(w);
+    }
     if (this.active.length > 0) this.decode();
     this.gauges();
     this.checkIdle();

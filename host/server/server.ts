@@ -21,7 +21,7 @@ export interface ServerOptions {
   model: IteraModel | Promise<IteraModel>;
   /** Worker threads, each with its own instance of the model file (the same file as `model`),
    *  each running `parallel` slots; without it one scheduler runs in this thread. */
-  workers?: { count: number; model: string | Uint8Array; build?: Build };
+  workers?: { count: number; model: string | Uint8Array; build?: Build; restartsPerMinute?: number };
   /** The id /v1/models lists (the model file's name without .gguf). */
   modelId?: string;
   host?: string;
@@ -148,7 +148,15 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
   const parallel = o.parallel ?? SERVER_DEFAULTS.parallel;
   const maxQueue = o.maxQueue ?? SERVER_DEFAULTS.maxQueue;
   // the workers load their instances while this thread loads its own (when given a promise)
-  const pool = o.workers ? WorkerPool.start({ ...o.workers, parallel, maxQueue, metrics }) : null;
+  const pool = o.workers
+    ? WorkerPool.start({
+        ...o.workers,
+        parallel,
+        maxQueue,
+        metrics,
+        log: (message) => log(JSON.stringify({ time: new Date().toISOString(), event: 'worker', message })),
+      })
+    : null;
   let model: IteraModel;
   try {
     model = await o.model;
@@ -349,8 +357,9 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     let outText = echo;
     let lastWrite = -Infinity;
     let flushTimer: NodeJS.Timeout | undefined;
+    const sse = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
     const writeEvent = (data: unknown) => {
-      if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
+      if (!res.destroyed && !res.writableEnded) res.write(sse(data));
     };
     const flush = () => {
       if (flushTimer) clearTimeout(flushTimer);
@@ -425,7 +434,8 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
         const extra = p.returnTokenIds ? { prompt_token_ids: promptIds, token_ids: made.map((t) => t.id) } : {};
         if (p.stream) {
           outText += tail;
-          writeEvent({
+          // the last events and [DONE] in one write (one system call: a short stream makes few)
+          let last = sse({
             ...base,
             choices: [
               {
@@ -438,8 +448,8 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
             ],
             usage: usage(generated),
           });
-          if (p.includeUsageChunk) writeEvent({ ...base, choices: [], usage: usage(generated) });
-          res.end('data: [DONE]\n\n');
+          if (p.includeUsageChunk) last += sse({ ...base, choices: [], usage: usage(generated) });
+          res.end(last + 'data: [DONE]\n\n');
         } else {
           send(res, 200, {
             ...base,
@@ -557,7 +567,10 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     };
     if (path === '/health') {
       want('GET');
-      return draining ? send(res, 503, { status: 'draining' }) : send(res, 200, { status: 'ok' });
+      if (draining) return send(res, 503, { status: 'draining' });
+      return engine.healthy
+        ? send(res, 200, { status: 'ok' })
+        : send(res, 503, { status: 'unhealthy', message: 'no worker thread is running' });
     }
     if (!authorized(req))
       throw new ApiError(
@@ -614,11 +627,16 @@ export async function startServer(o: ServerOptions): Promise<IteraServer> {
     }
     const sm = /^\/v1\/sessions\/([^/]+)(\/completions|\/state)?$/.exec(path);
     if (sm) {
-      const k = sessions.get(sm[1]);
+      let k = sessions.get(sm[1]);
+      if (k?.session.lost) {
+        // its worker thread stopped: the state went with it
+        endSession(k);
+        k = undefined;
+      }
       if (!k)
         throw new ApiError(
           404,
-          `no session ${sm[1].slice(0, 64)}: it was deleted, timed out, or never existed`,
+          `no session ${sm[1].slice(0, 64)}: it was deleted, timed out, lost with a worker thread that stopped, or never existed`,
           'invalid_request_error',
           null,
           'session_not_found',

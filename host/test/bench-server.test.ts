@@ -27,7 +27,7 @@ t.test('a short server bench: every phase runs and answers every request', async
     requests: 32,
     parallel: 4,
     workers: [1, 2],
-    overload: { clients: 40, maxQueue: 8, parallel: 2, workers: 2 },
+    overload: { clients: 40, maxQueue: 8, parallel: 2, workers: 2, settleSeconds: 10 },
     command: ['test'],
     version: 'test',
   });

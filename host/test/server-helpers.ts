@@ -45,7 +45,11 @@ export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   return true;
 }
 
-/** Starts a long streaming completion and resolves once its first event has arrived; abort() hangs up. */
+/** Starts a streaming completion that lasts until it is cut (a million tokens: the server needs
+ *  maxTokens that high) and resolves once its first event has arrived; abort() hangs up. A thousand
+ *  tokens, as before, took only 25-50 ms here, and a stream could end before the test looked. */
+export const LONG_STREAM_TOKENS = 1_000_000;
+
 export function longStream(
   url: string,
   extra: Record<string, unknown> = {},
@@ -79,6 +83,14 @@ export function longStream(
       },
     );
     req.on('error', (e) => fail(e));
-    req.end(JSON.stringify({ prompt: 'The jury said', max_tokens: 1000, ignore_eos: true, stream: true, ...extra }));
+    req.end(
+      JSON.stringify({
+        prompt: 'The jury said',
+        max_tokens: LONG_STREAM_TOKENS,
+        ignore_eos: true,
+        stream: true,
+        ...extra,
+      }),
+    );
   });
 }

@@ -10,7 +10,7 @@ import { loadModel } from '../node/index.js';
 import { tokenNll } from '../runtime/api.js';
 import { startServer, type IteraServer, type ServerOptions } from '../server/server.js';
 import { repoRoot } from './shared.js';
-import { events, longStream, post, postState, until, type Reply } from './server-helpers.js';
+import { events, LONG_STREAM_TOKENS, longStream, post, postState, until, type Reply } from './server-helpers.js';
 
 // the earlier student (learned positions): its greedy text and its slow steps past T are what the
 // stop-string and timeout cases below were written against (fixtures/models/README.md)
@@ -336,7 +336,7 @@ t.test('the openai client gets its error classes: 400, 401, 429', async (t) => {
 });
 
 t.test('a client that hangs up cancels its generation and frees the slot', async (t) => {
-  await withServer({ parallel: 2 }, async (s) => {
+  await withServer({ parallel: 2, maxTokens: LONG_STREAM_TOKENS }, async (s) => {
     const a = await longStream(s.url);
     const b = await longStream(s.url);
     t.equal(s.engine.busy, 2);
@@ -415,8 +415,11 @@ t.test('/metrics, /tokenize, /detokenize, one log line per request', async (t) =
 });
 
 t.test('draining: /health 503 and new requests 503 while in-flight ones finish; cut at the deadline', async (t) => {
+  // 400 tokens: still going when the drain starts (60 could end first, and a server with nothing
+  // in flight closes at once: the fetch below then fails), and done well within its 5 s (past T
+  // each step of this model recomputes its window: about a millisecond a token here)
   const s = await startServer({ model, port: 0, log: () => {} });
-  const a = await longStream(s.url, { max_tokens: 60 });
+  const a = await longStream(s.url, { max_tokens: 400 });
   const drained = s.drain(5000);
   t.equal((await fetch(s.url + '/health')).status, 503, '/health: 503 while draining');
   const r = await post(s.url + '/v1/completions', { prompt: 'x' });
@@ -425,7 +428,7 @@ t.test('draining: /health 503 and new requests 503 while in-flight ones finish; 
   t.match(body, /"finish_reason":"length"[\s\S]*data: \[DONE\]/, 'the stream in flight finished');
   await drained;
 
-  const s2 = await startServer({ model, port: 0, log: () => {} });
+  const s2 = await startServer({ model, port: 0, log: () => {}, maxTokens: LONG_STREAM_TOKENS });
   const b = await longStream(s2.url);
   await s2.drain(100);
   t.match(await b.rest, /"code":"draining"/, 'a stream still going at the deadline gets an error event');

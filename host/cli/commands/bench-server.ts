@@ -1,9 +1,9 @@
 // itera bench --server: the inference server's benchmark (host/bench/server.ts), its table, its
 // JSON (itera-bench-server/1) and its SVG charts.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { packageRoot } from '../../node/index.js';
 import { runServerBench } from '../../bench/server.js';
 import { SERVER_BENCH_JSON_SCHEMA, validateServerBench, type ServerBenchDocument } from '../../bench/server-schema.js';
@@ -13,15 +13,17 @@ import type { Io } from '../command.js';
 import { buildFrom, modelPathFrom, openModel } from './model-option.js';
 
 export const serverBenchHelp = `Server mode (--server): the figures of docs/server.md, each a ratio to single-stream
-generate() measured in the same run; student Q8_0 by default, 64-token completions, greedy and
-temperature 0.8: (a) ${'--batch'} sequences at once through the server's scheduler in this thread;
-(b) 'itera serve' as a child process under --clients concurrent streaming clients (prompts of 4
-to 32 tokens), --requests per setting, with --workers 1 and with one worker per core; (c)
-overload: --overload-clients at once against --max-queue 64, with the server's resident memory.
+generate() measured in the same run; student Q8_0 by default (models/student-q8_0.gguf, not the
+default model), 64-token completions, greedy and temperature 0.8: (a) ${'--batch'} sequences at
+once through the server's scheduler in this thread; (b) 'itera serve' as a child process under
+--clients concurrent streaming clients (prompts of 4 to 32 tokens), --requests per setting, with
+--workers 1 and with one worker per core; (c) overload: --overload-clients at once against
+--max-queue 64, with the server's resident memory.
       --server            run the server benchmark instead of the model benchmark
       --requests N        requests per (workers, setting) over HTTP (default 10000)
       --clients C         concurrent streaming clients (default 32)
-      --parallel P        slots per worker for the HTTP phase (default 16)
+      --parallel P        slots in all for the HTTP phase, split over the workers (default:
+                          --clients, so that no client waits for a slot)
       --batch B           sequences at once in the in-process phase (default 16)
       --rounds R          rounds of the in-process phase (default 3)
       --overload-clients N  clients at once in the overload phase (default 256)
@@ -40,14 +42,24 @@ export const serverBenchOptions = {
   'print-server-schema': { type: 'boolean' },
 } as const;
 
+/** models/student-q8_0.gguf beside the default model, when it is there (else the default). */
+function studentQ8(v: Values): string {
+  const d = modelPathFrom({ ...v, model: undefined });
+  const q8 = join(dirname(d), 'student-q8_0.gguf');
+  return existsSync(q8) ? q8 : d;
+}
+
 export async function benchServer(given: Values, io: Io, version: string): Promise<number> {
-  // --model may be repeated for the model bench; the server bench serves the first
-  const v: Values = { ...given, model: Array.isArray(given.model) ? (given.model[0] as string) : given.model };
+  // --model may be repeated for the model bench; the server bench serves the first, or the
+  // student Q8_0 the issue's figures are for (not the default model, which is Q4_0)
+  const named = Array.isArray(given.model) ? (given.model[0] as string) : (given.model as string | undefined);
+  const v: Values = { ...given, model: named ?? studentQ8(given) };
   if (v['print-server-schema']) {
     io.out.write(JSON.stringify(SERVER_BENCH_JSON_SCHEMA, null, 2) + '\n');
     return 0;
   }
   const cores = availableParallelism();
+  const clients = num(v, 'clients', { int: true, min: 1, max: 1024 }) ?? 32;
   const model = await openModel(v);
   const say = (l: string) => io.err.write(l + '\n');
   try {
@@ -59,9 +71,9 @@ export async function benchServer(given: Values, io: Io, version: string): Promi
       maxTokens: 64,
       rounds: num(v, 'rounds', { int: true, min: 1, max: 100 }) ?? 3,
       batch: num(v, 'batch', { int: true, min: 1, max: 256 }) ?? 16,
-      clients: num(v, 'clients', { int: true, min: 1, max: 1024 }) ?? 32,
+      clients,
       requests: num(v, 'requests', { int: true, min: 1 }) ?? 10_000,
-      parallel: num(v, 'parallel', { int: true, min: 1, max: 256 }) ?? 16,
+      parallel: num(v, 'parallel', { int: true, min: 1, max: 1024 }) ?? clients,
       workers: cores > 1 ? [1, cores] : [1],
       overload: {
         clients: num(v, 'overload-clients', { int: true, min: 1, max: 4096 }) ?? 256,

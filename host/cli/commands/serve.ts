@@ -45,7 +45,9 @@ ${modelHelp}
       --workers N         worker threads, each with its own instance of the model and P slots
                           (default: the number of cores, here ${CORES}); 1 runs everything in the
                           main thread (the single executable's only choice so far); a kept
-                          session stays on the worker that made it
+                          session stays on the worker that made it; a worker thread that stops
+                          fails its requests, loses its sessions and is replaced (at most 3
+                          times a minute each; with none left, /health answers 503)
   -h, --help              this help
 
 Examples:
