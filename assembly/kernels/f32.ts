@@ -90,7 +90,9 @@ export function matvec_f32_simd(W: usize, x: usize, y: usize, rows: i32, cols: i
  *  four cycles on x64, against two to three for an add) bounds a chain: on the AMD EPYC we measure
  *  on, four independent chains of f32x4.relaxed_madd ran at 17 G multiply-adds/s, eight at 30 and
  *  ten at 31 (mul + add: 34 with four). One load of x serves eight rows. The eight row pointers
- *  are taken once: computing them from one base at every step measured 5-10% slower. */
+ *  are taken once: computing them from one base at every step measured 5-10% slower. The SIMD
+ *  build keeps four rows: eight (the same bits) measured 6-10% faster there on Node 24 but 4-7%
+ *  slower on Node 20, the default build's main engine. */
 function rows8(W: usize, x: usize, y: usize, rows: i32, cols: i32): i32 {
   const c4 = cols & ~3;
   const stride = <usize>cols << 2;
