@@ -92,7 +92,7 @@ export function matvec_f32_simd(W: usize, x: usize, y: usize, rows: i32, cols: i
  *  ten at 31 (mul + add: 34 with four). One load of x serves eight rows. The eight row pointers
  *  are taken once: computing them from one base at every step measured 5-10% slower. The SIMD
  *  build keeps four rows: eight (the same bits) measured 6-10% faster there on Node 24 but 4-7%
- *  slower on Node 20, the default build's main engine. */
+ *  slower on Node 20 (V8 11.3), and the default build serves every engine alike. */
 function rows8(W: usize, x: usize, y: usize, rows: i32, cols: i32): i32 {
   const c4 = cols & ~3;
   const stride = <usize>cols << 2;
