@@ -27,6 +27,7 @@ interface Probe {
   withDot?: Verdict;
   dotWrong?: boolean;
   matvecMaxDiff?: number;
+  elementwiseMaxDiff?: number;
 }
 
 const probeJs = join(repoRoot(), 'dist', 'host', 'test', 'relaxed-probe.js');
@@ -114,6 +115,10 @@ for (const [major, flags] of [
       t.equal(p.withDot!.ok, true);
       t.equal(p.resolved.build, 'relaxed');
       t.ok(p.matvecMaxDiff! < 1e-4, `f32 kernels within 1e-4 of the SIMD build (max ${p.matvecMaxDiff})`);
+      t.ok(
+        p.elementwiseMaxDiff! < 1e-5,
+        `exp, SiLU, softplus, GELU within 1e-5 (relative) of the SIMD build (max ${p.elementwiseMaxDiff})`,
+      );
     },
   );
 }
