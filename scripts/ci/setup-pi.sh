@@ -19,7 +19,7 @@ for arch in x64 arm64; do
 done
 
 need=()
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v qemu-system-aarch64 >/dev/null 2>&1 || need+=(qemu-system-arm)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
