@@ -54,7 +54,7 @@ qemu_args() {
     -append "console=ttyAMA0 root=/dev/vda rw panic=5 $extra"
     -drive "if=none,file=$disk,format=$fmt,id=d,cache=unsafe" -device virtio-blk-pci,drive=d
     -netdev "$net" -device virtio-net-pci,netdev=n,romfile= -device virtio-rng-pci
-    -display none -monitor none -serial "file:$RUN/console.log" -no-reboot)
+    -display none -monitor none -serial "file:$RUN/console.log")
 }
 
 # the initramfs: busybox and the modules that reach the root file system; /init mounts /dev/vda
@@ -264,6 +264,7 @@ second_stage() {
   local t1=$SECONDS
   : > "$RUN/console.log"
   qemu_args "$IMG.part" "itera_init=/itera-stage2" "" 2048
+  QEMU+=(-no-reboot)   # a panic (panic=5) ends qemu instead of looping
   timeout "${ITERA_PI_STAGE2_TIMEOUT:-3600}" "${QEMU[@]}" || true
   grep -q "itera-stage2: OK" "$RUN/console.log" || { tail -40 "$RUN/console.log" >&2; die "the second stage failed (console: $RUN/console.log)"; }
   log "second stage done in $((SECONDS - t1)) s"

