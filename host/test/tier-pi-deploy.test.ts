@@ -22,6 +22,7 @@ t.test('deploy-pi.sh --dry-run prints the plan', async (t) => {
   t.match(r.out, /-p 2222 pi@raspberrypi\.local/, 'over the given ssh port');
   t.notMatch(r.out, /StrictHostKeyChecking/, 'host keys are checked as ssh always does');
   t.match(r.out, /itera service install --model \.\.\. --host 0\.0\.0\.0/, 'installs the service');
+  t.match(r.out, /--serve-args="--workers 2"/, 'serving from two worker threads by default');
   t.match(r.out, /--compare x86\.json/, 'the device tests, held to this machine');
   t.match(r.out, /itera bench --runs 3 --peers none --json, copied to reports\/devices\//, 'bench JSON comes home');
   const s = deploy(['--dry-run', '--no-tests', '--no-bench', 'pi@10.0.0.7']);
@@ -34,6 +35,7 @@ t.test('deploy-pi.sh stops with a sentence before doing anything', async (t) => 
     ['a target that is not user@host', ['--dry-run', 'pi@x; rm -rf /'], 2, /must look like user@host/],
     ['an unknown option', ['--dry-run', '--fast', 'pi@pi'], 2, /unknown option '--fast'/],
     ['a bad port', ['--dry-run', '--port', 'ssh', 'pi@pi'], 2, /--port must be a number/],
+    ['bad workers', ['--dry-run', '--workers', '0', 'pi@pi'], 2, /--workers must be a number from 1 to 99/],
     [
       'a missing SSH key',
       ['-i', '/nonexistent/id_ed25519', 'pi@pi'],

@@ -75,7 +75,7 @@ Examples:
     const threads = workerThreadsAvailable();
     if (asked !== undefined && asked > 1 && !threads)
       throw new UsageError(
-        `--workers ${asked}: this build of itera (the single executable) has no worker threads yet; use --workers 1, or the npm package / tarball for more`,
+        `--workers ${asked}: this build of itera has no worker script (worker.js beside the CLI); use --workers 1`,
       );
     const workers = asked ?? (threads ? CORES : 1);
     const keyFile = str(v, 'api-key-file');

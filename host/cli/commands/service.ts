@@ -75,10 +75,10 @@ Type=exec
 User=${s.user}
 Group=${s.user}
 EnvironmentFile=${CONFIG_DIR}/itera.env
-# --workers 2 goes into ITERA_SERVE_ARGS once 'itera serve' has more than one worker thread
+# 'itera serve' options such as --workers 2 come from ITERA_SERVE_ARGS in the file above
 ExecStart=${exec} --model \${ITERA_MODEL} --host \${ITERA_HOST} --port \${ITERA_PORT} --api-key-file ${CONFIG_DIR}/api-key $ITERA_SERVE_ARGS
 Restart=on-failure
-RestartSec=1
+RestartSec=200ms
 TimeoutStopSec=40
 SyslogIdentifier=itera
 # the executable unpacks its WebAssembly builds and model here once ($CACHE_DIRECTORY)
