@@ -227,18 +227,26 @@ const C4: f32 = 0.009618129107628477; // ln^4 2 / 24
   return <i32>(p * reinterpret<f32>((reinterpret<i32>(t) + 151) << 23));
 }
 
+// The vector constants below, read from memory: V8 (Node 20) rebuilds a v128 constant in three
+// instructions at every use inside a loop, where a splatting load is one (kernels/math.ts too).
+const SK = memory.data<f32>([YMIN, MAGIC, C4, C3, C2, C1, 1.0, YZERO]);
+const SKI = memory.data<i32>([151, 4]);
+const K_YMIN = 0, K_MAGIC = 1, K_C4 = 2, K_C3 = 3, K_C2 = 4, K_C1 = 5, K_ONE = 6, K_YZERO = 7;
+// @ts-ignore: decorator
+@inline function sk(i: i32): v128 { return v128.load32_splat(SK + (<usize>i << 2)); }
+
 /** weight1 for four lanes (a NaN lane gives 0: truncation of NaN). */
 // @ts-ignore: decorator
 @inline function weight4(y: v128): v128 {
-  const yc = f32x4.pmax(y, f32x4.splat(YMIN));
-  const t = f32x4.add(yc, f32x4.splat(MAGIC));
-  const n = f32x4.sub(t, f32x4.splat(MAGIC));
+  const yc = f32x4.pmax(y, sk(K_YMIN));
+  const t = f32x4.add(yc, sk(K_MAGIC));
+  const n = f32x4.sub(t, sk(K_MAGIC));
   const f = f32x4.sub(yc, n);
-  let p = f32x4.add(f32x4.mul(f32x4.splat(C4), f), f32x4.splat(C3));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C2));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C1));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0));
-  return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, i32x4.splat(151)), 23)));
+  let p = f32x4.add(f32x4.mul(sk(K_C4), f), sk(K_C3));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_C2));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_C1));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_ONE));
+  return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, v128.load32_splat(SKI)), 23)));
 }
 
 /** Offers token i to the top-k heap (root: the candidate that ranks last). */
@@ -338,8 +346,8 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   let total: u64 = 0;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const mv = f32x4.splat(m), kv = f32x4.splat(k), yz = f32x4.splat(YZERO);
-    const kxv = f32x4.splat(kx), kidv = i32x4.splat(kid), four = i32x4.splat(4);
+    const mv = f32x4.splat(m), kv = f32x4.splat(k);
+    const kxv = f32x4.splat(kx), kidv = i32x4.splat(kid);
     let ids = i32x4(0, 1, 2, 3);
     let acc = i32x4.splat(0);
     let n = 0;
@@ -348,13 +356,13 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
       const x = v128.load(lg + o);
       const y = f32x4.mul(f32x4.sub(x, mv), kv);
       let w = i32x4.splat(0);
-      if (!i32x4.all_true(f32x4.lt(y, yz))) {
+      if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) {
         w = weight4(y);
         if (masked) w = v128.and(w, v128.or(f32x4.gt(x, kxv), v128.and(f32x4.eq(x, kxv), i32x4.le_s(ids, kidv))));
       }
       v128.store(q + o, w);
       acc = i32x4.add(acc, w);
-      ids = i32x4.add(ids, four);
+      ids = i32x4.add(ids, v128.load32_splat(SKI + 4));
       // a lane holds at most 64 weights of at most 2^24 + a few ulp: below 2^31
       if (++n == 64) {
         total += hsum(acc);
@@ -373,133 +381,166 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   return total;
 }
 
-// The top-p search: a most-significant-digit radix select over the weights' f32 bit patterns
-// (which order as the weights do), four digits, one pass over the tokens each.
-const HIST = memory.data(256 << 3, 16); // u64 mass per bucket
-const KEY_BASE: u32 = 0x3F800000; // the key of weight 1: keys run from it to 2^24's, 0x4B800000
-/** The mass of the tokens top-p keeps, from the last nucleusBound call. */
+// The top-p search. S(t), the mass of the tokens with q >= t, falls as t rises; tau is the largest
+// weight with S(tau) >= target. A bracket [lo, hi) holds tau (tau >= lo, S(hi) < target). Each pass
+// over the candidates sums their weights at four thresholds inside the bracket (exact integer sums,
+// in any order) and narrows it to the interval between two of them; it also moves the weights of a
+// range to a list (without branches: the lanes' mask picks a shuffle from SEL), which later passes
+// read instead of all V tokens once the bracket lies inside that range. The range is the bracket
+// the pass started with, except in the first pass over all V tokens, which guesses: tau is most
+// often 2^2.5 to 2^4 times the cut (measured on our models), so that pass sums at those bounds and
+// two points between them and keeps the weights between the bounds; a wrong guess costs one more
+// pass, never a different tau. A few candidates left, or a bracket one wide, end it: the
+// candidates in the bracket sorted, tau found by adding them from the top.
+
+/** Shuffles for i8x16.swizzle: entry m (16 bytes) moves the i32 lanes whose bit is set in m to
+ *  the front, in order (the other bytes are 0x80: zero). Filled on first use. */
+const SEL = memory.data(16 << 4, 16);
+/** Candidates at most this many end the search by sorting. */
+const FEW = 16;
+/** Sums of the last bracketPass: the weights >= th0, th1, th2, th3. */
+let sum0: u64 = 0, sum1: u64 = 0, sum2: u64 = 0, sum3: u64 = 0;
+/** The thresholds of the next pass, th0 <= th1 <= th2 <= th3. */
+let th0 = 0, th1 = 0, th2 = 0, th3 = 0;
+/** The mass of the tokens top-p keeps, from the last nucleusTau call. */
 let nucleusMass: u64 = 0;
 
-/** tau: the largest weight w such that the tokens with q >= w hold at least target of the mass.
- *  Tokens with q <= cut are known to be below tau and are not visited. The weights visited are
- *  gathered into list (i32, V of them at most), which each digit then narrows to the chosen
- *  bucket. Sets nucleusMass. */
-function nucleusBound(q: usize, V: i32, target: f64, cut: i32, list: usize): i32 {
-  // level 0: every token above the cut (four at a time where none is), by key >> 20
-  memory.fill(HIST, 0, 193 << 3);
-  let n = 0, i = 0;
+function fillSel(): void {
+  for (let m = 0; m < 16; m++) {
+    let o = 0;
+    for (let l = 0; l < 4; l++) {
+      if (m & (1 << l)) store<u32>(SEL + (<usize>m << 4) + (<usize>(o++) << 2), 0x03020100 + <u32>l * 0x04040404);
+    }
+    for (; o < 4; o++) store<u32>(SEL + (<usize>m << 4) + (<usize>o << 2), 0x80808080);
+  }
+}
+
+/** Sums the weights >= th0 .. th3 among src[0..n) into sum0 .. sum3, moves those in [c0, c1) to
+ *  out (which may be src: no lane is written before it is read) and returns how many. */
+function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
+  const t0 = th0, t1 = th1, t2 = th2, t3 = th3;
+  let s0: u64 = 0, s1: u64 = 0, s2: u64 = 0, s3: u64 = 0;
+  let m = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
-    const cv = i32x4.splat(cut);
-    for (; i + 4 <= V; i += 4) {
-      if (v128.any_true(i32x4.gt_s(v128.load(q + (<usize>i << 2)), cv))) {
-        for (let j = i; j < i + 4; j++) n = gather(q, j, cut, list, n);
+    // v >= t as v > t - 1 (t >= 1)
+    const v0 = i32x4.splat(t0 - 1), v1 = i32x4.splat(t1 - 1), v2 = i32x4.splat(t2 - 1), v3 = i32x4.splat(t3 - 1);
+    const lov = i32x4.splat(c0 - 1), hiv = i32x4.splat(c1);
+    while (i + 4 <= n) {
+      // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
+      const end = min(n & ~3, i + 256);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (; i < end; i += 4) {
+        const v = v128.load(src + (<usize>i << 2));
+        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, v0)));
+        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, v1)));
+        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, v2)));
+        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, v3)));
+        const k = i32x4.bitmask(v128.and(i32x4.gt_s(v, lov), i32x4.gt_s(hiv, v)));
+        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
+        m += popcnt(k);
       }
+      s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
     }
   }
-  for (; i < V; i++) n = gather(q, i, cut, list, n);
-  let cum: u64 = 0; // the mass of the keys above the current bucket
-  let b = pickBucket(192, target, cum);
-  cum = pickedCum;
-  let mass = load<u64>(HIST + (<usize>b << 3)); // the chosen bucket's
-  let prefix: u32 = KEY_BASE + (<u32>b << 20); // the key bits chosen so far: those above hs
-  let hs: u32 = 20;
-  for (let level = 1; level < 4; level++) {
-    // keep the weights in the chosen bucket; when they are all equal, that weight is tau
-    let kept = 0;
-    let lo: i32 = i32.MAX_VALUE, hi: i32 = 0;
-    for (let j = 0; j < n; j++) {
-      const v = load<i32>(list + (<usize>j << 2));
-      if (reinterpret<u32>(<f32>v) >> hs == prefix >> hs) {
-        store<i32>(list + (<usize>kept << 2), v);
-        kept++;
-        lo = min(lo, v);
-        hi = max(hi, v);
-      }
-    }
-    n = kept;
-    if (lo == hi) {
-      nucleusMass = cum + mass;
+  for (; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= t0) s0 += <u64>v;
+    if (v >= t1) s1 += <u64>v;
+    if (v >= t2) s2 += <u64>v;
+    if (v >= t3) s3 += <u64>v;
+    if (v >= c0 && v < c1) store<i32>(out + (<usize>(m++) << 2), v);
+  }
+  sum0 = s0; sum1 = s1; sum2 = s2; sum3 = s3;
+  return m;
+}
+
+/** Four thresholds th0 <= .. <= th3 in [lo + 1, hi - 1] (hi - lo >= 2) at the fractions j / 5 of
+ *  [lo, hi) on a log scale (by the f32 bit patterns, which grow as log2 does). */
+function thresholdsIn(lo: i32, hi: i32): void {
+  const a = lo + 1, b = hi - 1;
+  if (b - a < 4) {
+    th0 = a; th1 = min(a + 1, b); th2 = min(a + 2, b); th3 = min(a + 3, b);
+    return;
+  }
+  const ka = <i64>reinterpret<i32>(<f32>lo), kb = <i64>reinterpret<i32>(<f32>hi);
+  th0 = splitAt(ka, kb, 1, a, b);
+  th1 = max(th0, splitAt(ka, kb, 2, a, b));
+  th2 = max(th1, splitAt(ka, kb, 3, a, b));
+  th3 = max(th2, splitAt(ka, kb, 4, a, b));
+}
+
+// @ts-ignore: decorator
+@inline function splitAt(ka: i64, kb: i64, j: i64, a: i32, b: i32): i32 {
+  const t = <i32>reinterpret<f32>(<i32>(ka + (kb - ka) * j / 5));
+  return min(max(t, a), b);
+}
+
+/** tau: the largest weight such that the weights >= it among src[0..n) hold at least target of
+ *  the mass; every weight <= cut is known to be below it. full: src is all V tokens' weights
+ *  (left as they are); otherwise src is a list of weights that the search may reorder. list: room
+ *  for n weights (may be src). Sets nucleusMass. */
+function nucleusTau(src: usize, n: i32, target: f64, cut: i32, list: usize, full: bool): i32 {
+  if (load<u32>(SEL + 16) == 0) fillSel();
+  let lo = cut + 1, hi = (1 << 24) + 1; // tau in [lo, hi): no weight exceeds 2^24
+  let slo: u64 = 0, shi: u64 = 0; // S(lo) (0 while unknown), S(hi)
+  let base: u64 = 0; // S(t) = base + (the weights >= t in src) for t in [lo, hi]
+  let guess = full && cut < 1 << 19;
+  while (true) {
+    if (hi - lo == 1 && slo != 0) {
+      nucleusMass = slo;
       return lo;
     }
-    // count them by the next digit
-    const sh: u32 = level == 1 ? 12 : level == 2 ? 4 : 0;
-    const mask: u32 = level == 3 ? 15 : 255;
-    memory.fill(HIST, 0, <usize>(mask + 1) << 3);
-    for (let j = 0; j < n; j++) {
-      const v = load<i32>(list + (<usize>j << 2));
-      const p = HIST + (<usize>((reinterpret<u32>(<f32>v) >> sh) & mask) << 3);
-      store<u64>(p, load<u64>(p) + <u64>v);
+    if (n <= FEW || hi - lo == 1) break;
+    // the range this pass keeps, [c0, c1), and S(c1)
+    let c0 = lo, c1 = hi;
+    if (guess) {
+      // 2^2.5, 2^3, 2^3.5, 2^4 times cut + 1: lo < th0 < th3 < 2^24
+      const c = cut + 1;
+      th0 = <i32>(<f64>c * 5.656854249492381); th1 = c << 3; th2 = <i32>(<f64>c * 11.313708498984761); th3 = c << 4;
+      c0 = th0; c1 = th3;
+      guess = false;
+    } else {
+      thresholdsIn(lo, hi);
     }
-    b = pickBucket(<i32>mask, target, cum);
-    cum = pickedCum;
-    mass = load<u64>(HIST + (<usize>b << 3));
-    prefix |= <u32>b << sh;
-    hs = sh;
-  }
-  nucleusMass = cum + mass;
-  return <i32>reinterpret<f32>(prefix);
-}
-
-let pickedCum: u64 = 0;
-
-/** A higher cut for nucleusBound where one is safe: if the tokens with q >= t hold at least target
- *  of the mass, tau >= t. Tried for t = 2^21, 2^18, 2^15, 2^12 in one pass. */
-function raiseCut(q: usize, V: i32, target: f64, cut: i32): i32 {
-  let s0: u64 = 0, s1: u64 = 0, s2: u64 = 0, s3: u64 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const t0 = i32x4.splat((1 << 21) - 1), t1 = i32x4.splat((1 << 18) - 1), t2 = i32x4.splat((1 << 15) - 1), t3 = i32x4.splat((1 << 12) - 1);
-    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-    let n = 0;
-    for (; i + 4 <= V; i += 4) {
-      const v = v128.load(q + (<usize>i << 2));
-      a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, t0)));
-      a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, t1)));
-      a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, t2)));
-      a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, t3)));
-      if (++n == 64) {
-        s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
-        a0 = i32x4.splat(0); a1 = a0; a2 = a0; a3 = a0;
-        n = 0;
-      }
+    const m = bracketPass(src, n, c0, c1, list);
+    const S0 = base + sum0, S1 = base + sum1, S2 = base + sum2, S3 = base + sum3;
+    const sc1 = c1 == hi ? shi : S3;
+    if (<f64>S3 >= target) { lo = th3; slo = S3; }
+    else if (<f64>S2 >= target) { lo = th2; slo = S2; hi = th3; shi = S3; }
+    else if (<f64>S1 >= target) { lo = th1; slo = S1; hi = th2; shi = S2; }
+    else if (<f64>S0 >= target) { lo = th0; slo = S0; hi = th1; shi = S1; }
+    else { hi = th0; shi = S0; }
+    // the list holds every weight in [c0, c1): read it from now on if the bracket lies inside
+    if (lo >= c0 && hi <= c1) {
+      src = list;
+      n = m;
+      base = sc1;
     }
-    s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
   }
-  for (; i < V; i++) {
-    const v = load<i32>(q + (<usize>i << 2));
-    if (v >= 1 << 21) s0 += <u64>v;
-    if (v >= 1 << 18) s1 += <u64>v;
-    if (v >= 1 << 15) s2 += <u64>v;
-    if (v >= 1 << 12) s3 += <u64>v;
+  // the candidates in [lo, hi), sorted highest first, added to S(hi) until the target is reached
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= lo && v < hi) store<i32>(list + (<usize>(m++) << 2), v);
   }
-  const c = <f64>s0 >= target ? 1 << 21 : <f64>s1 >= target ? 1 << 18 : <f64>s2 >= target ? 1 << 15 : <f64>s3 >= target ? 1 << 12 : 0;
-  return max(cut, c - 1);
-}
-
-/** The highest bucket (from top down) at which the mass from the top reaches target; sets
- *  pickedCum to the mass above it. Bucket 0 when none before it does (it must then). */
-function pickBucket(top: i32, target: f64, cum: u64): i32 {
-  let b = top;
-  for (; b > 0; b--) {
-    const hb = load<u64>(HIST + (<usize>b << 3));
-    if (<f64>(cum + hb) >= target) break;
-    cum += hb;
+  for (let i = 1; i < m; i++) {
+    const v = load<i32>(list + (<usize>i << 2));
+    let j = i;
+    for (; j > 0 && load<i32>(list + (<usize>(j - 1) << 2)) < v; j--) store<i32>(list + (<usize>j << 2), load<i32>(list + (<usize>(j - 1) << 2)));
+    store<i32>(list + (<usize>j << 2), v);
   }
-  pickedCum = cum;
-  return b;
-}
-
-/** Level 0 of nucleusBound for token i: appends its weight to list if above the cut. */
-// @ts-ignore: decorator
-@inline function gather(q: usize, i: i32, cut: i32, list: usize, n: i32): i32 {
-  const v = load<i32>(q + (<usize>i << 2));
-  if (v > cut) {
-    store<i32>(list + (<usize>n << 2), v);
-    const p = HIST + (<usize>((reinterpret<u32>(<f32>v) - KEY_BASE) >> 20) << 3);
-    store<u64>(p, load<u64>(p) + <u64>v);
-    return n + 1;
+  let cum = shi;
+  for (let i = 0; i < m; i++) {
+    const v = load<i32>(list + (<usize>i << 2));
+    cum += <u64>v;
+    // equal weights are in or out together
+    if (<f64>cum >= target && (i + 1 == m || load<i32>(list + (<usize>(i + 1) << 2)) != v)) {
+      nucleusMass = cum;
+      return v;
+    }
   }
-  return n;
+  nucleusMass = cum; // not reached: tau is in [lo, hi)
+  return lo;
 }
 
 /** The first token with q >= tau at which the running sum of such weights passes r (< their sum). */
@@ -566,9 +607,7 @@ function sampleV2(s: Session): i32 {
     // tau > (total - target) / V (the tokens below tau hold more than total - target, and there
     // are at most V of them): one less than its floor is a safe cut for rounding
     const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
-    tau = sparse
-      ? nucleusBound(s.idx, topk, target, cut, s.idx)
-      : nucleusBound(q, V, target, raiseCut(q, V, target, cut), s.idx);
+    tau = sparse ? nucleusTau(s.idx, topk, target, cut, s.idx, false) : nucleusTau(q, V, target, cut, s.idx, true);
     mass = nucleusMass;
   }
   const R = <u64>nextBits24(s);
