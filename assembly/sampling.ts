@@ -78,8 +78,8 @@ export function argmax(lg: usize, n: i32): i32 {
   let j = 0;
   if (ASC_FEATURE_SIMD) {
     // skip four lanes at a time to the first group holding bv
-    const bvv = f32x4.splat(bv);
-    while (j + 4 <= n && !v128.any_true(f32x4.eq(v128.load(lg + (<usize>j << 2)), bvv))) j += 4;
+    setVs(0, f32x4.splat(bv));
+    while (j + 4 <= n && !v128.any_true(f32x4.eq(v128.load(lg + (<usize>j << 2)), vs(0)))) j += 4;
   }
   for (; j < n; j++) if (load<f32>(lg + (<usize>j << 2)) == bv) return j;
   return 0; // every logit is NaN (or -Infinity)
@@ -235,6 +235,15 @@ const K_YMIN = 0, K_MAGIC = 1, K_C4 = 2, K_C3 = 3, K_C2 = 4, K_C1 = 5, K_ONE = 6
 // @ts-ignore: decorator
 @inline function sk(i: i32): v128 { return v128.load32_splat(SK + (<usize>i << 2)); }
 
+// A loop's own vectors (splats of its parameters), kept in memory and read inside the loop: V8
+// splats a parameter again at every iteration otherwise (a shuffle each, which limited cutOf),
+// where a load folds into the instruction that uses it.
+const VS = memory.data(8 << 4, 16);
+// @ts-ignore: decorator
+@inline function vs(j: i32): v128 { return v128.load(VS + (<usize>j << 4)); }
+// @ts-ignore: decorator
+@inline function setVs(j: i32, v: v128): void { v128.store(VS + (<usize>j << 4), v); }
+
 /** weight1 for four lanes (a NaN lane gives 0: truncation of NaN). */
 // @ts-ignore: decorator
 @inline function weight4(y: v128): v128 {
@@ -287,9 +296,9 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
     n = V;
   } else {
     if (ASC_FEATURE_SIMD) {
-      const cv = f32x4.splat(c);
+      setVs(0, f32x4.splat(c));
       for (; i + 4 <= V; i += 4) {
-        if (v128.any_true(f32x4.ge(v128.load(lg + (<usize>i << 2)), cv))) {
+        if (v128.any_true(f32x4.ge(v128.load(lg + (<usize>i << 2)), vs(0)))) {
           for (let j = i; j < i + 4; j++) if (load<f32>(lg + (<usize>j << 2)) >= c) idxSet(h, n++, j);
         }
       }
@@ -306,14 +315,14 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
 function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f32 {
   let n0 = 0, n1 = 0, n2 = 0, n3 = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
-    const v0 = f32x4.splat(c0), v1 = f32x4.splat(c1), v2 = f32x4.splat(c2), v3 = f32x4.splat(c3);
+    setVs(0, f32x4.splat(c0)); setVs(1, f32x4.splat(c1)); setVs(2, f32x4.splat(c2)); setVs(3, f32x4.splat(c3));
     let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 4 <= V; i += 4) {
       const x = v128.load(lg + (<usize>i << 2));
-      a0 = i32x4.sub(a0, f32x4.ge(x, v0));
-      a1 = i32x4.sub(a1, f32x4.ge(x, v1));
-      a2 = i32x4.sub(a2, f32x4.ge(x, v2));
-      a3 = i32x4.sub(a3, f32x4.ge(x, v3));
+      a0 = i32x4.sub(a0, f32x4.ge(x, vs(0)));
+      a1 = i32x4.sub(a1, f32x4.ge(x, vs(1)));
+      a2 = i32x4.sub(a2, f32x4.ge(x, vs(2)));
+      a3 = i32x4.sub(a3, f32x4.ge(x, vs(3)));
     }
     n0 = lanes(a0); n1 = lanes(a1); n2 = lanes(a2); n3 = lanes(a3);
   }
@@ -346,19 +355,18 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   let total: u64 = 0;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const mv = f32x4.splat(m), kv = f32x4.splat(k);
-    const kxv = f32x4.splat(kx), kidv = i32x4.splat(kid);
+    setVs(0, f32x4.splat(m)); setVs(1, f32x4.splat(k)); setVs(2, f32x4.splat(kx)); setVs(3, i32x4.splat(kid));
     let ids = i32x4(0, 1, 2, 3);
     let acc = i32x4.splat(0);
     let n = 0;
     for (; i + 4 <= V; i += 4) {
       const o = <usize>i << 2;
       const x = v128.load(lg + o);
-      const y = f32x4.mul(f32x4.sub(x, mv), kv);
+      const y = f32x4.mul(f32x4.sub(x, vs(0)), vs(1));
       let w = i32x4.splat(0);
       if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) {
         w = weight4(y);
-        if (masked) w = v128.and(w, v128.or(f32x4.gt(x, kxv), v128.and(f32x4.eq(x, kxv), i32x4.le_s(ids, kidv))));
+        if (masked) w = v128.and(w, v128.or(f32x4.gt(x, vs(2)), v128.and(f32x4.eq(x, vs(2)), i32x4.le_s(ids, vs(3)))));
       }
       v128.store(q + o, w);
       acc = i32x4.add(acc, w);
@@ -423,19 +431,19 @@ function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
   let m = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
     // v >= t as v > t - 1 (t >= 1)
-    const v0 = i32x4.splat(t0 - 1), v1 = i32x4.splat(t1 - 1), v2 = i32x4.splat(t2 - 1), v3 = i32x4.splat(t3 - 1);
-    const lov = i32x4.splat(c0 - 1), hiv = i32x4.splat(c1);
+    setVs(0, i32x4.splat(t0 - 1)); setVs(1, i32x4.splat(t1 - 1)); setVs(2, i32x4.splat(t2 - 1)); setVs(3, i32x4.splat(t3 - 1));
+    setVs(4, i32x4.splat(c0 - 1)); setVs(5, i32x4.splat(c1));
     while (i + 4 <= n) {
       // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
       const end = min(n & ~3, i + 256);
       let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       for (; i < end; i += 4) {
         const v = v128.load(src + (<usize>i << 2));
-        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, v0)));
-        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, v1)));
-        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, v2)));
-        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, v3)));
-        const k = i32x4.bitmask(v128.and(i32x4.gt_s(v, lov), i32x4.gt_s(hiv, v)));
+        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, vs(0))));
+        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, vs(1))));
+        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, vs(2))));
+        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, vs(3))));
+        const k = i32x4.bitmask(v128.and(i32x4.gt_s(v, vs(4)), i32x4.gt_s(vs(5), v)));
         v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
         m += popcnt(k);
       }
@@ -549,12 +557,12 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     // whole blocks of 64 tokens while the block's kept mass does not reach r
-    const tv = i32x4.splat(tau - 1);
+    setVs(0, i32x4.splat(tau - 1));
     for (; i + 64 <= V; i += 64) {
       let acc = i32x4.splat(0);
       for (let j = 0; j < 64; j += 4) {
         const v = v128.load(q + (<usize>(i + j) << 2));
-        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, tv)));
+        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, vs(0))));
       }
       const bs = hsum(acc);
       if (cum + bs > r) break;
