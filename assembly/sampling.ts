@@ -229,9 +229,9 @@ const C4: f32 = 0.009618129107628477; // ln^4 2 / 24
 
 // The vector constants below, read from memory: V8 (Node 20) rebuilds a v128 constant in three
 // instructions at every use inside a loop, where a splatting load is one (kernels/math.ts too).
-const SK = memory.data<f32>([YMIN, MAGIC, C4, C3, C2, C1, 1.0, YZERO]);
+const SK = memory.data<f32>([YMIN, MAGIC, C4, C3, C2, C1, 1.0, YZERO, -Infinity]);
 const SKI = memory.data<i32>([151, 4]);
-const K_YMIN = 0, K_MAGIC = 1, K_C4 = 2, K_C3 = 3, K_C2 = 4, K_C1 = 5, K_ONE = 6, K_YZERO = 7;
+const K_YMIN = 0, K_MAGIC = 1, K_C4 = 2, K_C3 = 3, K_C2 = 4, K_C1 = 5, K_ONE = 6, K_YZERO = 7, K_NEGINF = 8;
 // @ts-ignore: decorator
 @inline function sk(i: i32): v128 { return v128.load32_splat(SK + (<usize>i << 2)); }
 
@@ -310,6 +310,159 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
   return idxAt(h, 0);
 }
 
+// Top-k with few kept tokens (k <= V / 32) starts from the largest logit of each group of 16
+// tokens: if at least k groups' largest logits are >= c, at least k tokens are, and c is a cut.
+// The cut is searched among the V / 16 group maxima instead of all V logits, and only the groups
+// whose largest logit reaches it are read for the candidates.
+const GROUP = 16;
+
+/** The largest logit, as maxLogit gives it, and each group's largest logit into gm (NaN ranks as
+ *  -Infinity; the last group may have fewer tokens). */
+function groupMax(lg: usize, V: i32, gm: usize): f32 {
+  let bv: f32 = -Infinity;
+  let g = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; (g + 1) * GROUP <= V; g++) {
+      const p = lg + (<usize>(g * GROUP) << 2);
+      // pmax keeps the accumulator where the new lane is NaN
+      let a = f32x4.pmax(sk(K_NEGINF), v128.load(p));
+      a = f32x4.pmax(a, v128.load(p, 16));
+      a = f32x4.pmax(a, v128.load(p, 32));
+      a = f32x4.pmax(a, v128.load(p, 48));
+      a = f32x4.pmax(a, i8x16.shuffle(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+      a = f32x4.pmax(a, i8x16.shuffle(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+      const v = f32x4.extract_lane(a, 0);
+      store<f32>(gm + (<usize>g << 2), v);
+      bv = max(bv, v);
+    }
+  }
+  for (; g * GROUP < V; g++) {
+    let v: f32 = -Infinity;
+    for (let i = g * GROUP; i < min(V, (g + 1) * GROUP); i++) v = max(v, logitAt(lg, i));
+    store<f32>(gm + (<usize>g << 2), v);
+    bv = max(bv, v);
+  }
+  return bv;
+}
+
+/** topkLast for 0 < k <= V / 32, after groupMax wrote the group maxima to s.idx, leaving the
+ *  ids top-k keeps in s.idx[0 .. k) in id order; -1 where this search does not apply (then
+ *  topkLast). */
+function topkLastGroups(s: Session, k: i32, m: f32): i32 {
+  const lg = s.logits, h = s.idx, x = s.probs, V = s.model.V;
+  const G = (V + GROUP - 1) / GROUP;
+  const gm = h;
+  // the cut among the group maxima, as topkLast finds it among the logits
+  let c: f32 = -Infinity, above: f32 = m;
+  for (let d: f32 = 1; d <= 16; d *= 16) {
+    c = cutOf(gm, G, k, m - d, m - 2 * d, m - 4 * d, m - 8 * d);
+    if (c > -Infinity) {
+      if (c != m - d) above = c + (c - m) * <f32>-0.5;
+      break;
+    }
+    above = m - 8 * d;
+  }
+  if (c == -Infinity) return -1;
+  const step = (above - c) * <f32>0.25;
+  const r = cutOf(gm, G, k, above - step, above - 2 * step, above - 3 * step, c);
+  if (r > -Infinity) c = r;
+  // the groups that reach c; their tokens' ids go to h after the group maxima (room for them is
+  // needed), their logits to x
+  let groups = 0;
+  for (let g = 0; g < G; g++) groups += <i32>(load<f32>(gm + (<usize>g << 2)) >= c);
+  if (G + groups * GROUP > V) return -1;
+  if (load<u32>(SEL + 16) == 0) fillSel();
+  const ids = h + (<usize>G << 2);
+  let n = 0;
+  for (let g = 0; g < G; g++) {
+    if (load<f32>(gm + (<usize>g << 2)) < c) continue;
+    let i = g * GROUP;
+    const end = min(V, i + GROUP);
+    if (ASC_FEATURE_SIMD) {
+      setVs(0, f32x4.splat(c));
+      let iv = i32x4.add(i32x4.splat(i), i32x4(0, 1, 2, 3));
+      for (; i + 4 <= end; i += 4) {
+        const v = v128.load(lg + (<usize>i << 2));
+        const b = i32x4.bitmask(f32x4.ge(v, vs(0)));
+        const sh = v128.load(SEL + (<usize>b << 4));
+        v128.store(ids + (<usize>n << 2), i8x16.swizzle(iv, sh));
+        v128.store(x + (<usize>n << 2), i8x16.swizzle(v, sh));
+        n += popcnt(b);
+        iv = i32x4.add(iv, v128.load32_splat(SKI + 4));
+      }
+    }
+    for (; i < end; i++) {
+      const v = load<f32>(lg + (<usize>i << 2));
+      idxSet(ids, n, i);
+      store<f32>(x + (<usize>n << 2), v);
+      n += <i32>(v >= c);
+    }
+  }
+  // the k-th largest of these n logits, xk, by narrowing [lo, hi): at least k are >= lo, fewer
+  // than k are >= hi (counts at three points between, four at a time, where the logits are)
+  let lo = c, hi = m;
+  let nlo = n, nhi = countAtLeast(x, n, m);
+  let xk = m;
+  if (nhi < k) {
+    while (true) {
+      if (nlo - nhi <= 8) {
+        xk = kthIn(x, n, lo, hi, k - nhi);
+        break;
+      }
+      const d = (hi - lo) * <f32>0.25;
+      const t0 = lo + d, t1 = lo + 2 * d, t2 = hi - d;
+      if (!(t0 > lo && t2 < hi)) {
+        xk = lo; // no float between: every logit in [lo, hi) is lo
+        break;
+      }
+      cutOf(x, n, k, t2, t1, t0, lo);
+      if (cutN0 >= k) { lo = t2; nlo = cutN0; }
+      else if (cutN1 >= k) { lo = t1; nlo = cutN1; hi = t2; nhi = cutN0; }
+      else if (cutN2 >= k) { lo = t0; nlo = cutN2; hi = t1; nhi = cutN1; }
+      else { hi = t0; nhi = cutN2; }
+    }
+  }
+  // the kept: every logit above xk, and the first (by id) of those equal to it up to k; their ids
+  // to the front of h, the last of them returned
+  let greater = 0;
+  for (let j = 0; j < n; j++) greater += <i32>(load<f32>(x + (<usize>j << 2)) > xk);
+  let need = k - greater, last = 0, f = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    const id = idxAt(ids, j);
+    const eq = <i32>(v == xk) & <i32>(need > 0);
+    if (eq) last = id;
+    need -= eq;
+    idxSet(h, f, id);
+    f += <i32>(v > xk) | eq;
+  }
+  return last;
+}
+
+/** How many of the n values at x are >= t. */
+function countAtLeast(x: usize, n: i32, t: f32): i32 {
+  let c = 0;
+  for (let j = 0; j < n; j++) c += <i32>(load<f32>(x + (<usize>j << 2)) >= t);
+  return c;
+}
+
+/** The r-th largest (r >= 1, counted with repeats) of the values at x in [lo, hi); there are
+ *  at least r and at most a few of them. */
+function kthIn(x: usize, n: i32, lo: f32, hi: f32, r: i32): f32 {
+  // the candidates, sorted highest first, in VS (at most 8 of them plus slack)
+  let m = 0;
+  const buf = VS;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    if (v >= lo && v < hi) {
+      let i = m++;
+      for (; i > 0 && load<f32>(buf + (<usize>(i - 1) << 2)) < v; i--) store<f32>(buf + (<usize>i << 2), load<f32>(buf + (<usize>(i - 1) << 2)));
+      store<f32>(buf + (<usize>i << 2), v);
+    }
+  }
+  return load<f32>(buf + (<usize>(r - 1) << 2));
+}
+
 /** The first of c0 > c1 > c2 > c3 with at least k logits at or above it (NaN is not), or
  *  -Infinity. */
 function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f32 {
@@ -333,8 +486,11 @@ function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f
     if (x >= c2) n2++;
     if (x >= c3) n3++;
   }
+  cutN0 = n0; cutN1 = n1; cutN2 = n2;
   return n0 >= k ? c0 : n1 >= k ? c1 : n2 >= k ? c2 : n3 >= k ? c3 : -Infinity;
 }
+/** The counts of the last cutOf at c0, c1, c2. */
+let cutN0 = 0, cutN1 = 0, cutN2 = 0;
 
 // @ts-ignore: decorator
 @inline function lanes(v: v128): i32 {
@@ -583,15 +739,20 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
 function sampleV2(s: Session): i32 {
   const V = s.model.V, lg = s.logits, q = s.probs;
   const k: f32 = (<f32>1.0 / s.temperature) * LOG2E;
-  const m = maxLogit(lg, V);
+  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
+  const grouped = topk > 0 && topk <= V >> 5;
+  const m = grouped ? groupMax(lg, V, s.idx) : maxLogit(lg, V);
   // an infinite largest logit (or every logit NaN), or a temperature so small that k overflows:
   // the draw is the argmax
   if (!(m > -Infinity && m < Infinity && k < Infinity)) return argmax(lg, V);
   let total: u64 = 0;
-  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
   // with few kept tokens, only their weights are worked out (the rest are zeroed)
   const sparse = topk > 0 && topk <= V >> 3;
   if (topk > 0) {
+    if (grouped) {
+      const last = topkLastGroups(s, topk, m);
+      if (last >= 0) return drawKept(s, topk, m, k);
+    }
     const last = topkLast(s, topk, m);
     if (sparse) {
       memory.fill(q, 0, <usize>V << 2);
@@ -621,4 +782,36 @@ function sampleV2(s: Session): i32 {
   const R = <u64>nextBits24(s);
   const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
   return drawIndex(q, V, tau, r);
+}
+
+/** The draw after topkLastGroups: the k kept tokens are s.idx[0 .. k), in id order; only their
+ *  weights are worked out (every other token weighs 0), q[j] for s.idx[j], and the draw walks
+ *  them in that order, which is the order by id. */
+function drawKept(s: Session, topk: i32, m: f32, k: f32): i32 {
+  const lg = s.logits, q = s.probs, g = s.idx;
+  let total: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const w = weight1((logitAt(lg, idxAt(g, j)) - m) * k);
+    store<i32>(q + (<usize>j << 2), w);
+    total += <u64>w;
+  }
+  let tau = 1;
+  let mass = total;
+  if (s.topp < 1) {
+    const target = <f64>s.topp * <f64>total;
+    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>s.model.V) - 1);
+    tau = nucleusTau(q, topk, target, cut, q + (<usize>topk << 2), false);
+    mass = nucleusMass;
+  }
+  const R = <u64>nextBits24(s);
+  const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
+  let cum: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const v = load<i32>(q + (<usize>j << 2));
+    if (v >= tau) {
+      cum += <u64>v;
+      if (cum > r) return idxAt(g, j);
+    }
+  }
+  return idxAt(g, topk - 1); // not reached: r is below the kept mass
 }
