@@ -724,6 +724,13 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
       if (cum + bs > r) break;
       cum += bs;
     }
+    // then four tokens at a time while their kept mass does not reach r
+    for (; i + 4 <= V; i += 4) {
+      const v = v128.load(q + (<usize>i << 2));
+      const bs = hsum(v128.and(v, i32x4.gt_s(v, vs(0))));
+      if (cum + bs > r) break;
+      cum += bs;
+    }
   }
   for (; i < V; i++) {
     const v = load<i32>(q + (<usize>i << 2));
