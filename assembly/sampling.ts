@@ -512,29 +512,36 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     setVs(0, f32x4.splat(m)); setVs(1, f32x4.splat(k)); setVs(2, f32x4.splat(kx)); setVs(3, i32x4.splat(kid));
-    let ids = i32x4(0, 1, 2, 3);
-    let acc = i32x4.splat(0);
-    let n = 0;
-    for (; i + 4 <= V; i += 4) {
-      const o = <usize>i << 2;
-      const x = v128.load(lg + o);
-      const y = f32x4.mul(f32x4.sub(x, vs(0)), vs(1));
-      let w = i32x4.splat(0);
-      if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) {
-        w = weight4(y);
-        if (masked) w = v128.and(w, v128.or(f32x4.gt(x, vs(2)), v128.and(f32x4.eq(x, vs(2)), i32x4.le_s(ids, vs(3)))));
+    // chunks of at most 64 vectors: a lane then holds at most 64 weights of at most 2^24
+    while (i + 4 <= V) {
+      const end = min(V & ~3, i + 256);
+      let acc = i32x4.splat(0);
+      if (masked) {
+        let ids = i32x4.add(i32x4.splat(i), i32x4(0, 1, 2, 3));
+        for (; i < end; i += 4) {
+          const o = <usize>i << 2;
+          const x = v128.load(lg + o);
+          const y = f32x4.mul(f32x4.sub(x, vs(0)), vs(1));
+          let w = i32x4.splat(0);
+          if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) {
+            w = v128.and(weight4(y), v128.or(f32x4.gt(x, vs(2)), v128.and(f32x4.eq(x, vs(2)), i32x4.le_s(ids, vs(3)))));
+          }
+          v128.store(q + o, w);
+          acc = i32x4.add(acc, w);
+          ids = i32x4.add(ids, v128.load32_splat(SKI + 4));
+        }
+      } else {
+        for (; i < end; i += 4) {
+          const o = <usize>i << 2;
+          const y = f32x4.mul(f32x4.sub(v128.load(lg + o), vs(0)), vs(1));
+          let w = i32x4.splat(0);
+          if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) w = weight4(y);
+          v128.store(q + o, w);
+          acc = i32x4.add(acc, w);
+        }
       }
-      v128.store(q + o, w);
-      acc = i32x4.add(acc, w);
-      ids = i32x4.add(ids, v128.load32_splat(SKI + 4));
-      // a lane holds at most 64 weights of at most 2^24 + a few ulp: below 2^31
-      if (++n == 64) {
-        total += hsum(acc);
-        acc = i32x4.splat(0);
-        n = 0;
-      }
+      total += hsum(acc);
     }
-    total += hsum(acc);
   }
   for (; i < V; i++) {
     const x = load<f32>(lg + (<usize>i << 2));
