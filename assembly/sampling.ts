@@ -7,7 +7,7 @@
 // Two samplers (docs/runtime.md, "Sampling"): version 1, the first (f32 probabilities, candidates
 // sorted by a heap), kept for the tokens old seeds gave; version 2, the default, whose weights are
 // integers, so that every sum is exact whatever order the SIMD code adds in: the same tokens in
-// every build, with nothing sorted (host/test/sampler-reference.ts is its plain definition).
+// every build, with no full sort (host/test/sampler-reference.ts is its plain definition).
 
 import { Session } from './model';
 import { SAMPLER_V1 } from './abi';
