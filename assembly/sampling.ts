@@ -7,7 +7,7 @@
 // Two samplers (docs/runtime.md, "Sampling"): version 1, the first (f32 probabilities, candidates
 // sorted by a heap), kept for the tokens old seeds gave; version 2, the default, whose weights are
 // integers, so that every sum is exact whatever order the SIMD code adds in: the same tokens in
-// every build, with nothing sorted (host/test/sampler-reference.ts is its plain definition).
+// every build, with no full sort (host/test/sampler-reference.ts is its plain definition).
 
 import { Session } from './model';
 import { SAMPLER_V1 } from './abi';
@@ -78,8 +78,8 @@ export function argmax(lg: usize, n: i32): i32 {
   let j = 0;
   if (ASC_FEATURE_SIMD) {
     // skip four lanes at a time to the first group holding bv
-    const bvv = f32x4.splat(bv);
-    while (j + 4 <= n && !v128.any_true(f32x4.eq(v128.load(lg + (<usize>j << 2)), bvv))) j += 4;
+    setVs(0, f32x4.splat(bv));
+    while (j + 4 <= n && !v128.any_true(f32x4.eq(v128.load(lg + (<usize>j << 2)), vs(0)))) j += 4;
   }
   for (; j < n; j++) if (load<f32>(lg + (<usize>j << 2)) == bv) return j;
   return 0; // every logit is NaN (or -Infinity)
@@ -227,18 +227,35 @@ const C4: f32 = 0.009618129107628477; // ln^4 2 / 24
   return <i32>(p * reinterpret<f32>((reinterpret<i32>(t) + 151) << 23));
 }
 
+// The vector constants below, read from memory: V8 (Node 20) rebuilds a v128 constant in three
+// instructions at every use inside a loop, where a splatting load is one (kernels/math.ts too).
+const SK = memory.data<f32>([YMIN, MAGIC, C4, C3, C2, C1, 1.0, YZERO, -Infinity]);
+const SKI = memory.data<i32>([151, 4]);
+const K_YMIN = 0, K_MAGIC = 1, K_C4 = 2, K_C3 = 3, K_C2 = 4, K_C1 = 5, K_ONE = 6, K_YZERO = 7, K_NEGINF = 8;
+// @ts-ignore: decorator
+@inline function sk(i: i32): v128 { return v128.load32_splat(SK + (<usize>i << 2)); }
+
+// A loop's own vectors (splats of its parameters), kept in memory and read inside the loop: V8
+// splats a parameter again at every iteration otherwise (a shuffle each, which limited cutOf),
+// where a load folds into the instruction that uses it.
+const VS = memory.data(8 << 4, 16);
+// @ts-ignore: decorator
+@inline function vs(j: i32): v128 { return v128.load(VS + (<usize>j << 4)); }
+// @ts-ignore: decorator
+@inline function setVs(j: i32, v: v128): void { v128.store(VS + (<usize>j << 4), v); }
+
 /** weight1 for four lanes (a NaN lane gives 0: truncation of NaN). */
 // @ts-ignore: decorator
 @inline function weight4(y: v128): v128 {
-  const yc = f32x4.pmax(y, f32x4.splat(YMIN));
-  const t = f32x4.add(yc, f32x4.splat(MAGIC));
-  const n = f32x4.sub(t, f32x4.splat(MAGIC));
+  const yc = f32x4.pmax(y, sk(K_YMIN));
+  const t = f32x4.add(yc, sk(K_MAGIC));
+  const n = f32x4.sub(t, sk(K_MAGIC));
   const f = f32x4.sub(yc, n);
-  let p = f32x4.add(f32x4.mul(f32x4.splat(C4), f), f32x4.splat(C3));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C2));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(C1));
-  p = f32x4.add(f32x4.mul(p, f), f32x4.splat(1.0));
-  return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, i32x4.splat(151)), 23)));
+  let p = f32x4.add(f32x4.mul(sk(K_C4), f), sk(K_C3));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_C2));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_C1));
+  p = f32x4.add(f32x4.mul(p, f), sk(K_ONE));
+  return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, v128.load32_splat(SKI)), 23)));
 }
 
 /** Offers token i to the top-k heap (root: the candidate that ranks last). */
@@ -279,9 +296,9 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
     n = V;
   } else {
     if (ASC_FEATURE_SIMD) {
-      const cv = f32x4.splat(c);
+      setVs(0, f32x4.splat(c));
       for (; i + 4 <= V; i += 4) {
-        if (v128.any_true(f32x4.ge(v128.load(lg + (<usize>i << 2)), cv))) {
+        if (v128.any_true(f32x4.ge(v128.load(lg + (<usize>i << 2)), vs(0)))) {
           for (let j = i; j < i + 4; j++) if (load<f32>(lg + (<usize>j << 2)) >= c) idxSet(h, n++, j);
         }
       }
@@ -293,19 +310,172 @@ function topkLast(s: Session, k: i32, m: f32): i32 {
   return idxAt(h, 0);
 }
 
+// Top-k with few kept tokens (k <= V / 32) starts from the largest logit of each group of 16
+// tokens: if at least k groups' largest logits are >= c, at least k tokens are, and c is a cut.
+// The cut is searched among the V / 16 group maxima instead of all V logits, and only the groups
+// whose largest logit reaches it are read for the candidates.
+const GROUP = 16;
+
+/** The largest logit, as maxLogit gives it, and each group's largest logit into gm (NaN ranks as
+ *  -Infinity; the last group may have fewer tokens). */
+function groupMax(lg: usize, V: i32, gm: usize): f32 {
+  let bv: f32 = -Infinity;
+  let g = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; (g + 1) * GROUP <= V; g++) {
+      const p = lg + (<usize>(g * GROUP) << 2);
+      // pmax keeps the accumulator where the new lane is NaN
+      let a = f32x4.pmax(sk(K_NEGINF), v128.load(p));
+      a = f32x4.pmax(a, v128.load(p, 16));
+      a = f32x4.pmax(a, v128.load(p, 32));
+      a = f32x4.pmax(a, v128.load(p, 48));
+      a = f32x4.pmax(a, i8x16.shuffle(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+      a = f32x4.pmax(a, i8x16.shuffle(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+      const v = f32x4.extract_lane(a, 0);
+      store<f32>(gm + (<usize>g << 2), v);
+      bv = max(bv, v);
+    }
+  }
+  for (; g * GROUP < V; g++) {
+    let v: f32 = -Infinity;
+    for (let i = g * GROUP; i < min(V, (g + 1) * GROUP); i++) v = max(v, logitAt(lg, i));
+    store<f32>(gm + (<usize>g << 2), v);
+    bv = max(bv, v);
+  }
+  return bv;
+}
+
+/** topkLast for 0 < k <= V / 32, after groupMax wrote the group maxima to s.idx, leaving the
+ *  ids top-k keeps in s.idx[0 .. k) in id order; -1 where this search does not apply (then
+ *  topkLast). */
+function topkLastGroups(s: Session, k: i32, m: f32): i32 {
+  const lg = s.logits, h = s.idx, x = s.probs, V = s.model.V;
+  const G = (V + GROUP - 1) / GROUP;
+  const gm = h;
+  // the cut among the group maxima, as topkLast finds it among the logits
+  let c: f32 = -Infinity, above: f32 = m;
+  for (let d: f32 = 1; d <= 16; d *= 16) {
+    c = cutOf(gm, G, k, m - d, m - 2 * d, m - 4 * d, m - 8 * d);
+    if (c > -Infinity) {
+      if (c != m - d) above = c + (c - m) * <f32>-0.5;
+      break;
+    }
+    above = m - 8 * d;
+  }
+  if (c == -Infinity) return -1;
+  const step = (above - c) * <f32>0.25;
+  const r = cutOf(gm, G, k, above - step, above - 2 * step, above - 3 * step, c);
+  if (r > -Infinity) c = r;
+  // the groups that reach c; their tokens' ids go to h after the group maxima (room for them is
+  // needed), their logits to x
+  let groups = 0;
+  for (let g = 0; g < G; g++) groups += <i32>(load<f32>(gm + (<usize>g << 2)) >= c);
+  if (G + groups * GROUP > V) return -1;
+  if (load<u32>(SEL + 16) == 0) fillSel();
+  const ids = h + (<usize>G << 2);
+  let n = 0;
+  for (let g = 0; g < G; g++) {
+    if (load<f32>(gm + (<usize>g << 2)) < c) continue;
+    let i = g * GROUP;
+    const end = min(V, i + GROUP);
+    if (ASC_FEATURE_SIMD) {
+      setVs(0, f32x4.splat(c));
+      let iv = i32x4.add(i32x4.splat(i), i32x4(0, 1, 2, 3));
+      for (; i + 4 <= end; i += 4) {
+        const v = v128.load(lg + (<usize>i << 2));
+        const b = i32x4.bitmask(f32x4.ge(v, vs(0)));
+        const sh = v128.load(SEL + (<usize>b << 4));
+        v128.store(ids + (<usize>n << 2), i8x16.swizzle(iv, sh));
+        v128.store(x + (<usize>n << 2), i8x16.swizzle(v, sh));
+        n += popcnt(b);
+        iv = i32x4.add(iv, v128.load32_splat(SKI + 4));
+      }
+    }
+    for (; i < end; i++) {
+      const v = load<f32>(lg + (<usize>i << 2));
+      idxSet(ids, n, i);
+      store<f32>(x + (<usize>n << 2), v);
+      n += <i32>(v >= c);
+    }
+  }
+  // the k-th largest of these n logits, xk, by narrowing [lo, hi): at least k are >= lo, fewer
+  // than k are >= hi (counts at three points between, four at a time, where the logits are)
+  let lo = c, hi = m;
+  let nlo = n, nhi = countAtLeast(x, n, m);
+  let xk = m;
+  if (nhi < k) {
+    while (true) {
+      if (nlo - nhi <= 8) {
+        xk = kthIn(x, n, lo, hi, k - nhi);
+        break;
+      }
+      const d = (hi - lo) * <f32>0.25;
+      const t0 = lo + d, t1 = lo + 2 * d, t2 = hi - d;
+      if (!(t0 > lo && t2 < hi)) {
+        xk = lo; // no float between: every logit in [lo, hi) is lo
+        break;
+      }
+      cutOf(x, n, k, t2, t1, t0, lo);
+      if (cutN0 >= k) { lo = t2; nlo = cutN0; }
+      else if (cutN1 >= k) { lo = t1; nlo = cutN1; hi = t2; nhi = cutN0; }
+      else if (cutN2 >= k) { lo = t0; nlo = cutN2; hi = t1; nhi = cutN1; }
+      else { hi = t0; nhi = cutN2; }
+    }
+  }
+  // the kept: every logit above xk, and the first (by id) of those equal to it up to k; their ids
+  // to the front of h, the last of them returned
+  let greater = 0;
+  for (let j = 0; j < n; j++) greater += <i32>(load<f32>(x + (<usize>j << 2)) > xk);
+  let need = k - greater, last = 0, f = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    const id = idxAt(ids, j);
+    const eq = <i32>(v == xk) & <i32>(need > 0);
+    if (eq) last = id;
+    need -= eq;
+    idxSet(h, f, id);
+    f += <i32>(v > xk) | eq;
+  }
+  return last;
+}
+
+/** How many of the n values at x are >= t. */
+function countAtLeast(x: usize, n: i32, t: f32): i32 {
+  let c = 0;
+  for (let j = 0; j < n; j++) c += <i32>(load<f32>(x + (<usize>j << 2)) >= t);
+  return c;
+}
+
+/** The r-th largest (r >= 1, counted with repeats) of the values at x in [lo, hi); there are
+ *  at least r and at most a few of them. */
+function kthIn(x: usize, n: i32, lo: f32, hi: f32, r: i32): f32 {
+  // the candidates, sorted highest first, in VS (at most 8 of them plus slack)
+  let m = 0;
+  const buf = VS;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(x + (<usize>j << 2));
+    if (v >= lo && v < hi) {
+      let i = m++;
+      for (; i > 0 && load<f32>(buf + (<usize>(i - 1) << 2)) < v; i--) store<f32>(buf + (<usize>i << 2), load<f32>(buf + (<usize>(i - 1) << 2)));
+      store<f32>(buf + (<usize>i << 2), v);
+    }
+  }
+  return load<f32>(buf + (<usize>(r - 1) << 2));
+}
+
 /** The first of c0 > c1 > c2 > c3 with at least k logits at or above it (NaN is not), or
  *  -Infinity. */
 function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f32 {
   let n0 = 0, n1 = 0, n2 = 0, n3 = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
-    const v0 = f32x4.splat(c0), v1 = f32x4.splat(c1), v2 = f32x4.splat(c2), v3 = f32x4.splat(c3);
+    setVs(0, f32x4.splat(c0)); setVs(1, f32x4.splat(c1)); setVs(2, f32x4.splat(c2)); setVs(3, f32x4.splat(c3));
     let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     for (; i + 4 <= V; i += 4) {
       const x = v128.load(lg + (<usize>i << 2));
-      a0 = i32x4.sub(a0, f32x4.ge(x, v0));
-      a1 = i32x4.sub(a1, f32x4.ge(x, v1));
-      a2 = i32x4.sub(a2, f32x4.ge(x, v2));
-      a3 = i32x4.sub(a3, f32x4.ge(x, v3));
+      a0 = i32x4.sub(a0, f32x4.ge(x, vs(0)));
+      a1 = i32x4.sub(a1, f32x4.ge(x, vs(1)));
+      a2 = i32x4.sub(a2, f32x4.ge(x, vs(2)));
+      a3 = i32x4.sub(a3, f32x4.ge(x, vs(3)));
     }
     n0 = lanes(a0); n1 = lanes(a1); n2 = lanes(a2); n3 = lanes(a3);
   }
@@ -316,8 +486,11 @@ function cutOf(lg: usize, V: i32, k: i32, c0: f32, c1: f32, c2: f32, c3: f32): f
     if (x >= c2) n2++;
     if (x >= c3) n3++;
   }
+  cutN0 = n0; cutN1 = n1; cutN2 = n2;
   return n0 >= k ? c0 : n1 >= k ? c1 : n2 >= k ? c2 : n3 >= k ? c3 : -Infinity;
 }
+/** The counts of the last cutOf at c0, c1, c2. */
+let cutN0 = 0, cutN1 = 0, cutN2 = 0;
 
 // @ts-ignore: decorator
 @inline function lanes(v: v128): i32 {
@@ -338,31 +511,37 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   let total: u64 = 0;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const mv = f32x4.splat(m), kv = f32x4.splat(k), yz = f32x4.splat(YZERO);
-    const kxv = f32x4.splat(kx), kidv = i32x4.splat(kid), four = i32x4.splat(4);
-    let ids = i32x4(0, 1, 2, 3);
-    let acc = i32x4.splat(0);
-    let n = 0;
-    for (; i + 4 <= V; i += 4) {
-      const o = <usize>i << 2;
-      const x = v128.load(lg + o);
-      const y = f32x4.mul(f32x4.sub(x, mv), kv);
-      let w = i32x4.splat(0);
-      if (!i32x4.all_true(f32x4.lt(y, yz))) {
-        w = weight4(y);
-        if (masked) w = v128.and(w, v128.or(f32x4.gt(x, kxv), v128.and(f32x4.eq(x, kxv), i32x4.le_s(ids, kidv))));
+    setVs(0, f32x4.splat(m)); setVs(1, f32x4.splat(k)); setVs(2, f32x4.splat(kx)); setVs(3, i32x4.splat(kid));
+    // chunks of at most 64 vectors: a lane then holds at most 64 weights of at most 2^24
+    while (i + 4 <= V) {
+      const end = min(V & ~3, i + 256);
+      let acc = i32x4.splat(0);
+      if (masked) {
+        let ids = i32x4.add(i32x4.splat(i), i32x4(0, 1, 2, 3));
+        for (; i < end; i += 4) {
+          const o = <usize>i << 2;
+          const x = v128.load(lg + o);
+          const y = f32x4.mul(f32x4.sub(x, vs(0)), vs(1));
+          let w = i32x4.splat(0);
+          if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) {
+            w = v128.and(weight4(y), v128.or(f32x4.gt(x, vs(2)), v128.and(f32x4.eq(x, vs(2)), i32x4.le_s(ids, vs(3)))));
+          }
+          v128.store(q + o, w);
+          acc = i32x4.add(acc, w);
+          ids = i32x4.add(ids, v128.load32_splat(SKI + 4));
+        }
+      } else {
+        for (; i < end; i += 4) {
+          const o = <usize>i << 2;
+          const y = f32x4.mul(f32x4.sub(v128.load(lg + o), vs(0)), vs(1));
+          let w = i32x4.splat(0);
+          if (i32x4.bitmask(f32x4.ge(y, sk(K_YZERO)))) w = weight4(y);
+          v128.store(q + o, w);
+          acc = i32x4.add(acc, w);
+        }
       }
-      v128.store(q + o, w);
-      acc = i32x4.add(acc, w);
-      ids = i32x4.add(ids, four);
-      // a lane holds at most 64 weights of at most 2^24 + a few ulp: below 2^31
-      if (++n == 64) {
-        total += hsum(acc);
-        acc = i32x4.splat(0);
-        n = 0;
-      }
+      total += hsum(acc);
     }
-    total += hsum(acc);
   }
   for (; i < V; i++) {
     const x = load<f32>(lg + (<usize>i << 2));
@@ -373,133 +552,166 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
   return total;
 }
 
-// The top-p search: a most-significant-digit radix select over the weights' f32 bit patterns
-// (which order as the weights do), four digits, one pass over the tokens each.
-const HIST = memory.data(256 << 3, 16); // u64 mass per bucket
-const KEY_BASE: u32 = 0x3F800000; // the key of weight 1: keys run from it to 2^24's, 0x4B800000
-/** The mass of the tokens top-p keeps, from the last nucleusBound call. */
+// The top-p search. S(t), the mass of the tokens with q >= t, falls as t rises; tau is the largest
+// weight with S(tau) >= target. A bracket [lo, hi) holds tau (tau >= lo, S(hi) < target). Each pass
+// over the candidates sums their weights at four thresholds inside the bracket (exact integer sums,
+// in any order) and narrows it to the interval between two of them; it also moves the weights of a
+// range to a list (without branches: the lanes' mask picks a shuffle from SEL), which later passes
+// read instead of all V tokens once the bracket lies inside that range. The range is the bracket
+// the pass started with, except in the first pass over all V tokens, which guesses: tau is most
+// often 2^2.5 to 2^4 times the cut (measured on our models), so that pass sums at those bounds and
+// two points between them and keeps the weights between the bounds; a wrong guess costs one more
+// pass, never a different tau. A few candidates left, or a bracket one wide, end it: the
+// candidates in the bracket sorted, tau found by adding them from the top.
+
+/** Shuffles for i8x16.swizzle: entry m (16 bytes) moves the i32 lanes whose bit is set in m to
+ *  the front, in order (the other bytes are 0x80: zero). Filled on first use. */
+const SEL = memory.data(16 << 4, 16);
+/** Candidates at most this many end the search by sorting. */
+const FEW = 16;
+/** Sums of the last bracketPass: the weights >= th0, th1, th2, th3. */
+let sum0: u64 = 0, sum1: u64 = 0, sum2: u64 = 0, sum3: u64 = 0;
+/** The thresholds of the next pass, th0 <= th1 <= th2 <= th3. */
+let th0 = 0, th1 = 0, th2 = 0, th3 = 0;
+/** The mass of the tokens top-p keeps, from the last nucleusTau call. */
 let nucleusMass: u64 = 0;
 
-/** tau: the largest weight w such that the tokens with q >= w hold at least target of the mass.
- *  Tokens with q <= cut are known to be below tau and are not visited. The weights visited are
- *  gathered into list (i32, V of them at most), which each digit then narrows to the chosen
- *  bucket. Sets nucleusMass. */
-function nucleusBound(q: usize, V: i32, target: f64, cut: i32, list: usize): i32 {
-  // level 0: every token above the cut (four at a time where none is), by key >> 20
-  memory.fill(HIST, 0, 193 << 3);
-  let n = 0, i = 0;
+function fillSel(): void {
+  for (let m = 0; m < 16; m++) {
+    let o = 0;
+    for (let l = 0; l < 4; l++) {
+      if (m & (1 << l)) store<u32>(SEL + (<usize>m << 4) + (<usize>(o++) << 2), 0x03020100 + <u32>l * 0x04040404);
+    }
+    for (; o < 4; o++) store<u32>(SEL + (<usize>m << 4) + (<usize>o << 2), 0x80808080);
+  }
+}
+
+/** Sums the weights >= th0 .. th3 among src[0..n) into sum0 .. sum3, moves those in [c0, c1) to
+ *  out (which may be src: no lane is written before it is read) and returns how many. */
+function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
+  const t0 = th0, t1 = th1, t2 = th2, t3 = th3;
+  let s0: u64 = 0, s1: u64 = 0, s2: u64 = 0, s3: u64 = 0;
+  let m = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
-    const cv = i32x4.splat(cut);
-    for (; i + 4 <= V; i += 4) {
-      if (v128.any_true(i32x4.gt_s(v128.load(q + (<usize>i << 2)), cv))) {
-        for (let j = i; j < i + 4; j++) n = gather(q, j, cut, list, n);
+    // v >= t as v > t - 1 (t >= 1)
+    setVs(0, i32x4.splat(t0 - 1)); setVs(1, i32x4.splat(t1 - 1)); setVs(2, i32x4.splat(t2 - 1)); setVs(3, i32x4.splat(t3 - 1));
+    setVs(4, i32x4.splat(c0 - 1)); setVs(5, i32x4.splat(c1));
+    while (i + 4 <= n) {
+      // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
+      const end = min(n & ~3, i + 256);
+      let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+      for (; i < end; i += 4) {
+        const v = v128.load(src + (<usize>i << 2));
+        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, vs(0))));
+        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, vs(1))));
+        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, vs(2))));
+        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, vs(3))));
+        const k = i32x4.bitmask(v128.and(i32x4.gt_s(v, vs(4)), i32x4.gt_s(vs(5), v)));
+        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
+        m += popcnt(k);
       }
+      s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
     }
   }
-  for (; i < V; i++) n = gather(q, i, cut, list, n);
-  let cum: u64 = 0; // the mass of the keys above the current bucket
-  let b = pickBucket(192, target, cum);
-  cum = pickedCum;
-  let mass = load<u64>(HIST + (<usize>b << 3)); // the chosen bucket's
-  let prefix: u32 = KEY_BASE + (<u32>b << 20); // the key bits chosen so far: those above hs
-  let hs: u32 = 20;
-  for (let level = 1; level < 4; level++) {
-    // keep the weights in the chosen bucket; when they are all equal, that weight is tau
-    let kept = 0;
-    let lo: i32 = i32.MAX_VALUE, hi: i32 = 0;
-    for (let j = 0; j < n; j++) {
-      const v = load<i32>(list + (<usize>j << 2));
-      if (reinterpret<u32>(<f32>v) >> hs == prefix >> hs) {
-        store<i32>(list + (<usize>kept << 2), v);
-        kept++;
-        lo = min(lo, v);
-        hi = max(hi, v);
-      }
-    }
-    n = kept;
-    if (lo == hi) {
-      nucleusMass = cum + mass;
+  for (; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= t0) s0 += <u64>v;
+    if (v >= t1) s1 += <u64>v;
+    if (v >= t2) s2 += <u64>v;
+    if (v >= t3) s3 += <u64>v;
+    if (v >= c0 && v < c1) store<i32>(out + (<usize>(m++) << 2), v);
+  }
+  sum0 = s0; sum1 = s1; sum2 = s2; sum3 = s3;
+  return m;
+}
+
+/** Four thresholds th0 <= .. <= th3 in [lo + 1, hi - 1] (hi - lo >= 2) at the fractions j / 5 of
+ *  [lo, hi) on a log scale (by the f32 bit patterns, which grow as log2 does). */
+function thresholdsIn(lo: i32, hi: i32): void {
+  const a = lo + 1, b = hi - 1;
+  if (b - a < 4) {
+    th0 = a; th1 = min(a + 1, b); th2 = min(a + 2, b); th3 = min(a + 3, b);
+    return;
+  }
+  const ka = <i64>reinterpret<i32>(<f32>lo), kb = <i64>reinterpret<i32>(<f32>hi);
+  th0 = splitAt(ka, kb, 1, a, b);
+  th1 = max(th0, splitAt(ka, kb, 2, a, b));
+  th2 = max(th1, splitAt(ka, kb, 3, a, b));
+  th3 = max(th2, splitAt(ka, kb, 4, a, b));
+}
+
+// @ts-ignore: decorator
+@inline function splitAt(ka: i64, kb: i64, j: i64, a: i32, b: i32): i32 {
+  const t = <i32>reinterpret<f32>(<i32>(ka + (kb - ka) * j / 5));
+  return min(max(t, a), b);
+}
+
+/** tau: the largest weight such that the weights >= it among src[0..n) hold at least target of
+ *  the mass; every weight <= cut is known to be below it. full: src is all V tokens' weights
+ *  (left as they are); otherwise src is a list of weights that the search may reorder. list: room
+ *  for n weights (may be src). Sets nucleusMass. */
+function nucleusTau(src: usize, n: i32, target: f64, cut: i32, list: usize, full: bool): i32 {
+  if (load<u32>(SEL + 16) == 0) fillSel();
+  let lo = cut + 1, hi = (1 << 24) + 1; // tau in [lo, hi): no weight exceeds 2^24
+  let slo: u64 = 0, shi: u64 = 0; // S(lo) (0 while unknown), S(hi)
+  let base: u64 = 0; // S(t) = base + (the weights >= t in src) for t in [lo, hi]
+  let guess = full && cut < 1 << 19;
+  while (true) {
+    if (hi - lo == 1 && slo != 0) {
+      nucleusMass = slo;
       return lo;
     }
-    // count them by the next digit
-    const sh: u32 = level == 1 ? 12 : level == 2 ? 4 : 0;
-    const mask: u32 = level == 3 ? 15 : 255;
-    memory.fill(HIST, 0, <usize>(mask + 1) << 3);
-    for (let j = 0; j < n; j++) {
-      const v = load<i32>(list + (<usize>j << 2));
-      const p = HIST + (<usize>((reinterpret<u32>(<f32>v) >> sh) & mask) << 3);
-      store<u64>(p, load<u64>(p) + <u64>v);
+    if (n <= FEW || hi - lo == 1) break;
+    // the range this pass keeps, [c0, c1), and S(c1)
+    let c0 = lo, c1 = hi;
+    if (guess) {
+      // 2^2.5, 2^3, 2^3.5, 2^4 times cut + 1: lo < th0 < th3 < 2^24
+      const c = cut + 1;
+      th0 = <i32>(<f64>c * 5.656854249492381); th1 = c << 3; th2 = <i32>(<f64>c * 11.313708498984761); th3 = c << 4;
+      c0 = th0; c1 = th3;
+      guess = false;
+    } else {
+      thresholdsIn(lo, hi);
     }
-    b = pickBucket(<i32>mask, target, cum);
-    cum = pickedCum;
-    mass = load<u64>(HIST + (<usize>b << 3));
-    prefix |= <u32>b << sh;
-    hs = sh;
-  }
-  nucleusMass = cum + mass;
-  return <i32>reinterpret<f32>(prefix);
-}
-
-let pickedCum: u64 = 0;
-
-/** A higher cut for nucleusBound where one is safe: if the tokens with q >= t hold at least target
- *  of the mass, tau >= t. Tried for t = 2^21, 2^18, 2^15, 2^12 in one pass. */
-function raiseCut(q: usize, V: i32, target: f64, cut: i32): i32 {
-  let s0: u64 = 0, s1: u64 = 0, s2: u64 = 0, s3: u64 = 0;
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const t0 = i32x4.splat((1 << 21) - 1), t1 = i32x4.splat((1 << 18) - 1), t2 = i32x4.splat((1 << 15) - 1), t3 = i32x4.splat((1 << 12) - 1);
-    let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-    let n = 0;
-    for (; i + 4 <= V; i += 4) {
-      const v = v128.load(q + (<usize>i << 2));
-      a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, t0)));
-      a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, t1)));
-      a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, t2)));
-      a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, t3)));
-      if (++n == 64) {
-        s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
-        a0 = i32x4.splat(0); a1 = a0; a2 = a0; a3 = a0;
-        n = 0;
-      }
+    const m = bracketPass(src, n, c0, c1, list);
+    const S0 = base + sum0, S1 = base + sum1, S2 = base + sum2, S3 = base + sum3;
+    const sc1 = c1 == hi ? shi : S3;
+    if (<f64>S3 >= target) { lo = th3; slo = S3; }
+    else if (<f64>S2 >= target) { lo = th2; slo = S2; hi = th3; shi = S3; }
+    else if (<f64>S1 >= target) { lo = th1; slo = S1; hi = th2; shi = S2; }
+    else if (<f64>S0 >= target) { lo = th0; slo = S0; hi = th1; shi = S1; }
+    else { hi = th0; shi = S0; }
+    // the list holds every weight in [c0, c1): read it from now on if the bracket lies inside
+    if (lo >= c0 && hi <= c1) {
+      src = list;
+      n = m;
+      base = sc1;
     }
-    s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
   }
-  for (; i < V; i++) {
-    const v = load<i32>(q + (<usize>i << 2));
-    if (v >= 1 << 21) s0 += <u64>v;
-    if (v >= 1 << 18) s1 += <u64>v;
-    if (v >= 1 << 15) s2 += <u64>v;
-    if (v >= 1 << 12) s3 += <u64>v;
+  // the candidates in [lo, hi), sorted highest first, added to S(hi) until the target is reached
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= lo && v < hi) store<i32>(list + (<usize>(m++) << 2), v);
   }
-  const c = <f64>s0 >= target ? 1 << 21 : <f64>s1 >= target ? 1 << 18 : <f64>s2 >= target ? 1 << 15 : <f64>s3 >= target ? 1 << 12 : 0;
-  return max(cut, c - 1);
-}
-
-/** The highest bucket (from top down) at which the mass from the top reaches target; sets
- *  pickedCum to the mass above it. Bucket 0 when none before it does (it must then). */
-function pickBucket(top: i32, target: f64, cum: u64): i32 {
-  let b = top;
-  for (; b > 0; b--) {
-    const hb = load<u64>(HIST + (<usize>b << 3));
-    if (<f64>(cum + hb) >= target) break;
-    cum += hb;
+  for (let i = 1; i < m; i++) {
+    const v = load<i32>(list + (<usize>i << 2));
+    let j = i;
+    for (; j > 0 && load<i32>(list + (<usize>(j - 1) << 2)) < v; j--) store<i32>(list + (<usize>j << 2), load<i32>(list + (<usize>(j - 1) << 2)));
+    store<i32>(list + (<usize>j << 2), v);
   }
-  pickedCum = cum;
-  return b;
-}
-
-/** Level 0 of nucleusBound for token i: appends its weight to list if above the cut. */
-// @ts-ignore: decorator
-@inline function gather(q: usize, i: i32, cut: i32, list: usize, n: i32): i32 {
-  const v = load<i32>(q + (<usize>i << 2));
-  if (v > cut) {
-    store<i32>(list + (<usize>n << 2), v);
-    const p = HIST + (<usize>((reinterpret<u32>(<f32>v) - KEY_BASE) >> 20) << 3);
-    store<u64>(p, load<u64>(p) + <u64>v);
-    return n + 1;
+  let cum = shi;
+  for (let i = 0; i < m; i++) {
+    const v = load<i32>(list + (<usize>i << 2));
+    cum += <u64>v;
+    // equal weights are in or out together
+    if (<f64>cum >= target && (i + 1 == m || load<i32>(list + (<usize>(i + 1) << 2)) != v)) {
+      nucleusMass = cum;
+      return v;
+    }
   }
-  return n;
+  nucleusMass = cum; // not reached: tau is in [lo, hi)
+  return lo;
 }
 
 /** The first token with q >= tau at which the running sum of such weights passes r (< their sum). */
@@ -508,14 +720,21 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     // whole blocks of 64 tokens while the block's kept mass does not reach r
-    const tv = i32x4.splat(tau - 1);
+    setVs(0, i32x4.splat(tau - 1));
     for (; i + 64 <= V; i += 64) {
       let acc = i32x4.splat(0);
       for (let j = 0; j < 64; j += 4) {
         const v = v128.load(q + (<usize>(i + j) << 2));
-        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, tv)));
+        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, vs(0))));
       }
       const bs = hsum(acc);
+      if (cum + bs > r) break;
+      cum += bs;
+    }
+    // then four tokens at a time while their kept mass does not reach r
+    for (; i + 4 <= V; i += 4) {
+      const v = v128.load(q + (<usize>i << 2));
+      const bs = hsum(v128.and(v, i32x4.gt_s(v, vs(0))));
       if (cum + bs > r) break;
       cum += bs;
     }
@@ -534,15 +753,20 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
 function sampleV2(s: Session): i32 {
   const V = s.model.V, lg = s.logits, q = s.probs;
   const k: f32 = (<f32>1.0 / s.temperature) * LOG2E;
-  const m = maxLogit(lg, V);
+  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
+  const grouped = topk > 0 && topk <= V >> 5;
+  const m = grouped ? groupMax(lg, V, s.idx) : maxLogit(lg, V);
   // an infinite largest logit (or every logit NaN), or a temperature so small that k overflows:
   // the draw is the argmax
   if (!(m > -Infinity && m < Infinity && k < Infinity)) return argmax(lg, V);
   let total: u64 = 0;
-  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
   // with few kept tokens, only their weights are worked out (the rest are zeroed)
   const sparse = topk > 0 && topk <= V >> 3;
   if (topk > 0) {
+    if (grouped) {
+      const last = topkLastGroups(s, topk, m);
+      if (last >= 0) return drawKept(s, topk, m, k);
+    }
     const last = topkLast(s, topk, m);
     if (sparse) {
       memory.fill(q, 0, <usize>V << 2);
@@ -566,12 +790,42 @@ function sampleV2(s: Session): i32 {
     // tau > (total - target) / V (the tokens below tau hold more than total - target, and there
     // are at most V of them): one less than its floor is a safe cut for rounding
     const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
-    tau = sparse
-      ? nucleusBound(s.idx, topk, target, cut, s.idx)
-      : nucleusBound(q, V, target, raiseCut(q, V, target, cut), s.idx);
+    tau = sparse ? nucleusTau(s.idx, topk, target, cut, s.idx, false) : nucleusTau(q, V, target, cut, s.idx, true);
     mass = nucleusMass;
   }
   const R = <u64>nextBits24(s);
   const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
   return drawIndex(q, V, tau, r);
+}
+
+/** The draw after topkLastGroups: the k kept tokens are s.idx[0 .. k), in id order; only their
+ *  weights are worked out (every other token weighs 0), q[j] for s.idx[j], and the draw walks
+ *  them in that order, which is the order by id. */
+function drawKept(s: Session, topk: i32, m: f32, k: f32): i32 {
+  const lg = s.logits, q = s.probs, g = s.idx;
+  let total: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const w = weight1((logitAt(lg, idxAt(g, j)) - m) * k);
+    store<i32>(q + (<usize>j << 2), w);
+    total += <u64>w;
+  }
+  let tau = 1;
+  let mass = total;
+  if (s.topp < 1) {
+    const target = <f64>s.topp * <f64>total;
+    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>s.model.V) - 1);
+    tau = nucleusTau(q, topk, target, cut, q + (<usize>topk << 2), false);
+    mass = nucleusMass;
+  }
+  const R = <u64>nextBits24(s);
+  const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
+  let cum: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const v = load<i32>(q + (<usize>j << 2));
+    if (v >= tau) {
+      cum += <u64>v;
+      if (cum > r) return idxAt(g, j);
+    }
+  }
+  return idxAt(g, topk - 1); // not reached: r is below the kept mass
 }

@@ -16,7 +16,8 @@ import {
 } from './sampler-reference.js';
 
 const VECTORS = 10_000;
-const CONFIGS: IteraConfig[] = [TINY, { ...TINY, vocabSize: 1003 }];
+// V = 2000 as the default model has: top-k up to V / 32 searches by groups of 16 tokens
+const CONFIGS: IteraConfig[] = [TINY, { ...TINY, vocabSize: 1003 }, { ...TINY, vocabSize: 2000 }];
 
 interface Case {
   logits: Float32Array;
