@@ -61,7 +61,9 @@ const missing =
 const optIn =
   process.env.ITERA_PI_EMULATED === '1'
     ? engineOption(missing)
-    : { skip: 'opt-in: ITERA_PI_EMULATED=1 (its kill -9 timing needs a quiet host: docs/pi.md)' };
+    : {
+        skip: 'opt-in: ITERA_PI_EMULATED=1; .ci/run runs it after npm test, alone (its kill -9 timing needs the cores to itself: docs/pi.md)',
+      };
 
 t.test('the emulated Raspberry Pi, deployed over SSH', optIn, async (t) => {
   const tAll = Date.now();
