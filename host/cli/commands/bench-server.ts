@@ -126,7 +126,7 @@ function table(d: ServerBenchDocument): string {
   return l.join('\n') + '\n';
 }
 
-function ratiosChart(d: ServerBenchDocument): string {
+export function ratiosChart(d: ServerBenchDocument): string {
   return barChart({
     title: 'itera serve: tokens/s as a ratio to single-stream generate()',
     subtitle: `${d.machine.cores} cores shared with other work (load ${d.machine.loadAverageBefore[0].toFixed(1)}), ${d.settings.maxTokens}-token completions; dashed: the goals`,
@@ -160,7 +160,7 @@ function ratiosChart(d: ServerBenchDocument): string {
   });
 }
 
-function ttftChart(d: ServerBenchDocument): string {
+export function ttftChart(d: ServerBenchDocument): string {
   return barChart({
     title: 'itera serve: time to first token under load',
     subtitle: `${d.settings.clients} streaming clients, ${d.settings.requests} requests each; dashed: the 50 ms goal for p99`,
