@@ -387,6 +387,54 @@ function compressionChart(all: Entry[]): string {
   });
 }
 
+/** Sampled decode beside greedy (issue 17): our tokens/s with each sampling setting, and its ratio
+ *  to greedy decodes run just before it in the same round (goal: at least 0.85). */
+function sampledSection(all: Entry[], img: (name: string, alt: string) => string, charts: ReportFile[]): string {
+  const rows = all.filter((e) => e.m.engines.find((x) => x.id === 'itera')?.sampledDecode?.length);
+  if (rows.length === 0) return '';
+  const ours = (e: Entry) => e.m.engines.find((x) => x.id === 'itera')!;
+  const settings = ours(rows[0]!).sampledDecode!.map((d) => d.name);
+  let md =
+    `## Sampled decode beside greedy\n\n` +
+    `Our decode tokens/s with sampling (seed 1, one call per token, sampler ${ours(rows[0]!).sampledDecode![0]!.sampler}), each setting right after greedy decodes of its own in the same round; ` +
+    `the ratio is sampled / greedy, paired per round, by wall clock (by process CPU time in parentheses). Goal (issue 17): each at least 0.85.\n\n` +
+    `| model | greedy tok/s | ${settings.join(' | ')} |\n|---|---:|${settings.map(() => '---:').join('|')}|\n`;
+  for (const e of rows) {
+    const o = ours(e);
+    md += `| ${cell(e.label)} | ${int(o.decode!.tokensPerSecond.median)} | ${o
+      .sampledDecode!.map(
+        (d) =>
+          `${int(d.tokensPerSecond.median)}: **${d.ratioToGreedy.median.toFixed(2)}** (${d.ratioToGreedyCpu.median.toFixed(2)})${d.ratioToGreedy.median >= 0.85 ? '' : ' missed'}`,
+      )
+      .join(' | ')} |\n`;
+  }
+  charts.push({
+    name: 'sampled.svg',
+    content: barChart({
+      title: 'Sampled decode over greedy',
+      subtitle:
+        'ours, tokens/s with each sampling setting / greedy in the same round (median); the line is the goal, 0.85',
+      unit: 'x',
+      panels: settings.map((name) => ({
+        title: name,
+        lines: [{ at: 0.85, label: 'goal 0.85' }],
+        bars: rows.map((e, i): Bar => {
+          const d = ours(e).sampledDecode!.find((x) => x.name === name)!;
+          return {
+            label: e.label,
+            value: d.ratioToGreedy.median,
+            min: d.ratioToGreedy.min,
+            max: d.ratioToGreedy.max,
+            color: PALETTE[i % PALETTE.length],
+            note: d.ratioToGreedy.median.toFixed(2),
+          };
+        }),
+      })),
+    }),
+  });
+  return md + `\n${img('sampled.svg', 'sampled decode over greedy')}\n\n`;
+}
+
 /** Quality beside classic compressors: each run made with --baselines gives its --eval text's
  *  bits per character under the models and under xz, zstd, bzip2 and PPMd (lower is better). */
 function baselinesSection(all: Entry[], img: (name: string, alt: string) => string, charts: ReportFile[]): string {
@@ -480,6 +528,8 @@ export function buildReport(
   md += `${img('ratios.svg', 'speed ratios')}\n\n`;
 
   md += relaxedSection(all);
+
+  md += sampledSection(all, img, charts);
 
   md += ceilingSection(all);
 

@@ -50,6 +50,17 @@ t.test('a report from the committed results', async (t) => {
     t.notMatch(c.content, /NaN|undefined|Infinity/, `${c.name}: no broken numbers`);
     t.ok(r.markdown.includes(`(${c.name.replace(/\.svg$/, '.png')})`), `${c.name} (as PNG) is in the Markdown`);
   }
+  // sampled decode beside greedy, from every run that measured it, with the goal per cell
+  const sampled = docs.flatMap((d) => d.doc.models).find((x) => x.engines[0]!.sampledDecode?.length);
+  if (sampled) {
+    t.match(r.markdown, /## Sampled decode beside greedy/);
+    const d = sampled.engines[0]!.sampledDecode![0]!;
+    t.match(r.markdown, `**${d.ratioToGreedy.median.toFixed(2)}** (${d.ratioToGreedyCpu.median.toFixed(2)})`);
+    t.ok(
+      r.charts.some((c) => c.name === 'sampled.svg'),
+      'a chart of the ratios',
+    );
+  }
   // the goal lines follow the medians in the JSON
   const m = docs[0]!.doc.models[0]!;
   const med = m.ratios['ort-node']?.decode?.median;
