@@ -2,7 +2,7 @@
 // scripts/train/train.py (PyTorch), conversion, quantization, held-out scores and a model card.
 // A workstation tool: it needs a clone of the repository and Python 3 with PyTorch.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command, Io } from '../command.js';
 import { fmtBytes, fmtInt, num, str, UsageError } from '../command.js';
@@ -268,7 +268,11 @@ export const train: Command = {
         vocab = r.chosen;
         say(`vocabulary: ${vocab} chosen on the validation split (${join(out, 'vocab-sweep.json')})`);
       }
-      if (!(resume && existsSync(tokPath))) {
+      if (sweep) {
+        // the chosen size's tokenizer, learned once already by the sweep (trainBpe is deterministic)
+        copyFileSync(join(out, 'vocab-sweep', String(vocab), 'tokenizer.json'), tokPath);
+        say(`tokenizer: byte-level BPE, the sweep's ${vocab}`);
+      } else if (!(resume && existsSync(tokPath))) {
         const bar = new Progress('tokenizer merges', vocab - 260);
         const r = trainBpe(trainingTexts(corpus), vocab, (d) => bar.update(d));
         bar.done();
