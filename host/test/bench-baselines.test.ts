@@ -10,7 +10,7 @@ import { main } from '../cli/itera.js';
 import { compressorBaselines } from '../bench/compressors.js';
 import { validateBenchDocument, type BenchDocument } from '../bench/schema.js';
 import { buildReport } from '../report/report.js';
-import { captureIo } from './helpers.js';
+import { captureIo, tinyModelFile } from './helpers.js';
 import { repoRoot } from './shared.js';
 
 const have = (p: string) => spawnSync(p, ['--help'], { stdio: 'ignore' }).error === undefined;
@@ -76,6 +76,16 @@ t.test('usage errors come before any measuring', async (t) => {
   const e = captureIo();
   t.equal(await main(['bench', '--model', model, '--eval', '/nonexistent/text.txt'], e.io), 1);
   t.match(e.err(), /--eval: text file not found/);
+  // a word-level tokenizer (it lowercases and drops spacing) is refused before the run
+  const dir = mkdtempSync(join(tmpdir(), 'itera-bench-baselines-word-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'm.gguf'), tinyModelFile());
+  writeFileSync(join(dir, 't.txt'), 'The  Jury said.\n');
+  const f = captureIo();
+  const args = ['bench', '--model', join(dir, 'm.gguf'), '--eval', join(dir, 't.txt'), '--baselines'];
+  t.equal(await main([...args, '--peers', 'none'], f.io), 1);
+  t.match(f.err(), /m\.gguf's tokenizer does not give the text back exactly/);
+  t.equal(f.out(), '', 'refused before any measuring: no table');
 });
 
 t.test('a report from runs made before --baselines has no such section', async (t) => {
