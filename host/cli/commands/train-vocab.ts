@@ -150,12 +150,17 @@ export async function vocabSweep(o: SweepOptions): Promise<Sweep | 'interrupted'
   return sweep;
 }
 
-/** The validation text's bits per character under a run's weights, as the runtime computes them. */
-async function validationBits(st: string, tok: Tokenizer, topK: number, seqLen: number, text: string): Promise<number> {
+/** A run's weights (train.py's model.safetensors) as an F32 model file with its tokenizer: what
+ *  the sweep scores, and the first file itera train writes. */
+export function runToF32(st: string, tok: Tokenizer, topK: number, seqLen: number, name: string): Uint8Array {
   const imported = importCheckpoint(readFileSync(st), st);
   const m = stateDictToModel(imported.tensors, { topK, maxSeqLength: seqLen });
-  const bytes = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer: tok, name: 'sweep', type: 'F32' });
-  const model = await loadModel(bytes);
+  return writeModelFile({ config: m.config, tensors: m.tensors, tokenizer: tok, name, type: 'F32' });
+}
+
+/** The validation text's bits per character under a run's weights, as the runtime computes them. */
+async function validationBits(st: string, tok: Tokenizer, topK: number, seqLen: number, text: string): Promise<number> {
+  const model = await loadModel(runToF32(st, tok, topK, seqLen, 'sweep'));
   try {
     return model.score(text).bitsPerCharacter;
   } finally {

@@ -10,9 +10,6 @@ import { loadModel, packageRoot } from '../../node/index.js';
 import { loadCorpus, trainingTexts } from '../../data/corpus.js';
 import { trainBpe } from '../../tokenize/bpe-train.js';
 import { readTokenizerFile } from '../../tokenize/files.js';
-import { importCheckpoint } from '../../convert/import/index.js';
-import { stateDictToModel } from '../../convert/state-dict.js';
-import { writeModelFile } from '../../convert/model-write.js';
 import { quantizeFixed } from '../../quant/quantize.js';
 import { compressorBaselines, formatBaselines, type Baseline } from '../../bench/compressors.js';
 import { IteraError } from '../../runtime/types.js';
@@ -20,7 +17,7 @@ import { prepareCorpus } from './data.js';
 import { Progress } from '../progress.js';
 import { findPython, parseTrainLine, pythonCandidates, runTrainer, trainScript } from '../../train/python.js';
 import { checkTextSource, etaSeconds, SIZES, sizeFlags } from '../../train/plan.js';
-import { parseCandidates, sweepTable, vocabSweep, VOCAB_LADDER, type Sweep } from './train-vocab.js';
+import { parseCandidates, runToF32, sweepTable, vocabSweep, VOCAB_LADDER, type Sweep } from './train-vocab.js';
 
 const sizeList = Object.entries(SIZES)
   .map(([n, s]) => `${' '.repeat(25)}${n.padEnd(7)} d=${s.d} L=${s.layers} E=${s.experts} f=${s.expertSize}: ${s.note}`)
@@ -357,9 +354,7 @@ export const train: Command = {
       // 5. files (a Ctrl-C from here on stops too; --resume then finds the run finished)
       if (stop.get()) return interrupted(io, out, 'after training');
       const st = join(runDir, 'model.safetensors');
-      const imported = importCheckpoint(readFileSync(st), st);
-      const m = stateDictToModel(imported.tensors, { topK: size.topK, maxSeqLength: seqLen });
-      const f32 = writeModelFile({ config: m.config, tensors: m.tensors, tokenizer: tok, name, type: 'F32' });
+      const f32 = runToF32(st, tok, size.topK, seqLen, name);
       const files: Record<string, Uint8Array> = {
         f32,
         q8_0: quantizeFixed(f32, 'Q8_0'),
