@@ -268,6 +268,13 @@ class SelectiveSSM(nn.Module):
         return dense(z, self.C, conv=self.conv) + self.D * s
 
 
+def drop(x: torch.Tensor, mod: nn.Module) -> torch.Tensor:
+    """Dropout for training only (IteraLite.set_dropout; never in eval mode or in any file). At p = 0
+    it draws no random numbers, so runs without it stay byte for byte what they were."""
+    p = getattr(mod, "dropout_p", 0.0)
+    return F.dropout(x, p, True) if p > 0 and mod.training else x
+
+
 class SSMBlock(nn.Module):
     """layers.{i}.ssm: norm, in_proj (d -> 2di, no bias), conv1d (depthwise, K), ssm, out_proj."""
 
@@ -293,7 +300,7 @@ class SSMBlock(nn.Module):
         s = F.silu(c)
         y = self.ssm(s)
         # h_t + out_proj . (y_t * SiLU(g))
-        return h + self.out_proj(y * F.silu(g))
+        return h + drop(self.out_proj(y * F.silu(g)), self)
 
 
 class FeedForward(nn.Module):
@@ -359,7 +366,7 @@ class MoELayer(nn.Module):
         if self.training:
             with torch.no_grad():
                 self.router.expert_counts += assign.sum(0)
-        return h + m, aux
+        return h + drop(m, self), aux
 
 
 class MoEWrapper(nn.Module):
@@ -382,7 +389,7 @@ class FFNLayer(nn.Module):
         self.ffn = FeedForward(cfg.hidden_size, cfg.expert_size)
 
     def forward(self, h):
-        return h + self.ffn(self.norm(h)), None
+        return h + drop(self.ffn(self.norm(h)), self), None
 
 
 class Block(nn.Module):
@@ -444,6 +451,15 @@ class IteraLite(nn.Module):
             ssm.A_log.copy_(torch.log(A))
             ssm.delta_proj.bias.fill_(math.log(math.expm1(delta)))
 
+    def set_dropout(self, p: float) -> None:
+        """Residual dropout while training: on the embedding and on each block's SSM and MoE/FFN
+        branch before it joins the residual stream. Not part of the config: inference ignores it."""
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout {p} outside [0, 1)")
+        for mod in self.modules():
+            if isinstance(mod, (IteraLite, SSMBlock, MoELayer, FFNLayer)):
+                mod.dropout_p = p
+
     def num_parameters(self) -> int:
         """Counted like the original: the tied lm_head once, buffers not at all."""
         return sum(p.numel() for p in self.parameters())
@@ -453,7 +469,7 @@ class IteraLite(nn.Module):
         convolution produces and the faster one for a loss over dim 1); with_aux also returns the
         mean MoE balance loss."""
         S = ids.shape[1]
-        h = self.embedding(ids)
+        h = drop(self.embedding(ids), self)
         if self.position_embedding is not None:
             if S > self.config.max_seq_length:
                 raise ValueError(f"sequence length {S} > max_seq_length {self.config.max_seq_length}")

@@ -197,8 +197,10 @@ class ResumeTest(unittest.TestCase):
         self.straight_and_interrupted("plain", [])
 
     def test_no_pos_longer_window_with_early_stopping(self):
+        # with dropout too, so that the random numbers it draws are part of what resumes exactly
         out, summary = self.straight_and_interrupted(
-            "nopos", ["--no-pos-embedding", "--seq-len", "48", "--patience", "1", "--lr", "5e-2"])
+            "nopos", ["--no-pos-embedding", "--seq-len", "48", "--patience", "1", "--lr", "5e-2",
+                      "--dropout", "0.2"])
         tensors, meta = read_safetensors(os.path.join(out, "last.safetensors"))
         self.assertNotIn("position_embedding.weight", tensors)
         cfg = json.loads(meta["config"])
@@ -220,6 +222,22 @@ class ResumeTest(unittest.TestCase):
 
 
 class UnitTest(unittest.TestCase):
+    def test_dropout_only_while_training(self):
+        torch.manual_seed(0)
+        model = IteraLite(IteraConfig(vocab_size=VOCAB, position_embedding=False))
+        ids = torch.randint(0, VOCAB, (2, 20), generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            model.train()
+            plain = model(ids)
+            model.set_dropout(0.3)
+            a, b = model(ids), model(ids)
+            self.assertFalse(torch.equal(a, b))  # fresh masks each call
+            self.assertFalse(torch.equal(a, plain))
+            model.eval()
+            self.assertTrue(torch.equal(model(ids), plain))  # eval mode: no dropout at all
+        with self.assertRaises(ValueError):
+            model.set_dropout(1.0)
+
     def test_chunked_scan_equals_sequential(self):
         g = torch.Generator().manual_seed(0)
         delta = torch.nn.functional.softplus(torch.randn(2, 300, generator=g))

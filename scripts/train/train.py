@@ -291,6 +291,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     g.add_argument("--warmup", type=int, default=100, help="linear warmup steps")
     g.add_argument("--weight-decay", type=float, default=0.1)
     g.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm (0: off)")
+    g.add_argument("--dropout", type=float, default=0.0,
+                   help="residual dropout while training (embedding and each block's branches; 0: off)")
     g.add_argument("--aux-weight", type=float, default=0.01, help="weight of the MoE load-balancing loss")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -340,9 +342,9 @@ CKPT_VERSION = 1
 # settings that change the weights: a resume must use the same ones
 SCHEDULE_KEYS = ("batch_size", "seq_len", "lr", "min_lr_ratio", "warmup", "weight_decay", "grad_clip", "aux_weight",
                  "seed", "teacher", "kd_temperature", "kd_alpha", "sampling", "steps", "epochs", "time_budget",
-                 "ssm_init")
+                 "ssm_init", "dropout")
 # keys added after checkpoints were already written: their value when a checkpoint lacks them
-SCHEDULE_DEFAULTS = {"ssm_init": "default"}
+SCHEDULE_DEFAULTS = {"ssm_init": "default", "dropout": 0.0}
 EXIT_PAUSED = 3  # --run-for ended this invocation; --resume continues
 
 
@@ -405,6 +407,7 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
         model = IteraLite(build_config(args, corpus.vocab_size))
         if args.ssm_init == "wide":
             model.init_ssm_timescales(0.1, 1 / 64, 8.0)
+    model.set_dropout(args.dropout)
     cfg = model.config
     S = args.seq_len or cfg.max_seq_length
     if S > cfg.max_seq_length and cfg.position_embedding:
