@@ -16,6 +16,12 @@ export interface DecodeRun {
   totalMs: number;
 }
 
+/** A generation through the public API (IteraModel.generate or .stream), timed by wall clock */
+export interface ApiRun {
+  ms: number;
+  ids: number[];
+}
+
 export interface BenchEngine {
   id: string;
   label: string;
@@ -64,6 +70,10 @@ export function itera(
   /** ms to decode n tokens with these sampling settings, exactly as decode() (one call per token,
    *  the clock read per token) */
   decodeSampled(prompt: readonly number[], n: number, o: SamplerSettings): number;
+  /** the public API: ms and ids of model.generate() for n tokens after the prompt (one call) */
+  generateApi(prompt: readonly number[], n: number, o: SamplerSettings): ApiRun;
+  /** ...and of iterating model.stream() with the same options to its end */
+  streamApi(prompt: readonly number[], n: number, o: SamplerSettings): Promise<ApiRun>;
 } {
   const s = model.session();
   s.setSampler({ temperature: 0 });
@@ -122,6 +132,17 @@ export function itera(
       const t0 = performance.now();
       s.generate(n, -1);
       return performance.now() - t0;
+    },
+    generateApi(prompt, n, o) {
+      const t0 = performance.now();
+      const ids = model.generate(prompt, { ...o, maxTokens: n, stopAtEos: false }).ids;
+      return { ms: performance.now() - t0, ids };
+    },
+    async streamApi(prompt, n, o) {
+      const ids: number[] = [];
+      const t0 = performance.now();
+      for await (const t of model.stream(prompt, { ...o, maxTokens: n, stopAtEos: false })) ids.push(t.id);
+      return { ms: performance.now() - t0, ids };
     },
     wasmMemory: () => ({ value: model.memoryBytes() }),
     async dispose() {

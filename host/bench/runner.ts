@@ -25,7 +25,9 @@ import {
   type ModelResult,
   type Ratio,
   type SampledDecode,
+  type SettingResult,
   type Stat,
+  type StreamDecode,
 } from './schema.js';
 import { SAMPLER_VERSION } from '../runtime/abi.js';
 
@@ -61,14 +63,37 @@ export interface BenchInput {
   onNote?: (line: string) => void;
 }
 
-/** Sampled decoding, measured beside greedy for our engine (docs/bench.md); topK -1 is the
- *  vocabulary size. Each runs with seed 1 from the same prompt as greedy decode. */
-export const SAMPLED_SETTINGS: readonly { name: string; temperature: number; topK: number; topP: number }[] = [
+/** A sampling setting of the bench; topK -1 is the vocabulary size. */
+export interface BenchSetting {
+  name: string;
+  temperature: number;
+  topK: number;
+  topP: number;
+}
+
+/** `itera run`'s defaults (host/cli/commands/run.ts) */
+const CLI_DEFAULTS: BenchSetting = {
+  name: 'CLI defaults (0.8, top-k 40, top-p 0.95)',
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+};
+
+/** Sampled decoding, measured beside greedy for our engine (docs/bench.md). Each runs with seed 1
+ *  from the same prompt as greedy decode. */
+export const SAMPLED_SETTINGS: readonly BenchSetting[] = [
   { name: 'temperature 0.8', temperature: 0.8, topK: 0, topP: 1 },
-  { name: 'CLI defaults (0.8, top-k 40, top-p 0.95)', temperature: 0.8, topK: 40, topP: 0.95 },
+  CLI_DEFAULTS,
   { name: 'top-p 0.95 alone', temperature: 1, topK: 0, topP: 0.95 },
   { name: 'top-k = V', temperature: 1, topK: -1, topP: 1 },
   { name: 'temperature 1.5, top-p 0.99', temperature: 1.5, topK: 0, topP: 0.99 },
+];
+
+/** The public API, stream() against generate(), for our engine (docs/bench.md): greedy and the
+ *  CLI's defaults, seed 1, from the same prompt as greedy decode. */
+export const STREAM_SETTINGS: readonly BenchSetting[] = [
+  { name: 'greedy', temperature: 0, topK: 0, topP: 1 },
+  CLI_DEFAULTS,
 ];
 
 export function stat(values: readonly number[]): Stat {
@@ -108,6 +133,10 @@ interface Acc {
   sampled: number[][];
   sampledRatio: number[][];
   sampledRatioCpu: number[][];
+  /** per STREAM_SETTINGS entry: stream()'s tokens/s, and over generate()'s of the same round */
+  stream: number[][];
+  streamRatio: number[][];
+  streamRatioCpu: number[][];
   perToken: number[];
   decodedIds: number[];
   cpuUser: number;
@@ -130,6 +159,9 @@ const newAcc = (): Acc => ({
   sampled: SAMPLED_SETTINGS.map(() => []),
   sampledRatio: SAMPLED_SETTINGS.map(() => []),
   sampledRatioCpu: SAMPLED_SETTINGS.map(() => []),
+  stream: STREAM_SETTINGS.map(() => []),
+  streamRatio: STREAM_SETTINGS.map(() => []),
+  streamRatioCpu: STREAM_SETTINGS.map(() => []),
   perToken: [],
   decodedIds: [],
   cpuUser: 0,
@@ -161,10 +193,15 @@ async function timeCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu:
   return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
-/** Sampler options of SAMPLED_SETTINGS[k] for a vocabulary of V. */
-function samplerOf(k: number, V: number): { temperature: number; topK: number; topP: number; seed: number } {
-  const x = SAMPLED_SETTINGS[k]!;
+/** Sampler options of a setting for a vocabulary of V. */
+function samplerOf(x: BenchSetting, V: number): { temperature: number; topK: number; topP: number; seed: number } {
   return { temperature: x.temperature, topK: x.topK < 0 ? V : x.topK, topP: x.topP, seed: 1 };
+}
+
+/** A setting as the document records it: its name and sampler options for a vocabulary of V. */
+function settingOf(x: BenchSetting, V: number): SettingResult {
+  const { temperature, topK, topP } = samplerOf(x, V);
+  return { name: x.name, temperature, topK, topP };
 }
 
 interface Plan {
@@ -203,8 +240,10 @@ async function warmUp(
   }
   if (ours) {
     ours.decodeOneCall(plan.decodeFrom, plan.decodeN);
-    for (let k = 0; k < SAMPLED_SETTINGS.length; k++)
-      ours.decodeSampled(plan.decodeFrom, plan.decodeN, samplerOf(k, plan.vocabSize));
+    for (const x of SAMPLED_SETTINGS) ours.decodeSampled(plan.decodeFrom, plan.decodeN, samplerOf(x, plan.vocabSize));
+    // a whole round of generate() and stream(), discarded: with one run of each, stream()'s ratio
+    // by CPU time read 0.65-0.76 in the first rounds under load, about 0.90 after this warm-up
+    await streamRound(ours, newAcc(), plan, reps.get(ours.id)!.decode, -1);
   }
   return { engines, plan, label, ours, acc, reps };
 }
@@ -258,7 +297,7 @@ async function oneRound(
       // repeated to last about as long as the other samples, timed by wall clock and CPU time
       for (let j = 0; j < SAMPLED_SETTINGS.length; j++) {
         const k = (r + j) % SAMPLED_SETTINGS.length;
-        const o = samplerOf(k, plan.vocabSize);
+        const o = samplerOf(SAMPLED_SETTINGS[k]!, plan.vocabSize);
         let c = process.cpuUsage();
         let gMs = 0;
         for (let i = 0; i < n.decode; i++) gMs += (await e.decode(plan.decodeFrom, plan.decodeN)).totalMs;
@@ -272,6 +311,7 @@ async function oneRound(
         a.sampledRatio[k]!.push(gMs / sMs);
         a.sampledRatioCpu[k]!.push(Math.max(gCpu.user + gCpu.system, 1) / Math.max(sCpu.user + sCpu.system, 1));
       }
+      await streamRound(ours, a, plan, n.decode, r);
     }
     const cpu = process.cpuUsage(cpu0);
     a.cpuUser += cpu.user / 1000;
@@ -280,6 +320,40 @@ async function oneRound(
     a.rssDelta = Math.max(a.rssDelta, process.memoryUsage().rss - rss0);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     input.onProgress?.(st.label, ++progress.done, progress.total);
+  }
+}
+
+/** The public API in one round: for each STREAM_SETTINGS entry, generate() and stream() runs
+ *  interleaved (reps of each, in an order that alternates), timed by wall clock and CPU time; the
+ *  first round checks that both give the same tokens. */
+async function streamRound(ours: ReturnType<typeof itera>, a: Acc, plan: Plan, reps: number, r: number): Promise<void> {
+  for (const [k, x] of STREAM_SETTINGS.entries()) {
+    const o = samplerOf(x, plan.vocabSize);
+    const ms = { generate: 0, stream: 0 };
+    const cpu = { generate: 0, stream: 0 };
+    for (let i = 0; i < reps; i++) {
+      const ids: number[][] = [];
+      for (const kind of (r + i) % 2 ? (['stream', 'generate'] as const) : (['generate', 'stream'] as const)) {
+        const c0 = process.cpuUsage();
+        const run =
+          kind === 'generate'
+            ? ours.generateApi(plan.decodeFrom, plan.decodeN, o)
+            : await ours.streamApi(plan.decodeFrom, plan.decodeN, o);
+        const c = process.cpuUsage(c0);
+        ms[kind] += run.ms;
+        cpu[kind] += (c.user + c.system) / 1000;
+        ids.push(run.ids);
+      }
+      const at = ids[0]!.findIndex((id, j) => id !== ids[1]![j]);
+      if (r === 0 && i === 0 && (at >= 0 || ids[0]!.length !== ids[1]!.length))
+        throw new Error(
+          `stream() and generate() gave different tokens with the same settings (${x.name}, seed ${o.seed}), ` +
+            `from token ${at >= 0 ? at : Math.min(ids[0]!.length, ids[1]!.length)}: the runtime API is broken`,
+        );
+    }
+    a.stream[k]!.push((plan.decodeN * reps) / (ms.stream / 1000));
+    a.streamRatio[k]!.push(ms.generate / ms.stream);
+    a.streamRatioCpu[k]!.push(Math.max(cpu.generate, 1e-3) / Math.max(cpu.stream, 1e-3));
   }
 }
 
@@ -343,22 +417,25 @@ function engineResult(e: BenchEngine, a: Acc, plan: Plan, input: BenchInput, rss
       : {}),
     ...(a.sampled[0]!.length
       ? {
-          sampledDecode: SAMPLED_SETTINGS.map((x, k): SampledDecode => {
-            const o = samplerOf(k, plan.vocabSize);
-            const r = stat(a.sampledRatio[k]!),
-              rc = stat(a.sampledRatioCpu[k]!);
-            return {
-              name: x.name,
-              temperature: o.temperature,
-              topK: o.topK,
-              topP: o.topP,
-              sampler: SAMPLER_VERSION,
-              tokens: plan.decodeN,
-              tokensPerSecond: stat(a.sampled[k]!),
-              ratioToGreedy: { median: r.median, min: r.min, max: r.max, n: r.n },
-              ratioToGreedyCpu: { median: rc.median, min: rc.min, max: rc.max, n: rc.n },
-            };
-          }),
+          sampledDecode: SAMPLED_SETTINGS.map((x, k): SampledDecode => ({
+            ...settingOf(x, plan.vocabSize),
+            sampler: SAMPLER_VERSION,
+            tokens: plan.decodeN,
+            tokensPerSecond: stat(a.sampled[k]!),
+            ratioToGreedy: ratioOf(a.sampledRatio[k]!),
+            ratioToGreedyCpu: ratioOf(a.sampledRatioCpu[k]!),
+          })),
+        }
+      : {}),
+    ...(a.stream[0]!.length
+      ? {
+          streamDecode: STREAM_SETTINGS.map((x, k): StreamDecode => ({
+            ...settingOf(x, plan.vocabSize),
+            tokens: plan.decodeN,
+            tokensPerSecond: stat(a.stream[k]!),
+            ratioToGenerate: ratioOf(a.streamRatio[k]!),
+            ratioToGenerateCpu: ratioOf(a.streamRatioCpu[k]!),
+          })),
         }
       : {}),
     score: a.score.length
@@ -397,6 +474,9 @@ function mergeAcc(accs: Acc[]): Acc {
     a.sampled.forEach((x, k) => m.sampled[k]!.push(...x));
     a.sampledRatio.forEach((x, k) => m.sampledRatio[k]!.push(...x));
     a.sampledRatioCpu.forEach((x, k) => m.sampledRatioCpu[k]!.push(...x));
+    a.stream.forEach((x, k) => m.stream[k]!.push(...x));
+    a.streamRatio.forEach((x, k) => m.streamRatio[k]!.push(...x));
+    a.streamRatioCpu.forEach((x, k) => m.streamRatioCpu[k]!.push(...x));
     m.perToken.push(...a.perToken);
     if (m.decodedIds.length === 0) m.decodedIds = a.decodedIds;
     m.cpuUser += a.cpuUser;
@@ -413,9 +493,13 @@ function mergeAcc(accs: Acc[]): Acc {
 function pairedRatio(ours: number[], peer: number[]): Ratio | null {
   const n = Math.min(ours.length, peer.length);
   if (n === 0) return null;
-  const r = Array.from({ length: n }, (_, i) => ours[i]! / peer[i]!);
-  const s = stat(r);
-  return { median: s.median, min: s.min, max: s.max, n };
+  return ratioOf(Array.from({ length: n }, (_, i) => ours[i]! / peer[i]!));
+}
+
+/** Ratios measured round by round as a Ratio. */
+function ratioOf(values: readonly number[]): Ratio {
+  const s = stat(values);
+  return { median: s.median, min: s.min, max: s.max, n: s.n };
 }
 
 /** A model loaded for the bench, with what its phases gather. */

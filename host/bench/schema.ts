@@ -41,6 +41,9 @@ export interface EngineResult {
   /** ours only: decode as `decode` with each sampling setting (SAMPLED_SETTINGS), and its
    *  tokens/s over greedy decode's in the same round */
   sampledDecode?: SampledDecode[];
+  /** ours only: the public API, iterating model.stream() against one model.generate() call with
+   *  the same settings and seed (STREAM_SETTINGS); absent in runs before it was measured */
+  streamDecode?: StreamDecode[];
   score: { tokens: number; tokensPerSecond: Stat; tokensPerCpuSecond: Stat } | null;
   /** process CPU time over wall time while this engine ran (1 = one core busy) */
   cpu: { utilization: number; userMs: number; systemMs: number; wallMs: number };
@@ -50,14 +53,18 @@ export interface EngineResult {
   decodedIds: number[];
 }
 
-export interface SampledDecode {
-  /** e.g. 'temperature 0.8' */
+/** A sampling setting our engine ran with */
+export interface SettingResult {
+  /** e.g. 'temperature 0.8', 'greedy' */
   name: string;
   temperature: number;
   /** 0 = off */
   topK: number;
   /** 1 = off */
   topP: number;
+}
+
+export interface SampledDecode extends SettingResult {
   /** the sampler version that ran */
   sampler: number;
   tokens: number;
@@ -66,6 +73,17 @@ export interface SampledDecode {
   ratioToGreedy: Ratio;
   /** the same ratio on process CPU time: steadier on a shared machine */
   ratioToGreedyCpu: Ratio;
+}
+
+/** greedy or the CLI's defaults */
+export interface StreamDecode extends SettingResult {
+  tokens: number;
+  /** stream()'s tokens per second, wall clock (the prompt's prefill included, as in generate()'s) */
+  tokensPerSecond: Stat;
+  /** stream() / generate() tokens per second, their runs interleaved within each round */
+  ratioToGenerate: Ratio;
+  /** the same ratio on process CPU time */
+  ratioToGenerateCpu: Ratio;
 }
 
 export interface Ratio {
@@ -221,6 +239,8 @@ const baselineRow: S = obj(
   { name: str, command: str, alone: orNull(figures), givenTraining: orNull(figures), error: str },
   ['name', 'command', 'alone', 'givenTraining'],
 );
+/** a sampling setting of our engine's sampledDecode and streamDecode entries */
+const setting: S = { name: str, temperature: num, topK: int, topP: num };
 const positionRange: S = obj({ from: int, to: int, tokens: int, characters: int, bitsPerCharacter: num });
 
 const engine: S = obj(
@@ -243,15 +263,22 @@ const engine: S = obj(
     sampledDecode: {
       type: 'array',
       items: obj({
-        name: str,
-        temperature: num,
-        topK: int,
-        topP: num,
+        ...setting,
         sampler: int,
         tokens: int,
         tokensPerSecond: stat,
         ratioToGreedy: ratio,
         ratioToGreedyCpu: ratio,
+      }),
+    },
+    streamDecode: {
+      type: 'array',
+      items: obj({
+        ...setting,
+        tokens: int,
+        tokensPerSecond: stat,
+        ratioToGenerate: ratio,
+        ratioToGenerateCpu: ratio,
       }),
     },
     score: orNull(obj({ tokens: int, tokensPerSecond: stat, tokensPerCpuSecond: stat })),

@@ -435,6 +435,28 @@ function sampledSection(all: Entry[], img: (name: string, alt: string) => string
   return md + `\n${img('sampled.svg', 'sampled decode over greedy')}\n\n`;
 }
 
+/** The public API (issue 17): stream() against generate() with the same settings and seed, their
+ *  runs interleaved in each round (goal: at least 0.90). */
+function streamSection(all: Entry[]): string {
+  const ours = (e: Entry) => e.m.engines.find((x) => x.id === 'itera');
+  const rows = all.filter((e) => ours(e)?.streamDecode?.length);
+  if (rows.length === 0) return '';
+  const settings = ours(rows[0]!)!.streamDecode!.map((d) => d.name);
+  let md =
+    `## stream() / generate()\n\n` +
+    `Our API: iterating \`model.stream()\` to its end against one \`model.generate()\` call, the same settings, seed 1 and tokens, their runs interleaved in each round; ` +
+    `stream()'s tokens/s, and the ratio stream() / generate() by wall clock (by process CPU time in parentheses). Goal (issue 17): each at least 0.90.\n\n` +
+    `| model | ${settings.join(' | ')} |\n|---|${settings.map(() => '---:').join('|')}|\n`;
+  for (const e of rows)
+    md += `| ${cell(e.label)} | ${ours(e)!
+      .streamDecode!.map(
+        (d) =>
+          `${int(d.tokensPerSecond.median)}: **${d.ratioToGenerate.median.toFixed(2)}** (${d.ratioToGenerateCpu.median.toFixed(2)})${d.ratioToGenerate.median >= 0.9 ? '' : ' missed'}`,
+      )
+      .join(' | ')} |\n`;
+  return md + '\n';
+}
+
 /** Quality beside classic compressors: each run made with --baselines gives its --eval text's
  *  bits per character under the models and under xz, zstd, bzip2 and PPMd (lower is better). */
 function baselinesSection(all: Entry[], img: (name: string, alt: string) => string, charts: ReportFile[]): string {
@@ -530,6 +552,8 @@ export function buildReport(
   md += relaxedSection(all);
 
   md += sampledSection(all, img, charts);
+
+  md += streamSection(all);
 
   md += ceilingSection(all);
 

@@ -1,11 +1,14 @@
 // The bench's JSON document: a real (short) run with ONNX Runtime native beside us matches the
 // schema; the validator catches missing fields, wrong types and a null without a reason; the
-// schema committed as docs/bench-schema.json is the one in the code; committed results match it.
+// schema committed as docs/bench-schema.json is the one in the code; committed results match it;
+// the console summary and the report show our API's stream() / generate() ratios.
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runBench } from '../bench/runner.js';
+import { formatBench } from '../cli/commands/bench.js';
+import { buildReport } from '../report/report.js';
 import { BENCH_JSON_SCHEMA, validateAgainst, validateBenchDocument, type BenchDocument } from '../bench/schema.js';
 import { collectDiagnostics } from '../diag/node.js';
 import { convertReference } from './reference-model.js';
@@ -66,6 +69,40 @@ t.test(
     t.ok(m.ratios['ort-node']!.decode!.median > 0);
     t.ok(m.quality.value!.perplexity > 1);
     t.same(d.reference, { value: null, reason: 'not in this test' });
+    // the public API: stream() against generate(), greedy and the CLI's defaults (the run itself
+    // throws if they give different tokens); no speed is asserted, only that the figures exist
+    t.same(
+      ours.streamDecode!.map((x) => [x.name, x.temperature, x.topK, x.topP, x.tokens]),
+      [
+        ['greedy', 0, 0, 1, 15],
+        ['CLI defaults (0.8, top-k 40, top-p 0.95)', 0.8, 40, 0.95, 15],
+      ],
+    );
+    for (const x of ours.streamDecode!) {
+      t.equal(x.tokensPerSecond.n, 2, `${x.name}: one sample per round`);
+      for (const r of [x.ratioToGenerate, x.ratioToGenerateCpu]) {
+        t.equal(r.n, 2);
+        t.ok(r.min > 0 && Number.isFinite(r.max) && r.min <= r.median && r.median <= r.max, `${x.name}: a ratio`);
+      }
+    }
+    t.notOk(m.engines[1]!.streamDecode, 'ours only');
+  },
+);
+
+t.test(
+  'the console summary and the report show stream() / generate()',
+  needShared('reference/checkpoints/itera_lite_micro_distilled.pt'),
+  async (t) => {
+    const d = await shortRun();
+    const [greedy, cli] = d.models[0]!.engines[0]!.streamDecode!;
+    const summary = formatBench(d);
+    t.match(summary, /stream\(\) \/ generate\(\) .*goal: at least 0\.90/);
+    t.match(summary, new RegExp(`\\n  greedy +.* ${greedy!.ratioToGenerate.median.toFixed(2)}x \\(`));
+    const md = buildReport([{ file: 'short run', doc: d }], { png: false, generatedBy: 'test' }).markdown;
+    t.match(md, /## stream\(\) \/ generate\(\)\n[^#]*Goal \(issue 17\): each at least 0\.90/);
+    t.match(md, '| model | greedy | CLI defaults (0.8, top-k 40, top-p 0.95) |');
+    for (const x of [greedy!, cli!])
+      t.match(md, `**${x.ratioToGenerate.median.toFixed(2)}** (${x.ratioToGenerateCpu.median.toFixed(2)})`);
   },
 );
 
@@ -157,6 +194,19 @@ t.test(
         c.models[0].engines[0].decode.tokensPerSecond.median = Infinity;
       }).join('\n'),
       /expected number/,
+    );
+    t.match(
+      broken((c) => {
+        delete c.models[0].engines[0].streamDecode[0].ratioToGenerateCpu;
+      }).join('\n'),
+      /missing 'ratioToGenerateCpu'/,
+    );
+    t.same(
+      broken((c) => {
+        delete c.models[0].engines[0].streamDecode;
+      }),
+      [],
+      'streamDecode is optional (older runs lack it)',
     );
     t.same(validateAgainst({ type: 'integer', minimum: 0 }, -1), ['$: -1 is below 0']);
   },
