@@ -4,6 +4,9 @@
 // and models/scores.json. Part of scripts/models.sh; reads the work directory that script fills.
 //
 //   node scripts/model-cards.mjs WORKDIR         score WORKDIR's models, run the baselines, write all
+//   node scripts/model-cards.mjs WORKDIR --only NAME[,NAME] [--baselines]
+//       score only those models (e.g. a teacher retrained alone); the others' figures, training
+//       logs and the compressors' figures (unless --baselines) come from models/scores.json
 //   node scripts/model-cards.mjs --from-scores [--baselines]
 //       rewrite the cards from models/scores.json only (--baselines: run the compressors again first)
 //   node scripts/model-cards.mjs --check [--rescore FILE,...] [--baselines]
@@ -23,10 +26,12 @@ const argv = process.argv.slice(2);
 const check = argv.includes('--check');
 // --from-scores: rewrite the cards from models/scores.json without scoring again
 const fromScores = check || argv.includes('--from-scores');
-const W = argv.find((a) => !a.startsWith('--') && argv[argv.indexOf(a) - 1] !== '--rescore');
-if (!W && !fromScores) {
+const valueOf = (flag) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+const W = argv.find((a, i) => !a.startsWith('--') && !['--rescore', '--only'].includes(argv[i - 1]));
+const only = valueOf('--only')?.split(',');
+if ((!W && !fromScores) || (only && (!W || fromScores))) {
   console.error(
-    'usage: node scripts/model-cards.mjs WORKDIR | --from-scores | --check [--rescore FILES] [--baselines]',
+    'usage: node scripts/model-cards.mjs WORKDIR [--only NAMES [--baselines]] | --from-scores | --check [--rescore FILES] [--baselines]',
   );
   process.exit(2);
 }
@@ -38,8 +43,15 @@ const quants = ['f32', 'q8_0', 'q4_0'];
 // the shipped models and the comparison, with the runs they come from (scripts/model-runs.json)
 const MODELS = JSON.parse(readFileSync('scripts/model-runs.json', 'utf8')).models;
 const DEFAULT = { model: 'student', type: 'q4_0' };
-const committed = fromScores ? JSON.parse(readFileSync('models/scores.json', 'utf8')) : null;
-const results = fromScores ? committed.results : { config: {} };
+const committed = fromScores || only ? JSON.parse(readFileSync('models/scores.json', 'utf8')) : null;
+for (const name of only ?? [])
+  if (!MODELS.some((m) => m.name === name)) {
+    console.error(`model-cards: --only ${name}: not a model of scripts/model-runs.json`);
+    process.exit(2);
+  }
+// with --only, the models not named keep their committed figures
+const rescored = (m) => !fromScores && (!only || only.includes(m.name));
+const results = fromScores ? committed.results : only ? structuredClone(committed.results) : { config: {} };
 const present = (m) => results[m.name] !== undefined;
 
 async function scoreFile(path, file, withSamples) {
@@ -68,7 +80,7 @@ async function scoreFile(path, file, withSamples) {
   return { r, config };
 }
 
-for (const m of fromScores ? [] : MODELS) {
+for (const m of MODELS.filter(rescored)) {
   if (m.optional && !existsSync(join(W, `${m.name}-f32.gguf`))) {
     console.log(`${m.name}: not built (${m.run} has not finished), left out`);
     continue;
@@ -90,11 +102,11 @@ const runBaselines = () =>
     return b;
   });
 // --from-scores --baselines: run the compressors again and store their figures in scores.json
-const newBaselines = !fromScores || (!check && argv.includes('--baselines'));
+const newBaselines = (!fromScores && !only) || (!check && argv.includes('--baselines'));
 const baselines = newBaselines ? runBaselines() : committed.baselines;
 function corpusCounts() {
-  const out = {};
-  for (const dir of new Set(MODELS.map((m) => m.corpus))) {
+  const out = only ? { ...committed.corpus } : {};
+  for (const dir of new Set(MODELS.filter(rescored).map((m) => m.corpus))) {
     const meta = JSON.parse(readFileSync(join(W, dir, 'meta.json'), 'utf8'));
     out[dir] = {
       trainTokens: meta.splits?.train?.tokens ?? null,
@@ -104,7 +116,7 @@ function corpusCounts() {
   return out;
 }
 const runLog = (m) => {
-  if (fromScores) return committed.training[m.name] ?? null;
+  if (!rescored(m)) return committed.training[m.name] ?? null;
   try {
     const lines = readFileSync(join(W, m.run, 'train_log.jsonl'), 'utf8')
       .trim()
@@ -128,7 +140,7 @@ const doc = {
 };
 const outputs = new Map();
 const write = (path, text) => outputs.set(path, text);
-if (newBaselines) writeFileSync('models/scores.json', JSON.stringify(doc, null, 2) + '\n');
+if (!fromScores || newBaselines) writeFileSync('models/scores.json', JSON.stringify(doc, null, 2) + '\n');
 
 const kib = (b) => `${(b / 1024).toFixed(0)} KiB`;
 const table = (m) =>
