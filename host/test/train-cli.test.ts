@@ -53,6 +53,10 @@ t.test('--help, and the checks made before training', async (t) => {
   t.equal(await main(['train', '--text', textFile, '-o', join(dir, 'x'), '--size', 'huge'], c.io), 2);
   t.match(c.err(), /--size must be one of tiny, small/);
 
+  c = captureIo();
+  t.equal(await main(['train', '--text', textFile, '-o', join(dir, 'x'), '--dropout', '1'], c.io), 2);
+  t.match(c.err(), /--dropout must be at most 0.9/);
+
   // no PyTorch: a Python that does not exist, and one that cannot import torch
   c = captureIo();
   t.equal(await main(['train', '--text', textFile, '-o', join(dir, 'x'), '--python', join(dir, 'nope')], c.io), 1);
@@ -88,7 +92,21 @@ t.test("train.py's log lines are read back", async (t) => {
   t.equal(parseTrainLine('model: 36,496 parameters').kind, 'other');
 });
 
-const FLAGS = ['--size', 'tiny', '--vocab', '300', '--steps', '240', '--seq-len', '32', '--batch-size', '4'];
+// with dropout, so that its random numbers are part of what an interrupted run must resume exactly
+const FLAGS = [
+  '--size',
+  'tiny',
+  '--vocab',
+  '300',
+  '--steps',
+  '240',
+  '--seq-len',
+  '32',
+  '--batch-size',
+  '4',
+  '--dropout',
+  '0.1',
+];
 const FLAGS_MORE = ['--eval-every', '50', '--log-every', '1', '--seed', '7', '--name', 'tiny', '--python', PY];
 const itera = join(root, 'bin', 'itera.js');
 const FILES = [

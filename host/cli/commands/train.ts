@@ -67,6 +67,8 @@ ${sizeList}
       --seq-len S        training window in tokens (default 128)
       --batch-size B     windows per step (default 16)
       --lr X             peak learning rate (default 3e-3)
+      --dropout P        residual dropout while training (default 0: off); 0.1 helps a model that
+                         overfits its text (validation loss well above training loss: docs/training.md)
       --eval-every N     validate every N steps (default 200)
       --patience N       stop after N validations without improvement (default 4; 0: never)
       --seed S           seed of the initialisation and the data order (default 1)
@@ -144,6 +146,7 @@ export const train: Command = {
     'seq-len': { type: 'string' },
     'batch-size': { type: 'string' },
     lr: { type: 'string' },
+    dropout: { type: 'string' },
     'eval-every': { type: 'string' },
     patience: { type: 'string' },
     seed: { type: 'string' },
@@ -180,6 +183,7 @@ export const train: Command = {
     const patience = num(v, 'patience', { int: true, min: 0 }) ?? 4;
     const logEvery = num(v, 'log-every', { int: true, min: 1 }) ?? 20;
     const lr = num(v, 'lr', { min: 0 });
+    const dropout = num(v, 'dropout', { min: 0, max: 0.9 });
     const teacher = str(v, 'distill-from');
     if (teacher !== undefined && !existsSync(teacher))
       throw new IteraError(`--distill-from: ${teacher} does not exist`, 'NO_FILE');
@@ -239,6 +243,7 @@ export const train: Command = {
         '--ckpt-minutes',
         '5',
         ...(lr !== undefined ? ['--lr', String(lr)] : []),
+        ...(dropout ? ['--dropout', String(dropout)] : []),
       ];
       let sweep: Sweep | undefined;
       if (auto) {
