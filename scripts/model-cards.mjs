@@ -298,6 +298,60 @@ if (present(spec('tiny')))
       `The smallest model: \`tiny-q4_0.gguf\` is ${results.tiny.q4_0.bytes.toLocaleString('en-US')} bytes with its tokenizer (a vocabulary of ${results.config.tiny.vocabSize}: the 2,000-token tokenizer alone takes about 60 KB of a file), its small tensors in F16 (\`itera quantize --type q4_0 --small f16\`). Trained alone: no teacher shares its vocabulary. The path to it is in docs/training.md.`,
     ),
   );
+// the root README's model table and its sentence on the compressors, between its two marks
+const ROOT_BEGIN =
+  '<!-- model-cards: from here to the end mark, scripts/model-cards.mjs writes this from models/scores.json -->\n';
+const ROOT_END = '<!-- model-cards: end -->\n';
+{
+  const slash = (m, f) => quants.map((q) => f(results[m][q])).join(' / ');
+  const rowOf = (m, label) =>
+    `| ${label} | ${quants.map((q) => q.toUpperCase()).join(' / ')} | ${slash(m, (r) => (r.bytes / 1024).toFixed(0))} KiB | ${slash(m, (r) => r.perplexity.toFixed(2))} | ${slash(m, (r) => r.bitsPerCharacter.toFixed(4))} |`;
+  const q4cost = (m) => (results[m].q4_0.bitsPerCharacter - results[m].f32.bitsPerCharacter).toFixed(3);
+  const given = (b) => b.givenTraining.bitsPerCharacter;
+  const label = { PPMd: 'PPMd (7-Zip, order 8)', xz: 'xz -9e', zstd: 'zstd -19', bzip2: 'bzip2 -9' };
+  const order = ['PPMd', 'xz', 'zstd', 'bzip2'].map((n) => baselines.find((b) => b.name === n)).filter(Boolean);
+  const beaten = (bpc) => order.filter((b) => bpc < given(b)).map((b) => b.name);
+  const list = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+  const beats = (bpc) =>
+    beaten(bpc).length === order.length
+      ? 'beats all four given the training text'
+      : beaten(bpc).length
+        ? `beats ${list(beaten(bpc))}`
+        : 'beats none of them';
+  // paragraphs wrapped at 100 columns, as the rest of the README
+  const wrap = (text) =>
+    text
+      .split('\n\n')
+      .map((para) => {
+        const lines = [];
+        let line = '';
+        for (const w of para.split(/\s+/)) {
+          if (line && line.length + 1 + w.length > 100) {
+            lines.push(line);
+            line = w;
+          } else line = line ? `${line} ${w}` : w;
+        }
+        return [...lines, line].join('\n');
+      })
+      .join('\n\n');
+  const block = `${[
+    '| model | type | file | held-out perplexity | bits per character |',
+    '| --- | --- | --- | --- | --- |',
+    rowOf('teacher', 'teacher'),
+    rowOf('student', `student (default: ${DEFAULT.type.toUpperCase()})`),
+    ...(tiny ? [rowOf('tiny', 'tiny (at most 100 KB: Q4_0)')] : []),
+  ].join('\n')}
+
+${wrap(`${tiny ? '(tiny has a 512-token vocabulary, so its perplexity per token is not comparable; bits per character are.) ' : ''}Q8_0 costs nothing measurable, Q4_0 about ${q4cost('student')} bits per character${tiny ? ` (${q4cost('tiny')} for tiny)` : ''}. Cards, with how each was trained: [models/](models/README.md).
+
+Beside classic compressors on the same held-out text (\`itera score --text brown-test --baselines --train brown\`, which runs the real programs; "given" = given the training text, as the models were): ${order.map((b) => `${label[b.name] ?? b.name} ${given(b).toFixed(3)}${b === order[0] ? ' given' : ''} / ${b.alone.bitsPerCharacter.toFixed(3)}${b === order[0] ? ' alone' : ''}`).join(', ')}. The teacher (${results.teacher.f32.bitsPerCharacter.toFixed(3)}, F32) ${beats(results.teacher.f32.bitsPerCharacter)}; the default model (${def.bitsPerCharacter.toFixed(3)}, ${kib(def.bytes)}) ${beats(def.bitsPerCharacter)}${tiny ? `; the ${kib(tiny.bytes)} tiny model (${tiny.bitsPerCharacter.toFixed(3)}) ${beats(tiny.bitsPerCharacter)}` : ''}. This part of the README and \`models/README.md\` are checked against fresh scores and compressor runs in CI (\`model-cards.test\`).`)}
+`;
+  const readme = readFileSync('README.md', 'utf8');
+  const i = readme.indexOf(ROOT_BEGIN),
+    j = readme.indexOf(ROOT_END);
+  if (i < 0 || j < i) throw new Error("README.md lacks model-cards' begin and end marks");
+  write('README.md', readme.slice(0, i + ROOT_BEGIN.length) + block + readme.slice(j));
+}
 console.log(kdNote);
 
 if (!check) {

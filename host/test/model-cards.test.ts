@@ -1,4 +1,5 @@
-// The committed model cards (models/*.md, models/README.md) must be what models/scores.json gives,
+// The committed model cards (models/*.md, models/README.md, and the part of README.md between its
+// model-cards marks) must be what models/scores.json gives,
 // and models/scores.json what the committed models and the compressors give: the default model
 // (student-q4_0.gguf) is scored again on the held-out Brown test split, and
 // xz, zstd, bzip2 and PPMd run again on the same text given the training text. Runs
