@@ -115,10 +115,9 @@ function corpusCounts() {
   }
   return out;
 }
-const runLog = (m) => {
-  if (!rescored(m)) return committed.training[m.name] ?? null;
+const summaryOf = (run) => {
   try {
-    const lines = readFileSync(join(W, m.run, 'train_log.jsonl'), 'utf8')
+    const lines = readFileSync(join(W, run, 'train_log.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
@@ -128,6 +127,17 @@ const runLog = (m) => {
     return null;
   }
 };
+// a run that continues others (its "continues" in model-runs.json, each from the one before):
+// the last run's summary, with the time of them all
+const runLog = (m) => {
+  if (!rescored(m)) return committed.training[m.name] ?? null;
+  const last = summaryOf(m.run);
+  if (!last || !m.continues) return last;
+  const before = m.continues.map(summaryOf);
+  if (before.some((x) => !x?.seconds)) return last;
+  return { ...last, seconds_with_continued: before.reduce((a, x) => a + x.seconds, last.seconds) };
+};
+const trainedSeconds = (l) => l?.seconds_with_continued ?? l?.seconds ?? 0;
 const doc = {
   heldOut: {
     split: 'Brown Corpus test split (docs/data.md)',
@@ -172,7 +182,7 @@ const cfgLine = (c) =>
   `V=${c.vocabSize} d=${c.hiddenSize} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} k=${c.topK} MoE layers [${c.moeLayers}] T=${c.maxSeqLength}`;
 const seconds = (m) => {
   const l = doc.training[m];
-  return l && l.seconds ? `${(l.seconds / 60).toFixed(1)} min` : 'see the log';
+  return trainedSeconds(l) ? `${(trainedSeconds(l) / 60).toFixed(1)} min` : 'see the log';
 };
 const spec = (name) => MODELS.find((m) => m.name === name);
 function card(m, title, extra) {
@@ -196,7 +206,13 @@ ${extra}
 - Configuration: ${cfgLine(c)}; ${c.positionEmbedding === false ? 'no position embedding (T is the training window: the model reads any length at one step per token)' : 'learned positions'}.
 - Parameters: ${r.f32.parameters.toLocaleString('en-US')}.
 - FLOPs per token: ${f.total.toLocaleString('en-US')} exact (${f.convention}); the research report's formula gives ${researchFormulaFlops(c).toLocaleString('en-US')}.
-- Training: ${seconds(m)} on this machine (2 shared cores, one thread), scripts/train/train.py, run \`${spec(m).run}\` of scripts/train-long.sh${stopped}; log in scores.json.
+- Training: ${seconds(m)} on this machine (2 shared cores, one thread), scripts/train/train.py, run \`${spec(m).run}\` of scripts/train-long.sh${
+    spec(m).continues
+      ? `, which continues from ${spec(m)
+          .continues.map((r) => `\`${r}\``)
+          .join(', then ')} (the time is theirs together)`
+      : ''
+  }${stopped}; log in scores.json.
 
 ## Quality and size by type
 
@@ -228,10 +244,14 @@ const kdNote = present(spec('student-nokd'))
       return `Distillation: the distilled student scores ${distil.toFixed(4)} bits per character on held-out text, the same student trained alone ${alone.toFixed(4)} (${distil < alone ? 'distillation helped' : 'distillation did not help'}, by ${Math.abs(alone - distil).toFixed(4)} bits per character).`;
     })()
   : 'Distillation: the same student trained alone (run `student-d96-nokd`, the last of scripts/train-long.sh) is not measured yet; on the earlier, smaller students distillation was worth 0.037 bits per character (docs/training.md).';
-write(
-  'models/teacher.md',
-  card('teacher', 'itera-lite-brown-teacher', 'The teacher: the larger model the student is distilled from.'),
-);
+// the run the student was distilled from (its "distilledFrom" in model-runs.json): the shipped
+// teacher, or an earlier one kept in the tables
+const studentTeacher = MODELS.find((m) => m.run === spec('student').distilledFrom);
+const teacherNote =
+  !studentTeacher || studentTeacher.name === 'teacher'
+    ? 'The teacher: the larger model the student is distilled from.'
+    : `The teacher: our best large model, and a teacher for \`itera train --distill-from\`. The default student was distilled from an earlier one, \`${studentTeacher.name}\` (run \`${studentTeacher.run}\`): ${studentTeacher.why}.`;
+write('models/teacher.md', card('teacher', 'itera-lite-brown-teacher', teacherNote));
 const rows = [];
 for (const m of MODELS.filter(present))
   for (const q of quants) {
@@ -245,7 +265,7 @@ const ppmd = baselines.find((b) => b.name === 'PPMd')?.givenTraining.bitsPerChar
 const xz = baselines.find((b) => b.name === 'xz')?.givenTraining.bitsPerCharacter;
 const def = results[DEFAULT.model][DEFAULT.type];
 const tiny = results.tiny?.q4_0;
-const trainedMinutes = MODELS.filter(present).reduce((a, m) => a + (doc.training[m.name]?.seconds ?? 0), 0) / 60;
+const trainedMinutes = MODELS.filter(present).reduce((a, m) => a + trainedSeconds(doc.training[m.name]), 0) / 60;
 const goal = (ok) => (ok ? 'met' : 'missed');
 write(
   'models/README.md',
@@ -286,7 +306,7 @@ write(
   card(
     'student',
     'itera-lite-brown-student (the default model)',
-    `The default model: \`itera run\` with no \`--model\` uses \`student-q4_0.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from the teacher (temperature 2.0, alpha 0.5, as the original). ${kdNote}`,
+    `The default model: \`itera run\` with no \`--model\` uses \`student-q4_0.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from ${studentTeacher ? `\`${studentTeacher.name}\` (run \`${studentTeacher.run}\`)` : 'the teacher'} (temperature 2.0, alpha 0.5, as the original). ${kdNote}`,
   ),
 );
 if (present(spec('tiny')))
