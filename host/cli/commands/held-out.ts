@@ -2,6 +2,7 @@
 // the test split is the default held-out text of the quality commands.
 import { existsSync, readFileSync } from 'node:fs';
 import { loadBrown, type Split } from '../../data/brown.js';
+import { documentsOf, loadCorpus } from '../../data/corpus.js';
 import { IteraError } from '../../runtime/types.js';
 
 export function brownText(split: Split): string {
@@ -21,10 +22,15 @@ export function qualityText(arg: string, option: string): string {
   return readFileSync(arg, 'utf8');
 }
 
-/** The training text the compressors are given (--train FILE|brown), or undefined without one. */
+/** The training text the compressors are given (--train FILE|brown|brown+sotu), or undefined
+ *  without one. */
 export function baselineTrainingText(arg: string | undefined): string | undefined {
   if (arg === undefined) return undefined;
   if (arg === 'brown') return brownText('train');
+  if (arg === 'brown+sotu')
+    return documentsOf(loadCorpus(arg, process.cwd()), 'train')
+      .map((d) => d.text)
+      .join('\n\n');
   if (!existsSync(arg)) throw new IteraError(`training text not found: ${arg}`, 'NO_FILE');
   return readFileSync(arg, 'utf8');
 }

@@ -26,7 +26,9 @@ ${modelHelp}
                        per character and per byte; refused if the model's tokenizer does not give the
                        text back exactly (then the comparison would not be fair)
       --train FILE     the training text the compressors are given (brown: the Brown Corpus training
-                       split, as our models were trained); without it, "given" is not computed
+                       split, as our models were trained; brown+sotu: that and the State of the Union
+                       addresses, as itera data --corpus brown+sotu trains); without it, "given" is
+                       not computed
       --json           print the result as one JSON object
   -h, --help           this help`,
   options: {
