@@ -10,7 +10,7 @@
 # (run the same command again). Deterministic for a given machine: seeded data order and
 # initialisation, one thread per run. Knobs (environment): THREADS, PY, and TRAINED=1 to skip the
 # training stage when the runs are already done (e.g. by `scripts/train-long.sh start`, whose
-# folder is then WORKDIR: bash scripts/models.sh /work/.itera-train).
+# folder is then WORKDIR: bash scripts/models.sh ~/.cache/itera-train).
 # Time here (2 shared cores, one thread): about 4.5 hours, most of it the teacher (1.8 h) and the
 # students (about 55 min each); see models/README.md for the last rebuild's figures.
 set -euo pipefail

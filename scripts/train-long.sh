@@ -7,7 +7,8 @@
 #   bash scripts/train-long.sh stop      SIGTERM the queue: the running trainer writes its checkpoint
 #   bash scripts/train-long.sh queue     run the queue in the foreground (what `start` runs)
 #
-# Everything lives in $ITERA_TRAIN_DIR (default /work/.itera-train, outside any git work tree):
+# Everything lives in $ITERA_TRAIN_DIR (default ~/.cache/itera-train, outside any git work tree,
+# which a new session's fresh work tree leaves alone):
 # the corpus, one folder per run (checkpoint.pt, model.safetensors, train_log.jsonl), <run>.log
 # and queue.log. Every run is started with --resume, so running `start` again after a session
 # ended continues each unfinished run from its last checkpoint and skips the finished ones; the
@@ -18,7 +19,7 @@
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$SELF")/.."
-D=${ITERA_TRAIN_DIR:-/work/.itera-train}
+D=${ITERA_TRAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/itera-train}
 PY=${PY:-/usr/bin/python3}
 THREADS=${THREADS:-1}
 mkdir -p "$D"
@@ -49,6 +50,10 @@ RUNS=(
    --epochs 2 --batch-size 16 --lr 1e-3 --warmup 50 --patience 4 --seed 4 --dropout 0.1"
   "teacher-d192-drop10-more2 --init $D/teacher-d192-drop10-more/model.safetensors --no-pos-embedding
    --seq-len 256 --epochs 2 --batch-size 16 --lr 6e-4 --warmup 50 --patience 4 --seed 5 --dropout 0.1"
+  # the teacher's shape and dropout on 3.1x the text: Brown's training split and the State of the
+  # Union addresses (docs/data.md); validation is still Brown's
+  "teacher-d192-sotu --data $D/brown-sotu-2000 --no-pos-embedding --preset teacher --d 192 --expert-size 96
+   --seq-len 256 --epochs 3 --batch-size 16 --lr 3e-3 --warmup 100 --patience 4 --seed 7 --dropout 0.1"
   # the default student trained alone, for the cards' measure of what distillation gives
   "student-d96-nokd --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
    --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
@@ -64,6 +69,9 @@ prepare() {  # the Brown corpus tokenized with byte-level BPE of 2000 and of 512
     node bin/itera.js tokenizer train --kind bpe --vocab "$v" -o "$D/tokenizer-$v.json"
     node bin/itera.js data prepare --tokenizer "$D/tokenizer-$v.json" --corpus brown -o "$D/brown-$v"
   done
+  # Brown and the State of the Union addresses (docs/data.md), with the same 2,000-token tokenizer
+  [ -f "$D/brown-sotu-2000/train.bin" ] ||
+    node bin/itera.js data prepare --tokenizer "$D/tokenizer-2000.json" --corpus brown+sotu -o "$D/brown-sotu-2000"
 }
 
 queue() {
