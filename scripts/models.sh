@@ -11,8 +11,10 @@
 # initialisation, one thread per run. Knobs (environment): THREADS, PY, and TRAINED=1 to skip the
 # training stage when the runs are already done (e.g. by `scripts/train-long.sh start`, whose
 # folder is then WORKDIR: bash scripts/models.sh ~/.cache/itera-train).
-# Time here (2 shared cores, one thread): about 4.5 hours, most of it the teacher (1.8 h) and the
-# students (about 55 min each); see models/README.md for the last rebuild's figures.
+# Time here (2 shared cores, one thread): about 7 hours of training (418 minutes in the runs'
+# logs): the teacher chain (89 min), the teacher trained on more text (70 min), the earlier
+# teacher (109 min), the students and the tiny model (24-72 min each); models/README.md has the
+# last figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath -m "${1:-.models-work}")

@@ -50,6 +50,8 @@ RUNS=(
    --epochs 2 --batch-size 16 --lr 1e-3 --warmup 50 --patience 4 --seed 4 --dropout 0.1"
   "teacher-d192-drop10-more2 --init $D/teacher-d192-drop10-more/model.safetensors --no-pos-embedding
    --seq-len 256 --epochs 2 --batch-size 16 --lr 6e-4 --warmup 50 --patience 4 --seed 5 --dropout 0.1"
+  "teacher-d192-drop10-more3 --init $D/teacher-d192-drop10-more2/model.safetensors --no-pos-embedding
+   --seq-len 256 --epochs 2 --batch-size 16 --lr 3e-4 --warmup 50 --patience 4 --seed 6 --dropout 0.1"
   # the teacher's shape and dropout on 3.1x the text: Brown's training split and the State of the
   # Union addresses (docs/data.md); validation is still Brown's
   "teacher-d192-sotu --data $D/brown-sotu-2000 --no-pos-embedding --preset teacher --d 192 --expert-size 96
@@ -151,6 +153,6 @@ EOF
   *) echo "usage: bash scripts/train-long.sh start [RUN...]|status|stop|queue [RUN...]" >&2; exit 2 ;;
 esac
 }
-# the whole script is parsed before it runs, so editing it under a running queue is safe
-main "$@"
-exit
+# bash reads a script as it runs it: main and exit on one line are parsed together, so a file
+# edited under a running queue is never read again after main returns
+main "$@"; exit
