@@ -380,7 +380,7 @@ const ROOT_END = '<!-- model-cards: end -->\n';
   const teacherBeats =
     teacherTrain === 'brown'
       ? beats(results.teacher.f32.bitsPerCharacter)
-      : `(trained on Brown and the State of the Union addresses) ${beats(results.teacher.f32.bitsPerCharacter, baselinesOf('teacher'))} given that text (PPMd ${given(orderOf(baselinesOf('teacher'))[0]).toFixed(3)})`;
+      : `${beats(results.teacher.f32.bitsPerCharacter, baselinesOf('teacher')).replace('given the training text', 'given its training text')} (Brown and the State of the Union addresses; PPMd given it: ${given(orderOf(baselinesOf('teacher'))[0]).toFixed(3)})`;
   // paragraphs wrapped at 100 columns, as the rest of the README
   const wrap = (text) =>
     text

@@ -11,10 +11,9 @@
 # initialisation, one thread per run. Knobs (environment): THREADS, PY, and TRAINED=1 to skip the
 # training stage when the runs are already done (e.g. by `scripts/train-long.sh start`, whose
 # folder is then WORKDIR: bash scripts/models.sh ~/.cache/itera-train).
-# Time here (2 shared cores, one thread): about 7 hours of training (418 minutes in the runs'
-# logs): the teacher chain (89 min), the teacher trained on more text (70 min), the earlier
-# teacher (109 min), the students and the tiny model (24-72 min each); models/README.md has the
-# last figures.
+# Time here (2 shared cores, one thread): about 8.5 hours of training (see models/README.md for
+# the last rebuild's total): the teacher on more text, then Brown (85 min), the Brown-only teacher
+# chain (89 min), the earlier teacher (109 min), the students and the tiny model (24-72 min each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath -m "${1:-.models-work}")

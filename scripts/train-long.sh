@@ -41,7 +41,7 @@ RUNS=(
   "tiny-v512 --data $D/brown-512 --no-pos-embedding --d 64 --layers 2 --state 8 --expand 2 --experts 4
    --expert-size 32 --top-k 2 --moe-layers 1 --seq-len 128 --epochs 8 --batch-size 32 --lr 3e-3
    --warmup 100 --patience 4 --seed 3"
-  # the shipped teacher: teacher-d192's shape with dropout 0.1 (it overfit: training loss 3.2
+  # teacher-d192's shape with dropout 0.1 (it overfit: training loss 3.2
   # against 4.0 nats on validation), 5 epochs, then warm restarts from its weights at lower peak
   # learning rates, each kept only because validation improved (docs/training.md)
   "teacher-d192-drop10 --no-pos-embedding --preset teacher --d 192 --expert-size 96 --seq-len 256 --epochs 5
@@ -56,6 +56,9 @@ RUNS=(
   # Union addresses (docs/data.md); validation is still Brown's
   "teacher-d192-sotu --data $D/brown-sotu-2000 --no-pos-embedding --preset teacher --d 192 --expert-size 96
    --seq-len 256 --epochs 3 --batch-size 16 --lr 3e-3 --warmup 100 --patience 4 --seed 7 --dropout 0.1"
+  # the shipped teacher: that run's weights, then 2 epochs of Brown alone (docs/training.md)
+  "teacher-d192-sotu-brown --init $D/teacher-d192-sotu/model.safetensors --no-pos-embedding --seq-len 256
+   --epochs 2 --batch-size 16 --lr 1e-3 --warmup 50 --patience 4 --seed 8 --dropout 0.1"
   # the default student trained alone, for the cards' measure of what distillation gives
   "student-d96-nokd --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
    --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
