@@ -114,8 +114,8 @@ const baselinesByTrain = { brown: baselines };
 for (const tr of otherTrains) {
   const users = MODELS.filter((m) => trainOf(m) === tr);
   const kept = committed?.baselinesByTrain?.[tr];
-  if (kept && (fromScores || !users.some(rescored)) && !newBaselines) baselinesByTrain[tr] = kept;
-  else if (!fromScores || newBaselines) baselinesByTrain[tr] = runBaselines(tr);
+  const rerun = newBaselines || users.some(rescored) || (!kept && !fromScores);
+  baselinesByTrain[tr] = rerun ? runBaselines(tr) : kept;
 }
 const baselinesOf = (name) => baselinesByTrain[trainOf(spec(name))] ?? baselines;
 function corpusCounts() {
