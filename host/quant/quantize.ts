@@ -109,7 +109,9 @@ export function meanKL(ref: Float32Array, got: Float32Array, V: number): number 
  * Quantizes a model file. 'mixed' measures, for each quantizable matrix, how much the model's
  * output distribution moves (mean KL divergence from the unquantized model over calibration
  * tokens) when that matrix alone is stored as Q4_0; matrices whose shift is above the mean of all
- * of them are stored as Q8_0, the rest as Q4_0.
+ * of them are stored as Q8_0, the rest as Q4_0. With maxBytes, the file's size decides instead:
+ * every matrix starts at Q4_0, and matrices are raised to Q8_0 in the order of their shift per
+ * added byte (the most harmful per byte first), each only if the file still fits.
  */
 export async function quantizeModel(
   fileBytes: Uint8Array,
@@ -120,10 +122,14 @@ export async function quantizeModel(
     onProgress?: (done: number, total: number) => void;
     /** the small tensors' type beside Q8_0 / Q4_0 / mixed matrices (default F32) */
     small?: SmallType;
+    /** mixed only: the largest file allowed, in bytes (instead of the mean rule) */
+    maxBytes?: number;
   } = {},
 ): Promise<QuantizeResult> {
   const { file, tensors } = modelTensorsF32(fileBytes);
   const small = opts.small ?? 'F32';
+  if (opts.maxBytes !== undefined && type !== 'mixed')
+    throw new IteraError('a size budget (maxBytes) applies to mixed quantization only', 'QUANT_MIXED');
   if (type !== 'mixed') {
     const choices = fixedChoice(tensors, type, small);
     return { bytes: write(file, tensors, choices), choices, notes: [] };
@@ -147,6 +153,7 @@ export async function quantizeModel(
     opts.onProgress?.(++done, candidates.length);
   }
   const mean = [...sens.values()].reduce((a, b) => a + b, 0) / Math.max(1, sens.size);
+  if (opts.maxBytes !== undefined) return withinBudget(file, tensors, q4, sens, opts.maxBytes, ids.length);
   const choices = q4.map((c) => {
     const s = sens.get(c.name);
     if (s === undefined) return c;
@@ -154,6 +161,45 @@ export async function quantizeModel(
   });
   const notes = [
     `mixed: each matrix quantized alone to Q4_0 over ${ids.length} calibration tokens; mean KL shift ${mean.toExponential(2)} nats; matrices above the mean are Q8_0, the rest Q4_0`,
+  ];
+  return { bytes: write(file, tensors, choices), choices, notes };
+}
+
+/** mixed under a size budget: from all Q4_0, raise matrices to Q8_0 by KL shift per added byte
+ *  while the file fits in maxBytes (a greedy knapsack: a matrix too large for what is left is
+ *  passed over, and smaller ones after it may still fit). */
+function withinBudget(
+  file: ReturnType<typeof readModelFile>,
+  tensors: ModelTensor[],
+  q4: TensorChoice[],
+  sens: Map<string, number>,
+  maxBytes: number,
+  calibrationTokens: number,
+): QuantizeResult {
+  let choices = q4.map((c) => (sens.has(c.name) ? { ...c, sensitivity: sens.get(c.name) } : c));
+  let size = write(file, tensors, choices).byteLength;
+  if (size > maxBytes)
+    throw new IteraError(
+      `the model does not fit in ${maxBytes} bytes even with every matrix at Q4_0 (${size} bytes): ` +
+        'give a larger budget, or try --small f16',
+      'QUANT_BUDGET',
+    );
+  // a matrix's added bytes at Q8_0: 16 more per block of 32 values (34 against 18)
+  const count = new Map(tensors.map((x) => [x.name, x.data.length]));
+  const extra = (name: string): number => ((count.get(name) ?? 0) / QK) * 16;
+  const order = [...sens.keys()].sort((a, b) => sens.get(b)! / extra(b) - sens.get(a)! / extra(a));
+  let raised = 0;
+  for (const name of order) {
+    const next = choices.map((c) => (c.name === name ? { ...c, type: 'Q8_0' as QuantType } : c));
+    const bytes = write(file, tensors, next).byteLength;
+    if (bytes > maxBytes) continue;
+    choices = next;
+    size = bytes;
+    raised++;
+  }
+  const notes = [
+    `mixed within ${maxBytes} bytes: each matrix quantized alone to Q4_0 over ${calibrationTokens} calibration tokens; ` +
+      `${raised} of ${order.length} matrices raised to Q8_0, the largest KL shift per added byte first; ${size} bytes`,
   ];
   return { bytes: write(file, tensors, choices), choices, notes };
 }

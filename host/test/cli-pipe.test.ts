@@ -60,6 +60,28 @@ t.test('a missing positional argument is named', async (t) => {
   }
 });
 
+t.test('quantize --max-bytes: only with mixed, a whole number of bytes', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [
+      ['quantize', 'm.gguf', '--type', 'q4_0', '--max-bytes', '400000', '-o', '/tmp/x.gguf'],
+      /--max-bytes goes with --type mixed/,
+    ],
+    [
+      ['quantize', 'm.gguf', '--type', 'mixed', '--max-bytes', '400k', '-o', '/tmp/x.gguf'],
+      /--max-bytes must be a number, got '400k'/,
+    ],
+    [
+      ['quantize', 'm.gguf', '--type', 'mixed', '--max-bytes', '0', '-o', '/tmp/x.gguf'],
+      /--max-bytes must be at least 1/,
+    ],
+  ];
+  for (const [argv, re] of cases) {
+    const c = captureIo();
+    t.equal(await main(argv, c.io), 2, `${argv.join(' ')}: exit 2`);
+    t.match(c.err(), re, `${argv.join(' ')}: says why`);
+  }
+});
+
 t.test('the prompt from stdin (-p -, --file -) or a file (--file F)', { skip: noModel }, async (t) => {
   const base = ['run', '-t', '0', '-n', '4', '--json'];
   const direct = captureIo();

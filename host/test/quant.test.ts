@@ -459,6 +459,45 @@ t.test('--small f16: norms, biases, A_log, D and conv taps stored as F16 beside 
   }
 });
 
+t.test('mixed within a size budget: the file fits, and no matrix left at Q4_0 would still have fit', async (t) => {
+  const f32 = blockModel(11);
+  const load = (b: Uint8Array) => IteraModel.fromBytes(b, wasmBytes('simd'));
+  const calibration = [4, 1, 2, 3, 0, 4, 4, 1, 2, 4, 3, 1];
+  const all4 = (await quantizeModel(f32, 'Q4_0')).bytes.byteLength;
+  const all8 = (await quantizeModel(f32, 'Q8_0')).bytes.byteLength;
+  const types = (b: Uint8Array) => new Map(readGguf(b).tensors.map((x) => [x.name, x.type]));
+  const blocks = new Map(readModelFile(f32).tensors);
+  const added = (name: string) => (blocks.get(name)!.data.byteLength / 4 / QK) * 16;
+  for (const [label, budget] of [
+    ['all Q4_0 exactly', all4],
+    ['a third of the way', Math.round(all4 + (all8 - all4) / 3)],
+    ['two thirds', Math.round(all4 + ((all8 - all4) * 2) / 3)],
+    ['all Q8_0', all8],
+  ] as const) {
+    const r = await quantizeModel(f32, 'mixed', { load, calibration, maxBytes: budget });
+    const size = r.bytes.byteLength;
+    t.ok(size <= budget, `${label}: ${size} <= ${budget} bytes`);
+    const ty = types(r.bytes);
+    const sensed = r.choices.filter((c) => c.sensitivity !== undefined);
+    const left = sensed.filter((c) => ty.get(c.name) === GgmlType.Q4_0);
+    const raised = sensed.filter((c) => ty.get(c.name) === GgmlType.Q8_0);
+    t.equal(left.length + raised.length, sensed.length, `${label}: every measured matrix is Q4_0 or Q8_0`);
+    for (const c of left) t.ok(size + added(c.name) > budget, `${label}: ${c.name} left at Q4_0 would not fit`);
+    if (budget === all4) t.equal(raised.length, 0, 'at the all-Q4_0 size nothing is raised');
+    if (budget === all8) t.equal(left.length, 0, 'at the all-Q8_0 size everything is raised');
+    t.match(r.notes.join(' '), /mixed within \d+ bytes/);
+    // the model loads and runs
+    const m = await load(r.bytes);
+    t.equal(m.logits([4, 1]).length, 2 * m.config.vocabSize);
+    m.dispose();
+  }
+  await t.rejects(quantizeModel(f32, 'mixed', { load, calibration, maxBytes: all4 - 1 }), {
+    code: 'QUANT_BUDGET',
+    message: /even with every matrix at Q4_0/,
+  });
+  await t.rejects(quantizeModel(f32, 'Q4_0', { maxBytes: all8 }), { code: 'QUANT_MIXED' });
+});
+
 t.test(
   'corrupt quantized files (Q8_0, Q4_0, ssm_c_t): refused with an IteraError, or loaded and run without a trap',
   async (t) => {

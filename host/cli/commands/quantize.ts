@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from '../command.js';
-import { fmtBytes, str, UsageError } from '../command.js';
+import { fmtBytes, num, str, UsageError } from '../command.js';
 import { buildFrom } from './model-option.js';
 import { loadModel, type Build } from '../../node/index.js';
 import { isFloatType, quantizeModel, storedTypes, type QuantChoice } from '../../quant/quantize.js';
@@ -50,19 +50,24 @@ transposed as Q8_0 (its rows are shorter than a block); norms, biases, A_log, D 
 stay F32 (tiny, and they set the scan's dynamics), or F16 with --small f16. f16 stores every
 tensor as F16. mixed quantizes each large matrix alone to Q4_0, measures how far the model's
 output distribution moves (mean KL divergence over 128 calibration tokens the model generates
-itself), and keeps the matrices above the mean at Q8_0, the rest at Q4_0.
+itself), and keeps the matrices above the mean at Q8_0, the rest at Q4_0; with --max-bytes,
+the file's size decides instead: from all Q4_0, the matrices that move the output most per added
+byte are raised to Q8_0 while the file still fits.
 
 Options:
       --type T         f32, f16, q8_0, q4_0 or mixed (required)
   -o, --output FILE    the model file to write (required)
       --small T        the small tensors' type beside quantized matrices: f32 (default) or f16
                        (halves them: what a file of at most 100 KB needs)
+      --max-bytes N    mixed only: the largest file to write, in bytes (e.g. 400000); refused if
+                       even all Q4_0 does not fit
       --build B        WebAssembly build used by mixed: auto, simd, scalar
   -h, --help           this help`,
   options: {
     type: { type: 'string' },
     output: { type: 'string', short: 'o' },
     small: { type: 'string' },
+    'max-bytes': { type: 'string' },
     build: { type: 'string' },
   },
   positionals: [1, 1],
@@ -74,6 +79,8 @@ Options:
     if (out === undefined) throw new UsageError('--output FILE is required');
     const smallArg = (str(v, 'small') ?? 'f32').toLowerCase();
     if (smallArg !== 'f32' && smallArg !== 'f16') throw new UsageError(`--small must be f32 or f16, got '${smallArg}'`);
+    const maxBytes = num(v, 'max-bytes', { int: true, min: 1 });
+    if (maxBytes !== undefined && type !== 'mixed') throw new UsageError('--max-bytes goes with --type mixed');
     if (!existsSync(input)) throw new IteraError(`model file not found: ${input}`, 'NO_FILE');
     const bytes = readFileSync(input);
     const before = storedTypes(bytes);
@@ -88,6 +95,7 @@ Options:
       load: (b) => loadModel(b, { build }),
       calibration: type === 'mixed' ? await calibrationTokens(bytes, build) : undefined,
       small: smallArg === 'f16' ? 'F16' : 'F32',
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
       onProgress: (d, n) => {
         (bar as unknown as { total: number }).total = n;
         bar.update(d);
