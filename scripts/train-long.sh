@@ -6,6 +6,8 @@
 #   bash scripts/train-long.sh status    each run's step, best validation loss and last progress line
 #   bash scripts/train-long.sh stop      SIGTERM the queue: the running trainer writes its checkpoint
 #   bash scripts/train-long.sh queue     run the queue in the foreground (what `start` runs)
+#   TRAIN_LANE=2 bash scripts/train-long.sh start RUN...   a second queue beside the first (its own
+#                                        lock, pid and queue2.log; stop it with TRAIN_LANE=2 ... stop)
 #
 # Everything lives in $ITERA_TRAIN_DIR (default ~/.cache/itera-train, outside any git work tree,
 # which a new session's fresh work tree leaves alone):
@@ -22,6 +24,8 @@ cd "$(dirname "$SELF")/.."
 D=${ITERA_TRAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/itera-train}
 PY=${PY:-/usr/bin/python3}
 THREADS=${THREADS:-1}
+LANE=${TRAIN_LANE:-}
+[[ "$LANE" =~ ^[0-9]*$ ]] || { echo "train-long: TRAIN_LANE must be a number" >&2; exit 2; }
 mkdir -p "$D"
 
 CORPUS=$D/brown-2000
@@ -63,6 +67,47 @@ RUNS=(
   "student-d96-nokd --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
    --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
    --seed 2"
+  # the earlier default's shape (d=64, L=3, 285k parameters, 375 KB as Q8_0: its speed), without
+  # positions, distilled from the shipped teacher for 8 epochs: how close a model of the old
+  # default's cost comes to PPMd (docs/training.md)
+  "student-d64-kd --no-pos-embedding --d 64 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 32
+   --top-k 2 --moe-layers 1 --seq-len 128 --epochs 8 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
+   --seed 2 --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # the same shape, as the shipped teacher was made: first 3 epochs of Brown and the State of the
+  # Union addresses, distilled from the shipped teacher, then 3 epochs of Brown from its weights
+  "student-d64-sotu-kd --data $D/brown-sotu-2000 --no-pos-embedding --d 64 --layers 3 --state 8 --expand 2
+   --experts 4 --expert-size 32 --top-k 2 --moe-layers 1 --seq-len 128 --epochs 3 --batch-size 32 --lr 3e-3
+   --warmup 100 --patience 4 --seed 10 --teacher $D/teacher-d192-sotu-brown/model.safetensors
+   --kd-temperature 2.0 --kd-alpha 0.5"
+  "student-d64-sotu-kd-brown --init $D/student-d64-sotu-kd/model.safetensors --no-pos-embedding --seq-len 128
+   --epochs 3 --batch-size 32 --lr 1e-3 --warmup 50 --patience 4 --seed 11
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # cheaper blocks, more experts: d=64, L=4, di=64 (expand 1), 8 experts of width 32 (top 2) in
+  # every layer; 334k parameters, 261 KB as Q4_0, 0.85x the earlier default's FLOPs per token. In
+  # 600-step trials without a teacher it learned faster than the earlier default's shape (4.495
+  # against 4.544 nats)
+  "student-d64l4-kd --no-pos-embedding --d 64 --layers 4 --state 8 --expand 1 --experts 8 --expert-size 32
+   --top-k 2 --moe-layers 0,1,2,3 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100
+   --patience 4 --seed 2 --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0
+   --kd-alpha 0.5"
+  # the same blocks with 16 experts per layer (467k parameters, 336 KB as Q4_0, the same FLOPs)
+  "student-d64l4e16-kd --no-pos-embedding --d 64 --layers 4 --state 8 --expand 1 --experts 16 --expert-size 32
+   --top-k 2 --moe-layers 0,1,2,3 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100
+   --patience 4 --seed 2 --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0
+   --kd-alpha 0.5"
+  # each of those two's weights, then 2 more epochs at a lower peak learning rate (as the teachers)
+  "student-d64l4-kd-more --init $D/student-d64l4-kd/model.safetensors --no-pos-embedding --seq-len 128
+   --epochs 2 --batch-size 32 --lr 1e-3 --warmup 50 --patience 4 --seed 12
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  "student-d64l4e16-kd-more --init $D/student-d64l4e16-kd/model.safetensors --no-pos-embedding --seq-len 128
+   --epochs 2 --batch-size 32 --lr 1e-3 --warmup 50 --patience 4 --seed 12
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  "student-d64l4-kd-more2 --init $D/student-d64l4-kd-more/model.safetensors --no-pos-embedding --seq-len 128
+   --epochs 2 --batch-size 32 --lr 6e-4 --warmup 50 --patience 4 --seed 13
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  "student-d64l4-kd-more3 --init $D/student-d64l4-kd-more2/model.safetensors --no-pos-embedding --seq-len 128
+   --epochs 2 --batch-size 32 --lr 3e-4 --warmup 50 --patience 4 --seed 14
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
 )
 COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
         --ckpt-every 200 --ckpt-minutes 5 --resume)
@@ -80,8 +125,8 @@ prepare() {  # the Brown corpus tokenized with byte-level BPE of 2000 and of 512
 }
 
 queue() {
-  exec 9>"$D/queue.lock"
-  flock -n 9 || { echo "train-long: a queue already runs (lock $D/queue.lock)"; return 0; }
+  exec 9>"$D/queue$LANE.lock"
+  flock -n 9 || { echo "train-long: a queue already runs (lock $D/queue$LANE.lock)"; return 0; }
   "$PY" -c 'import torch' || { echo "train-long: $PY cannot import torch" >&2; return 1; }
   prepare
   for spec in "${RUNS[@]}"; do
@@ -104,14 +149,14 @@ case "${1:-status}" in
     for r in "$@"; do
       grep -q "^  \"$r " "$SELF" || { echo "train-long: no run named $r (see RUNS in $SELF)" >&2; exit 2; }
     done
-    if ! flock -n "$D/queue.lock" true; then echo "train-long: already running; see $D/queue.log"; exit 0; fi
-    nohup setsid bash "$SELF" queue "$@" >> "$D/queue.log" 2>&1 < /dev/null &
-    echo $! > "$D/queue.pid"
-    echo "train-long: queue started (pid $(cat "$D/queue.pid")); logs in $D/*.log"
+    if ! flock -n "$D/queue$LANE.lock" true; then echo "train-long: already running; see $D/queue$LANE.log"; exit 0; fi
+    nohup setsid bash "$SELF" queue "$@" >> "$D/queue$LANE.log" 2>&1 < /dev/null &
+    echo $! > "$D/queue$LANE.pid"
+    echo "train-long: queue$LANE started (pid $(cat "$D/queue$LANE.pid")); logs in $D/*.log"
     ;;
   queue) shift; queue "$@" ;;
   stop)
-    pid=$(cat "$D/queue.pid" 2>/dev/null || true)
+    pid=$(cat "$D/queue$LANE.pid" 2>/dev/null || true)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill -TERM -- "-$pid"  # its own process group (setsid): the trainer checkpoints and exits
       echo "train-long: sent SIGTERM to the queue (process group $pid)"
