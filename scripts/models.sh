@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models in models/ from scratch (npm run models): tokenizers, corpora, the
 # teacher, the distilled default student, the <= 100 KB model and the undistilled student kept for
-# comparison (the runs listed in scripts/train-long.sh, which this script runs in the foreground),
+# comparison (the runs of scripts/train-long.sh that scripts/model-runs.json names, which this
+# script runs in the foreground),
 # then conversion, quantization, held-out scores and the model cards.
 #
 #   bash scripts/models.sh [WORKDIR]        (default WORKDIR: .models-work, ignored by git)
@@ -31,9 +32,15 @@ if [ -n "${TRAINED:-}" ]; then
 elif [ -e "$W/queue.lock" ] && ! flock -n "$W/queue.lock" true; then
   echo "scripts/models.sh: a training queue already runs in $W (scripts/train-long.sh start?); wait for it or stop it" >&2; exit 1
 else
-  say "training: tokenizers, corpora and every run of scripts/train-long.sh, in $W"
+  # the runs scripts/model-runs.json names (each model's run and the runs it continues from), in the
+  # queue's order; the queue's other runs are experiments (docs/training.md), run with `start RUN`
+  needed=$(node -e 'const s = new Set();
+    for (const m of require("./scripts/model-runs.json").models) for (const r of [...(m.continues ?? []), m.run]) s.add(r);
+    console.log([...s].join(" "))')
+  say "training: tokenizers, corpora and the runs $needed, in $W"
   # exits non-zero when a run fails or is interrupted; running this script again resumes it
-  ITERA_TRAIN_DIR="$W" PY="$PY" bash scripts/train-long.sh queue
+  # shellcheck disable=SC2086 # run names are words
+  ITERA_TRAIN_DIR="$W" PY="$PY" bash scripts/train-long.sh queue $needed
 fi
 
 say "convert and quantize"
