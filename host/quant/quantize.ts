@@ -152,8 +152,8 @@ export async function quantizeModel(
     m.dispose();
     opts.onProgress?.(++done, candidates.length);
   }
-  const mean = [...sens.values()].reduce((a, b) => a + b, 0) / Math.max(1, sens.size);
   if (opts.maxBytes !== undefined) return withinBudget(file, tensors, q4, sens, opts.maxBytes, ids.length);
+  const mean = [...sens.values()].reduce((a, b) => a + b, 0) / Math.max(1, sens.size);
   const choices = q4.map((c) => {
     const s = sens.get(c.name);
     if (s === undefined) return c;
@@ -177,10 +177,12 @@ function withinBudget(
   calibrationTokens: number,
 ): QuantizeResult {
   let choices = q4.map((c) => (sens.has(c.name) ? { ...c, sensitivity: sens.get(c.name) } : c));
-  let size = write(file, tensors, choices).byteLength;
-  if (size > maxBytes)
+  // the file as written for the choices so far: each candidate is written once, and the last one
+  // that fits is the result
+  let out = write(file, tensors, choices);
+  if (out.byteLength > maxBytes)
     throw new IteraError(
-      `the model does not fit in ${maxBytes} bytes even with every matrix at Q4_0 (${size} bytes): ` +
+      `the model does not fit in ${maxBytes} bytes even with every matrix at Q4_0 (${out.byteLength} bytes): ` +
         'give a larger budget, or try --small f16',
       'QUANT_BUDGET',
     );
@@ -191,17 +193,17 @@ function withinBudget(
   let raised = 0;
   for (const name of order) {
     const next = choices.map((c) => (c.name === name ? { ...c, type: 'Q8_0' as QuantType } : c));
-    const bytes = write(file, tensors, next).byteLength;
-    if (bytes > maxBytes) continue;
+    const bytes = write(file, tensors, next);
+    if (bytes.byteLength > maxBytes) continue;
     choices = next;
-    size = bytes;
+    out = bytes;
     raised++;
   }
   const notes = [
     `mixed within ${maxBytes} bytes: each matrix quantized alone to Q4_0 over ${calibrationTokens} calibration tokens; ` +
-      `${raised} of ${order.length} matrices raised to Q8_0, the largest KL shift per added byte first; ${size} bytes`,
+      `${raised} of ${order.length} matrices raised to Q8_0, the largest KL shift per added byte first; ${out.byteLength} bytes`,
   ];
-  return { bytes: write(file, tensors, choices), choices, notes };
+  return { bytes: out, choices, notes };
 }
 
 /** The ggml type name a tensor of the input file is stored as. */
