@@ -8,7 +8,7 @@
 #     --port N           SSH port
 #     -i, --identity F   SSH private key (default: ssh's own choice)
 #     -F, --ssh-config F an ssh_config file (then the host may be an alias from it)
-#     --model FILE       the model to serve and bench (default models/student-q4_0.gguf)
+#     --model FILE       the model to serve and bench (default models/student-mix.gguf)
 #     --listen ADDR      the service's address (default 127.0.0.1; 0.0.0.0 for the network)
 #     --workers N        the service's worker threads, itera serve --workers (default 2)
 #     --bench-runs N     itera bench --runs (default 3)
@@ -31,7 +31,7 @@ usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy-pi: $*" >&2; exit 2; }
 fail() { echo "deploy-pi: $*" >&2; exit 1; }
 
-target="" port="" identity="" config="" model="models/student-q4_0.gguf" listen="127.0.0.1"
+target="" port="" identity="" config="" model="models/student-mix.gguf" listen="127.0.0.1"
 runs=3 out="reports/devices" dry=0 bench=1 tests=1 workers=2
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -40,9 +40,14 @@ const brown = loadCorpus('brown', '.');
 const test = joinDocuments(documentsOf(brown, 'test'));
 const PROMPTS = ['The jury said', 'In the morning, the', 'She looked at him and'];
 const quants = ['f32', 'q8_0', 'q4_0'];
+// a model with a "budget" in model-runs.json also has a mix of Q8_0 and Q4_0 that fits it
+// (itera quantize --type mixed --max-bytes B): the file <name>-mix.gguf
+const budgetOf = (name) => MODELS.find((m) => m.name === name)?.budget;
+const quantsOf = (name) => (budgetOf(name) ? [...quants, 'mix'] : quants);
+const typeLabel = (q) => (q === 'mix' ? 'Q8_0+Q4_0 mix' : q.toUpperCase());
 // the shipped models and the comparison, with the runs they come from (scripts/model-runs.json)
 const MODELS = JSON.parse(readFileSync('scripts/model-runs.json', 'utf8')).models;
-const DEFAULT = { model: 'student', type: 'q4_0' };
+const DEFAULT = { model: 'student', type: MODELS.find((m) => m.name === 'student')?.defaultType ?? 'q4_0' };
 const committed = fromScores || only ? JSON.parse(readFileSync('models/scores.json', 'utf8')) : null;
 for (const name of only ?? [])
   if (!MODELS.some((m) => m.name === name)) {
@@ -86,7 +91,7 @@ for (const m of MODELS.filter(rescored)) {
     continue;
   }
   results[m.name] = {};
-  for (const q of quants) {
+  for (const q of quantsOf(m.name)) {
     const { r, config } = await scoreFile(join(W, `${m.name}-${q}.gguf`), `${m.name}-${q}.gguf`, q === m.shown);
     results[m.name][q] = r;
     console.log(
@@ -174,9 +179,9 @@ const table = (m) =>
   [
     '| type | file | size | held-out perplexity | bits per character |',
     '| --- | --- | --- | --- | --- |',
-    ...quants.map((q) => {
+    ...quantsOf(m).map((q) => {
       const r = results[m][q];
-      return `| ${q.toUpperCase()} | \`${r.file}\` | ${kib(r.bytes)} (${(r.bytes / results[m].f32.bytes).toFixed(3)}x) | ${r.perplexity.toFixed(2)} | ${r.bitsPerCharacter.toFixed(4)} |`;
+      return `| ${typeLabel(q)} | \`${r.file}\` | ${kib(r.bytes)} (${(r.bytes / results[m].f32.bytes).toFixed(3)}x) | ${r.perplexity.toFixed(2)} | ${r.bitsPerCharacter.toFixed(4)} |`;
     }),
   ].join('\n');
 // the compressors beside a model's figure, in the same units on the same text
@@ -263,13 +268,20 @@ ${extra}
 Scored with \`itera score --text <test split>\` (${c.positionEmbedding === false ? 'the whole split in one pass, one step per token' : `windows of ${c.maxSeqLength} tokens advancing by ${c.maxSeqLength / 2}`}).
 
 ${table(m)}
-
+${
+  budgetOf(m)
+    ? `
+Q8_0+Q4_0 mix: \`itera quantize --type mixed --max-bytes ${budgetOf(m)}\` (docs/quantization.md): from all Q4_0, the
+matrices that move the output most per added byte are raised to Q8_0 while the file fits in ${budgetOf(m).toLocaleString('en-US')} bytes.
+`
+    : ''
+}
 ## Against classic compressors
 
 ${baselineNote(trainOf(spec(m)))}
 
 ${baselineTable(
-  quants.map((q) => [`this model, ${q.toUpperCase()}`, r[q].bitsPerCharacter]),
+  quantsOf(m).map((q) => [`this model, ${typeLabel(q)}`, r[q].bitsPerCharacter]),
   baselinesOf(m),
 )}
 
@@ -284,28 +296,31 @@ npm run models        # bash scripts/models.sh: tokenizer, corpus, teacher, stud
 \`\`\`
 `;
 }
-const kdNote = present(spec('student-nokd'))
-  ? (() => {
-      const distil = results.student.f32.bitsPerCharacter,
-        alone = results['student-nokd'].f32.bitsPerCharacter;
-      return `Distillation: the distilled student scores ${distil.toFixed(4)} bits per character on held-out text, the same student trained alone ${alone.toFixed(4)} (${distil < alone ? 'distillation helped' : 'distillation did not help'}, by ${Math.abs(alone - distil).toFixed(4)} bits per character).`;
-    })()
-  : 'Distillation: the same student trained alone (run `student-d96-nokd`, the last of scripts/train-long.sh) is not measured yet; on the earlier, smaller students distillation was worth 0.037 bits per character (docs/training.md).';
+// what distillation gives, measured on the earlier default's shape (student-d96), whose
+// undistilled twin is run student-d96-nokd
+const kdNote =
+  present(spec('student-nokd')) && present(spec('student-d96'))
+    ? (() => {
+        const distil = results['student-d96'].f32.bitsPerCharacter,
+          alone = results['student-nokd'].f32.bitsPerCharacter;
+        return `Distillation, measured on the earlier default's shape (\`student-d96\`): distilled, it scores ${distil.toFixed(4)} bits per character on held-out text; the same student trained alone (\`student-nokd\`) ${alone.toFixed(4)} (${distil < alone ? 'distillation helped' : 'distillation did not help'}, by ${Math.abs(alone - distil).toFixed(4)} bits per character).`;
+      })()
+    : 'Distillation: the earlier default student trained alone (run `student-d96-nokd`, the last of scripts/train-long.sh) is not measured yet; on the earlier, smaller students distillation was worth 0.037 bits per character (docs/training.md).';
 // the run the student was distilled from (its "distilledFrom" in model-runs.json): the shipped
 // teacher, or an earlier one kept in the tables
 const studentTeacher = MODELS.find((m) => m.run === spec('student').distilledFrom);
 const teacherNote =
   !studentTeacher || studentTeacher.name === 'teacher'
-    ? 'The teacher: the larger model the student is distilled from.'
+    ? 'The teacher: our best large model, the one the default student is distilled from.'
     : `The teacher: our best large model, and a teacher for \`itera train --distill-from\`. The default student was distilled from an earlier one, \`${studentTeacher.name}\` (run \`${studentTeacher.run}\`): ${studentTeacher.why}.`;
 write('models/teacher.md', card('teacher', 'itera-lite-brown-teacher', teacherNote));
 const rows = [];
 for (const m of MODELS.filter(present))
-  for (const q of quants) {
+  for (const q of quantsOf(m.name)) {
     const r = results[m.name][q];
     const mark = m.name === DEFAULT.model && q === DEFAULT.type ? ' (default)' : '';
     rows.push(
-      `| ${m.name}${mark} | ${q.toUpperCase()} | ${r.parameters.toLocaleString('en-US')} | ${r.bytes.toLocaleString('en-US')} B (${kib(r.bytes)}) | ${r.perplexity.toFixed(2)} | ${r.bitsPerCharacter.toFixed(4)} |`,
+      `| ${m.name}${mark} | ${typeLabel(q)} | ${r.parameters.toLocaleString('en-US')} | ${r.bytes.toLocaleString('en-US')} B (${kib(r.bytes)}) | ${r.perplexity.toFixed(2)} | ${r.bitsPerCharacter.toFixed(4)} |`,
     );
   }
 const ppmd = baselines.find((b) => b.name === 'PPMd')?.givenTraining.bitsPerCharacter;
@@ -337,7 +352,7 @@ ${baselineNote()}
 
 ${baselineTable([
   ...(trainOf(spec('teacher')) === 'brown' ? [['teacher, F32', results.teacher.f32.bitsPerCharacter]] : []),
-  [`student (default), ${DEFAULT.type.toUpperCase()}`, def.bitsPerCharacter],
+  [`student (default), ${typeLabel(DEFAULT.type)}`, def.bitsPerCharacter],
   ...(tiny ? [['tiny, Q4_0', tiny.bitsPerCharacter]] : []),
 ])}
 ${MODELS.filter((m) => present(m) && trainOf(m) !== 'brown')
@@ -361,7 +376,7 @@ write(
   card(
     'student',
     'itera-lite-brown-student (the default model)',
-    `The default model: \`itera run\` with no \`--model\` uses \`student-q4_0.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from ${studentTeacher ? `\`${studentTeacher.name}\` (run \`${studentTeacher.run}\`)` : 'the teacher'} (temperature 2.0, alpha 0.5, as the original). ${kdNote}`,
+    `The default model: \`itera run\` with no \`--model\` uses \`student-${DEFAULT.type}.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from ${studentTeacher ? `\`${studentTeacher.name}\` (run \`${studentTeacher.run}\`)` : 'the teacher'} (temperature 2.0, alpha 0.5, as the original). Its shape (d=64, four layers of narrow blocks, eight experts in each) was chosen to run no slower than the default before the Brown models (375 KB, d=64, L=3, with learned positions: host/test/fixtures/models/learned-pos-student-q8_0.gguf), and the rule that picked it was fixed on the validation split before any test figure was seen (docs/training.md). ${kdNote}`,
   ),
 );
 if (present(spec('tiny')))
@@ -378,9 +393,12 @@ const ROOT_BEGIN =
   '<!-- model-cards: from here to the end mark, scripts/model-cards.mjs writes this from models/scores.json -->\n';
 const ROOT_END = '<!-- model-cards: end -->\n';
 {
-  const slash = (m, f) => quants.map((q) => f(results[m][q])).join(' / ');
+  const slash = (m, f) =>
+    quantsOf(m)
+      .map((q) => f(results[m][q]))
+      .join(' / ');
   const rowOf = (m, label) =>
-    `| ${label} | ${quants.map((q) => q.toUpperCase()).join(' / ')} | ${slash(m, (r) => (r.bytes / 1024).toFixed(0))} KiB | ${slash(m, (r) => r.perplexity.toFixed(2))} | ${slash(m, (r) => r.bitsPerCharacter.toFixed(4))} |`;
+    `| ${label} | ${quantsOf(m).map(typeLabel).join(' / ')} | ${slash(m, (r) => (r.bytes / 1024).toFixed(0))} KiB | ${slash(m, (r) => r.perplexity.toFixed(2))} | ${slash(m, (r) => r.bitsPerCharacter.toFixed(4))} |`;
   const q4cost = (m) => (results[m].q4_0.bitsPerCharacter - results[m].f32.bitsPerCharacter).toFixed(3);
   const given = (b) => b.givenTraining.bitsPerCharacter;
   const label = { PPMd: 'PPMd (7-Zip, order 8)', xz: 'xz -9e', zstd: 'zstd -19', bzip2: 'bzip2 -9' };
@@ -422,11 +440,11 @@ const ROOT_END = '<!-- model-cards: end -->\n';
     '| model | type | file | held-out perplexity | bits per character |',
     '| --- | --- | --- | --- | --- |',
     rowOf('teacher', 'teacher'),
-    rowOf('student', `student (default: ${DEFAULT.type.toUpperCase()})`),
+    rowOf('student', `student (default: ${typeLabel(DEFAULT.type)})`),
     ...(tiny ? [rowOf('tiny', 'tiny (at most 100 KB: Q4_0)')] : []),
   ].join('\n')}
 
-${wrap(`${tiny ? '(tiny has a 512-token vocabulary, so its perplexity per token is not comparable; bits per character are.) ' : ''}Q8_0 costs nothing measurable, Q4_0 about ${q4cost('student')} bits per character${tiny ? ` (${q4cost('tiny')} for tiny)` : ''}. Cards, with how each was trained: [models/](models/README.md).
+${wrap(`${tiny ? '(tiny has a 512-token vocabulary, so its perplexity per token is not comparable; bits per character are.) ' : ''}Q8_0 costs nothing measurable, Q4_0 about ${q4cost('student')} bits per character${tiny ? ` (${q4cost('tiny')} for tiny)` : ''}${DEFAULT.type === 'mix' ? `, the default's mix of the two ${(def.bitsPerCharacter - results.student.f32.bitsPerCharacter).toFixed(3)}` : ''}. Cards, with how each was trained: [models/](models/README.md).
 
 Beside classic compressors on the same held-out text (\`itera score --text brown-test --baselines --train brown\`, which runs the real programs; "given" = given the training text, as the models were): ${order.map((b) => `${label[b.name] ?? b.name} ${given(b).toFixed(3)}${b === order[0] ? ' given' : ''} / ${b.alone.bitsPerCharacter.toFixed(3)}${b === order[0] ? ' alone' : ''}`).join(', ')}. The teacher (${results.teacher.f32.bitsPerCharacter.toFixed(3)}, F32) ${teacherBeats}; the default model (${def.bitsPerCharacter.toFixed(3)}, ${kib(def.bytes)}) ${beats(def.bitsPerCharacter)}${tiny ? `; the ${kib(tiny.bytes)} tiny model (${tiny.bitsPerCharacter.toFixed(3)}) ${beats(tiny.bitsPerCharacter)}` : ''}. This part of the README and \`models/README.md\` are checked against fresh scores and compressor runs in CI (\`model-cards.test\`).`)}
 `;
@@ -453,7 +471,7 @@ if (!check) {
     `${r.bytes} bytes, ${r.parameters} parameters, ${r.tokens} tokens, perplexity ${r.perplexity.toFixed(2)}, ${r.bitsPerCharacter.toFixed(4)} bits/char`;
   const i = argv.indexOf('--rescore');
   for (const file of i >= 0 ? argv[i + 1].split(',') : []) {
-    const [m, q] = [file.replace(/-(f32|q8_0|q4_0)\.gguf$/, ''), /-(f32|q8_0|q4_0)\.gguf$/.exec(file)?.[1]];
+    const [m, q] = [file.replace(/-(f32|q8_0|q4_0|mix)\.gguf$/, ''), /-(f32|q8_0|q4_0|mix)\.gguf$/.exec(file)?.[1]];
     const want = results[m]?.[q];
     if (!want) {
       problems.push(`${file}: not in models/scores.json`);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models in models/ from scratch (npm run models): tokenizers, corpora, the
-# teacher, the distilled default student, the <= 100 KB model and the undistilled student kept for
-# comparison (the runs of scripts/train-long.sh that scripts/model-runs.json names, which this
-# script runs in the foreground),
+# teacher, the distilled default student (a mix of Q8_0 and Q4_0 within 400,000 bytes), the
+# <= 100 KB model, and the models kept for comparison (the earlier default student, trained alone
+# and distilled): the runs of scripts/train-long.sh that scripts/model-runs.json names, which this
+# script runs in the foreground,
 # then conversion, quantization, held-out scores and the model cards.
 #
 #   bash scripts/models.sh [WORKDIR]        (default WORKDIR: .models-work, ignored by git)
@@ -12,9 +13,10 @@
 # initialisation, one thread per run. Knobs (environment): THREADS, PY, and TRAINED=1 to skip the
 # training stage when the runs are already done (e.g. by `scripts/train-long.sh start`, whose
 # folder is then WORKDIR: bash scripts/models.sh ~/.cache/itera-train).
-# Time here (2 shared cores, one thread): about 8.5 hours of training (see models/README.md for
+# Time here (2 shared cores, one thread): about 10 hours of training (see models/README.md for
 # the last rebuild's total): the teacher on more text, then Brown (85 min), the Brown-only teacher
-# chain (89 min), the earlier teacher (109 min), the students and the tiny model (24-72 min each).
+# chain (89 min), the earlier teacher (109 min), the default student's chain of four runs (75 min),
+# the earlier students and the tiny model (24-72 min each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath -m "${1:-.models-work}")
@@ -46,8 +48,8 @@ fi
 say "convert and quantize"
 # shipped name <- training run, from scripts/model-runs.json (model-cards.mjs reads the same list)
 runs=$(node -e 'for (const m of require("./scripts/model-runs.json").models)
-  console.log([m.name, m.run, m.small, m.shipped ? 1 : 0, m.optional ? 1 : 0].join(" "))')
-while read -r m r small shipped optional; do
+  console.log([m.name, m.run, m.small, m.shipped ? 1 : 0, m.optional ? 1 : 0, m.budget ?? 0].join(" "))')
+while read -r m r small shipped optional budget; do
   if [ ! -f "$W/$r/model.safetensors" ]; then
     [ "$optional" = 1 ] && { echo "$m: $W/$r has no model yet; the cards leave it out"; continue; }
     echo "scripts/models.sh: $W/$r/model.safetensors is missing" >&2; exit 1
@@ -55,7 +57,13 @@ while read -r m r small shipped optional; do
   $ITERA convert "$W/$r/model.safetensors" --tokenizer "$W/$r/tokenizer.json" --name "itera-lite-brown-$m" -o "$W/$m-f32.gguf" > "$W/$m-convert.txt"
   $ITERA quantize "$W/$m-f32.gguf" --type q8_0 -o "$W/$m-q8_0.gguf" > "$W/$m-q8_0.txt"
   $ITERA quantize "$W/$m-f32.gguf" --type q4_0 --small "$small" -o "$W/$m-q4_0.gguf" > "$W/$m-q4_0.txt"
-  if [ "$shipped" = 1 ]; then for q in f32 q8_0 q4_0; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; fi
+  types="f32 q8_0 q4_0"
+  # a model with a byte budget also gets the mix of Q8_0 and Q4_0 matrices that fits it
+  if [ "$budget" != 0 ]; then
+    $ITERA quantize "$W/$m-f32.gguf" --type mixed --max-bytes "$budget" -o "$W/$m-mix.gguf" > "$W/$m-mix.txt"
+    types="$types mix"
+  fi
+  if [ "$shipped" = 1 ]; then for q in $types; do cp "$W/$m-$q.gguf" "models/$m-$q.gguf"; done; fi
 done <<< "$runs"
 
 say "held-out scores and samples"

@@ -51,7 +51,7 @@ const ASSETS = [
   'build/itera-scalar.wasm',
   'build/itera-relaxed.wasm',
   'build/itera-wasi.wasm',
-  'models/student-q4_0.gguf',
+  'models/student-mix.gguf',
 ];
 // optional peers of `itera bench` and `itera diag` (and `itera report`'s PNG renderer, 7 MB of
 // JavaScript that every start would parse): native or npm-only, so not in the bundle;

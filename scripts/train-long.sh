@@ -36,7 +36,8 @@ RUNS=(
    --batch-size 16 --lr 3e-3 --warmup 100 --patience 4 --seed 1"
   # the students use windows of 128 in batches of 32 (same tokens per step): the scan remembers only
   # ~20 tokens, and on a small model 128x32 beat 256x16 (val 4.896 vs 4.946 after 300 steps)
-  # a default-model candidate (<= 400 KB as Q4_0): d=96 L=3 f=64, 553k parameters, distilled
+  # the default until the four-layer student below: d=96 L=3 f=64, 557k parameters (<= 400 KB as Q4_0),
+  # distilled
   "student-d96 --no-pos-embedding --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64
    --top-k 2 --moe-layers 1 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100 --patience 4
    --seed 2 --teacher $D/teacher-d192/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
@@ -95,7 +96,8 @@ RUNS=(
    --top-k 2 --moe-layers 0,1,2,3 --seq-len 128 --epochs 6 --batch-size 32 --lr 3e-3 --warmup 100
    --patience 4 --seed 2 --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0
    --kd-alpha 0.5"
-  # each of those two's weights, then 2 more epochs at a lower peak learning rate (as the teachers)
+  # each of those two's weights, then 2 more epochs at a lower peak learning rate (as the teachers);
+  # student-d64l4-kd-more3 is the shipped default student (models/student-mix.gguf)
   "student-d64l4-kd-more --init $D/student-d64l4-kd/model.safetensors --no-pos-embedding --seq-len 128
    --epochs 2 --batch-size 32 --lr 1e-3 --warmup 50 --patience 4 --seed 12
    --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"

@@ -74,9 +74,9 @@ export async function resolveBuild(build: Build = 'auto'): Promise<ResolvedBuild
   return { build: b, bytes: readFileSync(wasmPath(b)), note: null, fused: null };
 }
 
-/** The default model: the distilled student in Q4_0, at most 400 KB (models/student.md), or null while
+/** The default model: the distilled student as a mix of Q8_0 and Q4_0, at most 400 KB (models/student.md), or null while
  *  models/ does not have it. */
-export const DEFAULT_MODEL = 'student-q4_0.gguf';
+export const DEFAULT_MODEL = 'student-mix.gguf';
 
 export function defaultModelPath(): string | null {
   const p = join(packageRoot(), 'models', DEFAULT_MODEL);

@@ -154,9 +154,11 @@ t.test('itera run | head -c 10: quiet, status 0, stops early', { skip: noModel |
 t.test('itera info shows each tensor with its type and shape', { skip: noModel }, async (t) => {
   const c = captureIo();
   t.equal(await main(['info'], c.io), 0);
-  t.match(c.out(), /\n {2}token_embd\.weight +Q4_0 +\[2000, 96\]\n/, 'text: name, type, shape (the default model)');
+  // the default model is a mix: its embedding kept at Q8_0, some expert matrices at Q4_0
+  t.match(c.out(), /\n {2}token_embd\.weight +Q8_0 +\[2000, 64\]\n/, 'text: name, type, shape (the default model)');
+  t.match(c.out(), /\n {2}blk\.3\.ffn_down_exps\.weight +Q4_0 +\[8, 64, 32\]\n/, 'text: a Q4_0 matrix of the mix');
   const j = captureIo();
   t.equal(await main(['info', '--json'], j.io), 0);
   const info = JSON.parse(j.out()) as { tensors: Record<string, { type: string; shape: number[] }> };
-  t.same(info.tensors['token_embd.weight'], { type: 'Q4_0', shape: [2000, 96] }, 'JSON: tensors with type and shape');
+  t.same(info.tensors['token_embd.weight'], { type: 'Q8_0', shape: [2000, 64] }, 'JSON: tensors with type and shape');
 });

@@ -1,7 +1,7 @@
 // The committed model cards (models/*.md, models/README.md, and the part of README.md between its
 // model-cards marks) must be what models/scores.json gives,
 // and models/scores.json what the committed models and the compressors give: the default model
-// (student-q4_0.gguf) is scored again on the held-out Brown test split, and
+// (student-mix.gguf) is scored again on the held-out Brown test split, and
 // xz, zstd, bzip2 and PPMd run again on the same text given the training text. Runs
 // scripts/model-cards.mjs --check. The compressors come from scripts/ci/setup-compressors.sh:
 // without them the baseline part is skipped with the reason, or fails under CI.
@@ -24,10 +24,10 @@ function check(args: string[]): { code: number | null; out: string } {
 }
 
 t.test('the cards match scores.json, and the default model scores what it says', async (t) => {
-  const r = check(['--rescore', 'student-q4_0.gguf']);
+  const r = check(['--rescore', 'student-mix.gguf']);
   t.comment(r.out.trim());
   t.equal(r.code, 0, 'model-cards --check passes');
-  t.match(r.out, /student-q4_0\.gguf: \d+ bytes, 557208 parameters/);
+  t.match(r.out, /student-mix\.gguf: \d+ bytes, 333728 parameters/);
   t.match(r.out, /the committed cards match/);
 });
 

@@ -21,7 +21,7 @@ function fresh(): boolean {
     'build/itera.wasm',
     'build/itera-scalar.wasm',
     'build/itera-relaxed.wasm',
-    'models/student-q4_0.gguf',
+    'models/student-mix.gguf',
     'scripts/package.mjs',
   ];
   const newest = Math.max(...inputs.map((f) => mtime(join(root, f))));

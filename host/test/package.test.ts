@@ -80,7 +80,7 @@ const ALLOWED: RegExp[] = [
   /^LICENSE$/,
   /^bin\/itera\.js$/,
   /^build\/itera(-scalar|-relaxed|-wasi)?\.wasm$/,
-  /^models\/student-q4_0\.gguf$/,
+  /^models\/student-mix\.gguf$/,
   /^dist\/web\/(itera\.js|itera\.inline\.js|itera\.module\.js|worker\.js|itera-[A-Z0-9]+\.js|itera\.wasm|itera-scalar\.wasm|itera-relaxed\.wasm)$/,
   /^dist\/host\/(?!test\/)[\w/-]+\.(js|d\.ts)$/,
 ];
@@ -92,7 +92,7 @@ const REQUIRED = [
   'bin/itera.js',
   'build/itera.wasm',
   'build/itera-scalar.wasm',
-  'models/student-q4_0.gguf',
+  'models/student-mix.gguf',
   'dist/host/node/index.js',
   'dist/host/node/index.d.ts',
   'dist/host/cli/itera.js',
@@ -310,7 +310,7 @@ export function web(): (t: TokenEvent) => string {
 
   // --- Vite, webpack and esbuild apps that import itera-lite/web from the tarball, built by the
   // real bundlers (Vite and webpack with no configuration for us), run in Chromium and WebKit
-  const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-q4_0.gguf');
+  const modelPath = join(app, 'node_modules', 'itera-lite', 'models', 'student-mix.gguf');
   const model = await loadModel(modelPath);
   const want = model.generate('The jury said', { maxTokens: 8, temperature: 0 }).ids;
   model.dispose();
@@ -411,7 +411,7 @@ try {
     );
   if (!o.html[0].startsWith(o.out + '/')) page();
   mkdirSync(dirname(join(dir, o.model)), { recursive: true });
-  copyFileSync(join(app, 'node_modules', 'itera-lite', 'models', 'student-q4_0.gguf'), join(dir, o.model));
+  copyFileSync(join(app, 'node_modules', 'itera-lite', 'models', 'student-mix.gguf'), join(dir, o.model));
   const built = sh('npx', o.build, dir, 300_000);
   if (!ran(t, built, o.build.join(' '))) return;
   if (o.html[0].startsWith(o.out + '/')) page();

@@ -88,7 +88,7 @@ ${serverBenchHelp}
 Examples:
   itera bench --model micro.gguf --json results/micro.json
   itera bench --model micro.gguf --runs 1 --peers none          (cheap: emulated devices)
-  itera bench --model models/student-q4_0.gguf --length --runs 3 --peers none
+  itera bench --model models/student-mix.gguf --length --runs 3 --peers none
   itera bench --server --json reports/server/bench-server.json --svg reports/server`,
   options: {
     model: { type: 'string', short: 'm', multiple: true },

@@ -109,7 +109,7 @@ stream from a Web Worker, with tokens/s, per-token latency, memory and the devic
 
 Options:
   -p, --port N       port (default 8080; 0 picks a free one)
-  -m, --model FILE   a model file to offer as /model.gguf (default: the shipped default, models/student-q4_0.gguf)
+  -m, --model FILE   a model file to offer as /model.gguf (default: the shipped default, models/student-mix.gguf)
   -h, --help         this help`,
   options: { port: { type: 'string', short: 'p' }, model: { type: 'string', short: 'm' } },
   async run(v, _p, io) {
