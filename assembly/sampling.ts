@@ -558,10 +558,12 @@ function weights(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u
 // in any order) and narrows it to the interval between two of them; it also moves the weights of a
 // range to a list (without branches: the lanes' mask picks a shuffle from SEL), which later passes
 // read instead of all V tokens once the bracket lies inside that range. The range is the bracket
-// the pass started with, except in the first pass over all V tokens, which guesses: tau is most
-// often 2^2.5 to 2^4 times the cut (measured on our models), so that pass sums at those bounds and
-// two points between them and keeps the weights between the bounds; a wrong guess costs one more
-// pass, never a different tau. A few candidates left, or a bracket one wide, end it: the
+// the pass started with, except in the first pass over all V tokens (rangePass), which guesses the
+// range [2^2.5, 2^4) times the cut, where tau lies on flat distributions (temperature 1.5, top-p
+// 0.99), sums the weights at its two bounds only and keeps those between them; when tau lies above
+// it (the usual case on a peaked one: the default model at temperature 0.8, top-p 0.95), one
+// cheaper pass (abovePass) moves the weights above it to the list instead. A wrong guess costs one
+// more pass, never a different tau. A few candidates left, or a bracket one wide, end it: the
 // candidates in the bracket sorted, tau found by adding them from the top.
 
 /** Shuffles for i8x16.swizzle: entry m (16 bytes) moves the i32 lanes whose bit is set in m to
@@ -625,6 +627,66 @@ function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
   return m;
 }
 
+/** The guessing pass: sums the weights >= c1 among src[0..n) into sum3, moves those in [c0, c1)
+ *  to out and returns how many (their sum: sumIn). Half of bracketPass's work per token: the
+ *  four thresholds inside the range are then summed over the list alone. */
+function rangePass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
+  let above: u64 = 0, inside: u64 = 0;
+  let m = 0, i = 0;
+  if (ASC_FEATURE_SIMD) {
+    setVs(4, i32x4.splat(c0 - 1)); setVs(5, i32x4.splat(c1 - 1));
+    while (i + 4 <= n) {
+      // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
+      const end = min(n & ~3, i + 256);
+      let a = i32x4.splat(0), b = a;
+      for (; i < end; i += 4) {
+        const v = v128.load(src + (<usize>i << 2));
+        const hi = i32x4.gt_s(v, vs(5));
+        const inr = v128.andnot(i32x4.gt_s(v, vs(4)), hi);
+        a = i32x4.add(a, v128.and(v, hi));
+        b = i32x4.add(b, v128.and(v, inr));
+        const k = i32x4.bitmask(inr);
+        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
+        m += popcnt(k);
+      }
+      above += hsum(a); inside += hsum(b);
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= c1) above += <u64>v;
+    else if (v >= c0) {
+      inside += <u64>v;
+      store<i32>(out + (<usize>(m++) << 2), v);
+    }
+  }
+  sum3 = above; sumIn = inside;
+  return m;
+}
+/** The sum of the weights rangePass moved to its list. */
+let sumIn: u64 = 0;
+
+/** Moves the weights >= c among src[0..n) to out and returns how many. */
+function abovePass(src: usize, n: i32, c: i32, out: usize): i32 {
+  let m = 0, i = 0;
+  if (ASC_FEATURE_SIMD) {
+    setVs(5, i32x4.splat(c - 1));
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(src + (<usize>i << 2));
+      const k = i32x4.bitmask(i32x4.gt_s(v, vs(5)));
+      if (k) {
+        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
+        m += popcnt(k);
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= c) store<i32>(out + (<usize>(m++) << 2), v);
+  }
+  return m;
+}
+
 /** Four thresholds th0 <= .. <= th3 in [lo + 1, hi - 1] (hi - lo >= 2) at the fractions j / 5 of
  *  [lo, hi) on a log scale (by the f32 bit patterns, which grow as log2 does). */
 function thresholdsIn(lo: i32, hi: i32): void {
@@ -662,17 +724,28 @@ function nucleusTau(src: usize, n: i32, target: f64, cut: i32, list: usize, full
       return lo;
     }
     if (n <= FEW || hi - lo == 1) break;
-    // the range this pass keeps, [c0, c1), and S(c1)
-    let c0 = lo, c1 = hi;
     if (guess) {
-      // 2^2.5, 2^3, 2^3.5, 2^4 times cut + 1: lo < th0 < th3 < 2^24
-      const c = cut + 1;
-      th0 = <i32>(<f64>c * 5.656854249492381); th1 = c << 3; th2 = <i32>(<f64>c * 11.313708498984761); th3 = c << 4;
-      c0 = th0; c1 = th3;
+      // the range [2^2.5, 2^4) times cut + 1 (lo < c0 < c1 < 2^24): only S(c0) and S(c1) in this
+      // pass, and the list of the weights in between
       guess = false;
-    } else {
-      thresholdsIn(lo, hi);
+      const c = cut + 1;
+      const c0 = <i32>(<f64>c * 5.656854249492381), c1 = c << 4;
+      const m = rangePass(src, n, c0, c1, list);
+      const S1 = base + sum3, S0 = S1 + sumIn;
+      if (<f64>S1 >= target) {
+        // tau >= c1: the search goes on among the weights >= c1 alone
+        lo = c1; slo = S1;
+        n = abovePass(src, n, c1, list);
+        src = list;
+      } else if (<f64>S0 >= target) {
+        lo = c0; slo = S0; hi = c1; shi = S1;
+        src = list; n = m; base = S1;
+      } else { hi = c0; shi = S0; }
+      continue;
     }
+    // the range this pass keeps, [c0, c1), and S(c1)
+    const c0 = lo, c1 = hi;
+    thresholdsIn(lo, hi);
     const m = bracketPass(src, n, c0, c1, list);
     const S0 = base + sum0, S1 = base + sum1, S2 = base + sum2, S3 = base + sum3;
     const sc1 = c1 == hi ? shi : S3;
