@@ -588,6 +588,14 @@ function fillSel(): void {
   }
 }
 
+/** Stores the lanes of v whose bit is set in k (a bitmask) at out[m..], in order, and returns m
+ *  plus their count; the store writes four lanes, so out needs room for three more. */
+// @ts-ignore: decorator
+@inline function keepLanes(out: usize, m: i32, v: v128, k: i32): i32 {
+  v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
+  return m + <i32>popcnt(k);
+}
+
 /** Sums the weights >= th0 .. th3 among src[0..n) into sum0 .. sum3, moves those in [c0, c1) to
  *  out (which may be src: no lane is written before it is read) and returns how many. */
 function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
@@ -608,9 +616,7 @@ function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
         a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, vs(1))));
         a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, vs(2))));
         a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, vs(3))));
-        const k = i32x4.bitmask(v128.and(i32x4.gt_s(v, vs(4)), i32x4.gt_s(vs(5), v)));
-        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
-        m += popcnt(k);
+        m = keepLanes(out, m, v, i32x4.bitmask(v128.and(i32x4.gt_s(v, vs(4)), i32x4.gt_s(vs(5), v))));
       }
       s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
     }
@@ -645,9 +651,7 @@ function rangePass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
         const inr = v128.andnot(i32x4.gt_s(v, vs(4)), hi);
         a = i32x4.add(a, v128.and(v, hi));
         b = i32x4.add(b, v128.and(v, inr));
-        const k = i32x4.bitmask(inr);
-        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
-        m += popcnt(k);
+        m = keepLanes(out, m, v, i32x4.bitmask(inr));
       }
       above += hsum(a); inside += hsum(b);
     }
@@ -674,10 +678,7 @@ function abovePass(src: usize, n: i32, c: i32, out: usize): i32 {
     for (; i + 4 <= n; i += 4) {
       const v = v128.load(src + (<usize>i << 2));
       const k = i32x4.bitmask(i32x4.gt_s(v, vs(5)));
-      if (k) {
-        v128.store(out + (<usize>m << 2), i8x16.swizzle(v, v128.load(SEL + (<usize>k << 4))));
-        m += popcnt(k);
-      }
+      if (k) m = keepLanes(out, m, v, k);
     }
   }
   for (; i < n; i++) {
