@@ -23,7 +23,7 @@ CORPUS=${CORPUS:-${ITERA_TRAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/itera-train}
 mkdir -p "$OUT"
 DEFAULT_SHAPES='# the earlier default (d=64, L=3, expand 2, 4 experts of 32 in layer 1), without positions
 d64-l3 --d 64 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 32 --top-k 2 --moe-layers 1
-# the default student (run student-d96)
+# the d96 student (run student-d96), the default before the shape d64-l4-e1-moe8
 d96-l3 --d 96 --layers 3 --state 8 --expand 2 --experts 4 --expert-size 64 --top-k 2 --moe-layers 1
 d64-l3-moe8 --d 64 --layers 3 --state 8 --expand 2 --experts 8 --expert-size 32 --top-k 2 --moe-layers 0,1,2
 d64-l3-e1-moe16x64-top1 --d 64 --layers 3 --state 8 --expand 1 --experts 16 --expert-size 64 --top-k 1 --moe-layers 0,1,2
