@@ -296,6 +296,9 @@ npm run models        # bash scripts/models.sh: tokenizer, corpus, teacher, stud
 \`\`\`
 `;
 }
+// a model's shape in a few words, from its configuration (the student card's own sentence)
+const shapeOf = (c) =>
+  `d=${c.hiddenSize}, L=${c.numLayers}, di=${c.ssmInnerSize}, ${c.numExperts} experts of ${c.expertSize} in ${c.moeLayers.length === c.numLayers ? 'every layer' : `layers ${c.moeLayers.join(', ')}`}`;
 // what distillation gives, measured on the earlier default's shape (student-d96), whose
 // undistilled twin is run student-d96-nokd
 const kdNote =
@@ -376,7 +379,7 @@ write(
   card(
     'student',
     'itera-lite-brown-student (the default model)',
-    `The default model: \`itera run\` with no \`--model\` uses \`student-${DEFAULT.type}.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from ${studentTeacher ? `\`${studentTeacher.name}\` (run \`${studentTeacher.run}\`)` : 'the teacher'} (temperature 2.0, alpha 0.5, as the original). Its shape (d=64, four layers of narrow blocks, eight experts in each) was chosen to run no slower than the default before the Brown models (375 KB, d=64, L=3, with learned positions: host/test/fixtures/models/learned-pos-student-q8_0.gguf), and the rule that picked it was fixed on the validation split before any test figure was seen (docs/training.md). ${kdNote}`,
+    `The default model: \`itera run\` with no \`--model\` uses \`student-${DEFAULT.type}.gguf\` (${def.bytes.toLocaleString('en-US')} bytes, at most 400 KB): it scores ${def.bitsPerCharacter.toFixed(4)} bits per character on held-out text against ${results.student.f32.bitsPerCharacter.toFixed(4)} for F32, at ${(def.bytes / results.student.f32.bytes).toFixed(2)}x the size. Distilled from ${studentTeacher ? `\`${studentTeacher.name}\` (run \`${studentTeacher.run}\`)` : 'the teacher'} (temperature 2.0, alpha 0.5, as the original). Its shape (${shapeOf(results.config.student)}) was chosen to run no slower than the default before the Brown models (375 KB, d=64, L=3, with learned positions: host/test/fixtures/models/learned-pos-student-q8_0.gguf), and the rule that picked it was fixed on the validation split before any test figure was seen (docs/training.md). ${kdNote}`,
   ),
 );
 if (present(spec('tiny')))
