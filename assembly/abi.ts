@@ -100,7 +100,8 @@ export const WINDOW_SLIDE: i32 = 1; // approximation: keep the recurrent state, 
 // the same settings and state may draw differently (saved states record it).
 export const SAMPLER_V1: i32 = 1;
 export const SAMPLER_V2: i32 = 2;
-export const SAMPLER_VERSION: i32 = SAMPLER_V2; // the newest: every session starts with it
+export const SAMPLER_V3: i32 = 3;
+export const SAMPLER_VERSION: i32 = SAMPLER_V3; // the newest: every session starts with it
 
 // ---- A session's saved state (session_state_save / session_state_load) ----------------------
 // Bytes, little-endian: the fields below at these offsets, then the conv windows [L, K-1, di] f32

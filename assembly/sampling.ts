@@ -4,13 +4,16 @@
 // by the lower token id; the PRNG is xorshift64* on a 64-bit state seeded through splitmix64.
 // A NaN logit ranks as -Infinity (it can never be drawn unless every logit is NaN).
 //
-// Two samplers (docs/runtime.md, "Sampling"): version 1, the first (f32 probabilities, candidates
-// sorted by a heap), kept for the tokens old seeds gave; version 2, the default, whose weights are
-// integers, so that every sum is exact whatever order the SIMD code adds in: the same tokens in
-// every build, with no full sort (host/test/sampler-reference.ts is its plain definition).
+// Three samplers (docs/runtime.md, "Sampling"): version 1, the first (f32 probabilities,
+// candidates sorted by a heap), and version 2, whose weights are integers, so that every sum is
+// exact whatever order the SIMD code adds in (the same tokens in every build, with no full sort),
+// both kept for the tokens old seeds gave; version 3, the default, version 2 made cheaper: its
+// weights convert by an addition, top-p's threshold lies on a grid, and a draw with top-p is
+// decided by rejection rather than by finding the threshold first (host/test/sampler-reference.ts
+// is the plain definition of versions 2 and 3).
 
 import { Session } from './model';
-import { SAMPLER_V1 } from './abi';
+import { SAMPLER_V1, SAMPLER_V3 } from './abi';
 
 // @ts-ignore: decorator
 @inline function logitAt(p: usize, i: i32): f32 {
@@ -60,9 +63,18 @@ function maxLogit(lg: usize, n: i32): f32 {
   let i = 0;
   let bv: f32 = -Infinity;
   if (ASC_FEATURE_SIMD) {
-    // pmax keeps the accumulator where the new lane is NaN
-    let acc = f32x4.splat(-Infinity);
+    // pmax keeps the accumulator where the new lane is NaN; four accumulators, so that the loop
+    // is not one chain of dependent maxima
+    let acc = f32x4.splat(-Infinity), a1 = acc, a2 = acc, a3 = acc;
+    for (; i + 16 <= n; i += 16) {
+      const p = lg + (<usize>i << 2);
+      acc = f32x4.pmax(acc, v128.load(p));
+      a1 = f32x4.pmax(a1, v128.load(p, 16));
+      a2 = f32x4.pmax(a2, v128.load(p, 32));
+      a3 = f32x4.pmax(a3, v128.load(p, 48));
+    }
     for (; i + 4 <= n; i += 4) acc = f32x4.pmax(acc, v128.load(lg + (<usize>i << 2)));
+    acc = f32x4.pmax(f32x4.pmax(acc, a1), f32x4.pmax(a2, a3));
     bv = max(max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)), max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)));
   }
   for (; i < n; i++) {
@@ -115,7 +127,20 @@ function sortBestFirst(lg: usize, h: usize, n: i32): void {
 /** Draws the next token from s.logits with the session's sampler and its parameters. */
 export function sampleToken(s: Session): i32 {
   if (s.temperature == 0) return argmax(s.logits, s.model.V);
-  return s.sampler == SAMPLER_V1 ? sampleV1(s) : sampleV2(s);
+  return s.sampler == SAMPLER_V1 ? sampleV1(s) : intSampler(s);
+}
+
+/** Versions 2 and 3 (temperature > 0): k = (1 / T) * log2 e, top-k's k (0: off) and the largest
+ *  logit (with each group's largest, for a small top-k), then the version's own work. */
+function intSampler(s: Session): i32 {
+  const V = s.model.V, lg = s.logits;
+  const k: f32 = (<f32>1.0 / s.temperature) * LOG2E;
+  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
+  const m = topk > 0 && topk <= V >> 5 ? groupMax(lg, V, s.idx) : maxLogit(lg, V);
+  // an infinite largest logit (or every logit NaN), or a temperature so small that k overflows:
+  // the draw is the argmax
+  if (!(m > -Infinity && m < Infinity && k < Infinity)) return argmax(lg, V);
+  return s.sampler == SAMPLER_V3 ? sampleV3(s, k, topk, m) : sampleV2(s, k, topk, m);
 }
 
 /** Sampler version 1 (temperature > 0). */
@@ -256,6 +281,53 @@ const VS = memory.data(8 << 4, 16);
   p = f32x4.add(f32x4.mul(p, f), sk(K_C1));
   p = f32x4.add(f32x4.mul(p, f), sk(K_ONE));
   return i32x4.trunc_sat_f32x4_s(f32x4.mul(p, i32x4.shl(i32x4.add(t, v128.load32_splat(SKI)), 23)));
+}
+
+// Sampler version 3's weights: version 2's at a quarter of the scale, rounded instead of
+// truncated, from a polynomial of degree 3 (least squares in the relative error: under 1.2e-4),
+// so that the f32 -> i32 conversion is an addition (the weights stay below 2^23). Its top-p and
+// its draw: nucleusGrid and sampleV3.
+const D1: f32 = 0.69336869;
+const D2: f32 = 0.24221838;
+const D3: f32 = 0.05459283;
+const TWO23: f32 = 8388608.0; // 2^23: a whole number below it, added to it, is in the low bits
+const SK3 = memory.data<f32>([D3, D2, D1, TWO23]);
+const K3_D3 = 0, K3_D2 = 1, K3_D1 = 2, K3_TWO23 = 3;
+// @ts-ignore: decorator
+@inline function sk3(i: i32): v128 { return v128.load32_splat(SK3 + (<usize>i << 2)); }
+const SKI3 = memory.data<i32>([149]);
+
+/** Version 3's weight from y, the same f32 operations as each lane of weight4v3: about
+ *  2^22 * 2^y, 2^22 for y = 0, 0 for NaN and y below about -23. */
+// @ts-ignore: decorator
+@inline function weight1v3(y: f32): i32 {
+  const yc = YMIN < y ? y : YMIN; // f32x4.pmax(YMIN, y): NaN gives YMIN
+  const t = yc + MAGIC;
+  const n = t - MAGIC;
+  const f = yc - n;
+  const p = ((D3 * f + D2) * f + D1) * f + <f32>1.0;
+  // 2^(n + 22) from t's bits, as in weight1
+  const w = p * reinterpret<f32>((reinterpret<i32>(t) + 149) << 23);
+  return reinterpret<i32>(w + TWO23) - reinterpret<i32>(TWO23);
+}
+
+/** weight1v3 for four lanes, given its constants (splats of YMIN, MAGIC, D3, D2, D1, 1, 149 and
+ *  TWO23): a hot loop reads them into locals once, which V8 then keeps in registers. */
+// @ts-ignore: decorator
+@inline function weight4v3k(y: v128, cy: v128, cg: v128, c3: v128, c2: v128, c1: v128, c0: v128, ce: v128, ct: v128): v128 {
+  const yc = f32x4.pmax(cy, y);
+  const t = f32x4.add(yc, cg);
+  const f = f32x4.sub(yc, f32x4.sub(t, cg));
+  let p = f32x4.add(f32x4.mul(c3, f), c2);
+  p = f32x4.add(f32x4.mul(p, f), c1);
+  p = f32x4.add(f32x4.mul(p, f), c0);
+  const w = f32x4.mul(p, i32x4.shl(i32x4.add(t, ce), 23));
+  return i32x4.sub(f32x4.add(w, ct), ct);
+}
+
+// @ts-ignore: decorator
+@inline function weight4v3(y: v128): v128 {
+  return weight4v3k(y, sk(K_YMIN), sk(K_MAGIC), sk3(K3_D3), sk3(K3_D2), sk3(K3_D1), sk(K_ONE), v128.load32_splat(SKI3), sk3(K3_TWO23));
 }
 
 /** Offers token i to the top-k heap (root: the candidate that ranks last). */
@@ -606,17 +678,19 @@ function bracketPass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
     // v >= t as v > t - 1 (t >= 1)
     setVs(0, i32x4.splat(t0 - 1)); setVs(1, i32x4.splat(t1 - 1)); setVs(2, i32x4.splat(t2 - 1)); setVs(3, i32x4.splat(t3 - 1));
     setVs(4, i32x4.splat(c0 - 1)); setVs(5, i32x4.splat(c1));
+    // the thresholds in locals, read once (V8 keeps them in registers)
+    const v0 = vs(0), v1 = vs(1), v2 = vs(2), v3 = vs(3), v4 = vs(4), v5 = vs(5);
     while (i + 4 <= n) {
       // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
       const end = min(n & ~3, i + 256);
       let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       for (; i < end; i += 4) {
         const v = v128.load(src + (<usize>i << 2));
-        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, vs(0))));
-        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, vs(1))));
-        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, vs(2))));
-        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, vs(3))));
-        m = keepLanes(out, m, v, i32x4.bitmask(v128.and(i32x4.gt_s(v, vs(4)), i32x4.gt_s(vs(5), v))));
+        a0 = i32x4.add(a0, v128.and(v, i32x4.gt_s(v, v0)));
+        a1 = i32x4.add(a1, v128.and(v, i32x4.gt_s(v, v1)));
+        a2 = i32x4.add(a2, v128.and(v, i32x4.gt_s(v, v2)));
+        a3 = i32x4.add(a3, v128.and(v, i32x4.gt_s(v, v3)));
+        m = keepLanes(out, m, v, i32x4.bitmask(v128.and(i32x4.gt_s(v, v4), i32x4.gt_s(v5, v))));
       }
       s0 += hsum(a0); s1 += hsum(a1); s2 += hsum(a2); s3 += hsum(a3);
     }
@@ -641,14 +715,15 @@ function rangePass(src: usize, n: i32, c0: i32, c1: i32, out: usize): i32 {
   let m = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
     setVs(4, i32x4.splat(c0 - 1)); setVs(5, i32x4.splat(c1 - 1));
+    const v4 = vs(4), v5 = vs(5);
     while (i + 4 <= n) {
       // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^24
       const end = min(n & ~3, i + 256);
       let a = i32x4.splat(0), b = a;
       for (; i < end; i += 4) {
         const v = v128.load(src + (<usize>i << 2));
-        const hi = i32x4.gt_s(v, vs(5));
-        const inr = v128.andnot(i32x4.gt_s(v, vs(4)), hi);
+        const hi = i32x4.gt_s(v, v5);
+        const inr = v128.andnot(i32x4.gt_s(v, v4), hi);
         a = i32x4.add(a, v128.and(v, hi));
         b = i32x4.add(b, v128.and(v, inr));
         m = keepLanes(out, m, v, i32x4.bitmask(inr));
@@ -675,9 +750,10 @@ function abovePass(src: usize, n: i32, c: i32, out: usize): i32 {
   let m = 0, i = 0;
   if (ASC_FEATURE_SIMD) {
     setVs(5, i32x4.splat(c - 1));
+    const v5 = vs(5);
     for (; i + 4 <= n; i += 4) {
       const v = v128.load(src + (<usize>i << 2));
-      const k = i32x4.bitmask(i32x4.gt_s(v, vs(5)));
+      const k = i32x4.bitmask(i32x4.gt_s(v, v5));
       if (k) m = keepLanes(out, m, v, k);
     }
   }
@@ -714,55 +790,88 @@ function thresholdsIn(lo: i32, hi: i32): void {
  *  (left as they are); otherwise src is a list of weights that the search may reorder. list: room
  *  for n weights (may be src). Sets nucleusMass. */
 function nucleusTau(src: usize, n: i32, target: f64, cut: i32, list: usize, full: bool): i32 {
+  // tau in [lo, hi): no weight exceeds 2^24
+  return bracketSearch(src, n, target, cut, list, full && cut < 1 << 19, cut + 1, (1 << 24) + 1, false);
+}
+
+/** A level of the search: a weight (version 2), or a grid key (version 3, gridOf). */
+// @ts-ignore: decorator
+@inline function levelOf(l: i32, grid: bool): i32 { return grid ? gridOf(l) : l; }
+
+/** Both versions' search for the level tau (a weight, or a grid key) from the bracket [lo, hi)
+ *  of levels with S(lo) >= target > S(hi) = 0, over src; guess: try rangePass's range first. */
+function bracketSearch(src: usize, n: i32, target: f64, cut: i32, list: usize, guess: bool, lo: i32, hi: i32, grid: bool): i32 {
   if (load<u32>(SEL + 16) == 0) fillSel();
-  let lo = cut + 1, hi = (1 << 24) + 1; // tau in [lo, hi): no weight exceeds 2^24
   let slo: u64 = 0, shi: u64 = 0; // S(lo) (0 while unknown), S(hi)
   let base: u64 = 0; // S(t) = base + (the weights >= t in src) for t in [lo, hi]
-  let guess = full && cut < 1 << 19;
   while (true) {
     if (hi - lo == 1 && slo != 0) {
       nucleusMass = slo;
-      return lo;
+      return levelOf(lo, grid);
     }
-    if (n <= FEW || hi - lo == 1) break;
+    // (a grid bracket one key wide whose S(lo) is missing takes one more pass, below)
+    if (n <= FEW || (!grid && hi - lo == 1)) break;
     if (guess) {
-      // the range [2^2.5, 2^4) times cut + 1 (lo < c0 < c1 < 2^24): only S(c0) and S(c1) in this
-      // pass, and the list of the weights in between
+      // the range [2^2.5, 2^4) times cut + 1 (lo < c0 < c1 < 2^24, on the grid for version 3):
+      // only S(c0) and S(c1) in this pass, and the list of the weights in between
       guess = false;
       const c = cut + 1;
-      const c0 = <i32>(<f64>c * 5.656854249492381), c1 = c << 4;
-      const m = rangePass(src, n, c0, c1, list);
-      const S1 = base + sum3, S0 = S1 + sumIn;
-      if (<f64>S1 >= target) {
-        // tau >= c1: the search goes on among the weights >= c1 alone
-        lo = c1; slo = S1;
-        n = abovePass(src, n, c1, list);
-        src = list;
-      } else if (<f64>S0 >= target) {
-        lo = c0; slo = S0; hi = c1; shi = S1;
-        src = list; n = m; base = S1;
-      } else { hi = c0; shi = S0; }
-      continue;
+      let k0 = <i32>(<f64>c * 5.656854249492381), k1 = c << 4;
+      if (grid) { k0 = gridKey(k0); k1 = gridKey(k1); }
+      if (k0 > lo && k1 > k0 && k1 < hi) {
+        const c0 = levelOf(k0, grid), c1 = levelOf(k1, grid);
+        const m = rangePass(src, n, c0, c1, list);
+        const S1 = base + sum3, S0 = S1 + sumIn;
+        if (<f64>S1 >= target) {
+          // tau >= c1: the search goes on among the weights >= c1 alone
+          lo = k1; slo = S1;
+          n = abovePass(src, n, c1, list);
+          src = list;
+        } else if (<f64>S0 >= target) {
+          lo = k0; slo = S0; hi = k1; shi = S1;
+          src = list; n = m; base = S1;
+        } else { hi = k0; shi = S0; }
+        continue;
+      }
     }
-    // the range this pass keeps, [c0, c1), and S(c1)
-    const c0 = lo, c1 = hi;
-    thresholdsIn(lo, hi);
-    const m = bracketPass(src, n, c0, c1, list);
+    // four levels in (lo, hi): version 2 at the fifths of its log scale (thresholdsIn), version 3
+    // at the fifths of its keys (repeated when it holds fewer; lo itself when one key wide)
+    let k0 = lo, k1 = lo, k2 = lo, k3 = lo;
+    if (!grid) {
+      thresholdsIn(lo, hi);
+      k0 = th0; k1 = th1; k2 = th2; k3 = th3;
+    } else {
+      const w = hi - lo;
+      if (w > 1) {
+        k0 = lo + max(1, w / 5);
+        k1 = min(hi - 1, max(k0, lo + (2 * w) / 5));
+        k2 = min(hi - 1, max(k1, lo + (3 * w) / 5));
+        k3 = min(hi - 1, max(k2, lo + (4 * w) / 5));
+      }
+      th0 = gridOf(k0); th1 = gridOf(k1); th2 = gridOf(k2); th3 = gridOf(k3);
+    }
+    // the list receives every weight in the bracket, [lo, hi); S(hi) is shi
+    const m = bracketPass(src, n, levelOf(lo, grid), levelOf(hi, grid), list);
+    const sHi = shi;
     const S0 = base + sum0, S1 = base + sum1, S2 = base + sum2, S3 = base + sum3;
-    const sc1 = c1 == hi ? shi : S3;
-    if (<f64>S3 >= target) { lo = th3; slo = S3; }
-    else if (<f64>S2 >= target) { lo = th2; slo = S2; hi = th3; shi = S3; }
-    else if (<f64>S1 >= target) { lo = th1; slo = S1; hi = th2; shi = S2; }
-    else if (<f64>S0 >= target) { lo = th0; slo = S0; hi = th1; shi = S1; }
-    else { hi = th0; shi = S0; }
-    // the list holds every weight in [c0, c1): read it from now on if the bracket lies inside
-    if (lo >= c0 && hi <= c1) {
-      src = list;
-      n = m;
-      base = sc1;
-    }
+    if (<f64>S3 >= target) { lo = k3; slo = S3; }
+    else if (<f64>S2 >= target) { lo = k2; slo = S2; hi = k3; shi = S3; }
+    else if (<f64>S1 >= target) { lo = k1; slo = S1; hi = k2; shi = S2; }
+    else if (<f64>S0 >= target) { lo = k0; slo = S0; hi = k1; shi = S1; }
+    else { hi = k0; shi = S0; }
+    // the new bracket lies inside the old one, whose weights the list holds
+    src = list;
+    n = m;
+    base = sHi;
   }
-  // the candidates in [lo, hi), sorted highest first, added to S(hi) until the target is reached
+  return fewCandidates(src, n, levelOf(lo, grid), levelOf(hi, grid), shi, target, list, grid);
+}
+
+/** The end of both searches, with few candidates left: those in [lo, hi) among src[0..n) (every
+ *  weight there is), sorted highest first into list and added to S(hi) = shi until the target is
+ *  reached at the last weight of a group: equal weights (grid: equal keys) are in or out
+ *  together. Returns tau (grid: the smallest weight of the key) and sets nucleusMass. */
+function fewCandidates(src: usize, n: i32, lo: i32, hi: i32, shi: u64, target: f64, list: usize, grid: bool): i32 {
   let m = 0;
   for (let i = 0; i < n; i++) {
     const v = load<i32>(src + (<usize>i << 2));
@@ -778,15 +887,34 @@ function nucleusTau(src: usize, n: i32, target: f64, cut: i32, list: usize, full
   for (let i = 0; i < m; i++) {
     const v = load<i32>(list + (<usize>i << 2));
     cum += <u64>v;
-    // equal weights are in or out together
-    if (<f64>cum >= target && (i + 1 == m || load<i32>(list + (<usize>(i + 1) << 2)) != v)) {
+    const g = grid ? gridKey(v) : v;
+    if (<f64>cum >= target && (i + 1 == m || (grid ? gridKey(load<i32>(list + (<usize>(i + 1) << 2))) : load<i32>(list + (<usize>(i + 1) << 2))) != g)) {
       nucleusMass = cum;
-      return v;
+      return grid ? gridOf(g) : v;
     }
   }
-  nucleusMass = cum; // not reached: tau is in [lo, hi)
+  nucleusMass = cum; // not reached: S(lo) >= target
   return lo;
 }
+
+// Version 3's grid: the key of a weight w >= 0 is w itself below 16, and above that 16 steps per
+// octave (w's f32 exponent and its top four mantissa bits); gridOf(key) is the smallest weight
+// with that key, so w >= gridOf(k) exactly when gridKey(w) >= k.
+const KEY16 = 0x41800000 >> 19; // the f32 bits of 16, shifted as gridKey shifts them
+
+// @ts-ignore: decorator
+@inline function gridKey(w: i32): i32 { return w < 16 ? w : (reinterpret<i32>(<f32>w) >> 19) - KEY16 + 16; }
+// @ts-ignore: decorator
+@inline function gridOf(k: i32): i32 { return k < 16 ? k : <i32>reinterpret<f32>((k - 16 + KEY16) << 19); }
+
+/** Version 3's tau: gridOf(K) for the largest key K whose weights (q >= gridOf(K)) among
+ *  src[0..n) hold at least target of the mass; nucleusTau's search on the keys, ending when the
+ *  bracket is one key wide. Sets nucleusMass. */
+function nucleusGrid(src: usize, n: i32, target: f64, cut: i32, list: usize, full: bool): i32 {
+  // no weight reaches gridOf(KEY_TOP)
+  return bracketSearch(src, n, target, cut, list, full && cut < 1 << 17, gridKey(cut + 1), KEY_TOP, true);
+}
+const KEY_TOP = (0x4A800000 >> 19) - KEY16 + 16 + 1; // gridKey(2^22) + 1
 
 /** The first token with q >= tau at which the running sum of such weights passes r (< their sum). */
 function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
@@ -795,11 +923,12 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
   if (ASC_FEATURE_SIMD) {
     // whole blocks of 64 tokens while the block's kept mass does not reach r
     setVs(0, i32x4.splat(tau - 1));
+    const v0 = vs(0);
     for (; i + 64 <= V; i += 64) {
       let acc = i32x4.splat(0);
       for (let j = 0; j < 64; j += 4) {
         const v = v128.load(q + (<usize>(i + j) << 2));
-        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, vs(0))));
+        acc = i32x4.add(acc, v128.and(v, i32x4.gt_s(v, v0)));
       }
       const bs = hsum(acc);
       if (cum + bs > r) break;
@@ -808,7 +937,7 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
     // then four tokens at a time while their kept mass does not reach r
     for (; i + 4 <= V; i += 4) {
       const v = v128.load(q + (<usize>i << 2));
-      const bs = hsum(v128.and(v, i32x4.gt_s(v, vs(0))));
+      const bs = hsum(v128.and(v, i32x4.gt_s(v, v0)));
       if (cum + bs > r) break;
       cum += bs;
     }
@@ -823,16 +952,10 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
   return V - 1; // not reached: r is below the kept mass
 }
 
-/** Sampler version 2 (temperature > 0). */
-function sampleV2(s: Session): i32 {
+/** Sampler version 2 (temperature > 0), after intSampler. */
+function sampleV2(s: Session, k: f32, topk: i32, m: f32): i32 {
   const V = s.model.V, lg = s.logits, q = s.probs;
-  const k: f32 = (<f32>1.0 / s.temperature) * LOG2E;
-  const topk = s.topk > 0 && s.topk < V ? s.topk : 0;
   const grouped = topk > 0 && topk <= V >> 5;
-  const m = grouped ? groupMax(lg, V, s.idx) : maxLogit(lg, V);
-  // an infinite largest logit (or every logit NaN), or a temperature so small that k overflows:
-  // the draw is the argmax
-  if (!(m > -Infinity && m < Infinity && k < Infinity)) return argmax(lg, V);
   let total: u64 = 0;
   // with few kept tokens, only their weights are worked out (the rest are zeroed)
   const sparse = topk > 0 && topk <= V >> 3;
@@ -902,4 +1025,236 @@ function drawKept(s: Session, topk: i32, m: f32, k: f32): i32 {
     }
   }
   return idxAt(g, topk - 1); // not reached: r is below the kept mass
+}
+
+// ---- Sampler version 3 ------------------------------------------------------------------------
+//
+// Weights as version 2 computes them but at 2^22 (weight1v3), and top-p's threshold on a grid
+// (nucleusGrid). The draw with top-p is by rejection: a token is drawn from every (top-k-kept)
+// weight as without top-p, and taken if top-p keeps it (its weight's grid key is at least that
+// of tau, i.e. the tokens a grid step or more above it hold less than p of the mass); otherwise
+// once more; after two refusals, from the kept tokens alone, as version 2 draws. Each refused
+// draw has taken its own 24 random bits. The tokens top-p keeps hold at least p of the mass, so
+// a draw is refused with probability at most 1 - p, and the three ways together give each kept
+// token exactly its share of the kept mass. Deciding one drawn token costs one sum over the
+// weights at one threshold, where finding tau costs several passes: a search is left only for
+// the rare third draw.
+
+/** Blocks of this many tokens have their weights' sums kept for the draw. */
+const BLOCK = 64;
+
+/** Version 3's weights: q (s.probs) as weight1v3 gives them (0 for the tokens top-k drops when
+ *  masked: those ranking after (kx, kid)), each block of BLOCK tokens' sum in s.idx[0 ..
+ *  ceil(V / BLOCK)), and their total. */
+function weightsV3(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32): u64 {
+  const lg = s.logits, q = s.probs, V = s.model.V, blk = s.idx;
+  let total: u64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    setVs(0, f32x4.splat(m)); setVs(1, f32x4.splat(k)); setVs(2, f32x4.splat(kx)); setVs(3, i32x4.splat(kid));
+    // the loop's vectors in locals, read once: V8 keeps them in registers
+    const cm = vs(0), ck = vs(1), cx = vs(2), cid = vs(3), four = v128.load32_splat(SKI + 4);
+    const cy = sk(K_YMIN), cg = sk(K_MAGIC), c3 = sk3(K3_D3), c2 = sk3(K3_D2);
+    const c1 = sk3(K3_D1), c0 = sk(K_ONE), ce = v128.load32_splat(SKI3), ct = sk3(K3_TWO23);
+    let ids = i32x4(0, 1, 2, 3);
+    for (; i + BLOCK <= V; i += BLOCK) {
+      let acc = i32x4.splat(0); // a lane sums 16 weights of at most 2^22
+      if (masked) {
+        for (let j = i; j < i + BLOCK; j += 4) {
+          const o = <usize>j << 2;
+          const x = v128.load(lg + o);
+          const w = weight4v3k(f32x4.mul(f32x4.sub(x, cm), ck), cy, cg, c3, c2, c1, c0, ce, ct);
+          const kw = v128.and(w, v128.or(f32x4.gt(x, cx), v128.and(f32x4.eq(x, cx), i32x4.le_s(ids, cid))));
+          v128.store(q + o, kw);
+          acc = i32x4.add(acc, kw);
+          ids = i32x4.add(ids, four);
+        }
+      } else {
+        // no test for lanes that weigh 0: on a language model's logits they are few
+        for (let j = i; j < i + BLOCK; j += 4) {
+          const o = <usize>j << 2;
+          const w = weight4v3k(f32x4.mul(f32x4.sub(v128.load(lg + o), cm), ck), cy, cg, c3, c2, c1, c0, ce, ct);
+          v128.store(q + o, w);
+          acc = i32x4.add(acc, w);
+        }
+      }
+      const b = hsum(acc);
+      store<i32>(blk + (<usize>(i / BLOCK) << 2), <i32>b);
+      total += b;
+    }
+  }
+  // the last, partial block (every block in the scalar build), token by token
+  for (; i < V; i += BLOCK) {
+    const end = min(V, i + BLOCK);
+    let b: u64 = 0;
+    for (let j = i; j < end; j++) {
+      const x = load<f32>(lg + (<usize>j << 2));
+      const w = !masked || x > kx || (x == kx && j <= kid) ? weight1v3((x - m) * k) : 0;
+      store<i32>(q + (<usize>j << 2), w);
+      b += <u64>w;
+    }
+    store<i32>(blk + (<usize>(i / BLOCK) << 2), <i32>b);
+    total += b;
+  }
+  return total;
+}
+
+/** floor(R * mass / 2^24) for R, the session's next 24 random bits: a point below mass. */
+// @ts-ignore: decorator
+@inline function drawPoint(s: Session, mass: u64): u64 {
+  const R = <u64>nextBits24(s);
+  return R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24);
+}
+
+/** The first token at which the running sum of q passes r (< the total), skipping whole blocks
+ *  by the sums weightsV3 left in blk: drawIndex with tau = 1 (the same token), in fewer steps. */
+export function drawBlocks(q: usize, blk: usize, V: i32, r: u64): i32 {
+  const nb = (V + BLOCK - 1) / BLOCK;
+  let cum: u64 = 0;
+  let b = 0;
+  for (; b < nb - 1; b++) {
+    const x = <u64><u32>load<i32>(blk + (<usize>b << 2));
+    if (cum + x > r) break;
+    cum += x;
+  }
+  let i = b * BLOCK;
+  const end = min(V, i + BLOCK);
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= end; i += 4) {
+      const bs = hsum(v128.load(q + (<usize>i << 2)));
+      if (cum + bs > r) break;
+      cum += bs;
+    }
+  }
+  for (; i < end; i++) {
+    cum += <u64>load<i32>(q + (<usize>i << 2));
+    if (cum > r) return i;
+  }
+  return end - 1; // not reached: r is below the total
+}
+
+/** The sum of the weights >= t (t >= 1) among src[0..n). */
+function sumAtLeast(src: usize, n: i32, t: i32): u64 {
+  let sum: u64 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const ct = i32x4.splat(t - 1);
+    while (i + 4 <= n) {
+      // chunks of at most 64 vectors: a lane then sums at most 64 weights of at most 2^22
+      const end = min(n & ~3, i + 256);
+      let a = i32x4.splat(0), b = a;
+      for (; i + 8 <= end; i += 8) {
+        const v = v128.load(src + (<usize>i << 2)), u = v128.load(src + (<usize>i << 2), 16);
+        a = i32x4.add(a, v128.and(v, i32x4.gt_s(v, ct)));
+        b = i32x4.add(b, v128.and(u, i32x4.gt_s(u, ct)));
+      }
+      for (; i < end; i += 4) {
+        const v = v128.load(src + (<usize>i << 2));
+        a = i32x4.add(a, v128.and(v, i32x4.gt_s(v, ct)));
+      }
+      sum += hsum(a) + hsum(b);
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<i32>(src + (<usize>i << 2));
+    if (v >= t) sum += <u64>v;
+  }
+  return sum;
+}
+
+/** Whether top-p keeps a token of weight w (> 0): the weights a grid step or more above w's
+ *  step, among src[0..n) (every weight that counts), hold less than target. */
+function keeps(src: usize, n: i32, w: i32, target: f64): bool {
+  const key = gridKey(w);
+  if (key + 1 >= KEY_TOP) return true; // the best weight's step: no weight lies above it
+  return <f64>sumAtLeast(src, n, gridOf(key + 1)) < target;
+}
+
+/** Sampler version 3 (temperature > 0), after intSampler. */
+function sampleV3(s: Session, k: f32, topk: i32, m: f32): i32 {
+  const V = s.model.V, lg = s.logits, q = s.probs;
+  const grouped = topk > 0 && topk <= V >> 5;
+  if (grouped) {
+    const last = topkLastGroups(s, topk, m);
+    if (last >= 0) return drawKeptV3(s, topk, m, k);
+  }
+  let total: u64 = 0;
+  if (topk > 0 && topk <= V >> 3) {
+    // few kept tokens: only their weights are worked out (the rest are zeroed), and listed in
+    // s.idx for top-p
+    topkLast(s, topk, m);
+    memory.fill(q, 0, <usize>V << 2);
+    for (let j = 0; j < topk; j++) {
+      const id = idxAt(s.idx, j);
+      const w = weight1v3((logitAt(lg, id) - m) * k);
+      store<i32>(q + (<usize>id << 2), w);
+      idxSet(s.idx, j, w);
+      total += <u64>w;
+    }
+    if (s.topp < 1) {
+      const target = <f64>s.topp * <f64>total;
+      for (let a = 0; a < 2; a++) {
+        const j = drawIndex(q, V, 1, drawPoint(s, total));
+        if (keeps(s.idx, topk, load<i32>(q + (<usize>j << 2)), target)) return j;
+      }
+      const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+      const tau = nucleusGrid(s.idx, topk, target, cut, s.idx, false);
+      return drawIndex(q, V, tau, drawPoint(s, nucleusMass));
+    }
+    return drawIndex(q, V, 1, drawPoint(s, total));
+  }
+  if (topk > 0) {
+    const last = topkLast(s, topk, m);
+    total = weightsV3(s, m, k, true, logitAt(lg, last), last);
+  } else {
+    total = weightsV3(s, m, k, false, 0, 0);
+  }
+  if (s.topp < 1) {
+    const target = <f64>s.topp * <f64>total;
+    for (let a = 0; a < 2; a++) {
+      const j = drawBlocks(q, s.idx, V, drawPoint(s, total));
+      if (keeps(q, V, load<i32>(q + (<usize>j << 2)), target)) return j;
+    }
+    // the search overwrites the block sums in s.idx; the draw below does not need them
+    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+    const tau = nucleusGrid(q, V, target, cut, s.idx, true);
+    return drawIndex(q, V, tau, drawPoint(s, nucleusMass));
+  }
+  return drawBlocks(q, s.idx, V, drawPoint(s, total));
+}
+
+/** The first j < n at which the running sum of the weights >= tau among q[0..n) passes r. */
+function firstPast(q: usize, n: i32, tau: i32, r: u64): i32 {
+  let cum: u64 = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<i32>(q + (<usize>j << 2));
+    if (v >= tau) {
+      cum += <u64>v;
+      if (cum > r) return j;
+    }
+  }
+  return n - 1; // not reached: r is below the kept mass
+}
+
+/** Version 3's draw after topkLastGroups: the k kept tokens are s.idx[0 .. k) in id order, their
+ *  weights q[0 .. k) (drawKept's order). */
+function drawKeptV3(s: Session, topk: i32, m: f32, k: f32): i32 {
+  const lg = s.logits, q = s.probs, g = s.idx;
+  let total: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const w = weight1v3((logitAt(lg, idxAt(g, j)) - m) * k);
+    store<i32>(q + (<usize>j << 2), w);
+    total += <u64>w;
+  }
+  if (s.topp < 1) {
+    const target = <f64>s.topp * <f64>total;
+    for (let a = 0; a < 2; a++) {
+      const j = firstPast(q, topk, 1, drawPoint(s, total));
+      if (keeps(q, topk, load<i32>(q + (<usize>j << 2)), target)) return idxAt(g, j);
+    }
+    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>s.model.V) - 1);
+    const tau = nucleusGrid(q, topk, target, cut, q + (<usize>topk << 2), false);
+    return idxAt(g, firstPast(q, topk, tau, drawPoint(s, nucleusMass)));
+  }
+  return idxAt(g, firstPast(q, topk, 1, drawPoint(s, total)));
 }

@@ -7,6 +7,8 @@ import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32
 import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix, matRow, matRow_ref } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
 import { selftest } from './selftest';
+import { Session } from './model';
+import { drawBlocks } from './sampling';
 import { convSilu, convSilu_ref, gateY, gateY_ref, scanStep, scanStep_ref } from './kernels/ssm';
 
 export function test_matvec_f32_ref(W: usize, x: usize, y: usize, rows: i32, cols: i32): void { matvec_f32_ref(W, x, y, rows, cols); }
@@ -113,3 +115,11 @@ export function test_gate_y(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: 
 /** The self-test with the integer relaxed dot checked as well, for the test that holds the
  *  self-test's verdict to an engine known to miscompute that instruction (host/test/relaxed.test.ts). */
 export function test_relaxed_selftest_dot(): i32 { return selftest(true); }
+
+/** The sampler's weights (i32 per token) after a draw without top-k: the buffer sample() left. */
+export function test_sampler_weights(s: usize): usize { return changetype<Session>(s).probs; }
+/** Version 3's block walk over the weights and block sums the last draw without top-p left. */
+export function test_draw_blocks(s: usize, r: f64): i32 {
+  const ss = changetype<Session>(s);
+  return drawBlocks(ss.probs, ss.idx, ss.model.V, <u64>r);
+}

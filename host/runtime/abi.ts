@@ -76,7 +76,8 @@ export const WINDOW_SLIDE = 1; // approximation: keep the recurrent state, posit
 // Token samplers (sampler_set_version; docs/runtime.md "Sampling")
 export const SAMPLER_V1 = 1;
 export const SAMPLER_V2 = 2;
-export const SAMPLER_VERSION = 2; // the newest: every session starts with it
+export const SAMPLER_V3 = 3;
+export const SAMPLER_VERSION = 3; // the newest: every session starts with it
 
 // A session's saved state (session_state_save / session_state_load)
 export const STATE_VERSION = 1; // bumped whenever this layout changes

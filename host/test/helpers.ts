@@ -36,6 +36,8 @@ export interface HookExports extends IteraExports {
   test_softplus_mean(x: number, b: number, n: number, useRef: number): number;
   test_matvec2_f32(W: number, x0: number, x1: number, y0: number, y1: number, rows: number, cols: number): void;
   test_mat_rows(type: number, W: number, rows: number, cols: number, out: number, useRef: number, zp: number): void;
+  test_sampler_weights(s: number): number;
+  test_draw_blocks(s: number, r: number): number;
   test_matvec_quant(
     type: number,
     W: number,
