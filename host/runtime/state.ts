@@ -8,7 +8,8 @@
 //   4  u32              format version (STATE_VERSION)
 //   8  u32              bytes of the module's state that follow the header
 //  12  u32              ABI version of the module that saved it
-//  16  u32              sampler version (SAMPLER_VERSION)
+//  16  u32              the saving module's newest sampler version (SAMPLER_VERSION); a module
+//                       restores states of its own and older ones (it keeps every older sampler)
 //  20  u32              build: 1 SIMD, 0 scalar, 2 relaxed SIMD (their kernels may round differently)
 //  24  8 bytes          FNV-1a 64 of the model file's bytes
 //  32  ...              the module's state
@@ -153,10 +154,12 @@ export function decodeState(owner: StateOwner, bytes: Uint8Array, expectedBody: 
   if (abi !== ABI_VERSION) {
     throw new IteraError(`saved state comes from module ABI ${abi}, this module speaks ${ABI_VERSION}`, 'STATE_ABI');
   }
+  // a module keeps every older sampler bit for bit, and the session's own version is in the body:
+  // a state from a module whose newest sampler was older continues here as it would have there
   const sampler = v.getUint32(16, true);
-  if (sampler !== SAMPLER_VERSION) {
+  if (sampler < 1 || sampler > SAMPLER_VERSION) {
     throw new IteraError(
-      `saved state comes from sampler version ${sampler}, this module samples with version ${SAMPLER_VERSION}`,
+      `saved state comes from sampler version ${sampler}, this module has samplers 1 to ${SAMPLER_VERSION}: restore it with the module that saved it (or a newer one)`,
       'STATE_SAMPLER',
     );
   }

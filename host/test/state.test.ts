@@ -68,6 +68,8 @@ for (const build of builds) {
           ['sampled', { temperature: 0.9, topK: 20, topP: 0.95, seed: 123456789012 }],
           // the older sampler: the saved state carries the version, so the copy keeps drawing with it
           ['sampled with sampler 1', { temperature: 0.9, topK: 20, topP: 0.95, seed: 77, sampler: 1 }],
+          ['sampled with sampler 2, top-p alone', { temperature: 0.9, topK: 0, topP: 0.95, seed: 78, sampler: 2 }],
+          ['sampled, top-p alone', { temperature: 1.5, topK: 0, topP: 0.99, seed: 79 }],
         ] as const;
         // [prompt length, tokens before the save, tokens after]: within T, across T, past T
         const plans = [
@@ -233,6 +235,12 @@ t.test('a state of another model, build, version, or with a field out of range: 
     code: 'STATE_SAMPLER',
     message: new RegExp(`sampler version ${SAMPLER_VERSION + 1}`),
   });
+  t.throws(() => m.restore(resealed(saved, (v) => v.setUint32(16, 0, true))), { code: 'STATE_SAMPLER' });
+  // a module whose newest sampler was older (version 2, before version 3 came): its states restore
+  t.doesNotThrow(
+    () => m.restore(resealed(saved, (v) => v.setUint32(16, SAMPLER_VERSION - 1, true))),
+    'an older module',
+  );
   t.throws(() => m.restore(resealed(saved, (v) => v.setUint32(4, 2, true))), { code: 'STATE_VERSION' });
   t.throws(() => m.restore(enc.encode('not a state at all, just some text')), { code: 'STATE_MAGIC' });
   t.throws(() => m.restore(new Uint8Array(0)), { code: 'STATE_MAGIC' });
