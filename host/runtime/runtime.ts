@@ -338,8 +338,9 @@ export interface SamplerOptions {
 
 /** Sampling parameters and the sampler that uses them. */
 export interface SamplerSettings extends SamplerOptions {
-  /** The sampler's version (docs/runtime.md, "Sampling"): 1 .. SAMPLER_VERSION, the default.
-   *  Version 1 gives the tokens seeds gave before version 2 (greedy is the same in every one). */
+  /** The sampler's version (docs/runtime.md, "Sampling"): 1 .. SAMPLER_VERSION (3), the default.
+   *  Versions 1 and 2 give the tokens seeds gave before the next one came (greedy is the same in
+   *  every one). */
   sampler?: number;
 }
 
