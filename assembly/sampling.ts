@@ -1032,13 +1032,13 @@ function drawKept(s: Session, topk: i32, m: f32, k: f32): i32 {
 // Weights as version 2 computes them but at 2^22 (weight1v3), and top-p's threshold on a grid
 // (nucleusGrid). The draw with top-p is by rejection: a token is drawn from every (top-k-kept)
 // weight as without top-p, and taken if top-p keeps it (its weight's grid key is at least that
-// of tau, i.e. the tokens a grid step or more above it hold less than p of the mass); otherwise
+// of tau, i.e. the tokens whose steps lie above its own hold less than p of the mass); otherwise
 // once more; after two refusals, from the kept tokens alone, as version 2 draws. Each refused
 // draw has taken its own 24 random bits. The tokens top-p keeps hold at least p of the mass, so
 // a draw is refused with probability at most 1 - p, and the three ways together give each kept
 // token exactly its share of the kept mass. Deciding one drawn token costs one sum over the
-// weights at one threshold, where finding tau costs several passes: a search is left only for
-// the rare third draw.
+// weights at one threshold, where finding tau costs several passes: the search is left for the
+// third draw, needed at most (1 - p)^2 of the time.
 
 /** Blocks of this many tokens have their weights' sums kept for the draw. */
 const BLOCK = 64;
