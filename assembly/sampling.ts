@@ -325,10 +325,9 @@ const SKI3 = memory.data<i32>([149]);
   return i32x4.sub(f32x4.add(w, ct), ct);
 }
 
+/** A token's weight in version 2 or 3. */
 // @ts-ignore: decorator
-@inline function weight4v3(y: v128): v128 {
-  return weight4v3k(y, sk(K_YMIN), sk(K_MAGIC), sk3(K3_D3), sk3(K3_D2), sk3(K3_D1), sk(K_ONE), v128.load32_splat(SKI3), sk3(K3_TWO23));
-}
+@inline function weightOf(y: f32, v3: bool): i32 { return v3 ? weight1v3(y) : weight1(y); }
 
 /** Offers token i to the top-k heap (root: the candidate that ranks last). */
 // @ts-ignore: decorator
@@ -952,6 +951,50 @@ function drawIndex(q: usize, V: i32, tau: i32, r: u64): i32 {
   return V - 1; // not reached: r is below the kept mass
 }
 
+/** A cut below top-p's tau for weights summing to total: tau > (total - target) / V (the tokens
+ *  below tau hold more than total - target, and there are at most V of them), and one less than
+ *  its floor is safe for rounding. */
+// @ts-ignore: decorator
+@inline function safeCut(total: u64, target: f64, V: i32): i32 {
+  return <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+}
+
+/** floor(R * mass / 2^24) for R, the session's next 24 random bits: a point below mass. */
+// @ts-ignore: decorator
+@inline function drawPoint(s: Session, mass: u64): u64 {
+  const R = <u64>nextBits24(s);
+  return R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24);
+}
+
+/** After topkLast, with few kept tokens: their weights alone at their ids in q (every other
+ *  token's zeroed) and, for top-p, in s.idx[0 .. topk) in place of their ids; returns the sum. */
+function sparseWeights(s: Session, topk: i32, m: f32, k: f32, v3: bool): u64 {
+  const lg = s.logits, q = s.probs;
+  let total: u64 = 0;
+  memory.fill(q, 0, <usize>s.model.V << 2);
+  for (let j = 0; j < topk; j++) {
+    const id = idxAt(s.idx, j);
+    const w = weightOf((logitAt(lg, id) - m) * k, v3);
+    store<i32>(q + (<usize>id << 2), w);
+    idxSet(s.idx, j, w);
+    total += <u64>w;
+  }
+  return total;
+}
+
+/** After topkLastGroups: the weights of the k kept tokens, s.idx[0 .. k) in id order, in
+ *  q[0 .. k) in that order; returns their sum. */
+function keptWeights(s: Session, topk: i32, m: f32, k: f32, v3: bool): u64 {
+  const lg = s.logits, q = s.probs, g = s.idx;
+  let total: u64 = 0;
+  for (let j = 0; j < topk; j++) {
+    const w = weightOf((logitAt(lg, idxAt(g, j)) - m) * k, v3);
+    store<i32>(q + (<usize>j << 2), w);
+    total += <u64>w;
+  }
+  return total;
+}
+
 /** Sampler version 2 (temperature > 0), after intSampler. */
 function sampleV2(s: Session, k: f32, topk: i32, m: f32): i32 {
   const V = s.model.V, lg = s.logits, q = s.probs;
@@ -966,14 +1009,7 @@ function sampleV2(s: Session, k: f32, topk: i32, m: f32): i32 {
     }
     const last = topkLast(s, topk, m);
     if (sparse) {
-      memory.fill(q, 0, <usize>V << 2);
-      for (let j = 0; j < topk; j++) {
-        const id = idxAt(s.idx, j);
-        const w = weight1((logitAt(lg, id) - m) * k);
-        store<i32>(q + (<usize>id << 2), w);
-        idxSet(s.idx, j, w); // the kept weights, for top-p
-        total += <u64>w;
-      }
+      total = sparseWeights(s, topk, m, k, false);
     } else {
       total = weights(s, m, k, true, logitAt(lg, last), last);
     }
@@ -984,47 +1020,28 @@ function sampleV2(s: Session, k: f32, topk: i32, m: f32): i32 {
   let mass = total;
   if (s.topp < 1) {
     const target = <f64>s.topp * <f64>total;
-    // tau > (total - target) / V (the tokens below tau hold more than total - target, and there
-    // are at most V of them): one less than its floor is a safe cut for rounding
-    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+    const cut = safeCut(total, target, V);
     tau = sparse ? nucleusTau(s.idx, topk, target, cut, s.idx, false) : nucleusTau(q, V, target, cut, s.idx, true);
     mass = nucleusMass;
   }
-  const R = <u64>nextBits24(s);
-  const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
-  return drawIndex(q, V, tau, r);
+  return drawIndex(q, V, tau, drawPoint(s, mass));
 }
 
 /** The draw after topkLastGroups: the k kept tokens are s.idx[0 .. k), in id order; only their
  *  weights are worked out (every other token weighs 0), q[j] for s.idx[j], and the draw walks
  *  them in that order, which is the order by id. */
 function drawKept(s: Session, topk: i32, m: f32, k: f32): i32 {
-  const lg = s.logits, q = s.probs, g = s.idx;
-  let total: u64 = 0;
-  for (let j = 0; j < topk; j++) {
-    const w = weight1((logitAt(lg, idxAt(g, j)) - m) * k);
-    store<i32>(q + (<usize>j << 2), w);
-    total += <u64>w;
-  }
+  const q = s.probs, g = s.idx;
+  const total = keptWeights(s, topk, m, k, false);
   let tau = 1;
   let mass = total;
   if (s.topp < 1) {
     const target = <f64>s.topp * <f64>total;
-    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>s.model.V) - 1);
+    const cut = safeCut(total, target, s.model.V);
     tau = nucleusTau(q, topk, target, cut, q + (<usize>topk << 2), false);
     mass = nucleusMass;
   }
-  const R = <u64>nextBits24(s);
-  const r = R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24); // floor(R * mass / 2^24)
-  let cum: u64 = 0;
-  for (let j = 0; j < topk; j++) {
-    const v = load<i32>(q + (<usize>j << 2));
-    if (v >= tau) {
-      cum += <u64>v;
-      if (cum > r) return idxAt(g, j);
-    }
-  }
-  return idxAt(g, topk - 1); // not reached: r is below the kept mass
+  return idxAt(g, drawIndex(q, topk, tau, drawPoint(s, mass)));
 }
 
 // ---- Sampler version 3 ------------------------------------------------------------------------
@@ -1097,13 +1114,6 @@ function weightsV3(s: Session, m: f32, k: f32, masked: bool, kx: f32, kid: i32):
     total += b;
   }
   return total;
-}
-
-/** floor(R * mass / 2^24) for R, the session's next 24 random bits: a point below mass. */
-// @ts-ignore: decorator
-@inline function drawPoint(s: Session, mass: u64): u64 {
-  const R = <u64>nextBits24(s);
-  return R * (mass >> 24) + ((R * (mass & 0xFFFFFF)) >> 24);
 }
 
 /** The first token at which the running sum of q passes r (< the total), skipping whole blocks
@@ -1183,21 +1193,14 @@ function sampleV3(s: Session, k: f32, topk: i32, m: f32): i32 {
     // few kept tokens: only their weights are worked out (the rest are zeroed), and listed in
     // s.idx for top-p
     topkLast(s, topk, m);
-    memory.fill(q, 0, <usize>V << 2);
-    for (let j = 0; j < topk; j++) {
-      const id = idxAt(s.idx, j);
-      const w = weight1v3((logitAt(lg, id) - m) * k);
-      store<i32>(q + (<usize>id << 2), w);
-      idxSet(s.idx, j, w);
-      total += <u64>w;
-    }
+    total = sparseWeights(s, topk, m, k, true);
     if (s.topp < 1) {
       const target = <f64>s.topp * <f64>total;
       for (let a = 0; a < 2; a++) {
         const j = drawIndex(q, V, 1, drawPoint(s, total));
         if (keeps(s.idx, topk, load<i32>(q + (<usize>j << 2)), target)) return j;
       }
-      const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+      const cut = safeCut(total, target, V);
       const tau = nucleusGrid(s.idx, topk, target, cut, s.idx, false);
       return drawIndex(q, V, tau, drawPoint(s, nucleusMass));
     }
@@ -1216,45 +1219,27 @@ function sampleV3(s: Session, k: f32, topk: i32, m: f32): i32 {
       if (keeps(q, V, load<i32>(q + (<usize>j << 2)), target)) return j;
     }
     // the search overwrites the block sums in s.idx; the draw below does not need them
-    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>V) - 1);
+    const cut = safeCut(total, target, V);
     const tau = nucleusGrid(q, V, target, cut, s.idx, true);
     return drawIndex(q, V, tau, drawPoint(s, nucleusMass));
   }
   return drawBlocks(q, s.idx, V, drawPoint(s, total));
 }
 
-/** The first j < n at which the running sum of the weights >= tau among q[0..n) passes r. */
-function firstPast(q: usize, n: i32, tau: i32, r: u64): i32 {
-  let cum: u64 = 0;
-  for (let j = 0; j < n; j++) {
-    const v = load<i32>(q + (<usize>j << 2));
-    if (v >= tau) {
-      cum += <u64>v;
-      if (cum > r) return j;
-    }
-  }
-  return n - 1; // not reached: r is below the kept mass
-}
-
 /** Version 3's draw after topkLastGroups: the k kept tokens are s.idx[0 .. k) in id order, their
  *  weights q[0 .. k) (drawKept's order). */
 function drawKeptV3(s: Session, topk: i32, m: f32, k: f32): i32 {
-  const lg = s.logits, q = s.probs, g = s.idx;
-  let total: u64 = 0;
-  for (let j = 0; j < topk; j++) {
-    const w = weight1v3((logitAt(lg, idxAt(g, j)) - m) * k);
-    store<i32>(q + (<usize>j << 2), w);
-    total += <u64>w;
-  }
+  const q = s.probs, g = s.idx;
+  const total = keptWeights(s, topk, m, k, true);
   if (s.topp < 1) {
     const target = <f64>s.topp * <f64>total;
     for (let a = 0; a < 2; a++) {
-      const j = firstPast(q, topk, 1, drawPoint(s, total));
+      const j = drawIndex(q, topk, 1, drawPoint(s, total));
       if (keeps(q, topk, load<i32>(q + (<usize>j << 2)), target)) return idxAt(g, j);
     }
-    const cut = <i32>max<f64>(0, Math.floor((<f64>total - target) / <f64>s.model.V) - 1);
+    const cut = safeCut(total, target, s.model.V);
     const tau = nucleusGrid(q, topk, target, cut, q + (<usize>topk << 2), false);
-    return idxAt(g, firstPast(q, topk, tau, drawPoint(s, nucleusMass)));
+    return idxAt(g, drawIndex(q, topk, tau, drawPoint(s, nucleusMass)));
   }
-  return idxAt(g, firstPast(q, topk, 1, drawPoint(s, total)));
+  return idxAt(g, drawIndex(q, topk, 1, drawPoint(s, total)));
 }
