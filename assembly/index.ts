@@ -22,7 +22,7 @@ export function has_simd(): i32 { return ASC_FEATURE_SIMD ? 1 : 0; }
 export function has_relaxed(): i32 { return ASC_FEATURE_RELAXED_SIMD ? 1 : 0; }
 /** The relaxed build's self-test (assembly/selftest.ts): 0 when the kernels give the known
  *  results on this engine, else a bit mask of the failed checks (SELFTEST_*). */
-export function relaxed_selftest(): i32 { return selftest(false); }
+export function relaxed_selftest(): i32 { return selftest(); }
 /** 1 when this engine's multiply-add in the kernels is fused, 0 when not, -1 when wrong. */
 export function fused_madd(): i32 { return fusedMadd(); }
 

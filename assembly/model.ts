@@ -214,6 +214,7 @@ function matSlice(desc: usize, w: i32, allRows: i32, cols: i32, r0: i32, rows: i
     if (full.type == T_F32) { m.q = full.q + (<usize>r0 * <usize>cols << 2); m.s = 0; }
     else if (full.type == T_Q4_0) { m.q = full.q + <usize>r0 * <usize>(cols >> 1); m.s = full.s + (<usize>(r0 * nb) << 2); }
     else { m.q = full.q + <usize>r0 * <usize>cols; m.s = full.s + (<usize>(r0 * nb) << 2); }
+    m.ns = full.ns != 0 ? full.ns + (<usize>(r0 * nb) << 1) : 0;
   }
   return m;
 }
@@ -257,14 +258,16 @@ function matSlot(desc: usize, w: i32, rows: i32, cols: i32, groups: i32 = 1): Ma
   const nb = cols / QK;
   const blocks = rows * nb;
   let q = addr;
-  let sc: usize = 0;
+  let sc: usize = 0, ns: usize = 0;
   if (type == T_F16) {
     q = vectorSlot(desc, w, rows * cols);
     type = T_F32;
   } else if (type == T_Q8_0 || type == T_Q4_0 || type == T_I8) {
     sc = take(<usize>blocks << 2);
+    // the relaxed build's Q4_0 kernel takes each block's nibble sum (kernels/quant.ts)
+    if (ASC_FEATURE_RELAXED_SIMD && type == T_Q4_0) ns = take(<usize>blocks << 1);
     if (bPass == 1) {
-      repackMatrix(type, addr, sc, rows, cols, groups);
+      repackMatrix(type, addr, sc, rows, cols, groups, ns);
       if (type == T_I8) {
         // every block of a row group takes the group's scale
         const scales = <usize>word(desc, w + 2);
@@ -276,6 +279,7 @@ function matSlot(desc: usize, w: i32, rows: i32, cols: i32, groups: i32 = 1): Ma
   if (bPass == 1) {
     m.q = q;
     m.s = sc;
+    m.ns = ns;
     m.type = type;
     m.rows = rows;
     m.cols = cols;
@@ -478,7 +482,10 @@ export function sessionNew(mp: usize): usize {
     const xq = p; p += fl(C * stride / 2);
     const xd = p; p += fl(C * stride / QK);
     const xs = p; p += fl(C * stride / QK);
-    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; s.qs.stride = stride; }
+    // the relaxed build's split activations (kernels/quant.ts, splitBlock): xq's size
+    const xb = ASC_FEATURE_RELAXED_SIMD ? p : 0;
+    if (ASC_FEATURE_RELAXED_SIMD) p += fl(C * stride / 2);
+    if (pass == 1) { s.qs.xq = xq; s.qs.xd = xd; s.qs.xs = xs; s.qs.stride = stride; s.qs.xb = xb; }
   }
   s.temperature = 0;
   s.topk = 0;

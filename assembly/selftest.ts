@@ -6,13 +6,15 @@
 // and any other answer is a fault. Returns a bit mask of the failed checks, 0 when all pass.
 
 import { madd, matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd, axpy_f32 } from './kernels/f32';
+import { Mat, QScratch, QK, T_Q4_0, repackMatrix, matmul } from './kernels/quant';
 
 export const SELFTEST_MATVEC: i32 = 1; // matvec_f32 (four-row groups) differs from the known sums
 export const SELFTEST_MATVEC_TAIL: i32 = 2; // matvec_f32 with row and column tails
 export const SELFTEST_MATVEC2: i32 = 4; // matvec2_f32 (two positions)
 export const SELFTEST_AXPY: i32 = 8;
 export const SELFTEST_MADD: i32 = 16; // one multiply-add is neither a * b + c fused nor unfused
-export const SELFTEST_DOT: i32 = 32; // the integer relaxed dot (checked only where asked for)
+export const SELFTEST_DOT: i32 = 32; // the integer relaxed dot's own sum
+export const SELFTEST_Q4: i32 = 64; // the Q4_0 kernel built on it differs from the integer SIMD one
 
 /** Fills [rows, cols] with ((r * 7 + c * 3) % 11) - 5 at W, and x with (c % 5) - 2. */
 function fill(W: usize, x: usize, rows: i32, cols: i32): void {
@@ -42,7 +44,7 @@ export function fusedMadd(): i32 {
   return v == 0 ? 0 : -1;
 }
 
-export function selftest(withDot: bool): i32 {
+export function selftest(): i32 {
   if (!ASC_FEATURE_SIMD) return 0;
   let bad = 0;
   const W = heap.alloc(8 * 12 * 4), x = heap.alloc(12 * 4), x1 = heap.alloc(12 * 4);
@@ -68,14 +70,59 @@ export function selftest(withDot: bool): i32 {
   if (s != 85) bad |= SELFTEST_AXPY;
   const m: f32 = f32x4.extract_lane(madd(f32x4.splat(2), f32x4.splat(3), f32x4.splat(4)), 1);
   if (m != 10 || fusedMadd() < 0) bad |= SELFTEST_MADD;
-  if (withDot && dotWrong()) bad |= SELFTEST_DOT;
+  if (dotWrong()) bad |= SELFTEST_DOT;
+  if (q4Wrong()) bad |= SELFTEST_Q4;
   heap.free(W); heap.free(x); heap.free(x1); heap.free(y); heap.free(y1); heap.free(ref); heap.free(ref1);
   return bad;
 }
 
+/** A Q4_0 matrix [13, 64] (three groups of four rows, so both the two-group and the one-group
+ *  pass, and a row past them) from fixed nibbles, scale 1, repacked at W; with the nibble sums
+ *  (ns != 0) matmul takes the relaxed dot kernel, without them the SIMD build's integer one. */
+function q4Mat(W: usize, ns: usize): Mat {
+  const rows = 13, cols = 64, nb = cols / QK;
+  for (let i = 0; i < rows * nb; i++) {
+    const blk = W + <usize>(i * 18);
+    store<u16>(blk, 0x3c00);
+    for (let j = 0; j < 16; j++) store<u8>(blk + 2 + <usize>j, <u8>((i * 29 + j * 53 + 7) % 256));
+  }
+  const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
+  m.type = T_Q4_0; m.rows = rows; m.cols = cols; m.q = W; m.zp = 0; m.ns = ns;
+  m.s = heap.alloc(<usize>(rows * nb) << 2);
+  repackMatrix(T_Q4_0, W, m.s, rows, cols, 1, ns);
+  return m;
+}
+
+/** Whether the relaxed build's Q4_0 kernel (the integer relaxed dot on split activations) gives
+ *  other bits than the SIMD build's integer kernel, in this build, for two positions of values
+ *  that use the whole int16 range. Both scale and add in f32 by the same steps, so equal integer
+ *  sums give equal bits, on a fused engine or not. */
+function q4Wrong(): bool {
+  if (!ASC_FEATURE_RELAXED_SIMD) return false;
+  const rows = 13, cols = 64, P = 2, nb = cols / QK;
+  const W0 = heap.alloc(rows * nb * 18), W1 = heap.alloc(rows * nb * 18), ns = heap.alloc(rows * nb * 2);
+  const a = q4Mat(W0, ns), b = q4Mat(W1, 0);
+  const x = heap.alloc(P * cols * 4), y0 = heap.alloc(P * rows * 4), y1 = heap.alloc(P * rows * 4);
+  for (let i = 0; i < P * cols; i++) store<f32>(x + (<usize>i << 2), <f32>(((i * 37) % 23) - 11) * <f32>0.37);
+  const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
+  sc.stride = cols;
+  sc.xq = heap.alloc(P * cols * 2); sc.xb = heap.alloc(P * cols * 2);
+  sc.xd = heap.alloc(P * nb * 4); sc.xs = heap.alloc(P * nb * 4);
+  matmul(a, x, cols, y0, rows, P, sc);
+  matmul(b, x, cols, y1, rows, P, sc);
+  let wrong = false;
+  for (let i = 0; i < P * rows; i++) {
+    if (load<u32>(y0 + (<usize>i << 2)) != load<u32>(y1 + (<usize>i << 2))) wrong = true;
+  }
+  heap.free(sc.xq); heap.free(sc.xb); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc));
+  heap.free(a.s); heap.free(b.s); heap.free(changetype<usize>(a)); heap.free(changetype<usize>(b));
+  heap.free(W0); heap.free(W1); heap.free(ns); heap.free(x); heap.free(y0); heap.free(y1);
+  return wrong;
+}
+
 /** Whether the relaxed integer dot (i8 times 7-bit, four products per i32 lane, plus an
- *  accumulator) misses the known sum -4384 of 64 fixed products. The release kernels do not use
- *  it (docs/runtime.md says why); the test build checks an engine's answer with it. */
+ *  accumulator) misses the known sum -4384 of 64 fixed products: the instruction alone, before
+ *  the Q4_0 kernel built on it is checked against the integer SIMD kernel. */
 function dotWrong(): bool {
   if (!ASC_FEATURE_RELAXED_SIMD) return false;
   const a = heap.alloc(64), b = heap.alloc(64);

@@ -6,7 +6,6 @@
 import { matvec_f32_ref, matvec_f32_simd, matvec2_f32_simd } from './kernels/f32';
 import { Mat, QScratch, QK, T_Q4_0, T_I8, repackMatrix, quantizeRows, matvec_q8_ref, matvec_q4_ref, matmul, zeroPointFix, matRow, matRow_ref } from './kernels/quant';
 import { erf, exp4, silu4, softplus4, softplusMean, softplusMean_ref, gelu4, silu, softplus, gelu } from './kernels/math';
-import { selftest } from './selftest';
 import { Session } from './model';
 import { drawBlocks } from './sampling';
 import { convSilu, convSilu_ref, gateY, gateY_ref, scanStep, scanStep_ref } from './kernels/ssm';
@@ -49,16 +48,17 @@ export function test_softplus_mean(x: usize, b: usize, n: i32, useRef: i32): f32
 
 /** The hooks' matrix: W (GGUF Q8_0 / Q4_0 blocks, or int8 for I8 with scale 1 and zero point zp)
  *  repacked in place into a Mat; free with freeHookMat. */
-function hookMat(type: i32, W: usize, rows: i32, cols: i32, zp: i32): Mat {
+function hookMat(type: i32, W: usize, rows: i32, cols: i32, zp: i32, sums: bool = true): Mat {
   const nb = cols / QK;
   const m = changetype<Mat>(heap.alloc(offsetof<Mat>()));
   m.type = type; m.rows = rows; m.cols = cols; m.q = W; m.zp = zp;
   m.s = heap.alloc(<usize>(rows * nb) << 2);
-  repackMatrix(type, W, m.s, rows, cols, 1);
+  m.ns = ASC_FEATURE_RELAXED_SIMD && type == T_Q4_0 && sums ? heap.alloc(<usize>(rows * nb) << 1) : 0;
+  repackMatrix(type, W, m.s, rows, cols, 1, m.ns);
   if (type == T_I8) for (let i = 0; i < rows * nb; i++) store<f32>(m.s + (<usize>i << 2), 1);
   return m;
 }
-function freeHookMat(m: Mat): void { heap.free(m.s); heap.free(changetype<usize>(m)); }
+function freeHookMat(m: Mat): void { if (m.ns != 0) heap.free(m.ns); heap.free(m.s); heap.free(changetype<usize>(m)); }
 
 /** Embedding-row hook: W as for test_matvec_quant (repacked in place, scales 1 for I8); out
  *  receives every row as f32, [rows, cols], by matRow (useRef 0) or its reference (1). */
@@ -74,16 +74,19 @@ export function test_mat_rows(type: i32, W: usize, rows: i32, cols: i32, out: us
 /** Quantized matrix hook: W holds GGUF blocks (Q8_0 or Q4_0) or int8 (I8, scale 1, zero point
  *  zp) for [rows, cols]; it is repacked in place (call once per copy). x holds P vectors of cols
  *  values, y receives P vectors of rows. useRef 1 runs the scalar reference one position at a
- *  time, 0 the build's kernel on all P at once. */
+ *  time, 0 the build's kernel on all P at once, 2 the same without the nibble sums (so that the
+ *  relaxed build's Q4_0 falls back to the SIMD build's integer kernel: its f32 steps are the relaxed
+ *  dot kernel's, so equal bits mean equal integer sums). */
 export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: usize, y: usize, useRef: i32, zp: i32, P: i32): void {
   const nb = cols / QK;
-  const m = hookMat(type, W, rows, cols, zp);
+  const m = hookMat(type, W, rows, cols, zp, useRef != 2);
   const sc = changetype<QScratch>(heap.alloc(offsetof<QScratch>()));
   sc.stride = cols;
   sc.xq = heap.alloc(<usize>(P * cols) << 1);
   sc.xd = heap.alloc(<usize>(P * nb) << 2);
   sc.xs = heap.alloc(<usize>(P * nb) << 2);
-  if (useRef) {
+  sc.xb = ASC_FEATURE_RELAXED_SIMD ? heap.alloc(<usize>(P * cols) << 1) : 0;
+  if (useRef == 1) {
     quantizeRows(x, cols, cols, P, sc);
     for (let p = 0; p < P; p++) {
       const xq = sc.xq + (<usize>(p * cols) << 1), xd = sc.xd + (<usize>(p * nb) << 2), yp = y + (<usize>(p * rows) << 2);
@@ -93,6 +96,7 @@ export function test_matvec_quant(type: i32, W: usize, rows: i32, cols: i32, x: 
   } else {
     matmul(m, x, cols, y, rows, P, sc);
   }
+  if (sc.xb != 0) heap.free(sc.xb);
   heap.free(sc.xq); heap.free(sc.xd); heap.free(sc.xs); heap.free(changetype<usize>(sc)); freeHookMat(m);
 }
 
@@ -112,9 +116,6 @@ export function test_gate_y(y: usize, Ct: usize, z: usize, N: i32, D: usize, s: 
   else gateY(y, Ct, z, N, D, s, g, n, mode == 0);
 }
 
-/** The self-test with the integer relaxed dot checked as well, for the test that holds the
- *  self-test's verdict to an engine known to miscompute that instruction (host/test/relaxed.test.ts). */
-export function test_relaxed_selftest_dot(): i32 { return selftest(true); }
 
 /** The sampler's weights (i32 per token) after a draw without top-k: the buffer sample() left. */
 export function test_sampler_weights(s: usize): usize { return changetype<Session>(s).probs; }

@@ -48,6 +48,7 @@ export class Mat {
   rows: i32;
   cols: i32;
   zp: i32; // I8 zero point
+  ns: usize; // relaxed build, Q4_0: u16 sums of each block's 32 nibbles, in scaleIndex order (else 0)
 }
 
 /** Scratch for quantized activation vectors (as many as the owner allocated rows for) of up to
@@ -59,6 +60,7 @@ export class QScratch {
   xd: usize; // f32 [rows][stride / 32]
   xs: usize; // i32 [rows][stride / 32]
   stride: i32;
+  xb: usize; // relaxed build: the int16 values split into bytes for the Q4_0 kernel (as xq's size)
 }
 
 /** Where the scale of row r, block b is, in a matrix of `rows` rows and nb blocks per row. */
@@ -177,6 +179,23 @@ function groupQ4(q: usize, rows: i32, cols: i32, tmp: usize): void {
   }
 }
 
+/** ns[scaleIndex(r, b)] = the sum of the 32 nibbles of block b of row r, from compacted Q4_0
+ *  blocks [rows, cols / 2 bytes] at q (before groupQ4), as u16 (at most 480). */
+function nibbleSums(q: usize, rows: i32, cols: i32, ns: usize): void {
+  const nb = cols / QK, half = cols >> 1;
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const blk = q + <usize>(r * half + (b << 4));
+      let sum: u32 = 0;
+      for (let j = 0; j < 16; j++) {
+        const byte = <u32>load<u8>(blk + <usize>j);
+        sum += (byte & 15) + (byte >> 4);
+      }
+      store<u16>(ns + (<usize>scaleIndex(rows, nb, r, b) << 1), <u16>sum);
+    }
+  }
+}
+
 /** Reorders the row-major scales [rows, nb] at s into scaleIndex order, in place (tmp: a
  *  scratch of 16 * nb bytes). */
 function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
@@ -195,7 +214,7 @@ function permuteScales(s: usize, rows: i32, nb: i32, tmp: usize): void {
  *  groups (the experts of a stacked tensor, or 1) each laid out as a matrix of its own: Q8_0 and
  *  Q4_0 blocks at q compacted and grouped, their scales written to s; I8 bytes grouped (their
  *  scales are the caller's: one per row group, so their order does not matter). */
-export function repackMatrix(type: i32, q: usize, s: usize, rows: i32, cols: i32, groups: i32): void {
+export function repackMatrix(type: i32, q: usize, s: usize, rows: i32, cols: i32, groups: i32, ns: usize = 0): void {
   const nb = cols / QK;
   const groupRows = rows / groups;
   const tmp = heap.alloc(<usize>max(16 * nb, 4 * cols));
@@ -204,6 +223,7 @@ export function repackMatrix(type: i32, q: usize, s: usize, rows: i32, cols: i32
   const rowBytes = type == T_Q4_0 ? cols >> 1 : cols;
   for (let g = 0; g < groups; g++) {
     const q0 = q + <usize>(g * groupRows) * <usize>rowBytes;
+    if (ASC_FEATURE_RELAXED_SIMD && type == T_Q4_0 && ns != 0) nibbleSums(q0, groupRows, cols, ns + (<usize>(g * groupRows * nb) << 1));
     if (type == T_Q4_0) groupQ4(q0, groupRows, cols, tmp); else groupQ8(q0, groupRows, cols, tmp);
     if (type != T_I8) permuteScales(s + (<usize>(g * groupRows * nb) << 2), groupRows, nb, tmp);
   }
@@ -272,12 +292,27 @@ function offsetSums(sc: QScratch, nb: i32, P: i32, q4: bool): void {
     const xs = sc.xs + (<usize>(p * (sc.stride / QK)) << 2);
     for (let b = 0; b < nb; b++) {
       const x = xq + (<usize>(b * QK) << 1);
+      if (ASC_FEATURE_RELAXED_SIMD && q4) splitBlock(x, sc.xb + (x - sc.xq));
       let v = i32x4.dot_i16x8_s(v128.load(x), w);
       v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 16), w));
       v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 32), w));
       v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 48), w));
       store<i32>(xs + (<usize>b << 2), (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3)));
     }
+  }
+}
+
+/** The relaxed build's Q4_0 kernel multiplies 4-bit weights by bytes, so each int16 activation a
+ *  is split into its high byte h = a >> 8 (signed) and its low byte less 128, l = (a & 255) - 128,
+ *  a = 256 h + l + 128. One block's 32 values (64 bytes at x) become 64 bytes at o: for each
+ *  eight columns c..c+7, the bytes h and l of columns c, c+4, c+1, c+5, then of c+2, c+6, c+3,
+ *  c+7, the order in which a chunk of weights holds them (low nibbles, then high ones). */
+// @ts-ignore: decorator
+@inline function splitBlock(x: usize, o: usize): void {
+  const flip = v128(0, 0, 0, 0, -128, -128, -128, -128, 0, 0, 0, 0, -128, -128, -128, -128);
+  for (let c: usize = 0; c < 64; c += 16) {
+    const v = v128.load(x + c);
+    v128.store(o + c, v128.xor(v128.shuffle<u8>(v, v, 1, 9, 3, 11, 0, 8, 2, 10, 5, 13, 7, 15, 4, 12, 6, 14), flip));
   }
 }
 
@@ -456,8 +491,87 @@ const MASKS = memory.data<u16>([0xff, 15]);
   }
 }
 
+/** The relaxed build's Q4_0 kernel: matmulBlocks' one-position loop with
+ *  `i32x4.relaxed_dot_i8x16_i7x16_add_s`, which multiplies 16 signed bytes by 16 bytes in
+ *  [0, 127] (here the nibbles, 0..15, exactly on every engine) and adds four products into each
+ *  lane. A row's lane of a chunk holds four of its nibbles (see splitBlock for which columns), so
+ *  that the dots with the split activations h and l give, per block, sum(h n) and sum(l n), and
+ *  sum(a (n - 8)) = 256 sum(h n) + sum(l n) + 128 sum(n) - 8 sum(a): m.ns holds sum(n), sc.xs
+ *  8 sum(a). Every integer is the SIMD build's, so the sums are too, bit for bit. */
+function matmulQ4Dot(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void {
+  const nb = m.cols / QK;
+  const groupBytes = <usize>(m.cols << 1);
+  const groupScales = <usize>nb << 4, groupSums = <usize>nb << 3;
+  const g4 = m.rows & ~3;
+  const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2, yRow = <usize>ystride << 2;
+  const yEnd = <usize>g4 << 2;
+  offsetSums(sc, nb, P, true);
+  for (let p = 0; p < P; p++) memory.fill(y + <usize>p * yRow, 0, yEnd);
+  const m15 = v128.load8_splat(MASKS, 2);
+  for (let b = 0; b < nb; b++) {
+    const xb = <usize>b << 6, sb = <usize>b << 2;
+    for (let p = 0; p < P; p++) {
+      const x0 = sc.xb + <usize>p * xqRow + xb;
+      const d0 = sc.xd + <usize>p * xdRow + sb, s0 = sc.xs + <usize>p * xdRow + sb;
+      const y0 = y + <usize>p * yRow;
+      let w = m.q + (<usize>b << 6), sp = m.s + (<usize>b << 4), np = m.ns + (<usize>b << 3);
+      let yo: usize = 0;
+      for (; yo + 32 <= yEnd; yo += 32) {
+        let h0 = i32x4.splat(0), l0 = h0, h1 = h0, l1 = h0;
+        const w1 = w + groupBytes;
+        for (let j: usize = 0; j < 64; j += 16) {
+          const v = v128.load(w + j), u = v128.load(w1 + j);
+          const vl = v128.and(v, m15), ul = v128.and(u, m15);
+          let xh = v128.load32_splat(x0 + j), xl = v128.load32_splat(x0 + j + 4);
+          h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xh, vl, h0);
+          l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xl, vl, l0);
+          h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xh, ul, h1);
+          l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xl, ul, l1);
+          const vh = v128.and(i16x8.shr_u(v, 4), m15), uh = v128.and(i16x8.shr_u(u, 4), m15);
+          xh = v128.load32_splat(x0 + j + 8); xl = v128.load32_splat(x0 + j + 12);
+          h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xh, vh, h0);
+          l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xl, vh, l0);
+          h1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xh, uh, h1);
+          l1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(xl, uh, l1);
+        }
+        addBlock(y0 + yo, dotSums(h0, l0, np), s0, d0, v128.load(sp));
+        addBlock(y0 + yo + 16, dotSums(h1, l1, np + groupSums), s0, d0, v128.load(sp + groupScales));
+        w += groupBytes << 1;
+        sp += groupScales << 1;
+        np += groupSums << 1;
+      }
+      if (yo < yEnd) {
+        let h0 = i32x4.splat(0), l0 = h0;
+        for (let j: usize = 0; j < 64; j += 16) {
+          const v = v128.load(w + j);
+          const vl = v128.and(v, m15), vh = v128.and(i16x8.shr_u(v, 4), m15);
+          h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + j), vl, h0);
+          l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + j + 4), vl, l0);
+          h0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + j + 8), vh, h0);
+          l0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load32_splat(x0 + j + 12), vh, l0);
+        }
+        addBlock(y0 + yo, dotSums(h0, l0, np), s0, d0, v128.load(sp));
+      }
+    }
+  }
+  if (g4 < m.rows) {
+    for (let p = 0; p < P; p++) {
+      rowsRef(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow, g4, true);
+    }
+  }
+}
+
+/** 256 h + l + 128 sum(n) for four rows (sum(n) the u16s at np). */
+// @ts-ignore: decorator
+@inline function dotSums(h: v128, l: v128, np: usize): v128 {
+  return i32x4.add(i32x4.add(i32x4.shl(h, 8), l), i32x4.shl(v128.load16x4_u(np), 7));
+}
+
 export function matmul_q8_simd(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void { matmulBlocks(m, sc, y, ystride, P, false); }
-export function matmul_q4_simd(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void { matmulBlocks(m, sc, y, ystride, P, true); }
+export function matmul_q4_simd(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD && m.ns != 0 && sc.xb != 0) matmulQ4Dot(m, sc, y, ystride, P);
+  else matmulBlocks(m, sc, y, ystride, P, true);
+}
 
 // ---- Dispatch ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ const SELFTEST_CHECKS = [
   'f32 axpy',
   'f32x4.relaxed_madd',
   'integer relaxed dot',
+  'Q4_0 matrix product (integer relaxed dot)',
 ];
 
 /** The checks a self-test mask names, for a message. */

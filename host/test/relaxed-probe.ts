@@ -1,18 +1,15 @@
 // Run by host/test/relaxed.test.ts under a given Node and V8 flags (not a test file itself):
 // prints one JSON line saying what this engine makes of the relaxed build. The verdicts come from
-// host/runtime/features.ts, the code every host uses; `dotSum` and `matvec` are the facts they
-// must agree with: the integer relaxed dot's own sum of fixed products (known: -4384), and the
-// relaxed test build's f32 kernels against the SIMD test build's on pseudo-random data.
+// host/runtime/features.ts, the code every host uses; the facts they must agree with: the integer
+// relaxed dot's own sum of fixed products (known: -4384; `dotWrong`), the relaxed test build's
+// Q4_0 kernel on that dot against its integer SIMD kernel (`q4Differ`, outputs whose bits differ),
+// and its f32 kernels against the SIMD test build's on pseudo-random data.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { relaxedVerdict, relaxedVerdictOf } from '../runtime/features.js';
+import { relaxedVerdict } from '../runtime/features.js';
 import { resolveBuild } from '../node/index.js';
 import { repoRoot } from './shared.js';
 import { lcg, type HookExports } from './helpers.js';
-
-interface DotHooks extends HookExports {
-  test_relaxed_selftest_dot(): number;
-}
 
 const build = (f: string): Uint8Array<ArrayBuffer> =>
   new Uint8Array(readFileSync(join(repoRoot(), 'build', f))) as Uint8Array<ArrayBuffer>;
@@ -25,10 +22,53 @@ async function main(): Promise<void> {
   out.resolved = { build: r.build, note: r.note };
   if (out.validates) {
     const test = build('itera-relaxed.test.wasm');
-    const hooks = new WebAssembly.Instance(new WebAssembly.Module(test), {}).exports as unknown as DotHooks;
-    out.withDot = relaxedVerdictOf(hooks, () => hooks.test_relaxed_selftest_dot());
-    // the dot's bare answer, beside the verdict: bit 32 of the test self-test is the dot alone
-    out.dotWrong = (hooks.test_relaxed_selftest_dot() & 32) !== 0;
+    const hooks = new WebAssembly.Instance(new WebAssembly.Module(test), {}).exports as unknown as HookExports & {
+      relaxed_selftest(): number;
+    };
+    // the self-test's checks one by one, beside the verdict: bit 32 the dot alone, 64 the Q4_0 kernel
+    const mask = hooks.relaxed_selftest();
+    out.dotWrong = (mask & 32) !== 0;
+    out.q4Wrong = (mask & 64) !== 0;
+    // the Q4_0 kernel on random weights and activations (every block's largest activation is
+    // +-32767, so the split bytes take their extremes): mode 0 the relaxed dot kernel, mode 2
+    // the integer SIMD kernel of the same build (the same f32 steps after the integer sums)
+    const q = lcg(23);
+    let q4Differ = 0,
+      q4Outputs = 0;
+    for (const [rows, cols, P] of [
+      [4, 32, 1],
+      [7, 64, 6],
+      [256, 64, 1],
+      [256, 64, 8],
+      [2000, 64, 3],
+      [12, 256, 2],
+      [13, 96, 5],
+    ] as const) {
+      const nb = cols / 32;
+      const blocks = new Uint8Array(rows * nb * 18);
+      for (let i = 0; i < rows * nb; i++) {
+        blocks[i * 18 + 1] = 0x3c; // scale 1.0 (f16)
+        for (let j = 0; j < 16; j++) blocks[i * 18 + 2 + j] = Math.floor((q() + 1) * 128) & 255;
+      }
+      const x = Float32Array.from({ length: P * cols }, q);
+      const run = (mode: number): Float32Array => {
+        const W = hooks.alloc(blocks.length),
+          X = hooks.alloc(P * cols * 4),
+          Y = hooks.alloc(P * rows * 4);
+        new Uint8Array(hooks.memory.buffer, W, blocks.length).set(blocks);
+        new Float32Array(hooks.memory.buffer, X, P * cols).set(x);
+        hooks.test_matvec_quant(2, W, rows, cols, X, Y, mode, 0, P);
+        const y = new Float32Array(hooks.memory.buffer, Y, P * rows).slice();
+        for (const p of [W, X, Y]) hooks.free(p);
+        return y;
+      };
+      const a = run(0),
+        b = run(2);
+      for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) q4Differ++;
+      q4Outputs += a.length;
+    }
+    out.q4Differ = q4Differ;
+    out.q4Outputs = q4Outputs;
     // the f32 kernels the release build uses, against the SIMD build's, on random values: one
     // position and two, shapes with eight-row groups, a four-row group, single rows and column
     // tails (37 x 67), and the models' (the lm_head's 2000 x 96)

@@ -2,8 +2,9 @@
 // engine validates it and its self-test computes the known results, else the SIMD build with a
 // warning saying why. Held to real engines: Node 20 as shipped (does not validate it), Node 20
 // with relaxed SIMD forced on and only its baseline compiler, Liftoff (validates it and
-// miscomputes i32x4.relaxed_dot_i8x16_i7x16_add_s, which the release kernels do not use), Node 20
-// with only its optimizing compiler, and the pinned Node 24 (scripts/engines/node.sh).
+// miscomputes i32x4.relaxed_dot_i8x16_i7x16_add_s, on which the build's Q4_0 kernel rests, so the
+// self-test must refuse it), Node 20 with only its optimizing compiler, and the pinned Node 22 and
+// 24 (scripts/engines/node.sh).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -24,8 +25,10 @@ interface Probe {
   validates: boolean;
   release: Verdict;
   resolved: { build: string; note: string | null };
-  withDot?: Verdict;
   dotWrong?: boolean;
+  q4Wrong?: boolean;
+  q4Differ?: number;
+  q4Outputs?: number;
   matvecMaxDiff?: number;
   elementwiseMaxDiff?: number;
 }
@@ -40,7 +43,11 @@ function probe(node: string, flags: string[]): Probe {
 
 t.test('the self-test mask names its failed checks; the verdict follows it', async (t) => {
   t.same(selftestFailures(0), []);
-  t.same(selftestFailures(1 | 32), ['f32 matrix-vector product', 'integer relaxed dot']);
+  t.same(selftestFailures(1 | 32 | 64), [
+    'f32 matrix-vector product',
+    'integer relaxed dot',
+    'Q4_0 matrix product (integer relaxed dot)',
+  ]);
   const ex = (mask: number, relaxed = 1) => ({
     has_relaxed: () => relaxed,
     relaxed_selftest: () => mask,
@@ -80,22 +87,24 @@ t.test('Node 20 with relaxed SIMD forced on, baseline compiler (Liftoff) only', 
   if (!p.node.startsWith('v20.')) return void t.comment(`this test's Node is ${p.node}`);
   t.equal(p.validates, true, 'validates the relaxed build');
   t.equal(p.dotWrong, true, 'Liftoff miscomputes the integer relaxed dot (the known sum is missed)');
-  t.equal(p.withDot!.ok, false, 'a self-test that covers the dot rejects this engine');
-  t.match(p.withDot!.reason, /integer relaxed dot/);
+  t.equal(p.q4Wrong, true, 'and so the Q4_0 kernel built on it');
+  t.ok(p.q4Differ! > 0, `random Q4_0 products differ from the integer kernel (${p.q4Differ} of ${p.q4Outputs})`);
   t.ok(
     p.matvecMaxDiff! < 1e-4,
-    `the f32 kernels the release build uses compute right (max diff ${p.matvecMaxDiff} vs SIMD)`,
+    `the f32 kernels compute right (max diff ${p.matvecMaxDiff} vs SIMD): the dot alone is wrong`,
   );
-  t.equal(p.release.ok, true, `the release build's self-test accepts it: ${p.release.reason}`);
-  t.equal(p.resolved.build, 'relaxed');
+  t.equal(p.release.ok, false, 'the self-test refuses this engine');
+  t.match(p.release.reason, /integer relaxed dot/);
+  t.equal(p.resolved.build, 'simd', "build: 'relaxed' runs the SIMD build");
+  t.match(p.resolved.note, /self-test failed/, `the warning says why: ${p.resolved.note}`);
 });
 
 t.test('Node 20 with relaxed SIMD forced on, optimizing compiler only', async (t) => {
   const p = probe(process.execPath, ['--experimental-wasm-relaxed-simd', '--no-liftoff']);
   if (!p.node.startsWith('v20.')) return void t.comment(`this test's Node is ${p.node}`);
   t.equal(p.dotWrong, false, 'TurboFan computes the integer relaxed dot right');
-  t.equal(p.withDot!.ok, true, 'and the self-test with the dot accepts it');
-  t.equal(p.release.ok, true);
+  t.equal(p.q4Differ, 0, `the Q4_0 kernel gives the integer kernel's bits (${p.q4Outputs} outputs)`);
+  t.equal(p.release.ok, true, 'and the self-test accepts it');
 });
 
 for (const [major, flags] of [
@@ -112,7 +121,9 @@ for (const [major, flags] of [
       t.equal(p.validates, true);
       t.equal(p.dotWrong, false, 'computes the integer relaxed dot right');
       t.equal(p.release.ok, true, p.release.reason);
-      t.equal(p.withDot!.ok, true);
+      t.equal(p.q4Wrong, false);
+      t.ok(p.q4Outputs! > 8000, `${p.q4Outputs} Q4_0 outputs compared`);
+      t.equal(p.q4Differ, 0, `Q4_0 on the relaxed dot: the integer kernel's bits in all ${p.q4Outputs} outputs`);
       t.equal(p.resolved.build, 'relaxed');
       t.ok(p.matvecMaxDiff! < 1e-4, `f32 kernels within 1e-4 of the SIMD build (max ${p.matvecMaxDiff})`);
       t.ok(
