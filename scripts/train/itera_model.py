@@ -547,6 +547,11 @@ def load_checkpoint(path: str, top_k_experts: Optional[int] = None) -> Tuple[Ite
     if "lm_head.weight" in sd and not torch.equal(sd["lm_head.weight"], sd["embedding.weight"]):
         raise ValueError(f"{path}: lm_head.weight differs from embedding.weight; this model ties them")
     sd.setdefault("lm_head.weight", sd["embedding.weight"])
+    # expert_counts is a training statistic the forward never reads; a model file does not keep it
+    # (`itera export safetensors` gives none): start it from zero, as a new model does
+    for name, buf in model.named_buffers():
+        if name.endswith("router.expert_counts"):
+            sd.setdefault(name, torch.zeros_like(buf))
     model.load_state_dict(sd)
     model.eval()
     return model, meta
