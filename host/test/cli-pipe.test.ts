@@ -50,7 +50,7 @@ t.test('a missing positional argument is named', async (t) => {
     [['quantize', '--type', 'q8_0'], /missing argument IN\.gguf/],
     [['data'], /missing argument ACTION \(prepare or text\)/],
     [['tokenizer'], /missing argument ACTION \(train, stats or encode\)/],
-    [['export'], /missing argument FORMAT \(onnx\)/],
+    [['export'], /missing argument FORMAT \(onnx or safetensors\)/],
     [['report', '-o', '/tmp/x'], /missing argument RESULTS\.json/],
   ];
   for (const [argv, re] of cases) {
