@@ -78,7 +78,8 @@ Options:
                        [T, 4T) against [T/2, T) of held-out Brown test documents, each read from its
                        start (goal: at most +0.01), and the tokens/s of tokens 9,901-10,000 of one
                        greedy generation against tokens 1-100 (goal: at least 90%), --runs times
-      --length-docs N  documents for --length (default 20; those with at least 4T tokens, in order)
+      --length-docs N  documents for --length (default: every test document with at least 4T
+                       tokens, 54 at T = 128 or 256; N: the first N of them)
       --length-tokens N  tokens generated for --length's speed (default 10000)
       --print-schema   print the JSON Schema of the document and exit
   -h, --help           this help
@@ -122,7 +123,7 @@ Examples:
     const promptTokens = num(v, 'prompt', { int: true, min: 1 }) ?? null;
     const asked = buildFrom(v);
     const peers = parsePeers(str(v, 'peers') ?? 'all', asked === 'relaxed');
-    const lengthDocs = num(v, 'length-docs', { int: true, min: 1 }) ?? 20;
+    const lengthDocs = num(v, 'length-docs', { int: true, min: 1 }) ?? Infinity;
     const lengthTokens = num(v, 'length-tokens', { int: true, min: 200 }) ?? 10_000;
     if (!v.length && (v['length-docs'] !== undefined || v['length-tokens'] !== undefined))
       throw new UsageError('--length-docs and --length-tokens go with --length');
