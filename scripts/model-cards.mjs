@@ -153,7 +153,17 @@ const runLog = (m) => {
   const last = summaryOf(m.run);
   if (!last || !m.continues) return last;
   const before = m.continues.map(summaryOf);
-  if (before.some((x) => !x?.seconds)) return last;
+  if (before.some((x) => !x?.seconds)) {
+    // the earlier runs' logs may be gone with a machine (docs/training.md): when the committed
+    // figures are those of the run this one continues, their time is the chain's before it
+    const prev =
+      committed?.training?.[m.name] ?? JSON.parse(readFileSync('models/scores.json', 'utf8')).training[m.name];
+    const prevRun = prev?.out?.split('/').at(-2);
+    // (or, cards written again, the committed figures are this very run's)
+    if (prevRun === m.run && prev.seconds === last.seconds && prev.seconds_with_continued) return prev;
+    if (prevRun !== m.continues.at(-1)) return last;
+    return { ...last, seconds_with_continued: (prev.seconds_with_continued ?? prev.seconds) + last.seconds };
+  }
   return { ...last, seconds_with_continued: before.reduce((a, x) => a + x.seconds, last.seconds) };
 };
 const trainedSeconds = (l) => l?.seconds_with_continued ?? l?.seconds ?? 0;

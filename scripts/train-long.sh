@@ -110,6 +110,15 @@ RUNS=(
   "student-d64l4-kd-more3 --init $D/student-d64l4-kd-more2/model.safetensors --no-pos-embedding --seq-len 128
    --epochs 2 --batch-size 32 --lr 3e-4 --warmup 50 --patience 4 --seed 14
    --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # the default student's weights, then 2 epochs in windows of 256 (as the teacher's; the same
+  # tokens per step), so that its T, the context it is trained and measured with, is 256
+  "student-d64l4-kd-t256 --init $D/student-d64l4-kd-more3/model.safetensors --no-pos-embedding --seq-len 256
+   --epochs 2 --batch-size 16 --lr 3e-4 --warmup 50 --patience 4 --seed 15
+   --teacher $D/teacher-d192-sotu-brown/model.safetensors --kd-temperature 2.0 --kd-alpha 0.5"
+  # the tiny model's weights, then 2 epochs in windows of 512 of its 512-token vocabulary (about
+  # the characters of the student's 256; the same tokens per step)
+  "tiny-v512-t512 --data $D/brown-512 --init $D/tiny-v512/model.safetensors --no-pos-embedding --seq-len 512
+   --epochs 2 --batch-size 8 --lr 3e-4 --warmup 50 --patience 4 --seed 16"
 )
 COMMON=(--data "$CORPUS" --threads "$THREADS" --log-every 50 --eval-every 200 --eval-tokens 65536
         --ckpt-every 200 --ckpt-minutes 5 --resume)

@@ -403,6 +403,10 @@ def train(args: argparse.Namespace) -> Tuple[IteraLite, Dict]:
         model, _ = load_checkpoint(args.init)
         if model.config.vocab_size < corpus.vocab_size:
             raise SystemExit("--init model's vocabulary is smaller than the corpus's")
+        if not model.config.position_embedding and args.seq_len and args.seq_len != model.config.max_seq_length:
+            # without positions T is the training window: a run in longer (or shorter) windows
+            # records its own, which the model file then carries
+            model.config.max_seq_length = args.seq_len
     else:
         model = IteraLite(build_config(args, corpus.vocab_size))
         if args.ssm_init == "wide":
