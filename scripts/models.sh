@@ -15,8 +15,8 @@
 # folder is then WORKDIR: bash scripts/models.sh ~/.cache/itera-train).
 # Time here (2 shared cores, one thread): about 10 hours of training (see models/README.md for
 # the last rebuild's total): the teacher on more text, then Brown (85 min), the Brown-only teacher
-# chain (89 min), the earlier teacher (109 min), the default student's chain of four runs (75 min),
-# the earlier students and the tiny model (24-72 min each).
+# chain (89 min), the earlier teacher (109 min), the default student's chain of five runs (85 min),
+# the tiny model's two runs (90 min), the earlier students (24-72 min each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=$(realpath -m "${1:-.models-work}")
