@@ -284,15 +284,16 @@ export function quantizeRows(x: usize, xstride: i32, n: i32, P: i32, sc: QScratc
 
 /** sc.xs[p][b] = the offset the stored weights add to block b's integer sum, for P positions:
  *  Q8_0/I8, 128 times the block's activations at even chunk positions (columns with k & 2 == 0);
- *  Q4_0, 8 times all of them. */
-function offsetSums(sc: QScratch, nb: i32, P: i32, q4: bool): void {
+ *  Q4_0, 8 times all of them. With split (the relaxed build's Q4_0 kernel), also each block's
+ *  activations split into bytes at sc.xb (splitBlock), in the same pass. */
+function offsetSums(sc: QScratch, nb: i32, P: i32, q4: bool, split: bool): void {
   const w = q4 ? i16x8.splat(8) : i16x8(128, 128, 0, 0, 128, 128, 0, 0);
   for (let p = 0; p < P; p++) {
     const xq = sc.xq + (<usize>(p * sc.stride) << 1);
     const xs = sc.xs + (<usize>(p * (sc.stride / QK)) << 2);
     for (let b = 0; b < nb; b++) {
       const x = xq + (<usize>(b * QK) << 1);
-      if (ASC_FEATURE_RELAXED_SIMD && q4) splitBlock(x, sc.xb + (x - sc.xq));
+      if (ASC_FEATURE_RELAXED_SIMD && split) splitBlock(x, sc.xb + (x - sc.xq));
       let v = i32x4.dot_i16x8_s(v128.load(x), w);
       v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 16), w));
       v = i32x4.add(v, i32x4.dot_i16x8_s(v128.load(x, 32), w));
@@ -300,6 +301,24 @@ function offsetSums(sc: QScratch, nb: i32, P: i32, q4: bool): void {
       store<i32>(xs + (<usize>b << 2), (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3)));
     }
   }
+}
+
+/** What every block kernel does before its blocks: the offsets (and, with split, the split
+ *  activations) of P positions, and Y's rows of whole groups of four zeroed (the sums accumulate
+ *  from +0, as the reference's accumulator does). */
+function beginBlocks(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32, q4: bool, split: bool): void {
+  offsetSums(sc, m.cols / QK, P, q4, split);
+  const yRow = <usize>ystride << 2, yEnd = <usize>(m.rows & ~3) << 2;
+  for (let p = 0; p < P; p++) memory.fill(y + <usize>p * yRow, 0, yEnd);
+}
+
+/** What every block kernel does after its blocks: the rows past the last whole group of four, by
+ *  the scalar reference, for P positions. */
+function endBlocks(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32, q4: bool): void {
+  const g4 = m.rows & ~3;
+  if (g4 == m.rows) return;
+  const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2, yRow = <usize>ystride << 2;
+  for (let p = 0; p < P; p++) rowsRef(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow, g4, q4);
 }
 
 /** The relaxed build's Q4_0 kernel multiplies 4-bit weights by bytes, so each int16 activation a
@@ -381,9 +400,7 @@ const MASKS = memory.data<u16>([0xff, 15]);
   const g4 = m.rows & ~3;
   const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2, yRow = <usize>ystride << 2;
   const yEnd = <usize>g4 << 2;
-  offsetSums(sc, nb, P, q4);
-  // Y accumulates from +0, as the reference's accumulator does
-  for (let p = 0; p < P; p++) memory.fill(y + <usize>p * yRow, 0, yEnd);
+  beginBlocks(m, sc, y, ystride, P, q4, false);
   // the masks read from memory: V8 rebuilds a v128.const in three instructions at every use
   const lo = v128.load16_splat(MASKS), m15 = v128.load16_splat(MASKS, 2);
   for (let b = 0; b < nb; b++) {
@@ -484,11 +501,7 @@ const MASKS = memory.data<u16>([0xff, 15]);
       }
     }
   }
-  if (g4 < m.rows) {
-    for (let p = 0; p < P; p++) {
-      rowsRef(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow, g4, q4);
-    }
-  }
+  endBlocks(m, sc, y, ystride, P, q4);
 }
 
 /** The relaxed build's Q4_0 kernel: matmulBlocks' one-position loop with
@@ -505,8 +518,7 @@ function matmulQ4Dot(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void
   const g4 = m.rows & ~3;
   const xqRow = <usize>sc.stride << 1, xdRow = <usize>(sc.stride / QK) << 2, yRow = <usize>ystride << 2;
   const yEnd = <usize>g4 << 2;
-  offsetSums(sc, nb, P, true);
-  for (let p = 0; p < P; p++) memory.fill(y + <usize>p * yRow, 0, yEnd);
+  beginBlocks(m, sc, y, ystride, P, true, true);
   const m15 = v128.load8_splat(MASKS, 2);
   for (let b = 0; b < nb; b++) {
     const xb = <usize>b << 6, sb = <usize>b << 2;
@@ -554,11 +566,7 @@ function matmulQ4Dot(m: Mat, sc: QScratch, y: usize, ystride: i32, P: i32): void
       }
     }
   }
-  if (g4 < m.rows) {
-    for (let p = 0; p < P; p++) {
-      rowsRef(m, sc.xq + <usize>p * xqRow, sc.xd + <usize>p * xdRow, y + <usize>p * yRow, g4, true);
-    }
-  }
+  endBlocks(m, sc, y, ystride, P, true);
 }
 
 /** 256 h + l + 128 sum(n) for four rows (sum(n) the u16s at np). */
