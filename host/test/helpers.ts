@@ -79,6 +79,26 @@ export async function hooksOf(build: BuildName): Promise<HookExports> {
   return (await instantiate(readFileSync(join(repoRoot(), 'build', TEST_BUILDS[build])))) as HookExports;
 }
 
+/** test_matvec_quant on copies of the weight bytes and the P activation vectors in the module's
+ *  memory: the P outputs of rows values each (mode: 0 the build's kernel, 1 the scalar reference,
+ *  2 without the relaxed build's nibble sums; zp: I8's zero point). */
+export function quantHookProduct(
+  ex: HookExports,
+  c: { type: number; blocks: Uint8Array; rows: number; cols: number; x: Float32Array; P: number; zp?: number },
+  mode: number,
+): Float32Array {
+  const { type, blocks, rows, cols, x, P } = c;
+  const W = ex.alloc(blocks.length),
+    X = ex.alloc(P * cols * 4),
+    Y = ex.alloc(P * rows * 4);
+  new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
+  new Float32Array(ex.memory.buffer, X, P * cols).set(x);
+  ex.test_matvec_quant(type, W, rows, cols, X, Y, mode, c.zp ?? 0, P);
+  const y = new Float32Array(ex.memory.buffer, Y, P * rows).slice();
+  for (const p of [W, X, Y]) ex.free(p);
+  return y;
+}
+
 /** A deterministic stream of floats in [-1, 1) (an LCG; tests must not depend on Math.random). */
 export function lcg(seed: number): () => number {
   let x = seed >>> 0;

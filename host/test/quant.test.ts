@@ -14,7 +14,7 @@ import { IteraModel } from '../runtime/api.js';
 import { IteraError } from '../runtime/types.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { tokenizerFromOriginalJson } from '../runtime/tokenizer/index.js';
-import { hooksOf, lcg, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
+import { hooksOf, lcg, quantHookProduct, randomWeights, TINY, tensorShapes, wasmBytes, maxAbsDiff } from './helpers.js';
 import { needShared, requireShared } from './shared.js';
 import { convertReference } from './reference-model.js';
 
@@ -163,21 +163,9 @@ t.test(
           const x = new Float32Array(P * cols).map(() => rnd() * 2);
           const zp = name === 'I8 zp' ? 3 : 0;
           const { blocks, deq } = quantizedCase(type, w, zp);
-          const run = (useRef: number) => {
-            const W = ex.alloc(blocks.length),
-              X = ex.alloc(P * cols * 4),
-              Y = ex.alloc(P * rows * 4);
-            new Uint8Array(ex.memory.buffer, W, blocks.length).set(blocks);
-            new Float32Array(ex.memory.buffer, X, P * cols).set(x);
-            ex.test_matvec_quant(type, W, rows, cols, X, Y, useRef, zp, P);
-            const y = new Float32Array(ex.memory.buffer, Y, P * rows).slice();
-            ex.free(W);
-            ex.free(X);
-            ex.free(Y);
-            return y;
-          };
-          const fast = run(0),
-            ref = run(1);
+          const c = { type, blocks, rows, cols, x, P, zp };
+          const fast = quantHookProduct(ex, c, 0),
+            ref = quantHookProduct(ex, c, 1);
           const key = `${name} ${rows}x${cols} P=${P}`;
           if (build === 'simd') simdRef.set(key, ref);
           else {

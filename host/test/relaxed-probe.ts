@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { relaxedVerdict } from '../runtime/features.js';
 import { resolveBuild } from '../node/index.js';
 import { repoRoot } from './shared.js';
-import { lcg, type HookExports } from './helpers.js';
+import { lcg, quantHookProduct, type HookExports } from './helpers.js';
+import { GgmlType } from '../runtime/gguf.js';
 
 const build = (f: string): Uint8Array<ArrayBuffer> =>
   new Uint8Array(readFileSync(join(repoRoot(), 'build', f))) as Uint8Array<ArrayBuffer>;
@@ -51,19 +52,9 @@ async function main(): Promise<void> {
         for (let j = 0; j < 16; j++) blocks[i * 18 + 2 + j] = Math.floor((q() + 1) * 128) & 255;
       }
       const x = Float32Array.from({ length: P * cols }, q);
-      const run = (mode: number): Float32Array => {
-        const W = hooks.alloc(blocks.length),
-          X = hooks.alloc(P * cols * 4),
-          Y = hooks.alloc(P * rows * 4);
-        new Uint8Array(hooks.memory.buffer, W, blocks.length).set(blocks);
-        new Float32Array(hooks.memory.buffer, X, P * cols).set(x);
-        hooks.test_matvec_quant(2, W, rows, cols, X, Y, mode, 0, P);
-        const y = new Float32Array(hooks.memory.buffer, Y, P * rows).slice();
-        for (const p of [W, X, Y]) hooks.free(p);
-        return y;
-      };
-      const a = run(0),
-        b = run(2);
+      const c = { type: GgmlType.Q4_0, blocks, rows, cols, x, P };
+      const a = quantHookProduct(hooks, c, 0),
+        b = quantHookProduct(hooks, c, 2);
       for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) q4Differ++;
       q4Outputs += a.length;
     }
